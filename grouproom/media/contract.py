@@ -1,0 +1,50 @@
+"""What the media plane offers the rest of the server, free of aiortc types.
+
+Signalling code imports from here (and `Forwarder` from forwarder.py); it never
+sees an aiortc object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+Kind = Literal["audio", "video"]
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    # Addresses offered as ICE host candidates; empty means every address of the
+    # machine (aioice's default, which leaves out loopback).
+    ice_addresses: tuple[str, ...] = ("127.0.0.1",)
+    # STUN servers the *server* uses to learn its public address ("stun:host:port").
+    stun_urls: tuple[str, ...] = ()
+    # Receive slots each participant's offer carries: one audio and one video
+    # m-line per other participant the room may hold.
+    receive_slots: int = 11
+    # Upper bound passed to every publisher as its video bandwidth estimate (REMB).
+    video_max_bitrate: int = 500_000
+
+
+class OfferError(ValueError):
+    """An SDP offer the forwarder cannot accept; the message says why."""
+
+
+class CandidateError(ValueError):
+    """An ICE candidate the forwarder cannot use; the message says why."""
+
+
+class ForwarderEvents(Protocol):
+    """Called by the forwarder (synchronously, on the event loop) to tell signalling
+    what the browser needs to know. Implementations must not block."""
+
+    def track_published(self, subscriber_id: str, publisher_id: str, kind: Kind, mid: str) -> None:
+        """Media of `publisher_id` now arrives at `subscriber_id` on the receive
+        transceiver whose mid is `mid`."""
+
+    def track_removed(self, subscriber_id: str, publisher_id: str, kind: Kind, mid: str) -> None:
+        """The receive transceiver `mid` of `subscriber_id` no longer carries
+        `publisher_id`'s media (the publisher left)."""
+
+    def connection_lost(self, participant_id: str) -> None:
+        """The participant's peer connection failed or closed without a leave."""

@@ -1,0 +1,130 @@
+"""The private parts of aiortc and aioice that the forwarder relies on.
+
+aiortc has no public API for forwarding RTP packets. The forwarder takes over
+RTCRtpReceiver and RTCRtpSender objects that RTCPeerConnection creates (see
+endpoints.py) and talks to RTCDtlsTransport's internal RTP methods. Those names
+can change in any release, so aiortc and aioice are pinned exactly and
+`verify_hooks` checks every one of them before the server starts, naming what is
+missing instead of failing later in the middle of a session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Sequence
+
+import aioice.ice
+import aiortc
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc import rate as aiortc_rate
+from aiortc import rtcrtpreceiver as aiortc_receiver
+from aiortc import rtp as aiortc_rtp
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+AIORTC_VERSION = "1.16.0"
+
+
+class MissingHookError(RuntimeError):
+    """An aiortc/aioice internal the forwarder needs is absent or has changed."""
+
+
+def _require(condition: bool, hook: str) -> None:
+    if not condition:
+        raise MissingHookError(
+            f"aiortc/aioice internal {hook!r} is missing or changed; grouproom needs "
+            f"aiortc=={AIORTC_VERSION} (installed: {aiortc.__version__})"
+        )
+
+
+def _source_contains(function: Callable[..., object], text: str) -> bool:
+    try:
+        return text in inspect.getsource(function)
+    except (OSError, TypeError):
+        return False
+
+
+def verify_static_hooks() -> None:
+    """Check module- and class-level hooks (no event loop needed)."""
+    _require(
+        hasattr(aioice.ice, "get_host_addresses")
+        and _source_contains(aioice.ice.Connection.gather_candidates, "get_host_addresses("),
+        "aioice.ice.get_host_addresses (looked up by Connection.gather_candidates)",
+    )
+    for name in ("receive", "stop", "_handle_rtp_packet", "_handle_rtcp_packet", "setTransport"):
+        _require(hasattr(RTCRtpReceiver, name), f"RTCRtpReceiver.{name}")
+    for name in ("send", "stop", "_handle_rtcp_packet", "setTransport"):
+        _require(hasattr(RTCRtpSender, name), f"RTCRtpSender.{name}")
+    for name in (
+        "_send_rtp",
+        "_register_rtp_receiver",
+        "_register_rtp_sender",
+        "_unregister_rtp_receiver",
+        "_unregister_rtp_sender",
+    ):
+        _require(hasattr(RTCDtlsTransport, name), f"RTCDtlsTransport.{name}")
+    _require(
+        _source_contains(RTCDtlsTransport._handle_rtp_data, "._handle_rtp_packet("),
+        "RTCDtlsTransport._handle_rtp_data -> receiver._handle_rtp_packet",
+    )
+    _require(
+        _source_contains(RTCDtlsTransport._handle_rtcp_data, "._handle_rtcp_packet("),
+        "RTCDtlsTransport._handle_rtcp_data -> recipient._handle_rtcp_packet",
+    )
+    for name in ("StreamStatistics", "NackGenerator"):
+        _require(hasattr(aiortc_receiver, name), f"aiortc.rtcrtpreceiver.{name}")
+    _require(hasattr(aiortc_rate, "RemoteBitrateEstimator"), "aiortc.rate.RemoteBitrateEstimator")
+    for name in ("pack_remb_fci", "unpack_remb_fci", "RtcpSrPacket", "RtcpRrPacket"):
+        _require(hasattr(aiortc_rtp, name), f"aiortc.rtp.{name}")
+
+
+async def verify_instance_hooks() -> None:
+    """Check the attributes that exist only on live objects."""
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        transceiver = pc.addTransceiver("audio", direction="sendonly")
+        sender = transceiver.sender
+        receiver = transceiver.receiver
+        for name in ("_ssrc", "_stream_id"):
+            _require(hasattr(sender, name), f"RTCRtpSender.{name}")
+        _require(
+            hasattr(receiver.transport, "_rtp_header_extensions_map"),
+            "RTCDtlsTransport._rtp_header_extensions_map",
+        )
+    finally:
+        await pc.close()
+
+
+async def verify_hooks() -> None:
+    """Every hook the forwarder relies on; raises MissingHookError naming the first
+    one that is absent."""
+    _require(aiortc.__version__ == AIORTC_VERSION, f"aiortc version {AIORTC_VERSION}")
+    verify_static_hooks()
+    await verify_instance_hooks()
+
+
+def check_hooks() -> None:
+    """verify_hooks for code that runs outside an event loop (the CLI)."""
+    asyncio.run(verify_hooks())
+
+
+_original_get_host_addresses = aioice.ice.get_host_addresses
+
+
+def install_host_addresses(addresses: Sequence[str]) -> None:
+    """Make aioice offer exactly `addresses` as host candidates (loopback included,
+    which aioice otherwise leaves out). An empty sequence restores aioice's own
+    choice of every non-loopback address. This is process-wide."""
+    chosen = tuple(addresses)
+    if not chosen:
+        aioice.ice.get_host_addresses = _original_get_host_addresses
+        return
+
+    def configured_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        return [
+            address
+            for address in chosen
+            if (":" in address and use_ipv6) or (":" not in address and use_ipv4)
+        ]
+
+    aioice.ice.get_host_addresses = configured_host_addresses

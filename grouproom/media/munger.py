@@ -1,0 +1,89 @@
+"""Rewriting RTP sequence numbers and timestamps for one subscriber.
+
+Each subscription sends under its own SSRC with its own sequence-number and
+timestamp space. Incoming numbers are shifted by an offset; when forwarding
+pauses (a muted member, a subscriber waiting for a keyframe) and resumes, the
+offsets are moved so that the subscriber sees consecutive sequence numbers and
+timestamps that advanced with the wall clock, never a gap it would NACK.
+"""
+
+from __future__ import annotations
+
+import random
+
+SEQ_MOD = 1 << 16
+TS_MOD = 1 << 32
+
+
+def seq_newer(a: int, b: int) -> bool:
+    """True when 16-bit sequence number a comes after b (with wrap-around)."""
+    return a != b and ((a - b) % SEQ_MOD) < SEQ_MOD // 2
+
+
+class Munger:
+    def __init__(self, clock_rate: int) -> None:
+        self.clock_rate = clock_rate
+        # Start below 2^15 like aiortc and browsers, so SRTP's rollover is far away.
+        self.last_seq = random.randrange(0, SEQ_MOD // 2)
+        self.last_ts = random.randrange(0, TS_MOD)
+        self.last_time: float | None = None
+        self.seq_offset = 0
+        self.ts_offset = 0
+        self.highest_in_seq: int | None = None
+        # The first outgoing sequence number of the current run: NACKs for anything
+        # older than this cannot be mapped back and are ignored.
+        self.run_start_seq: int | None = None
+        self._resync = True
+
+    def pause(self) -> None:
+        """Forwarding stops; the next packet starts a new run."""
+        self._resync = True
+
+    @property
+    def paused(self) -> bool:
+        return self._resync
+
+    def rewrite(self, in_seq: int, in_ts: int, now: float) -> tuple[int, int] | None:
+        """Map an incoming (sequence number, timestamp) to the outgoing pair, or None
+        for a packet older than the current run (it belongs to a paused stretch)."""
+        if self._resync:
+            self._resync = False
+            out_seq = (self.last_seq + 1) % SEQ_MOD
+            if self.last_time is None:
+                advance = 0
+            else:
+                advance = max(1, int((now - self.last_time) * self.clock_rate))
+            out_ts = (self.last_ts + advance) % TS_MOD
+            self.seq_offset = (out_seq - in_seq) % SEQ_MOD
+            self.ts_offset = (out_ts - in_ts) % TS_MOD
+            self.highest_in_seq = in_seq
+            self.run_start_seq = out_seq
+        elif self.highest_in_seq is not None and not seq_newer(in_seq, self.highest_in_seq):
+            # A late or retransmitted packet of this run: map it with the same offsets,
+            # unless it is from before the run began.
+            out_seq = (in_seq + self.seq_offset) % SEQ_MOD
+            if self.run_start_seq is not None and seq_newer(self.run_start_seq, out_seq):
+                return None
+            return out_seq, (in_ts + self.ts_offset) % TS_MOD
+        else:
+            self.highest_in_seq = in_seq
+        out_seq = (in_seq + self.seq_offset) % SEQ_MOD
+        out_ts = (in_ts + self.ts_offset) % TS_MOD
+        if seq_newer(out_seq, self.last_seq) or out_seq == self.run_start_seq:
+            self.last_seq = out_seq
+            self.last_ts = out_ts
+            self.last_time = now
+        return out_seq, out_ts
+
+    def original_seq(self, out_seq: int) -> int | None:
+        """The incoming sequence number behind an outgoing one (for a NACK), or None
+        when it lies outside the current run."""
+        if self.run_start_seq is None or self._resync:
+            return None
+        if seq_newer(self.run_start_seq, out_seq) or seq_newer(out_seq, self.last_seq):
+            return None
+        return (out_seq - self.seq_offset) % SEQ_MOD
+
+    def outgoing_timestamp(self, in_ts: int) -> int:
+        """The outgoing RTP timestamp for an incoming one (for sender reports)."""
+        return (in_ts + self.ts_offset) % TS_MOD

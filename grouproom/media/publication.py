@@ -1,0 +1,232 @@
+"""Publication: one participant's incoming audio or video stream.
+
+It receives each decrypted RTP packet once, keeps the server's side of the RTP
+session with the publisher (receiver reports, NACKs for lost packets, keyframe
+requests, bandwidth estimates) and hands the packet to every Subscription.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aiortc.rate import RemoteBitrateEstimator
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    RtcpPsfbPacket,
+    RtcpReceiverInfo,
+    RtcpRrPacket,
+    RtcpRtpfbPacket,
+    RtcpSrPacket,
+    RtpPacket,
+    pack_remb_fci,
+)
+
+from grouproom.media.bandwidth import BandwidthEstimate
+from grouproom.media.contract import Kind
+from grouproom.media.keyframe import starts_keyframe
+from grouproom.media.packet_buffer import PacketBuffer
+
+if TYPE_CHECKING:
+    from grouproom.media.endpoints import ForwardingReceiver
+    from grouproom.media.subscription import Subscription
+
+logger = logging.getLogger(__name__)
+
+KEYFRAME_REQUEST_INTERVAL = 0.5  # seconds between two PLIs to one publisher
+RETRANSMISSION_BUFFER = 512  # packets of video kept for NACKs (about 1.5 s at 500 kbps)
+
+
+@dataclass(slots=True)
+class ForwardedPacket:
+    """A received packet with its original header fields, which forwarding
+    overwrites per subscriber on the shared RtpPacket object."""
+
+    packet: RtpPacket
+    seq: int
+    timestamp: int
+    payload_type: int
+    codec: RTCRtpCodecParameters
+    keyframe: bool
+
+
+class Publication:
+    def __init__(self, owner_id: str, kind: Kind, video_max_bitrate: int) -> None:
+        self.owner_id = owner_id
+        self.kind = kind
+        self.enabled = True
+        self.subscriptions: list[Subscription] = []
+        self.codecs: dict[int, RTCRtpCodecParameters] = {}
+        self.media_ssrc: int | None = None
+        self.receiver: ForwardingReceiver | None = None
+        self.packets_received = 0
+        self.keyframe_requests_sent = 0
+        self.nacks_sent = 0
+        self._statistics: StreamStatistics | None = None
+        self._last_sender_report: tuple[int, int] | None = None
+        self._last_keyframe_request = -KEYFRAME_REQUEST_INTERVAL
+        self._keyframe_request_timer: asyncio.TimerHandle | None = None
+        self.is_video = kind == "video"
+        self._nack = NackGenerator() if self.is_video else None
+        self.buffer: PacketBuffer[ForwardedPacket] | None = (
+            PacketBuffer(RETRANSMISSION_BUFFER) if self.is_video else None
+        )
+        self.bandwidth = BandwidthEstimate(cap=video_max_bitrate)
+        self._estimator = RemoteBitrateEstimator() if self.is_video else None
+
+    def attach(self, receiver: ForwardingReceiver) -> None:
+        self.receiver = receiver
+
+    def start(self, codecs: list[RTCRtpCodecParameters]) -> None:
+        self.codecs = {codec.payloadType: codec for codec in codecs}
+
+    # -- incoming media -------------------------------------------------------
+
+    async def on_rtp(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        codec = self.codecs.get(packet.payload_type)
+        if codec is None:
+            return
+        if self._statistics is None:
+            self._statistics = StreamStatistics(codec.clockRate)
+        self.media_ssrc = packet.ssrc
+        self._statistics.add(packet)
+        self.packets_received += 1
+        if not packet.payload:
+            return  # padding used for bandwidth probing: nothing to forward
+        keyframe = False
+        if self.is_video:
+            keyframe = await self._video_bookkeeping(packet, codec, arrival_time_ms)
+        forwarded = ForwardedPacket(
+            packet=packet,
+            seq=packet.sequence_number,
+            timestamp=packet.timestamp,
+            payload_type=packet.payload_type,
+            codec=codec,
+            keyframe=keyframe,
+        )
+        if self.buffer is not None:
+            self.buffer.put(forwarded.seq, forwarded)
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        for subscription in list(self.subscriptions):
+            await subscription.forward(forwarded, now)
+
+    async def _video_bookkeeping(
+        self, packet: RtpPacket, codec: RTCRtpCodecParameters, arrival_time_ms: int
+    ) -> bool:
+        assert self._nack is not None and self._estimator is not None
+        if packet.extensions.abs_send_time is not None:
+            estimate = self._estimator.add(
+                abs_send_time=packet.extensions.abs_send_time,
+                arrival_time_ms=arrival_time_ms,
+                payload_size=len(packet.payload) + packet.padding_size,
+                ssrc=packet.ssrc,
+            )
+            if estimate is not None:
+                self.bandwidth.report_incoming(estimate[0], time.monotonic())
+        if self._nack.add(packet) and self._nack.missing:
+            await self._send_nack(sorted(self._nack.missing))
+        return starts_keyframe(codec.mimeType, packet.payload)
+
+    async def on_sender_report(self, report: RtcpSrPacket) -> None:
+        info = report.sender_info
+        self._last_sender_report = (info.ntp_timestamp, info.rtp_timestamp)
+        for subscription in list(self.subscriptions):
+            await subscription.send_sender_report(info.ntp_timestamp, info.rtp_timestamp)
+
+    @property
+    def last_sender_report(self) -> tuple[int, int] | None:
+        return self._last_sender_report
+
+    # -- control ----------------------------------------------------------------
+
+    def set_enabled(self, enabled: bool) -> None:
+        if enabled == self.enabled:
+            return
+        self.enabled = enabled
+        for subscription in self.subscriptions:
+            subscription.pause()
+        if enabled and self.is_video:
+            self.request_keyframe()
+
+    def request_keyframe(self) -> None:
+        """Ask the publisher for a keyframe, at most once per interval; a request
+        inside the interval is sent when the interval ends."""
+        if not self.is_video or self._keyframe_request_timer is not None:
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._last_keyframe_request + KEYFRAME_REQUEST_INTERVAL - loop.time()
+        if wait <= 0:
+            self._send_keyframe_request()
+        else:
+            self._keyframe_request_timer = loop.call_later(wait, self._send_keyframe_request)
+
+    def _send_keyframe_request(self) -> None:
+        self._keyframe_request_timer = None
+        if self.receiver is None or self.media_ssrc is None:
+            # Nothing received yet: the first packets will start with a keyframe.
+            return
+        self._last_keyframe_request = asyncio.get_running_loop().time()
+        self.keyframe_requests_sent += 1
+        pli = RtcpPsfbPacket(
+            fmt=RTCP_PSFB_PLI, ssrc=self.receiver.rtcp_ssrc, media_ssrc=self.media_ssrc
+        )
+        asyncio.ensure_future(self.receiver.send_rtcp(bytes(pli)))
+
+    async def _send_nack(self, lost: list[int]) -> None:
+        if self.receiver is None or self.media_ssrc is None:
+            return
+        nack = RtcpRtpfbPacket(
+            fmt=RTCP_RTPFB_NACK, ssrc=self.receiver.rtcp_ssrc, media_ssrc=self.media_ssrc
+        )
+        nack.lost = lost
+        self.nacks_sent += 1
+        await self.receiver.send_rtcp(bytes(nack))
+
+    async def send_reports(self) -> None:
+        """Periodic RTCP to the publisher: a receiver report, and for video the
+        bandwidth estimate (REMB)."""
+        if self.receiver is None or self.media_ssrc is None or self._statistics is None:
+            return
+        stats = self._statistics
+        assert stats.max_seq is not None
+        report = RtcpRrPacket(
+            ssrc=self.receiver.rtcp_ssrc,
+            reports=[
+                RtcpReceiverInfo(
+                    ssrc=self.media_ssrc,
+                    fraction_lost=stats.fraction_lost,
+                    packets_lost=stats.packets_lost,
+                    highest_sequence=stats.max_seq,
+                    jitter=stats.jitter,
+                    lsr=0,
+                    dlsr=0,
+                )
+            ],
+        )
+        data = bytes(report)
+        if self.is_video:
+            remb = RtcpPsfbPacket(
+                fmt=RTCP_PSFB_APP,
+                ssrc=self.receiver.rtcp_ssrc,
+                media_ssrc=0,
+                fci=pack_remb_fci(self.bandwidth.target(time.monotonic()), [self.media_ssrc]),
+            )
+            data += bytes(remb)
+        await self.receiver.send_rtcp(data)
+
+    def close(self) -> None:
+        if self._keyframe_request_timer is not None:
+            self._keyframe_request_timer.cancel()
+            self._keyframe_request_timer = None
+        self.subscriptions.clear()
+        if self.buffer is not None:
+            self.buffer.clear()

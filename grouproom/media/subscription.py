@@ -1,0 +1,149 @@
+"""Subscription: one Publication forwarded to one subscriber's receive slot.
+
+Per packet it rewrites SSRC, sequence number, timestamp, payload type and the
+mid header extension into the subscriber's RTP session and sends it; video
+starts (and resumes) only at a keyframe. It answers the subscriber's NACKs from
+the publication's retransmission buffer, passes keyframe requests and bandwidth
+reports on to the publication, and translates the publisher's sender reports so
+the browser can keep audio and video in sync.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket
+
+from grouproom.media.munger import Munger
+
+if TYPE_CHECKING:
+    from grouproom.media.endpoints import ForwardingSender
+    from grouproom.media.publication import ForwardedPacket, Publication
+
+logger = logging.getLogger(__name__)
+
+CLOCK_RATES = {"audio": 48000, "video": 90000}
+
+
+def codec_key(codec: RTCRtpCodecParameters) -> tuple[str, str]:
+    """What must match for a payload to be understood the same on both sides."""
+    mode = ""
+    if codec.mimeType.lower() == "video/h264":
+        mode = str(codec.parameters.get("packetization-mode", "0"))
+    return codec.mimeType.lower(), mode
+
+
+class Subscription:
+    def __init__(self, publication: Publication, sender: ForwardingSender) -> None:
+        self.publication = publication
+        self.sender = sender
+        self.munger = Munger(CLOCK_RATES[publication.kind])
+        self.waiting_for_keyframe = publication.is_video
+        self.packets_sent = 0
+        self.octets_sent = 0
+        self.retransmissions = 0
+        self._payload_types: dict[int, int | None] = {}
+        self.closed = False
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def sender_started(self) -> None:
+        if self.publication.is_video:
+            self.publication.request_keyframe()
+
+    def pause(self) -> None:
+        self.munger.pause()
+        if self.publication.is_video:
+            self.waiting_for_keyframe = True
+
+    def close(self) -> None:
+        self.closed = True
+        self.publication.bandwidth.forget_subscriber(id(self))
+
+    # -- forwarding -------------------------------------------------------------
+
+    def _outgoing_payload_type(self, forwarded: ForwardedPacket) -> int | None:
+        incoming = forwarded.payload_type
+        if incoming not in self._payload_types:
+            key = codec_key(forwarded.codec)
+            match = next((c for c in self.sender.codecs if codec_key(c) == key), None)
+            if match is None:
+                logger.warning(
+                    "subscriber cannot receive %s: not negotiated", forwarded.codec.mimeType
+                )
+            self._payload_types[incoming] = match.payloadType if match else None
+        return self._payload_types[incoming]
+
+    async def forward(self, forwarded: ForwardedPacket, now: float) -> None:
+        sender = self.sender
+        if not sender.started or self.closed:
+            return
+        if self.waiting_for_keyframe:
+            if not forwarded.keyframe:
+                self.publication.request_keyframe()
+                return
+            self.waiting_for_keyframe = False
+        payload_type = self._outgoing_payload_type(forwarded)
+        if payload_type is None:
+            return
+        rewritten = self.munger.rewrite(forwarded.seq, forwarded.timestamp, now)
+        if rewritten is None:
+            return
+        if await self._send(forwarded, rewritten[0], rewritten[1], payload_type):
+            self.packets_sent += 1
+            self.octets_sent += len(forwarded.packet.payload)
+
+    async def _send(
+        self, forwarded: ForwardedPacket, seq: int, timestamp: int, payload_type: int
+    ) -> bool:
+        packet = forwarded.packet
+        packet.ssrc = self.sender.ssrc
+        packet.sequence_number = seq
+        packet.timestamp = timestamp
+        packet.payload_type = payload_type
+        packet.extensions.mid = self.sender.mid
+        data = packet.serialize(self.sender.transport._rtp_header_extensions_map)
+        return await self.sender.send_rtp(data)
+
+    # -- feedback from the subscriber -------------------------------------------
+
+    async def retransmit(self, lost: list[int]) -> None:
+        buffer = self.publication.buffer
+        if buffer is None or self.closed:
+            return
+        for out_seq in lost:
+            in_seq = self.munger.original_seq(out_seq)
+            if in_seq is None:
+                continue
+            forwarded = buffer.get(in_seq)
+            if forwarded is None:
+                continue
+            payload_type = self._outgoing_payload_type(forwarded)
+            if payload_type is None:
+                continue
+            timestamp = self.munger.outgoing_timestamp(forwarded.timestamp)
+            if await self._send(forwarded, out_seq, timestamp, payload_type):
+                self.retransmissions += 1
+
+    def keyframe_requested(self) -> None:
+        self.publication.request_keyframe()
+
+    def bandwidth_reported(self, bitrate: int) -> None:
+        self.publication.bandwidth.report_subscriber(id(self), bitrate, time.monotonic())
+
+    async def send_sender_report(self, ntp_timestamp: int, rtp_timestamp: int) -> None:
+        if not self.sender.started or self.closed or self.munger.paused:
+            return
+        report = RtcpSrPacket(
+            ssrc=self.sender.ssrc,
+            sender_info=RtcpSenderInfo(
+                ntp_timestamp=ntp_timestamp,
+                rtp_timestamp=self.munger.outgoing_timestamp(rtp_timestamp),
+                packet_count=self.packets_sent & 0xFFFFFFFF,
+                octet_count=self.octets_sent & 0xFFFFFFFF,
+            ),
+        )
+        await self.sender.send_rtp(bytes(report))

@@ -1,0 +1,121 @@
+"""One typed settings object, read from environment variables and CLI flags.
+
+Every setting has a default that runs on a laptop: the server listens on
+127.0.0.1:8080, announces only the loopback address as an ICE candidate and
+contacts no STUN or TURN server.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+
+
+class SettingsError(ValueError):
+    """A setting has a value the server cannot run with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Addresses offered to browsers as ICE host candidates. Empty means: every
+    # address of this machine (aioice's choice), or 127.0.0.1 when `host` is a
+    # loopback address.
+    ice_addresses: tuple[str, ...] = ()
+    # STUN servers, e.g. "stun:stun.example.org:3478". None by default: the server
+    # never contacts a STUN or TURN server it was not configured with.
+    stun_urls: tuple[str, ...] = ()
+    # One TURN server (coturn) with short-lived REST credentials (the shared
+    # secret of coturn's `static-auth-secret`).
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str = ""
+    turn_credential_ttl: int = 6 * 3600
+    # Media caps applied to every publisher.
+    max_participants: int = 12
+    video_max_bitrate: int = 500_000
+    video_max_width: int = 640
+    video_max_height: int = 360
+    video_max_framerate: int = 25
+    # Rooms created when the server starts (their links are printed).
+    demo_rooms: tuple[str, ...] = ("demo",)
+    web_root: str = field(default_factory=lambda: default_web_root())
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise SettingsError(f"port must be between 1 and 65535, not {self.port}")
+        for address in self.ice_addresses:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise SettingsError(f"ice address {address!r} is not an IP address") from None
+        for url in self.stun_urls:
+            if not url.startswith("stun:"):
+                raise SettingsError(f"STUN url {url!r} must start with 'stun:'")
+        for url in self.turn_urls:
+            if not url.startswith(("turn:", "turns:")):
+                raise SettingsError(f"TURN url {url!r} must start with 'turn:' or 'turns:'")
+        if self.turn_urls and not self.turn_secret:
+            raise SettingsError("a TURN url needs a TURN secret (GROUPROOM_TURN_SECRET)")
+        if not 2 <= self.max_participants <= 32:
+            raise SettingsError("max participants must be between 2 and 32")
+        if self.video_max_bitrate < 50_000:
+            raise SettingsError("video max bitrate must be at least 50000 bit/s")
+
+    @property
+    def effective_ice_addresses(self) -> tuple[str, ...]:
+        """The addresses announced as ICE host candidates; empty means all."""
+        if self.ice_addresses:
+            return self.ice_addresses
+        if is_loopback(self.host):
+            return ("127.0.0.1",)
+        return ()
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def default_web_root() -> str:
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "web")
+
+
+ENV_PREFIX = "GROUPROOM_"
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def settings_from_env(
+    environ: Mapping[str, str] | None = None, **overrides: object
+) -> Settings:
+    """Build settings from GROUPROOM_* environment variables, then overrides.
+
+    Overrides whose value is None are ignored, so CLI flags that were not given
+    leave the environment's value in place.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for f in fields(Settings):
+        raw = environ.get(ENV_PREFIX + f.name.upper())
+        if raw is None:
+            continue
+        if f.type in ("int",):
+            try:
+                values[f.name] = int(raw)
+            except ValueError:
+                raise SettingsError(f"{ENV_PREFIX}{f.name.upper()} must be a number") from None
+        elif f.type.startswith("tuple"):
+            values[f.name] = _split(raw)
+        else:
+            values[f.name] = raw
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)  # type: ignore[arg-type]
