@@ -86,6 +86,32 @@ class ForwardingReceiver(RTCRtpReceiver):
             pass
 
 
+class UnusedReceiver(RTCRtpReceiver):
+    """The receiver of a send-only transceiver (a receive slot seen from the
+    server): it never receives, and must not start aiortc's decoder thread."""
+
+    @classmethod
+    def take_over(cls, receiver: RTCRtpReceiver) -> UnusedReceiver:
+        receiver.__class__ = cls
+        assert isinstance(receiver, UnusedReceiver)
+        return receiver
+
+    async def receive(self, parameters: RTCRtpReceiveParameters) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    def _handle_disconnect(self) -> None:
+        pass
+
+    async def _handle_rtp_packet(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        pass
+
+    async def _handle_rtcp_packet(self, packet: Any) -> None:
+        pass
+
+
 class ForwardingSender(RTCRtpSender):
     """Sends one receive slot's stream to a subscriber."""
 

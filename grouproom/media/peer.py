@@ -29,7 +29,7 @@ from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from grouproom.media.contract import CandidateError, Kind, MediaSettings, OfferError
-from grouproom.media.endpoints import ForwardingReceiver, ForwardingSender
+from grouproom.media.endpoints import ForwardingReceiver, ForwardingSender, UnusedReceiver
 from grouproom.media.publication import Publication
 
 logger = logging.getLogger(__name__)
@@ -99,10 +99,7 @@ def _set_codec_preferences(transceiver: RTCRtpTransceiver) -> None:
         preferred = [c for c in capabilities if c.mimeType.lower() == "audio/opus"]
     else:
         preferred = [
-            c
-            for mime in VIDEO_CODEC_ORDER
-            for c in capabilities
-            if c.mimeType.lower() == mime
+            c for mime in VIDEO_CODEC_ORDER for c in capabilities if c.mimeType.lower() == mime
         ]
     transceiver.setCodecPreferences(preferred)
 
@@ -166,6 +163,7 @@ class Peer:
             for kind in ("audio", "video"):
                 transceiver = self.pc.addTransceiver(kind, direction="sendonly")
                 _set_codec_preferences(transceiver)
+                UnusedReceiver.take_over(transceiver.receiver)
                 senders.append(ForwardingSender.take_over(transceiver.sender, stream_id))
             self.slots.append(Slot(index=index, audio=senders[0], video=senders[1]))
 
@@ -182,7 +180,7 @@ class Peer:
             parsed = candidate_from_sdp(line)
         except (AssertionError, ValueError, IndexError):
             raise CandidateError("the ICE candidate cannot be parsed") from None
-        if parsed.protocol.lower() != "udp" or ":" in parsed.ip and parsed.ip.startswith("["):
+        if parsed.protocol.lower() != "udp" or (":" in parsed.ip and parsed.ip.startswith("[")):
             return  # TCP candidates are not used; aioice speaks UDP
         # Everything is bundled over the transport of the first m-line.
         parsed.sdpMid = self.pc.getTransceivers()[0].mid

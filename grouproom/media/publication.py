@@ -73,6 +73,7 @@ class Publication:
         self._last_sender_report: tuple[int, int] | None = None
         self._last_keyframe_request = -KEYFRAME_REQUEST_INTERVAL
         self._keyframe_request_timer: asyncio.TimerHandle | None = None
+        self._pending_sends: set[asyncio.Future[None]] = set()
         self.is_video = kind == "video"
         self._nack = NackGenerator() if self.is_video else None
         self.buffer: PacketBuffer[ForwardedPacket] | None = (
@@ -85,7 +86,9 @@ class Publication:
         self.receiver = receiver
 
     def start(self, codecs: list[RTCRtpCodecParameters]) -> None:
-        self.codecs = {codec.payloadType: codec for codec in codecs}
+        self.codecs = {
+            codec.payloadType: codec for codec in codecs if codec.payloadType is not None
+        }
 
     # -- incoming media -------------------------------------------------------
 
@@ -179,7 +182,9 @@ class Publication:
         pli = RtcpPsfbPacket(
             fmt=RTCP_PSFB_PLI, ssrc=self.receiver.rtcp_ssrc, media_ssrc=self.media_ssrc
         )
-        asyncio.ensure_future(self.receiver.send_rtcp(bytes(pli)))
+        task = asyncio.ensure_future(self.receiver.send_rtcp(bytes(pli)))
+        self._pending_sends.add(task)
+        task.add_done_callback(self._pending_sends.discard)
 
     async def _send_nack(self, lost: list[int]) -> None:
         if self.receiver is None or self.media_ssrc is None:

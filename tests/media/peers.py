@@ -21,8 +21,8 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
-from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcconfiguration import RTCBundlePolicy
 
 VIDEO_CLOCK = 90000
 FRAME_RATE = 25

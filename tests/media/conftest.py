@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from grouproom.media.contract import Kind, MediaSettings
+from grouproom.media.forwarder import Forwarder
+from tests.media.peers import TestParticipant
+
+SLOTS = 3
+
+
+@dataclass
+class RecordedEvents:
+    """ForwarderEvents that remember what they were told."""
+
+    published: dict[tuple[str, str, Kind], str] = field(default_factory=dict)
+    removed: list[tuple[str, str, Kind, str]] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+
+    def track_published(self, subscriber_id: str, publisher_id: str, kind: Kind, mid: str) -> None:
+        self.published[(subscriber_id, publisher_id, kind)] = mid
+
+    def track_removed(self, subscriber_id: str, publisher_id: str, kind: Kind, mid: str) -> None:
+        self.published.pop((subscriber_id, publisher_id, kind), None)
+        self.removed.append((subscriber_id, publisher_id, kind, mid))
+
+    def connection_lost(self, participant_id: str) -> None:
+        self.lost.append(participant_id)
+
+
+class Room:
+    """A forwarder and the real aiortc participants connected to it."""
+
+    def __init__(self, forwarder: Forwarder, events: RecordedEvents) -> None:
+        self.forwarder = forwarder
+        self.events = events
+        self.participants: dict[str, TestParticipant] = {}
+
+    async def join(self, name: str, luma: int, slots: int = SLOTS) -> TestParticipant:
+        participant = TestParticipant(name, luma, slots)
+        answer = await self.forwarder.connect(name, await participant.make_offer())
+        await participant.accept_answer(answer)
+        self.participants[name] = participant
+        return participant
+
+    async def leave(self, name: str) -> None:
+        participant = self.participants.pop(name)
+        await self.forwarder.disconnect(name)
+        await participant.close()
+
+    def mid(self, subscriber: str, publisher: str, kind: Kind) -> str:
+        return self.events.published[(subscriber, publisher, kind)]
+
+
+@pytest.fixture
+async def room() -> AsyncIterator[Room]:
+    events = RecordedEvents()
+    forwarder = Forwarder(MediaSettings(ice_addresses=("127.0.0.1",), receive_slots=SLOTS), events)
+    room = Room(forwarder, events)
+    yield room
+    for participant in list(room.participants.values()):
+        await participant.close()
+    await forwarder.close()

@@ -1,0 +1,233 @@
+"""Forwarding between real aiortc participants over loopback.
+
+The participants encode and decode (they are the browsers); the server only
+forwards. Waits are bounded polls, not speed assertions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import threading
+import time
+from collections.abc import Callable
+
+from aiortc import RTCPeerConnection, RTCRtpTransceiver
+
+from grouproom.media.endpoints import ForwardingReceiver, ForwardingSender, UnusedReceiver
+from tests.media.conftest import Room
+
+LUMA = {"anna": 40, "bram": 120, "cees": 200}
+
+
+async def eventually(predicate: Callable[[], bool], within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return predicate()
+
+
+def sees(room: Room, subscriber: str, publisher: str, frames: int = 10) -> bool:
+    participant = room.participants[subscriber]
+    video = participant.received.get(room.mid(subscriber, publisher, "video"))
+    audio = participant.received.get(room.mid(subscriber, publisher, "audio"))
+    return (
+        video is not None
+        and video.frames >= frames
+        and audio is not None
+        and audio.frames >= frames
+    )
+
+
+def luma_seen(room: Room, subscriber: str, publisher: str) -> int | None:
+    received = room.participants[subscriber].received[room.mid(subscriber, publisher, "video")]
+    return received.luma
+
+
+async def test_three_participants_each_decode_both_others(room: Room) -> None:
+    for name, luma in LUMA.items():
+        await room.join(name, luma)
+    pairs = [(s, p) for s in LUMA for p in LUMA if s != p]
+    assert await eventually(lambda: all(sees(room, s, p) for s, p in pairs), within=15)
+    # Each receive slot shows the publisher it was announced for: the colours
+    # arrive in the same order as they were sent.
+    for subscriber in LUMA:
+        others = sorted((p for p in LUMA if p != subscriber), key=LUMA.__getitem__)
+        seen = [luma_seen(room, subscriber, p) for p in others]
+        assert None not in seen
+        assert seen == sorted(seen)  # type: ignore[type-var]
+        assert seen[1] - seen[0] > 30  # type: ignore[operator]
+
+
+async def test_server_never_creates_a_decoder_or_encoder(room: Room) -> None:
+    for name, luma in LUMA.items():
+        await room.join(name, luma)
+    pairs = [(s, p) for s in LUMA for p in LUMA if s != p]
+    assert await eventually(lambda: all(sees(room, s, p) for s, p in pairs), within=15)
+    for peer in room.forwarder.peers.values():
+        for transceiver in peer.pc.getTransceivers():
+            receiver, sender = transceiver.receiver, transceiver.sender
+            assert type(receiver) in (ForwardingReceiver, UnusedReceiver)
+            assert type(sender) is ForwardingSender
+            # aiortc creates decoders only in the receiver's decoder thread and
+            # encoders only in the sender's RTP loop; neither ever started.
+            assert receiver._RTCRtpReceiver__decoder_thread is None  # type: ignore[attr-defined]
+            assert sender._RTCRtpSender__encoder is None  # type: ignore[attr-defined]
+            assert sender._RTCRtpSender__rtp_task is None  # type: ignore[attr-defined]
+    server_threads = [t.name for t in threading.enumerate() if t.name.endswith("-decoder")]
+    # Only the three participants decode: two remote audio + two video each.
+    assert len(server_threads) == 3 * (2 * 3)  # every participant's receive slots
+
+
+async def test_late_joiner_gets_a_keyframe(room: Room) -> None:
+    await room.join("anna", LUMA["anna"])
+    await room.join("bram", LUMA["bram"])
+    assert await eventually(lambda: sees(room, "anna", "bram") and sees(room, "bram", "anna"))
+    # aiortc's encoder makes a keyframe only when asked: without a keyframe request
+    # reaching the publishers the newcomer would never decode a frame.
+    await asyncio.sleep(1.0)
+    before = {
+        n: room.forwarder.publication_stats(n, "video")["keyframe_requests_sent"]
+        for n in ("anna", "bram")
+    }
+    joined_at = time.monotonic()
+    cees = await room.join("cees", LUMA["cees"])
+    assert await eventually(lambda: sees(room, "cees", "anna", 1) and sees(room, "cees", "bram", 1))
+    for name in ("anna", "bram"):
+        after = room.forwarder.publication_stats(name, "video")["keyframe_requests_sent"]
+        assert after > before[name]
+        first = cees.received[room.mid("cees", name, "video")].first_frame_at
+        assert first is not None
+        print(f"first frame from {name} {1000 * (first - joined_at):.0f} ms after joining")
+
+
+async def test_leaving_releases_slots_and_stops_media(room: Room) -> None:
+    for name, luma in LUMA.items():
+        await room.join(name, luma)
+    assert await eventually(lambda: sees(room, "anna", "cees") and sees(room, "bram", "cees"))
+    cees_mid_at_anna = room.mid("anna", "cees", "video")
+    await room.leave("cees")
+    assert ("anna", "cees", "video", cees_mid_at_anna) in room.events.removed
+    assert ("bram", "cees", "audio", room.events.removed[-1][3]) in room.events.removed or any(
+        r[:3] == ("bram", "cees", "audio") for r in room.events.removed
+    )
+    for name in ("anna", "bram"):
+        assert room.forwarder.publication_stats(name, "video")["subscriptions"] == 1
+    # The freed slot serves the next participant.
+    await room.join("dirk", 90)
+    assert room.mid("anna", "dirk", "video") == cees_mid_at_anna
+    assert await eventually(lambda: sees(room, "anna", "dirk", 5) and sees(room, "dirk", "anna", 5))
+
+
+async def test_muted_audio_is_not_forwarded_and_resumes_without_gaps(room: Room) -> None:
+    await room.join("anna", LUMA["anna"])
+    await room.join("bram", LUMA["bram"])
+    assert await eventually(lambda: sees(room, "bram", "anna"))
+    audio = room.participants["bram"].received[room.mid("bram", "anna", "audio")]
+    room.forwarder.set_forwarding("anna", "audio", False)
+    await asyncio.sleep(0.2)
+    muted_at = audio.frames
+    await asyncio.sleep(1.0)
+    assert audio.frames - muted_at <= 1
+    room.forwarder.set_forwarding("anna", "audio", True)
+    assert await eventually(lambda: audio.frames > muted_at + 25)
+    # The subscriber saw consecutive sequence numbers: nothing counts as lost.
+    receiver = next(
+        t.receiver
+        for t in room.participants["bram"].pc.getTransceivers()
+        if t.mid == room.mid("bram", "anna", "audio")
+    )
+    stats = await receiver.getStats()
+    inbound = next(s for s in stats.values() if s.type == "inbound-rtp")
+    assert inbound.packetsLost == 0
+    assert inbound.packetsReceived >= muted_at + 25
+
+
+async def test_lost_packets_are_retransmitted_from_the_buffer(room: Room) -> None:
+    await room.join("anna", LUMA["anna"])
+    await room.join("bram", LUMA["bram"])
+    assert await eventually(lambda: sees(room, "bram", "anna"))
+    # Drop every 7th video packet on its way from the server to bram.
+    bram = room.forwarder.peers["bram"]
+    slot = bram.slot_of("anna")
+    assert slot is not None
+    sender = slot.video
+    subscription = sender.subscription
+    assert subscription is not None
+    original = sender.send_rtp
+    counter = {"sent": 0, "dropped": 0}
+
+    async def lossy_send(data: bytes) -> bool:
+        is_rtcp = 192 <= data[1] <= 223
+        if not is_rtcp:
+            counter["sent"] += 1
+            if counter["sent"] % 7 == 0 and counter["dropped"] < 20:
+                counter["dropped"] += 1
+                return True
+        return await original(data)
+
+    sender.send_rtp = lossy_send  # type: ignore[method-assign]
+    video = room.participants["bram"].received[room.mid("bram", "anna", "video")]
+    start = video.frames
+    assert await eventually(lambda: counter["dropped"] >= 20 and video.frames > start + 50, 20)
+    assert subscription.retransmissions >= 10
+
+
+async def test_answer_offers_only_the_configured_address(room: Room) -> None:
+    from tests.media.peers import TestParticipant
+
+    participant = TestParticipant("anna", 10, 1)
+    try:
+        answer = await room.forwarder.connect("anna", await participant.make_offer())
+    finally:
+        await participant.close()
+    candidates = [line for line in answer.splitlines() if line.startswith("a=candidate:")]
+    assert candidates
+    assert all(" 127.0.0.1 " in line for line in candidates)
+
+
+def _is_server_side(transceiver: RTCRtpTransceiver) -> bool:
+    return isinstance(transceiver.sender, ForwardingSender)
+
+
+def _counts() -> dict[str, int]:
+    gc.collect()
+    objects = gc.get_objects()
+    return {
+        "tasks": len(asyncio.all_tasks()),
+        "server_peer_connections": sum(
+            isinstance(o, RTCPeerConnection) and any(map(_is_server_side, o.getTransceivers()))
+            for o in objects
+        ),
+        "server_transceivers": sum(
+            isinstance(o, RTCRtpTransceiver) and _is_server_side(o) for o in objects
+        ),
+        # The participants' encoders run in the default executor, which grows up to
+        # its limit; every other thread (decoders above all) must go away.
+        "threads": sum(not t.name.startswith("asyncio_") for t in threading.enumerate()),
+        "fds": len(os.listdir("/proc/self/fd")),
+    }
+
+
+async def _join_and_leave(room: Room, name: str) -> bool:
+    guest = await room.join(name, 90, slots=1)
+    connected = await eventually(lambda: guest.pc.connectionState == "connected")
+    await room.leave(name)
+    return connected
+
+
+async def test_fifty_joins_and_leaves_leave_nothing_behind(room: Room) -> None:
+    await room.join("anna", LUMA["anna"])
+    assert await eventually(lambda: room.participants["anna"].pc.connectionState == "connected")
+    await asyncio.sleep(0.5)
+    baseline = _counts()
+    connected = [await _join_and_leave(room, f"guest{cycle}") for cycle in range(50)]
+    assert all(connected)
+    await asyncio.sleep(1.0)
+    after = _counts()
+    assert after == baseline, (baseline, after)
+    assert len(room.forwarder.peers) == 1
+    assert room.forwarder.publication_stats("anna", "video")["subscriptions"] == 0

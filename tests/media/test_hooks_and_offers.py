@@ -1,0 +1,112 @@
+"""The start-up check of aiortc internals, and offers the forwarder refuses."""
+
+from __future__ import annotations
+
+import aioice.ice
+import pytest
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+from grouproom.media.contract import CandidateError, OfferError
+from grouproom.media.hooks import MissingHookError, install_host_addresses, verify_hooks
+from tests.media.conftest import Room
+from tests.media.peers import TestParticipant
+
+
+async def test_all_hooks_are_present() -> None:
+    await verify_hooks()
+
+
+async def test_a_missing_hook_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(RTCDtlsTransport, "_send_rtp")
+    with pytest.raises(MissingHookError, match=r"RTCDtlsTransport\._send_rtp"):
+        await verify_hooks()
+
+
+async def test_a_changed_hook_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def handle_rtp_data(self: RTCDtlsTransport, data: bytes, arrival_time_ms: int) -> None:
+        return None
+
+    monkeypatch.setattr(RTCDtlsTransport, "_handle_rtp_data", handle_rtp_data)
+    with pytest.raises(MissingHookError, match="_handle_rtp_packet"):
+        await verify_hooks()
+
+
+def test_host_addresses_can_include_loopback_and_be_restored() -> None:
+    original = aioice.ice.get_host_addresses
+    try:
+        install_host_addresses(["127.0.0.1", "::1"])
+        assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False) == ["127.0.0.1"]
+        assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == [
+            "127.0.0.1",
+            "::1",
+        ]
+        install_host_addresses([])
+        assert "127.0.0.1" not in aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False)
+    finally:
+        aioice.ice.get_host_addresses = original
+        install_host_addresses(["127.0.0.1"])
+
+
+async def offer_from(participant: TestParticipant) -> str:
+    try:
+        return await participant.make_offer()
+    finally:
+        await participant.close()
+
+
+async def test_garbage_is_refused(room: Room) -> None:
+    with pytest.raises(OfferError, match=r"cannot be parsed|needs an audio"):
+        await room.forwarder.connect("anna", "this is not sdp")
+    assert room.forwarder.peers == {}
+
+
+async def test_oversized_offer_is_refused(room: Room) -> None:
+    with pytest.raises(OfferError, match="too long"):
+        await room.forwarder.connect("anna", "v=0\r\n" + "a=x\r\n" * 20_000)
+
+
+async def test_too_many_slots_are_refused(room: Room) -> None:
+    sdp = await offer_from(TestParticipant("anna", 10, slots=4))  # room takes 3
+    with pytest.raises(OfferError, match="at most 3 receive slots"):
+        await room.forwarder.connect("anna", sdp)
+    assert room.forwarder.peers == {}
+
+
+async def test_offer_without_bundle_is_refused(room: Room) -> None:
+    sdp = await offer_from(TestParticipant("anna", 10, slots=1))
+    sdp = "\r\n".join(line for line in sdp.split("\r\n") if not line.startswith("a=group:BUNDLE"))
+    with pytest.raises(OfferError, match="BUNDLE"):
+        await room.forwarder.connect("anna", sdp)
+
+
+async def test_published_lines_must_come_first(room: Room) -> None:
+    participant = TestParticipant("anna", 10, slots=1)
+    participant.pc.addTransceiver("video", direction="sendonly")
+    participant.pc.addTransceiver("audio", direction="sendonly")
+    await participant.pc.setLocalDescription(await participant.pc.createOffer())
+    sdp = participant.pc.localDescription.sdp
+    await participant.close()
+    with pytest.raises(OfferError, match="m-line 0 must be audio"):
+        await room.forwarder.connect("anna", sdp)
+
+
+async def test_candidates_are_checked(room: Room) -> None:
+    with pytest.raises(CandidateError, match="before the offer"):
+        await room.forwarder.add_ice_candidate(
+            "anna", "candidate:1 1 udp 1 127.0.0.1 9 typ host", "0", 0
+        )
+    await room.join("anna", 10)
+    with pytest.raises(CandidateError, match="cannot be parsed"):
+        await room.forwarder.add_ice_candidate("anna", "candidate:nonsense", "0", 0)
+    # A well-formed candidate and the end-of-candidates marker are accepted.
+    await room.forwarder.add_ice_candidate(
+        "anna", "candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host", "0", 0
+    )
+    await room.forwarder.add_ice_candidate("anna", None, None, None)
+
+
+async def test_second_offer_from_the_same_participant_is_refused(room: Room) -> None:
+    await room.join("anna", 10)
+    sdp = await offer_from(TestParticipant("anna2", 10, slots=1))
+    with pytest.raises(OfferError, match="already"):
+        await room.forwarder.connect("anna", sdp)

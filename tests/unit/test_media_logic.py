@@ -1,0 +1,167 @@
+"""Pure RTP logic of the media plane: keyframes, munging, buffers, bandwidth."""
+
+from __future__ import annotations
+
+import pytest
+
+from grouproom.media.bandwidth import BandwidthEstimate
+from grouproom.media.keyframe import h264_starts_keyframe, starts_keyframe, vp8_starts_keyframe
+from grouproom.media.munger import SEQ_MOD, Munger, seq_newer
+from grouproom.media.packet_buffer import PacketBuffer
+
+# -- VP8 ---------------------------------------------------------------------------
+
+# Descriptor: X=1 S=1 PID=0; I=1 with a 15-bit picture id; then payload header.
+VP8_KEY = bytes([0x90, 0x80, 0x81, 0x23, 0x50, 0x0F, 0x00, 0x9D])
+VP8_DELTA = bytes([0x90, 0x80, 0x81, 0x24, 0x31, 0x04, 0x00, 0xE4])
+
+
+def test_vp8_keyframe_with_picture_id() -> None:
+    assert vp8_starts_keyframe(VP8_KEY)
+    assert not vp8_starts_keyframe(VP8_DELTA)
+
+
+def test_vp8_keyframe_minimal_descriptor() -> None:
+    assert vp8_starts_keyframe(bytes([0x10, 0x50]))  # S=1, P=0
+    assert not vp8_starts_keyframe(bytes([0x10, 0x51]))  # P=1: inter frame
+
+
+def test_vp8_continuation_packet_is_not_a_start() -> None:
+    assert not vp8_starts_keyframe(bytes([0x00, 0x50]))  # S=0
+    assert not vp8_starts_keyframe(bytes([0x11, 0x50]))  # partition 1
+
+
+def test_vp8_seven_bit_picture_id_tl0_and_tid() -> None:
+    # X=1 S=1; I L T set; 7-bit picture id; TL0PICIDX; TID byte; then key header.
+    assert vp8_starts_keyframe(bytes([0x90, 0xE0, 0x05, 0x01, 0x20, 0x50]))
+    assert not vp8_starts_keyframe(bytes([0x90, 0xE0, 0x05, 0x01, 0x20, 0x51]))
+
+
+@pytest.mark.parametrize(
+    "payload", [b"", b"\x90", b"\x90\x80", b"\x90\x80\x81", b"\x90\x80\x81\x23"]
+)
+def test_vp8_truncated_payloads_are_not_keyframes(payload: bytes) -> None:
+    assert not vp8_starts_keyframe(payload)
+
+
+# -- H264 --------------------------------------------------------------------------
+
+
+def test_h264_single_nal_units() -> None:
+    assert h264_starts_keyframe(bytes([0x65, 0x88]))  # IDR
+    assert h264_starts_keyframe(bytes([0x67, 0x42]))  # SPS
+    assert not h264_starts_keyframe(bytes([0x41, 0x9A]))  # non-IDR slice
+
+
+def test_h264_stap_a_with_sps() -> None:
+    stap = bytes([0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xCE])
+    assert h264_starts_keyframe(stap)
+    only_pps = bytes([0x78, 0x00, 0x02, 0x68, 0xCE])
+    assert not h264_starts_keyframe(only_pps)
+    broken = bytes([0x78, 0x00, 0x09, 0x67])
+    assert not h264_starts_keyframe(broken)
+
+
+def test_h264_fu_a_start_of_idr_only() -> None:
+    assert h264_starts_keyframe(bytes([0x7C, 0x85, 0x00]))  # FU-A start, IDR
+    assert not h264_starts_keyframe(bytes([0x7C, 0x05, 0x00]))  # FU-A middle
+    assert not h264_starts_keyframe(bytes([0x7C, 0x81, 0x00]))  # FU-A start, non-IDR
+
+
+def test_dispatch_by_mime_type() -> None:
+    assert starts_keyframe("video/VP8", VP8_KEY)
+    assert starts_keyframe("video/H264", bytes([0x65]))
+    assert not starts_keyframe("audio/opus", VP8_KEY)
+
+
+# -- munger ------------------------------------------------------------------------
+
+
+def test_seq_newer_wraps() -> None:
+    assert seq_newer(1, 0)
+    assert seq_newer(0, SEQ_MOD - 1)
+    assert not seq_newer(SEQ_MOD - 1, 0)
+    assert not seq_newer(5, 5)
+
+
+def test_munger_keeps_consecutive_numbers_across_a_pause() -> None:
+    munger = Munger(clock_rate=90000)
+    first = munger.rewrite(1000, 50_000, now=0.0)
+    assert first is not None
+    second = munger.rewrite(1001, 53_000, now=0.033)
+    assert second == ((first[0] + 1) % SEQ_MOD, (first[1] + 3000) % (1 << 32))
+    munger.pause()
+    # 500 packets and 2 seconds later the stream resumes.
+    resumed = munger.rewrite(1501, 233_000, now=2.033)
+    assert resumed is not None
+    assert resumed[0] == (second[0] + 1) % SEQ_MOD
+    assert (resumed[1] - second[1]) % (1 << 32) == 2 * 90000
+
+
+def test_munger_maps_late_packets_and_drops_those_from_before_a_resume() -> None:
+    munger = Munger(clock_rate=48000)
+    a = munger.rewrite(10, 0, now=0.0)
+    c = munger.rewrite(12, 1920, now=0.04)
+    b = munger.rewrite(11, 960, now=0.05)  # late, in the same run
+    assert a is not None and b is not None and c is not None
+    assert b[0] == (a[0] + 1) % SEQ_MOD and c[0] == (a[0] + 2) % SEQ_MOD
+    munger.pause()
+    munger.rewrite(100, 90_000, now=1.0)
+    assert munger.rewrite(13, 2880, now=1.01) is None  # from before the pause
+
+
+def test_munger_original_seq_for_nacks() -> None:
+    munger = Munger(clock_rate=90000)
+    out = [munger.rewrite(seq, seq * 10, now=seq / 100) for seq in range(65530, 65540)]
+    outs = [o[0] for o in out if o is not None]
+    assert [munger.original_seq(o) for o in outs] == [s % SEQ_MOD for s in range(65530, 65540)]
+    assert munger.original_seq((outs[-1] + 1) % SEQ_MOD) is None  # not sent yet
+    assert munger.original_seq((outs[0] - 1) % SEQ_MOD) is None  # before the run
+    munger.pause()
+    assert munger.original_seq(outs[-1]) is None
+
+
+def test_munger_sequence_numbers_wrap() -> None:
+    munger = Munger(clock_rate=90000)
+    munger.last_seq = SEQ_MOD - 2
+    outs = [munger.rewrite(seq, 0, now=0.0) for seq in (7, 8, 9, 10)]
+    assert [o[0] for o in outs if o] == [SEQ_MOD - 1, 0, 1, 2]
+
+
+# -- packet buffer -----------------------------------------------------------------
+
+
+def test_packet_buffer_keeps_the_latest_capacity_packets() -> None:
+    buffer: PacketBuffer[str] = PacketBuffer(capacity=4)
+    for seq in range(65533, 65533 + 6):
+        buffer.put(seq % SEQ_MOD, f"p{seq % SEQ_MOD}")
+    assert buffer.get(65535) == "p65535"
+    assert buffer.get(2) == "p2"
+    assert buffer.get(65533) is None  # overwritten
+    assert buffer.get(3) is None  # never stored
+    buffer.clear()
+    assert buffer.get(2) is None
+
+
+def test_packet_buffer_capacity_must_be_a_power_of_two() -> None:
+    with pytest.raises(ValueError):
+        PacketBuffer(capacity=100)
+
+
+# -- bandwidth ---------------------------------------------------------------------
+
+
+def test_bandwidth_is_capped_and_follows_the_slowest_recent_report() -> None:
+    estimate = BandwidthEstimate(cap=500_000, floor=150_000)
+    assert estimate.target(now=0.0) == 500_000
+    estimate.report_incoming(2_000_000, now=0.0)
+    assert estimate.target(now=0.0) == 500_000
+    estimate.report_subscriber(1, 300_000, now=1.0)
+    estimate.report_subscriber(2, 400_000, now=1.0)
+    assert estimate.target(now=1.0) == 300_000
+    estimate.report_subscriber(1, 50_000, now=2.0)
+    assert estimate.target(now=2.0) == 150_000  # never below the floor
+    assert estimate.target(now=10.0) == 500_000  # old reports expire
+    estimate.report_subscriber(2, 200_000, now=10.0)
+    estimate.forget_subscriber(2)
+    assert estimate.target(now=10.0) == 500_000
