@@ -201,7 +201,7 @@ class Peer:
     # -- running ----------------------------------------------------------------
 
     def _connection_state_changed(self) -> None:
-        if self.pc.connectionState == "failed" and not self.closed:
+        if self.pc.connectionState in ("failed", "closed") and not self.closed:
             self._on_failed(self.participant_id)
 
     async def _run_rtcp(self) -> None:

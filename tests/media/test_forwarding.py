@@ -231,3 +231,28 @@ async def test_fifty_joins_and_leaves_leave_nothing_behind(room: Room) -> None:
     assert after == baseline, (baseline, after)
     assert len(room.forwarder.peers) == 1
     assert room.forwarder.publication_stats("anna", "video")["subscriptions"] == 0
+
+
+async def test_publishers_are_told_the_bandwidth_cap(room: Room) -> None:
+    anna = await room.join("anna", LUMA["anna"])
+    await room.join("bram", LUMA["bram"])
+    assert await eventually(lambda: sees(room, "bram", "anna"))
+    video_sender = next(t.sender for t in anna.pc.getTransceivers() if t.kind == "video")
+
+    def encoder_target() -> int | None:
+        encoder = video_sender._RTCRtpSender__encoder  # type: ignore[attr-defined]
+        return getattr(encoder, "target_bitrate", None)
+
+    # The server's REMB carries the cap (video_max_bitrate); lower it below
+    # aiortc's default encoder bitrate and watch the publisher follow.
+    for publication in room.forwarder.peers["anna"].publications.values():
+        publication.bandwidth.cap = 250_000
+    assert await eventually(lambda: encoder_target() == 250_000, within=10)
+
+
+async def test_a_vanished_participant_is_reported(room: Room) -> None:
+    await room.join("anna", LUMA["anna"])
+    bram = await room.join("bram", LUMA["bram"])
+    assert await eventually(lambda: sees(room, "anna", "bram"))
+    await bram.close()  # no leave: the browser just went away
+    assert await eventually(lambda: "bram" in room.events.lost, within=40)
