@@ -110,3 +110,15 @@ async def test_second_offer_from_the_same_participant_is_refused(room: Room) -> 
     sdp = await offer_from(TestParticipant("anna2", 10, slots=1))
     with pytest.raises(OfferError, match="already"):
         await room.forwarder.connect("anna", sdp)
+
+
+def _stun_server_of(room: Room, name: str) -> object:
+    transceiver = room.forwarder.peers[name].pc.getTransceivers()[0]
+    return transceiver.receiver.transport.transport.iceGatherer._connection.stun_server
+
+
+async def test_no_stun_server_unless_configured(room: Room) -> None:
+    # aiortc would add a public STUN server to a configuration without one.
+    await room.join("anna", 10)
+    assert _stun_server_of(room, "anna") is None
+
