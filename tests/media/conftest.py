@@ -39,8 +39,10 @@ class Room:
         self.events = events
         self.participants: dict[str, TestParticipant] = {}
 
-    async def join(self, name: str, luma: int, slots: int = SLOTS) -> TestParticipant:
-        participant = TestParticipant(name, luma, slots)
+    async def join(
+        self, name: str, luma: int, slots: int = SLOTS, video_codec: str = "video/VP8"
+    ) -> TestParticipant:
+        participant = TestParticipant(name, luma, slots, video_codec)
         answer = await self.forwarder.connect(name, await participant.make_offer())
         await participant.accept_answer(answer)
         self.participants[name] = participant

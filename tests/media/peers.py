@@ -19,6 +19,7 @@ from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
     RTCPeerConnection,
+    RTCRtpSender,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError
@@ -99,8 +100,9 @@ class Received:
 class TestParticipant:
     __test__ = False  # not a pytest test class
 
-    def __init__(self, name: str, luma: int, slots: int) -> None:
+    def __init__(self, name: str, luma: int, slots: int, video_codec: str = "video/VP8") -> None:
         self.name = name
+        self.video_codec = video_codec
         self.luma = luma
         self.slots = slots
         # max-bundle as browsers do; aiortc's default (balanced) leaves a second
@@ -116,7 +118,14 @@ class TestParticipant:
 
     async def make_offer(self) -> str:
         self.pc.addTransceiver(self.audio_track, direction="sendonly")
-        self.pc.addTransceiver(self.video_track, direction="sendonly")
+        video = self.pc.addTransceiver(self.video_track, direction="sendonly")
+        video.setCodecPreferences(
+            [
+                c
+                for c in RTCRtpSender.getCapabilities("video").codecs
+                if c.mimeType.lower() == self.video_codec.lower()
+            ]
+        )
         for _ in range(self.slots):
             self.pc.addTransceiver("audio", direction="recvonly")
             self.pc.addTransceiver("video", direction="recvonly")

@@ -256,3 +256,17 @@ async def test_a_vanished_participant_is_reported(room: Room) -> None:
     assert await eventually(lambda: sees(room, "anna", "bram"))
     await bram.close()  # no leave: the browser just went away
     assert await eventually(lambda: "bram" in room.events.lost, within=40)
+
+
+async def test_h264_publisher_is_forwarded_to_vp8_publishers(room: Room) -> None:
+    await room.join("anna", LUMA["anna"], video_codec="video/H264")
+    await room.join("bram", LUMA["bram"])
+    assert await eventually(lambda: sees(room, "bram", "anna") and sees(room, "anna", "bram"))
+    bram = room.participants["bram"]
+    receiver = next(
+        t.receiver for t in bram.pc.getTransceivers() if t.mid == room.mid("bram", "anna", "video")
+    )
+    stats = await receiver.getStats()
+    assert any(s.type == "inbound-rtp" and s.packetsReceived > 0 for s in stats.values())
+    anna_video = room.forwarder.peers["anna"].publications["video"]
+    assert {c.mimeType for c in anna_video.codecs.values()} <= {"video/H264"}

@@ -121,4 +121,3 @@ async def test_no_stun_server_unless_configured(room: Room) -> None:
     # aiortc would add a public STUN server to a configuration without one.
     await room.join("anna", 10)
     assert _stun_server_of(room, "anna") is None
-
