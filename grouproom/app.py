@@ -1,0 +1,58 @@
+"""The aiohttp application: routes, shared objects (AppKeys) and shutdown."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from grouproom.http.pages import Pages
+from grouproom.http.security_headers import add_security_headers
+from grouproom.rooms.registry import RoomRegistry
+from grouproom.settings import Settings
+from grouproom.signaling.switchboard import Switchboard
+from grouproom.signaling.websocket_handler import IDLE_TIMEOUT, WebSocketHandler
+
+logger = logging.getLogger(__name__)
+
+settings_key = web.AppKey("settings", Settings)
+registry_key = web.AppKey("room_registry", RoomRegistry)
+switchboard_key = web.AppKey("switchboard", Switchboard)
+
+
+async def _say_goodbye(app: web.Application) -> None:
+    """on_shutdown: runs before aiohttp waits for open requests, so the sockets
+    get `closing` {cause: shutdown} and end instead of holding the shutdown up."""
+    await app[switchboard_key].shutdown()
+
+
+async def _close_rooms(app: web.Application) -> AsyncIterator[None]:
+    """Cleanup context: whatever happens, every forwarder is closed at the end."""
+    yield
+    await app[switchboard_key].shutdown()
+
+
+def create_app(settings: Settings, *, idle_timeout: float = IDLE_TIMEOUT) -> web.Application:
+    app = web.Application()
+    registry = RoomRegistry(capacity=settings.max_participants)
+    switchboard = Switchboard(settings, registry)
+    app[settings_key] = settings
+    app[registry_key] = registry
+    app[switchboard_key] = switchboard
+
+    pages = Pages(settings.web_root)
+    app.router.add_get("/", pages.index)
+    app.router.add_get("/r/{room}", pages.room)
+    app.router.add_get("/healthz", pages.healthz)
+    app.router.add_get("/ws", WebSocketHandler(switchboard, idle_timeout).handle)
+    if Path(settings.web_root).is_dir():
+        app.router.add_static("/static/", settings.web_root)
+    else:
+        logger.warning("the web client folder %s does not exist", settings.web_root)
+
+    app.on_response_prepare.append(add_security_headers)
+    app.on_shutdown.append(_say_goodbye)
+    app.cleanup_ctx.append(_close_rooms)
+    return app

@@ -1,0 +1,56 @@
+"""The requests a client sends. Each carries the id its reply echoes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    TYPE: ClassVar[str] = "join"
+    request_id: str
+    room: str
+    name: str
+    audio_muted: bool = False
+    video_muted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    TYPE: ClassVar[str] = "offer"
+    request_id: str
+    sdp: str
+
+
+@dataclass(frozen=True, slots=True)
+class IceCandidate:
+    TYPE: ClassVar[str] = "ice_candidate"
+    request_id: str
+    # An "candidate:..." line; None means the end of candidates.
+    candidate: str | None
+    sdp_mid: str | None = None
+    sdp_mline_index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetMediaState:
+    TYPE: ClassVar[str] = "set_media_state"
+    request_id: str
+    audio_muted: bool
+    video_muted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    TYPE: ClassVar[str] = "leave"
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    TYPE: ClassVar[str] = "ping"
+    request_id: str
+
+
+ClientMessage = Join | Offer | IceCandidate | SetMediaState | Leave | Ping

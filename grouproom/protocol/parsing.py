@@ -1,0 +1,158 @@
+"""Client frames to typed requests, checked against docs/protocol.md."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+
+from grouproom.protocol.client_messages import (
+    ClientMessage,
+    IceCandidate,
+    Join,
+    Leave,
+    Offer,
+    Ping,
+    SetMediaState,
+)
+from grouproom.protocol.display_name import DisplayNameError, normalize_display_name
+from grouproom.protocol.envelope import (
+    MAX_FRAME_BYTES,
+    PROTOCOL_VERSION,
+    REQUEST_ID_MAX_LENGTH,
+    is_valid_request_id,
+)
+from grouproom.protocol.errors import ErrorCode, ProtocolError
+from grouproom.protocol.fields import Fields
+from grouproom.rooms.room_id import ROOM_ID_MAX_LENGTH, is_valid_room_id
+
+MAX_SDP_LENGTH = 60_000
+MAX_CANDIDATE_LENGTH = 1_024
+MAX_MID_LENGTH = 64
+MAX_MLINE_INDEX = 1_023
+
+
+def _frame_size(raw: str) -> int:
+    if len(raw) * 4 <= MAX_FRAME_BYTES:  # no UTF-8 encoding can exceed the limit
+        return len(raw)
+    return len(raw.encode("utf-8", "surrogatepass"))
+
+
+def _decode(raw: str | bytes) -> dict[str, object]:
+    if isinstance(raw, bytes):
+        if len(raw) > MAX_FRAME_BYTES:
+            raise ProtocolError(ErrorCode.TOO_LARGE, f"a frame is at most {MAX_FRAME_BYTES} bytes")
+        raise ProtocolError(ErrorCode.BAD_JSON, "binary frames are not accepted; send JSON text")
+    if _frame_size(raw) > MAX_FRAME_BYTES:
+        raise ProtocolError(ErrorCode.TOO_LARGE, f"a frame is at most {MAX_FRAME_BYTES} bytes")
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ProtocolError(ErrorCode.BAD_JSON, "the frame is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ProtocolError(ErrorCode.BAD_JSON, "the frame must be a JSON object")
+    return value
+
+
+def _join(fields: Fields) -> Join:
+    room = fields.string("room", min_length=1, max_length=ROOM_ID_MAX_LENGTH)
+    if not is_valid_room_id(room):
+        raise fields.error("room", "may contain only a-z, 0-9 and '-'")
+    raw_name = fields.string("name", min_length=1, max_length=MAX_FRAME_BYTES)
+    try:
+        name = normalize_display_name(raw_name)
+    except DisplayNameError as exc:
+        raise fields.error("name", str(exc)) from None
+    return Join(
+        request_id=fields.request_id,
+        room=room,
+        name=name,
+        audio_muted=fields.optional_boolean("audio_muted", False),
+        video_muted=fields.optional_boolean("video_muted", False),
+    )
+
+
+def _offer(fields: Fields) -> Offer:
+    return Offer(
+        request_id=fields.request_id,
+        sdp=fields.string("sdp", min_length=1, max_length=MAX_SDP_LENGTH),
+    )
+
+
+def _ice_candidate(fields: Fields) -> IceCandidate:
+    if "candidate" not in fields.data:
+        raise fields.error("candidate", "is missing (null means the end of candidates)")
+    return IceCandidate(
+        request_id=fields.request_id,
+        candidate=fields.optional_string(
+            "candidate", min_length=0, max_length=MAX_CANDIDATE_LENGTH
+        ),
+        sdp_mid=fields.optional_string("sdp_mid", min_length=0, max_length=MAX_MID_LENGTH),
+        sdp_mline_index=fields.optional_integer(
+            "sdp_mline_index", minimum=0, maximum=MAX_MLINE_INDEX
+        ),
+    )
+
+
+def _set_media_state(fields: Fields) -> SetMediaState:
+    return SetMediaState(
+        request_id=fields.request_id,
+        audio_muted=fields.boolean("audio_muted"),
+        video_muted=fields.boolean("video_muted"),
+    )
+
+
+def _leave(fields: Fields) -> Leave:
+    return Leave(request_id=fields.request_id)
+
+
+def _ping(fields: Fields) -> Ping:
+    return Ping(request_id=fields.request_id)
+
+
+PARSERS: Mapping[str, Callable[[Fields], ClientMessage]] = {
+    Join.TYPE: _join,
+    Offer.TYPE: _offer,
+    IceCandidate.TYPE: _ice_candidate,
+    SetMediaState.TYPE: _set_media_state,
+    Leave.TYPE: _leave,
+    Ping.TYPE: _ping,
+}
+
+
+def parse_client_message(raw: str | bytes) -> ClientMessage:
+    """One client frame (text, or bytes for a binary frame) as a typed request.
+
+    Raises ProtocolError with the documented code; its request_id is the frame's
+    id whenever the frame has a usable one.
+    """
+    frame = _decode(raw)
+    raw_id = frame.get("id")
+    request_id = raw_id if isinstance(raw_id, str) and is_valid_request_id(raw_id) else None
+
+    version = frame.get("v")
+    if type(version) is not int:
+        raise ProtocolError(ErrorCode.BAD_ENVELOPE, "v must be an integer", request_id)
+    if version != PROTOCOL_VERSION:
+        raise ProtocolError(
+            ErrorCode.UNSUPPORTED_VERSION,
+            f"this server speaks protocol version {PROTOCOL_VERSION}",
+            request_id,
+        )
+    if request_id is None:
+        raise ProtocolError(
+            ErrorCode.BAD_ENVELOPE,
+            f"id must be a string of 1 to {REQUEST_ID_MAX_LENGTH} characters",
+        )
+    message_type = frame.get("type")
+    if type(message_type) is not str:
+        raise ProtocolError(ErrorCode.BAD_ENVELOPE, "type must be a string", request_id)
+    data = frame.get("data")
+    if not isinstance(data, dict):
+        raise ProtocolError(ErrorCode.BAD_ENVELOPE, "data must be an object", request_id)
+    parser = PARSERS.get(message_type)
+    if parser is None:
+        shown = message_type[:40].encode("ascii", "replace").decode()
+        raise ProtocolError(
+            ErrorCode.UNKNOWN_TYPE, f"there is no request of type {shown!r}", request_id
+        )
+    return parser(Fields(data, request_id))

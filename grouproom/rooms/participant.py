@@ -1,0 +1,23 @@
+"""A participant: one person present in one room."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+
+def new_participant_id() -> str:
+    """A random, unguessable participant id (128 bits, URL-safe)."""
+    return secrets.token_urlsafe(16)
+
+
+@dataclass(slots=True)
+class Participant:
+    id: str
+    display_name: str
+    audio_muted: bool = False
+    video_muted: bool = False
+
+    def set_media_state(self, audio_muted: bool, video_muted: bool) -> None:
+        self.audio_muted = audio_muted
+        self.video_muted = video_muted

@@ -1,0 +1,167 @@
+"""Connection: one WebSocket's participation, handling its requests one by one."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+from aiohttp import WSCloseCode
+
+from grouproom.media.contract import CandidateError, OfferError
+from grouproom.protocol import (
+    Ack,
+    Answer,
+    ClientMessage,
+    ErrorCode,
+    ErrorMessage,
+    IceCandidate,
+    Join,
+    Joined,
+    Leave,
+    Offer,
+    Ping,
+    Pong,
+    ProtocolError,
+    SetMediaState,
+    VideoCaps,
+    parse_client_message,
+)
+from grouproom.rooms.admission import JoinRequest
+from grouproom.rooms.leave_cause import LeaveCause
+from grouproom.signaling.ice_servers import ice_servers_for
+from grouproom.signaling.outbox import Outbox
+from grouproom.signaling.switchboard import Switchboard, participant_info
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNSUPPORTED_VERSION = 4001
+CLOSE_CODES: dict[ErrorCode, int] = {
+    ErrorCode.UNSUPPORTED_VERSION: CLOSE_UNSUPPORTED_VERSION,
+    ErrorCode.TOO_LARGE: WSCloseCode.MESSAGE_TOO_BIG,
+}
+
+
+def error_reply(error: ProtocolError) -> ErrorMessage:
+    return ErrorMessage(error.request_id, error.code, error.message)
+
+
+class Connection:
+    def __init__(self, switchboard: Switchboard, outbox: Outbox) -> None:
+        self.switchboard = switchboard
+        self.settings = switchboard.settings
+        self.outbox = outbox
+        self.log_id = outbox.log_id
+        self.room_id: str | None = None
+        self.participant_id: str | None = None
+        self.offered = False
+
+    async def receive(self, raw: str | bytes) -> None:
+        """Handle one frame: exactly one reply for a request, never an exception."""
+        try:
+            message = parse_client_message(raw)
+        except ProtocolError as error:
+            self.outbox.send(error_reply(error))
+            close_code = CLOSE_CODES.get(error.code)
+            if close_code is not None:
+                self.outbox.close(close_code)
+            return
+        try:
+            await self._handle(message)
+        except ProtocolError as error:
+            self.outbox.send(error_reply(error.with_request_id(message.request_id)))
+        except Exception as exc:
+            # The traceback without the exception's text, which could carry user data.
+            logger.error(
+                "connection %s: internal error (%s) handling %s\n%s",
+                self.log_id,
+                type(exc).__name__,
+                message.TYPE,
+                "".join(traceback.format_tb(exc.__traceback__)),
+            )
+            self.outbox.send(
+                ErrorMessage(message.request_id, ErrorCode.INTERNAL_ERROR, "a fault in the server")
+            )
+
+    async def close(self) -> None:
+        """The socket closed: a participant who did not leave lost the connection."""
+        if self.room_id is not None and self.participant_id is not None:
+            await self.switchboard.depart(
+                self.room_id, self.participant_id, LeaveCause.CONNECTION_LOST
+            )
+
+    async def _handle(self, message: ClientMessage) -> None:
+        if isinstance(message, Ping):
+            self.outbox.send(Pong(message.request_id))
+        elif isinstance(message, Join):
+            self._join(message)
+        elif self.room_id is None or self.participant_id is None:
+            raise ProtocolError(ErrorCode.NOT_JOINED, "join a room first")
+        elif isinstance(message, Offer):
+            await self._offer(message, self.room_id, self.participant_id)
+        elif isinstance(message, IceCandidate):
+            await self._ice_candidate(message, self.room_id, self.participant_id)
+        elif isinstance(message, SetMediaState):
+            self.switchboard.set_media_state(
+                self.room_id, self.participant_id, message.audio_muted, message.video_muted
+            )
+            self.outbox.send(Ack(message.request_id))
+        elif isinstance(message, Leave):
+            self.outbox.send(Ack(message.request_id))
+            await self.switchboard.depart(self.room_id, self.participant_id, LeaveCause.LEFT)
+            self.outbox.close(WSCloseCode.OK)
+
+    def _join(self, message: Join) -> None:
+        if self.participant_id is not None:
+            raise ProtocolError(ErrorCode.ALREADY_JOINED, "this socket has joined already")
+        request = JoinRequest(
+            display_name=message.name,
+            audio_muted=message.audio_muted,
+            video_muted=message.video_muted,
+        )
+        room, participant = self.switchboard.join(message.room, request, self.outbox)
+        self.room_id = room.id
+        self.participant_id = participant.id
+        settings = self.settings
+        self.outbox.send(
+            Joined(
+                request_id=message.request_id,
+                participant_id=participant.id,
+                room_id=room.id,
+                participants=tuple(participant_info(p) for p in room.others(participant.id)),
+                receive_slots=self.switchboard.media_settings.receive_slots,
+                ice_servers=ice_servers_for(settings, participant.id),
+                video=VideoCaps(
+                    max_width=settings.video_max_width,
+                    max_height=settings.video_max_height,
+                    max_framerate=settings.video_max_framerate,
+                    max_bitrate=settings.video_max_bitrate,
+                ),
+            )
+        )
+
+    async def _offer(self, message: Offer, room_id: str, participant_id: str) -> None:
+        if self.offered:
+            raise ProtocolError(ErrorCode.INVALID_STATE, "an offer was accepted already")
+        try:
+            answer = await self.switchboard.connect(room_id, participant_id, message.sdp)
+        except OfferError as exc:
+            raise ProtocolError(ErrorCode.BAD_SDP, str(exc)) from None
+        self.offered = True
+        self.outbox.send(Answer(message.request_id, answer))
+
+    async def _ice_candidate(
+        self, message: IceCandidate, room_id: str, participant_id: str
+    ) -> None:
+        if not self.offered:
+            raise ProtocolError(ErrorCode.INVALID_STATE, "send the offer before ICE candidates")
+        try:
+            await self.switchboard.add_ice_candidate(
+                room_id,
+                participant_id,
+                message.candidate,
+                message.sdp_mid,
+                message.sdp_mline_index,
+            )
+        except CandidateError as exc:
+            raise ProtocolError(ErrorCode.BAD_CANDIDATE, str(exc)) from None
+        self.outbox.send(Ack(message.request_id))

@@ -1,0 +1,25 @@
+"""Fixtures shared by every test folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from grouproom.settings import Settings
+
+
+@pytest.fixture
+def web_root(tmp_path: Path) -> Path:
+    """A small stand-in for web/: the two pages and one static file."""
+    root = tmp_path / "web"
+    root.mkdir()
+    (root / "index.html").write_text("<!doctype html><title>index page</title>")
+    (root / "room.html").write_text("<!doctype html><title>room page</title>")
+    (root / "app.js").write_text("export const ready = true;\n")
+    return root
+
+
+@pytest.fixture
+def settings(web_root: Path) -> Settings:
+    return Settings(web_root=str(web_root))

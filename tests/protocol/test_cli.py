@@ -1,0 +1,124 @@
+"""`grouproom serve`: start, links, graceful stop, refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+from grouproom.__main__ import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def clean_environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("GROUPROOM_")}
+
+
+async def start_server(*flags: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "grouproom",
+        "serve",
+        *flags,
+        cwd=REPO,
+        env=clean_environment(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def test_serve_prints_links_and_stops_gracefully_on_sigterm() -> None:
+    port = free_port()
+    server = await start_server("--port", str(port), "--max-participants", "3")
+    try:
+        assert server.stdout is not None
+        first = await asyncio.wait_for(server.stdout.readline(), 30)
+        second = await asyncio.wait_for(server.stdout.readline(), 5)
+        assert f"http://127.0.0.1:{port}/" in first.decode()
+        assert f"http://127.0.0.1:{port}/r/demo" in second.decode()
+
+        async with aiohttp.ClientSession() as session:
+            for _ in range(100):
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                        assert await response.text() == "ok"
+                        break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.1)
+            async with session.ws_connect(f"http://127.0.0.1:{port}/ws") as ws:
+                join = {
+                    "v": 1,
+                    "type": "join",
+                    "id": "1",
+                    "data": {"room": "demo", "name": "Annabel Jansen"},
+                }
+                await ws.send_str(json.dumps(join))
+                joined = json.loads(await ws.receive_str(timeout=10))
+                assert joined["data"]["receive_slots"] == 2
+
+                server.send_signal(signal.SIGTERM)
+                closing = json.loads(await ws.receive_str(timeout=10))
+                assert closing["type"] == "closing"
+                assert closing["data"] == {"cause": "shutdown"}
+                close = await ws.receive(timeout=10)
+                assert close.type is aiohttp.WSMsgType.CLOSE
+                assert close.data == 1001
+        assert await asyncio.wait_for(server.wait(), 15) == 0
+        assert server.stderr is not None
+        log = (await server.stderr.read()).decode()
+        assert "joined room" in log  # logged, but pseudonymously:
+        assert "Annabel" not in log and "demo" not in log
+    finally:
+        if server.returncode is None:
+            server.kill()
+            await server.wait()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--max-participants", "1"], "max participants"),
+        (["--stun", "example.org"], "stun:"),
+        (["--turn", "turn:example.org"], "TURN secret"),
+        (["--ice-address", "not-an-address"], "not an IP address"),
+        (["--port", "70000"], "port"),
+    ],
+)
+def test_bad_settings_exit_2_with_a_message(
+    flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", *flags]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_environment_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GROUPROOM_PORT", "eighty")
+    assert main(["serve"]) == 2
+    assert "GROUPROOM_PORT" in capsys.readouterr().err
+
+
+def test_a_missing_aiortc_hook_exits_3(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delattr(RTCDtlsTransport, "_send_rtp")
+    assert main(["serve", "--port", str(free_port())]) == 3
+    assert "RTCDtlsTransport._send_rtp" in capsys.readouterr().err
