@@ -176,8 +176,9 @@ class MediaState:
 
 
 @dataclass(frozen=True, slots=True)
-class TrackPublished:
-    TYPE: ClassVar[str] = "track_published"
+class _TrackEvent:
+    """A participant's track and the receive slot (mid) that carries it."""
+
     participant_id: str
     kind: MediaKind
     mid: str
@@ -188,15 +189,13 @@ class TrackPublished:
 
 
 @dataclass(frozen=True, slots=True)
-class TrackRemoved:
-    TYPE: ClassVar[str] = "track_removed"
-    participant_id: str
-    kind: MediaKind
-    mid: str
-    request_id: ClassVar[None] = None
+class TrackPublished(_TrackEvent):
+    TYPE: ClassVar[str] = "track_published"
 
-    def data(self) -> dict[str, object]:
-        return {"participant_id": self.participant_id, "kind": self.kind, "mid": self.mid}
+
+@dataclass(frozen=True, slots=True)
+class TrackRemoved(_TrackEvent):
+    TYPE: ClassVar[str] = "track_removed"
 
 
 @dataclass(frozen=True, slots=True)
