@@ -1,0 +1,197 @@
+// Dutch and English texts. The language comes from the browser, can be switched with
+// the #language select, and is remembered in localStorage.
+
+const TEXTS = {
+  nl: {
+    "language.label": "Taal",
+    "start.title": "Videoruimtes voor groepstherapie",
+    "start.intro": "Iedereen ziet en hoort iedereen tegelijk. Er wordt niets opgenomen.",
+    "start.roomLabel": "Naam van de ruimte",
+    "start.roomHint": "Kleine letters, cijfers en streepjes.",
+    "start.roomInvalid": "Gebruik alleen kleine letters, cijfers en streepjes.",
+    "start.go": "Naar de ruimte",
+    "start.demo": "Open de demoruimte",
+    "room.label": "Ruimte: {room}",
+    "prejoin.title": "Klaar om mee te doen?",
+    "prejoin.noPreview": "Geen camerabeeld",
+    "prejoin.nameLabel": "Uw naam",
+    "prejoin.camera": "Camera",
+    "prejoin.microphone": "Microfoon",
+    "prejoin.noDevice": "Geen",
+    "prejoin.join": "Deelnemen",
+    "prejoin.joining": "Bezig met deelnemen…",
+    "prejoin.nameMissing": "Vul uw naam in.",
+    "media.NotAllowedError":
+      "Uw browser geeft geen toegang tot de camera en microfoon. Klik op het camera- of slotje-icoon " +
+      "in de adresbalk, kies ‘Toestaan’ en laad de pagina opnieuw. U kunt ook zonder camera en " +
+      "microfoon deelnemen.",
+    "media.NotFoundError":
+      "Er is geen camera of microfoon gevonden. Sluit er een aan en laad de pagina opnieuw, of neem " +
+      "deel zonder.",
+    "media.NotReadableError":
+      "De camera of microfoon wordt al door een ander programma gebruikt. Sluit dat programma en laad " +
+      "de pagina opnieuw, of neem deel zonder.",
+    "media.unsupported":
+      "Deze browser kan de camera niet gebruiken. Gebruik een recente Chrome, Edge, Firefox of Safari.",
+    "media.other":
+      "De camera of microfoon kon niet worden gestart. U kunt deelnemen zonder, of de pagina opnieuw laden.",
+    "media.audioOnly": "Er is geen camera gevonden: u neemt deel met alleen de microfoon.",
+    "room.title": "Groep",
+    "room.you": "{name} (jij)",
+    "room.mute": "Microfoon uit",
+    "room.unmute": "Microfoon aan",
+    "room.cameraOff": "Camera uit",
+    "room.cameraOn": "Camera aan",
+    "room.leave": "Verlaten",
+    "room.muted": "Microfoon staat uit",
+    "room.speaking": "spreekt",
+    "room.gridLabel": "Deelnemers",
+    "status.connecting": "Verbinden…",
+    "status.connected": "Verbonden",
+    "status.mediaProblem": "De verbinding is zwak of onderbroken. Even geduld…",
+    "left.title": "U heeft de ruimte verlaten",
+    "left.titleClosed": "De verbinding is beëindigd",
+    "left.rejoin": "Opnieuw deelnemen",
+    "cause.left": "U heeft de ruimte verlaten.",
+    "cause.connection_lost": "De verbinding met de server is verbroken.",
+    "cause.idle": "De verbinding was te lang stil en is gesloten.",
+    "cause.shutdown": "De server wordt opnieuw gestart. Probeer het over een minuut opnieuw.",
+    "cause.replaced": "U bent op een ander apparaat deelgenomen.",
+    "cause.removed": "Een therapeut heeft u uit deze sessie gehaald.",
+    "cause.session_ended": "De sessie is afgelopen.",
+    "error.room_full": "Deze ruimte is vol.",
+    "error.invalid_data": "De naam kan niet worden gebruikt. Kies een andere naam.",
+    "error.connect": "De server is niet bereikbaar. Controleer uw internetverbinding en probeer het opnieuw.",
+    "error.other": "Er ging iets mis ({code}). Probeer het opnieuw.",
+  },
+  en: {
+    "language.label": "Language",
+    "start.title": "Video rooms for group therapy",
+    "start.intro": "Everyone sees and hears everyone else at once. Nothing is recorded.",
+    "start.roomLabel": "Room name",
+    "start.roomHint": "Lowercase letters, digits and hyphens.",
+    "start.roomInvalid": "Use only lowercase letters, digits and hyphens.",
+    "start.go": "Go to the room",
+    "start.demo": "Open the demo room",
+    "room.label": "Room: {room}",
+    "prejoin.title": "Ready to join?",
+    "prejoin.noPreview": "No camera picture",
+    "prejoin.nameLabel": "Your name",
+    "prejoin.camera": "Camera",
+    "prejoin.microphone": "Microphone",
+    "prejoin.noDevice": "None",
+    "prejoin.join": "Join",
+    "prejoin.joining": "Joining…",
+    "prejoin.nameMissing": "Please enter your name.",
+    "media.NotAllowedError":
+      "Your browser does not allow the camera and microphone. Click the camera or lock icon in the " +
+      "address bar, choose ‘Allow’ and reload the page. You can also join without camera and microphone.",
+    "media.NotFoundError":
+      "No camera or microphone was found. Connect one and reload the page, or join without.",
+    "media.NotReadableError":
+      "The camera or microphone is in use by another program. Close that program and reload the page, " +
+      "or join without.",
+    "media.unsupported":
+      "This browser cannot use the camera. Please use a recent Chrome, Edge, Firefox or Safari.",
+    "media.other": "The camera or microphone could not be started. You can join without, or reload the page.",
+    "media.audioOnly": "No camera was found: you join with the microphone only.",
+    "room.title": "Group",
+    "room.you": "{name} (you)",
+    "room.mute": "Mute",
+    "room.unmute": "Unmute",
+    "room.cameraOff": "Camera off",
+    "room.cameraOn": "Camera on",
+    "room.leave": "Leave",
+    "room.muted": "Microphone is off",
+    "room.speaking": "speaking",
+    "room.gridLabel": "Participants",
+    "status.connecting": "Connecting…",
+    "status.connected": "Connected",
+    "status.mediaProblem": "The connection is weak or interrupted. Please wait…",
+    "left.title": "You have left the room",
+    "left.titleClosed": "The connection has ended",
+    "left.rejoin": "Join again",
+    "cause.left": "You left the room.",
+    "cause.connection_lost": "The connection to the server was lost.",
+    "cause.idle": "The connection was silent for too long and was closed.",
+    "cause.shutdown": "The server is restarting. Please try again in a minute.",
+    "cause.replaced": "You joined on another device.",
+    "cause.removed": "A therapist removed you from this session.",
+    "cause.session_ended": "The session has ended.",
+    "error.room_full": "This room is full.",
+    "error.invalid_data": "This name cannot be used. Please choose another name.",
+    "error.connect": "The server cannot be reached. Check your internet connection and try again.",
+    "error.other": "Something went wrong ({code}). Please try again.",
+  },
+};
+
+export const LANGUAGES = Object.keys(TEXTS);
+const STORAGE_KEY = "grouproom.language";
+const listeners = [];
+
+function browserLanguage() {
+  for (const tag of navigator.languages || [navigator.language || "en"]) {
+    const base = String(tag).toLowerCase().split("-")[0];
+    if (LANGUAGES.includes(base)) return base;
+  }
+  return "en";
+}
+
+function storedLanguage() {
+  try {
+    const value = localStorage.getItem(STORAGE_KEY);
+    return LANGUAGES.includes(value) ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+let current = storedLanguage() || browserLanguage();
+
+export function language() {
+  return current;
+}
+
+export function hasText(key) {
+  return key in TEXTS[current];
+}
+
+/** The text for `key` in the current language, with {placeholders} filled in. */
+export function t(key, params = {}) {
+  const text = TEXTS[current][key] ?? TEXTS.en[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (match, name) => (name in params ? String(params[name]) : match));
+}
+
+/** Fill every element that has data-i18n (text) or data-i18n-aria-label. */
+export function applyTexts(root = document) {
+  document.documentElement.lang = current;
+  for (const element of root.querySelectorAll("[data-i18n]")) {
+    element.textContent = t(element.dataset.i18n);
+  }
+  for (const element of root.querySelectorAll("[data-i18n-aria-label]")) {
+    element.setAttribute("aria-label", t(element.dataset.i18nAriaLabel));
+  }
+}
+
+export function setLanguage(value) {
+  if (!LANGUAGES.includes(value) || value === current) return;
+  current = value;
+  try {
+    localStorage.setItem(STORAGE_KEY, value);
+  } catch {
+    // Private browsing: the choice lasts for this page only.
+  }
+  applyTexts();
+  for (const listener of listeners) listener(value);
+}
+
+export function onLanguageChange(listener) {
+  listeners.push(listener);
+}
+
+/** Connect the #language select and translate the page. */
+export function setUpLanguage(select) {
+  select.value = current;
+  select.addEventListener("change", () => setLanguage(select.value));
+  applyTexts();
+}

@@ -1,0 +1,255 @@
+// The room page: pre-join (name, preview, devices), the grid with its controls, and
+// the screen shown after leaving.
+import { applyTexts, onLanguageChange, setUpLanguage, t } from "./i18n.js";
+import { resumeAudio } from "./audio-level.js";
+import { failureKey, listDevices, startLocalMedia } from "./local-media.js";
+import { Grid } from "./grid.js";
+import { Tile } from "./tile.js";
+import { RoomSession } from "./session.js";
+
+const NAME_KEY = "grouproom.name";
+const byId = (id) => document.getElementById(id);
+
+const roomId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "demo");
+const elements = {
+  prejoin: byId("prejoin"),
+  room: byId("room"),
+  left: byId("left"),
+  form: byId("join-form"),
+  name: byId("name"),
+  camera: byId("camera-select"),
+  microphone: byId("microphone-select"),
+  preview: byId("preview"),
+  previewOff: byId("preview-off"),
+  mediaError: byId("media-error"),
+  joinError: byId("join-error"),
+  join: byId("join-button"),
+  mute: byId("mute-button"),
+  cameraButton: byId("camera-button"),
+  leave: byId("leave-button"),
+  rejoin: byId("rejoin-button"),
+  leftTitle: byId("left-title"),
+  leftMessage: byId("left-message"),
+  status: byId("status"),
+  roomLabel: byId("room-label"),
+};
+
+const grid = new Grid(byId("grid"));
+let localStream = null;
+let mediaErrorKey = null;
+let joinErrorKey = null;
+let joinErrorParams = {};
+let statusKey = null;
+let endedCause = null;
+let session = null;
+
+function setText(element, key, params) {
+  element.textContent = key ? t(key, params) : "";
+  element.hidden = !key;
+}
+
+function render() {
+  elements.roomLabel.textContent = t("room.label", { room: roomId });
+  setText(elements.mediaError, mediaErrorKey);
+  setText(elements.joinError, joinErrorKey, joinErrorParams);
+  elements.status.textContent = statusKey ? t(statusKey) : "";
+  byId("grid").setAttribute("aria-label", t("room.gridLabel"));
+  const audioMuted = session ? session.audioMuted : false;
+  const videoMuted = session ? session.videoMuted : false;
+  elements.mute.textContent = audioMuted ? t("room.unmute") : t("room.mute");
+  elements.mute.setAttribute("aria-pressed", String(audioMuted));
+  elements.mute.disabled = !session || !session.audioTrack;
+  elements.cameraButton.textContent = videoMuted ? t("room.cameraOn") : t("room.cameraOff");
+  elements.cameraButton.setAttribute("aria-pressed", String(videoMuted));
+  elements.cameraButton.disabled = !session;
+  if (endedCause) {
+    elements.leftTitle.textContent = endedCause === "left" ? t("left.title") : t("left.titleClosed");
+    elements.leftMessage.textContent = t(`cause.${endedCause}`);
+  }
+  grid.render();
+}
+
+function showScreen(name) {
+  elements.prejoin.hidden = name !== "prejoin";
+  elements.room.hidden = name !== "room";
+  elements.left.hidden = name !== "left";
+  document.body.classList.toggle("in-room", name === "room");
+  if (name === "room") grid.layout();
+}
+
+function fillSelect(select, devices, selectedId) {
+  select.replaceChildren();
+  if (devices.length === 0) {
+    const option = document.createElement("option");
+    option.value = "";
+    option.textContent = t("prejoin.noDevice");
+    select.append(option);
+    select.disabled = true;
+    return;
+  }
+  select.disabled = false;
+  devices.forEach((device, index) => {
+    const option = document.createElement("option");
+    option.value = device.deviceId;
+    option.textContent = device.label || `${select.id === "camera-select" ? "Camera" : "Microphone"} ${index + 1}`;
+    select.append(option);
+  });
+  if (selectedId) select.value = selectedId;
+}
+
+function deviceIdOf(track) {
+  return track && track.getSettings ? track.getSettings().deviceId || "" : "";
+}
+
+async function startPreview() {
+  if (localStream) for (const track of localStream.getTracks()) track.stop();
+  const { stream, error } = await startLocalMedia({
+    cameraId: elements.camera.value,
+    microphoneId: elements.microphone.value,
+  });
+  localStream = stream;
+  const hasVideo = Boolean(stream && stream.getVideoTracks().length);
+  if (error && stream && !hasVideo) mediaErrorKey = "media.audioOnly";
+  else mediaErrorKey = error ? failureKey(error) : null;
+  elements.preview.srcObject = hasVideo ? stream : null;
+  elements.previewOff.hidden = hasVideo;
+  const { cameras, microphones } = await listDevices();
+  fillSelect(elements.camera, stream ? cameras : [], deviceIdOf(stream && stream.getVideoTracks()[0]));
+  fillSelect(elements.microphone, stream ? microphones : [], deviceIdOf(stream && stream.getAudioTracks()[0]));
+  render();
+}
+
+function addRemoteTile(participant) {
+  if (grid.get(participant.id)) return;
+  const tile = new Tile(participant.id, participant.name);
+  tile.setMediaState(participant.audio_muted, participant.video_muted);
+  grid.add(tile);
+}
+
+async function join(event) {
+  event.preventDefault();
+  const name = elements.name.value.trim();
+  if (!name) {
+    joinErrorKey = "prejoin.nameMissing";
+    render();
+    elements.name.focus();
+    return;
+  }
+  try {
+    localStorage.setItem(NAME_KEY, name);
+  } catch {
+    // Private browsing: the name is not remembered.
+  }
+  resumeAudio();
+  joinErrorKey = null;
+  statusKey = "status.connecting";
+  elements.join.disabled = true;
+  elements.join.textContent = t("prejoin.joining");
+  render();
+  await previewReady;
+  const stream = localStream;
+  session = new RoomSession({
+    roomId,
+    name,
+    stream,
+    audioMuted: false,
+    videoMuted: false,
+    cameraId: elements.camera.value,
+    callbacks: {
+      onJoined(joined) {
+        const self = new Tile(joined.participant_id, name, { self: true });
+        self.setTracks({ audio: session.audioTrack, video: session.videoTrack });
+        self.setMediaState(session.audioMuted, session.videoMuted);
+        grid.add(self);
+        for (const participant of joined.participants) addRemoteTile(participant);
+        elements.preview.srcObject = null;
+        showScreen("room");
+        render();
+      },
+      onParticipantJoined: addRemoteTile,
+      onParticipantLeft(id) {
+        grid.remove(id);
+      },
+      onMediaState(id, audioMuted, videoMuted) {
+        const tile = grid.get(id);
+        if (tile) tile.setMediaState(audioMuted, videoMuted);
+      },
+      onTrack(id, kind, track) {
+        const tile = grid.get(id);
+        if (tile) tile.setTracks({ [kind]: track });
+      },
+      onMediaConnection(state) {
+        if (state === "connected") statusKey = "status.connected";
+        else if (state === "disconnected" || state === "failed") statusKey = "status.mediaProblem";
+        render();
+      },
+      onEnded(cause) {
+        endedCause = cause;
+        statusKey = null;
+        grid.clear();
+        localStream = null;
+        showScreen("left");
+        render();
+        elements.rejoin.focus();
+      },
+    },
+  });
+  try {
+    await session.start();
+  } catch (error) {
+    if (session.ended && endedCause) return;
+    session.abort();
+    session = null;
+    grid.clear();
+    const code = error && error.code ? error.code : "other";
+    joinErrorKey = ["room_full", "invalid_data", "connect"].includes(code) ? `error.${code}` : "error.other";
+    joinErrorParams = { code };
+    statusKey = null;
+    elements.join.disabled = false;
+    applyTexts();
+    showScreen("prejoin");
+    render();
+  }
+}
+
+async function toggleMute() {
+  if (!session) return;
+  await session.setAudioMuted(!session.audioMuted);
+  const self = [...grid.tiles.values()].find((tile) => tile.self);
+  if (self) self.setMediaState(session.audioMuted, session.videoMuted);
+  render();
+}
+
+async function toggleCamera() {
+  if (!session) return;
+  elements.cameraButton.disabled = true;
+  try {
+    await session.setVideoMuted(!session.videoMuted);
+  } catch (error) {
+    mediaErrorKey = failureKey(error);
+  }
+  const self = [...grid.tiles.values()].find((tile) => tile.self);
+  if (self) {
+    self.setTracks({ video: session.videoTrack });
+    self.setMediaState(session.audioMuted, session.videoMuted);
+  }
+  render();
+}
+
+setUpLanguage(byId("language"));
+onLanguageChange(render);
+try {
+  elements.name.value = localStorage.getItem(NAME_KEY) || "";
+} catch {
+  // No storage: start with an empty name.
+}
+elements.form.addEventListener("submit", join);
+elements.mute.addEventListener("click", toggleMute);
+elements.cameraButton.addEventListener("click", toggleCamera);
+elements.leave.addEventListener("click", () => session && session.leave());
+elements.rejoin.addEventListener("click", () => location.reload());
+showScreen("prejoin");
+render();
+let previewReady = startPreview();
+elements.camera.addEventListener("change", () => (previewReady = startPreview()));
+elements.microphone.addEventListener("change", () => (previewReady = startPreview()));

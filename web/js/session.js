@@ -1,0 +1,219 @@
+// One participation in a room: the signalling socket and the peer connection with the
+// server, laid out as docs/protocol.md says (own audio and video first, then receive
+// slots), and the events that change the grid.
+import { Signaling, SignalingError, signalingUrl } from "./signaling.js";
+import { startCamera } from "./local-media.js";
+
+// The codecs the server forwards (Opus; VP8, H264 constrained baseline). Offering only
+// these keeps the offer small (a browser lists a dozen video codecs on each of the 24
+// m-lines otherwise, over the 64 KiB frame limit) and the answer unambiguous.
+function isForwarded(codec) {
+  const type = codec.mimeType.toLowerCase();
+  if (type === "audio/opus" || type === "video/vp8") return true;
+  if (type !== "video/h264") return false;
+  const fmtp = (codec.sdpFmtpLine || "").toLowerCase();
+  return fmtp.includes("packetization-mode=1") && fmtp.includes("profile-level-id=42e0");
+}
+
+function preferForwardedCodecs(transceiver) {
+  if (!transceiver.setCodecPreferences || !window.RTCRtpReceiver?.getCapabilities) return;
+  const kind = transceiver.receiver.track.kind;
+  const capabilities = RTCRtpReceiver.getCapabilities(kind);
+  if (!capabilities) return;
+  const codecs = capabilities.codecs.filter(isForwarded);
+  if (codecs.length === 0) return;
+  try {
+    transceiver.setCodecPreferences(codecs);
+  } catch {
+    // The browser's full list is still valid; only larger.
+  }
+}
+
+export class RoomSession {
+  /**
+   * callbacks: onJoined(joined), onParticipantJoined(participant), onParticipantLeft(id, cause),
+   * onMediaState(id, audioMuted, videoMuted), onTrack(id, kind, track or null),
+   * onMediaConnection(state), onEnded(cause).
+   */
+  constructor({ roomId, name, stream, audioMuted, videoMuted, cameraId, callbacks }) {
+    this.roomId = roomId;
+    this.name = name;
+    this.stream = stream;
+    this.audioTrack = stream ? stream.getAudioTracks()[0] || null : null;
+    this.videoTrack = stream ? stream.getVideoTracks()[0] || null : null;
+    this.audioMuted = audioMuted || this.audioTrack === null;
+    this.videoMuted = videoMuted || this.videoTrack === null;
+    this.cameraId = cameraId;
+    this.callbacks = callbacks;
+    this.signaling = null;
+    this.pc = null;
+    this.videoCaps = null;
+    this.answered = false;
+    this.pendingCandidates = [];
+    this.pendingTracks = [];
+    this.leaving = false;
+    this.ended = false;
+  }
+
+  async start() {
+    const signaling = new Signaling(signalingUrl());
+    this.signaling = signaling;
+    signaling.on("participant_joined", (data) => this.callbacks.onParticipantJoined(data.participant));
+    signaling.on("participant_left", (data) =>
+      this.callbacks.onParticipantLeft(data.participant_id, data.cause),
+    );
+    signaling.on("media_state", (data) =>
+      this.callbacks.onMediaState(data.participant_id, data.audio_muted, data.video_muted),
+    );
+    signaling.on("track_published", (data) => this.trackEvent(data, true));
+    signaling.on("track_removed", (data) => this.trackEvent(data, false));
+    signaling.onClose((cause) => this.end(this.leaving ? "left" : cause || "connection_lost"));
+
+    await signaling.connect();
+    const joined = await signaling.request("join", {
+      room: this.roomId,
+      name: this.name,
+      audio_muted: this.audioMuted,
+      video_muted: this.videoMuted,
+    });
+    this.videoCaps = joined.video;
+    this.applyTrackState();
+    this.callbacks.onJoined(joined);
+    await this.connectMedia(joined);
+  }
+
+  async connectMedia(joined) {
+    const pc = new RTCPeerConnection({ iceServers: joined.ice_servers, bundlePolicy: "max-bundle" });
+    this.pc = pc;
+    this.audioTransceiver = pc.addTransceiver(this.audioTrack || "audio", { direction: "sendonly" });
+    this.videoTransceiver = pc.addTransceiver(this.videoTrack || "video", { direction: "sendonly" });
+    for (let slot = 0; slot < joined.receive_slots; slot++) {
+      pc.addTransceiver("audio", { direction: "recvonly" });
+      pc.addTransceiver("video", { direction: "recvonly" });
+    }
+    for (const transceiver of pc.getTransceivers()) preferForwardedCodecs(transceiver);
+    pc.addEventListener("icecandidate", (event) => {
+      const candidate = event.candidate;
+      const data = {
+        candidate: candidate ? candidate.candidate : null,
+        sdp_mid: candidate ? candidate.sdpMid : null,
+        sdp_mline_index: candidate ? candidate.sdpMLineIndex : null,
+      };
+      if (this.answered) this.sendCandidate(data);
+      else this.pendingCandidates.push(data);
+    });
+    pc.addEventListener("connectionstatechange", () =>
+      this.callbacks.onMediaConnection(pc.connectionState),
+    );
+
+    await pc.setLocalDescription(await pc.createOffer());
+    const answer = await this.signaling.request("offer", { sdp: pc.localDescription.sdp });
+    await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+    this.answered = true;
+    for (const data of this.pendingCandidates.splice(0)) this.sendCandidate(data);
+    for (const [data, published] of this.pendingTracks.splice(0)) this.trackEvent(data, published);
+    await this.applyVideoCaps();
+  }
+
+  sendCandidate(data) {
+    this.signaling.request("ice_candidate", data).catch(() => {
+      // A candidate the server cannot use is not fatal: ICE tries the others.
+    });
+  }
+
+  trackEvent(data, published) {
+    if (!this.answered) {
+      this.pendingTracks.push([data, published]);
+      return;
+    }
+    const transceiver = this.pc.getTransceivers().find((candidate) => candidate.mid === data.mid);
+    if (!transceiver) return;
+    const track = published ? transceiver.receiver.track : null;
+    this.callbacks.onTrack(data.participant_id, data.kind, track);
+  }
+
+  async applyVideoCaps() {
+    const caps = this.videoCaps;
+    if (!caps || !this.videoTransceiver) return;
+    const sender = this.videoTransceiver.sender;
+    try {
+      const parameters = sender.getParameters();
+      if (!parameters.encodings || parameters.encodings.length === 0) parameters.encodings = [{}];
+      parameters.encodings[0].maxBitrate = caps.max_bitrate;
+      parameters.encodings[0].maxFramerate = caps.max_framerate;
+      await sender.setParameters(parameters);
+    } catch {
+      // Older browsers refuse some parameters; the server's bandwidth estimate still caps.
+    }
+    if (this.videoTrack && this.videoTrack.applyConstraints) {
+      this.videoTrack
+        .applyConstraints({
+          width: { max: caps.max_width },
+          height: { max: caps.max_height },
+          frameRate: { max: caps.max_framerate },
+        })
+        .catch(() => {});
+    }
+  }
+
+  applyTrackState() {
+    if (this.audioTrack) this.audioTrack.enabled = !this.audioMuted;
+  }
+
+  sendMediaState() {
+    return this.signaling
+      .request("set_media_state", { audio_muted: this.audioMuted, video_muted: this.videoMuted })
+      .catch(() => {});
+  }
+
+  async setAudioMuted(muted) {
+    if (!this.audioTrack) return;
+    this.audioMuted = muted;
+    this.applyTrackState();
+    await this.sendMediaState();
+  }
+
+  /** Camera off stops the camera (its light goes out); camera on starts it again. */
+  async setVideoMuted(muted) {
+    if (muted) {
+      this.videoMuted = true;
+      if (this.videoTrack) this.videoTrack.stop();
+      this.videoTrack = null;
+      if (this.videoTransceiver) await this.videoTransceiver.sender.replaceTrack(null);
+    } else {
+      const track = await startCamera(this.cameraId, this.videoCaps);
+      this.videoTrack = track;
+      this.videoMuted = false;
+      if (this.videoTransceiver) await this.videoTransceiver.sender.replaceTrack(track);
+    }
+    await this.sendMediaState();
+    return this.videoTrack;
+  }
+
+  async leave() {
+    this.leaving = true;
+    try {
+      await this.signaling.request("leave");
+    } catch (error) {
+      if (!(error instanceof SignalingError)) throw error;
+    }
+    this.signaling.close();
+    this.end("left");
+  }
+
+  /** Give up after a failed start, without ending the local camera and microphone. */
+  abort() {
+    this.ended = true;
+    if (this.pc) this.pc.close();
+    if (this.signaling) this.signaling.close();
+  }
+
+  end(cause) {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.pc) this.pc.close();
+    if (this.signaling) this.signaling.close();
+    for (const track of [this.audioTrack, this.videoTrack]) if (track) track.stop();
+    this.callbacks.onEnded(cause);
+  }
+}

@@ -1,0 +1,120 @@
+// One participant's tile: video, name, muted icon, speaking indicator, initials.
+import { t } from "./i18n.js";
+import { watchSpeaking } from "./audio-level.js";
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+export function initials(name) {
+  const words = name.trim().split(/\s+/).filter(Boolean);
+  if (words.length === 0) return "?";
+  const first = Array.from(words[0])[0] || "";
+  const last = words.length > 1 ? Array.from(words[words.length - 1])[0] || "" : "";
+  return (first + last).toUpperCase();
+}
+
+function mutedIcon() {
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS(SVG_NS, "path");
+  path.setAttribute(
+    "d",
+    "M12 14a3 3 0 0 0 3-3V5a3 3 0 0 0-6 0v6a3 3 0 0 0 3 3zm5-3a5 5 0 0 1-10 0H5a7 7 0 0 0 6 " +
+      "6.9V21h2v-3.1A7 7 0 0 0 19 11h-2zM3.3 2.9 2 4.2l18 18 1.3-1.3z",
+  );
+  svg.append(path);
+  return svg;
+}
+
+export class Tile {
+  constructor(id, name, { self = false } = {}) {
+    this.id = id;
+    this.name = name;
+    this.self = self;
+    this.audioMuted = false;
+    this.videoMuted = false;
+    this.audioTrack = null;
+    this.videoTrack = null;
+    this.stopWatching = () => {};
+
+    this.element = document.createElement("div");
+    this.element.className = "tile";
+    this.element.setAttribute("role", "listitem");
+    this.element.dataset.participantId = id;
+    this.element.dataset.speaking = "false";
+    if (self) this.element.dataset.self = "true";
+
+    this.video = document.createElement("video");
+    this.video.autoplay = true;
+    this.video.playsInline = true;
+    this.video.setAttribute("playsinline", "");
+    this.video.muted = self;
+    this.video.addEventListener("resize", () => this.render());
+    this.video.addEventListener("playing", () => this.render());
+
+    this.initialsElement = document.createElement("div");
+    this.initialsElement.className = "tile-initials";
+    this.initialsElement.setAttribute("aria-hidden", "true");
+
+    const label = document.createElement("div");
+    label.className = "tile-label";
+    this.mutedElement = document.createElement("span");
+    this.mutedElement.className = "tile-muted";
+    this.mutedElement.setAttribute("role", "img");
+    this.mutedElement.append(mutedIcon());
+    this.mutedElement.hidden = true;
+    this.nameElement = document.createElement("span");
+    this.nameElement.className = "tile-name";
+    label.append(this.mutedElement, this.nameElement);
+
+    this.element.append(this.video, this.initialsElement, label);
+    this.render();
+  }
+
+  setTracks({ audio = this.audioTrack, video = this.videoTrack } = {}) {
+    const audioChanged = audio !== this.audioTrack;
+    this.audioTrack = audio;
+    this.videoTrack = video;
+    const tracks = [this.self ? null : audio, video].filter(Boolean);
+    if (tracks.length === 0) {
+      this.video.srcObject = null;
+    } else {
+      this.video.srcObject = new MediaStream(tracks);
+      this.video.play().catch(() => {});
+    }
+    if (audioChanged) {
+      this.stopWatching();
+      this.stopWatching = watchSpeaking(audio, (speaking) => this.setSpeaking(speaking));
+    }
+    this.render();
+  }
+
+  setMediaState(audioMuted, videoMuted) {
+    this.audioMuted = audioMuted;
+    this.videoMuted = videoMuted;
+    if (audioMuted) this.setSpeaking(false);
+    this.render();
+  }
+
+  setSpeaking(speaking) {
+    const value = speaking && !this.audioMuted;
+    this.element.classList.toggle("speaking", value);
+    this.element.dataset.speaking = String(value);
+  }
+
+  render() {
+    this.nameElement.textContent = this.self ? t("room.you", { name: this.name }) : this.name;
+    this.initialsElement.textContent = initials(this.name);
+    this.mutedElement.hidden = !this.audioMuted;
+    this.mutedElement.setAttribute("aria-label", t("room.muted"));
+    const showVideo = !this.videoMuted && this.videoTrack !== null && this.video.videoWidth > 0;
+    this.element.classList.toggle("video-off", !showVideo);
+    this.initialsElement.hidden = showVideo;
+  }
+
+  remove() {
+    this.stopWatching();
+    this.video.srcObject = null;
+    this.element.remove();
+  }
+}
