@@ -214,10 +214,12 @@ async function join(event) {
 
 async function toggleMute() {
   if (!session) return;
-  await session.setAudioMuted(!session.audioMuted);
+  // The state changes at once; telling the others follows.
+  const told = session.setAudioMuted(!session.audioMuted);
   const self = [...grid.tiles.values()].find((tile) => tile.self);
   if (self) self.setMediaState(session.audioMuted, session.videoMuted);
   render();
+  await told;
 }
 
 async function toggleCamera() {

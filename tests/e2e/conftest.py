@@ -1,0 +1,286 @@
+"""End-to-end fixtures: a private network namespace, the server and real browsers in it.
+
+Everything runs inside a network namespace the test session creates, so WebRTC
+traffic never leaves it: the server listens on 127.0.0.1 there with its default ICE
+setting (it offers only 127.0.0.1, as on a laptop), and the browsers get one more
+address, 10.203.0.1 on a veth pair whose both ends are inside the namespace (Chromium
+gathers no candidates when only loopback exists). Playwright's driver stays outside
+and talks to Chromium over a pipe; Chromium is started through `ip netns exec`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+NAMESPACE_PREFIX = "grouproom-e2e-"
+SERVER_PORT = 18080
+BROWSER_ADDRESS = "10.203.0.1/24"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+]
+# Console messages that are not faults of the page.
+HARMLESS_CONSOLE = ("favicon.ico",)
+
+
+def _ip(*arguments: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", *arguments], capture_output=True, text=True, check=check)
+
+
+def _require_tools() -> None:
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("the e2e tests need root (network namespaces)")
+    if shutil.which("ip") is None:
+        problems.append("`ip` (iproute2) is missing")
+    if not Path(CHROMIUM).exists():
+        problems.append(f"{CHROMIUM} is missing (Debian package chromium)")
+    if problems:
+        pytest.fail("; ".join(problems) + ": run ./scripts/test, which installs them", pytrace=False)
+
+
+def _remove_stale_namespaces() -> None:
+    listing = _ip("netns", "list", check=False).stdout.split()
+    for name in listing:
+        if not name.startswith(NAMESPACE_PREFIX):
+            continue
+        pid = name.removeprefix(NAMESPACE_PREFIX)
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            _ip("netns", "del", name, check=False)
+
+
+@pytest.fixture(scope="session")
+def netns() -> Iterator[str]:
+    _require_tools()
+    _remove_stale_namespaces()
+    name = f"{NAMESPACE_PREFIX}{os.getpid()}"
+    _ip("netns", "add", name)
+    try:
+        _ip("-n", name, "link", "set", "lo", "up")
+        _ip("-n", name, "link", "add", "d0", "type", "veth", "peer", "name", "d0p")
+        _ip("-n", name, "addr", "add", BROWSER_ADDRESS, "dev", "d0")
+        _ip("-n", name, "link", "set", "d0p", "up")
+        _ip("-n", name, "link", "set", "d0", "up")
+        _ip("-n", name, "route", "add", "default", "dev", "d0")
+        yield name
+    finally:
+        _ip("netns", "del", name, check=False)
+
+
+@dataclass
+class Server:
+    base_url: str
+    log_path: Path
+
+    def room_url(self, room: str) -> str:
+        return f"{self.base_url}/r/{room}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _stop(process: subprocess.Popen[Any]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def server(netns: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    command = ["ip", "netns", "exec", netns, sys.executable, "-m", "grouproom", "serve"]
+    command += ["--host", "127.0.0.1", "--port", str(SERVER_PORT)]
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while "grouproom listens on" not in log_path.read_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the server did not start:\n{log_path.read_text()}", pytrace=False)
+            time.sleep(0.1)
+        time.sleep(0.3)  # from printing the address to listening
+        yield Server(f"http://127.0.0.1:{SERVER_PORT}", log_path)
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+def launch_chromium(
+    playwright: Playwright, netns: str, folder: Path, extra_args: list[str] | None = None
+) -> Browser:
+    wrapper = folder / "chromium-in-netns"
+    wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {netns} {CHROMIUM} "$@"\n')
+    wrapper.chmod(0o755)
+    return playwright.chromium.launch(
+        executable_path=str(wrapper), args=CHROMIUM_ARGS + (extra_args or []), timeout=30000
+    )
+
+
+@pytest.fixture(scope="session")
+def chromium(
+    playwright: Playwright, netns: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Browser]:
+    browser = launch_chromium(playwright, netns, tmp_path_factory.mktemp("chromium"))
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+# Test-only instrumentation: remember every peer connection so that a test can read
+# its statistics (the web client keeps its own out of reach).
+RECORD_PEER_CONNECTIONS = """
+(() => {
+  const Original = window.RTCPeerConnection;
+  if (!Original) return;
+  window.__e2ePeerConnections = [];
+  window.RTCPeerConnection = function (...args) {
+    const pc = new Original(...args);
+    window.__e2ePeerConnections.push(pc);
+    return pc;
+  };
+  window.RTCPeerConnection.prototype = Original.prototype;
+  Object.setPrototypeOf(window.RTCPeerConnection, Original);
+})();
+"""
+
+
+@dataclass
+class Participant:
+    name: str
+    context: BrowserContext
+    page: Page
+    errors: list[str] = field(default_factory=list)
+
+    def tiles(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.page.evaluate(TILES_SCRIPT)
+        return result
+
+    def remote_tiles(self) -> list[dict[str, Any]]:
+        return [tile for tile in self.tiles() if not tile["self"]]
+
+    def audio_bytes_received(self) -> int:
+        result: int = self.page.evaluate(AUDIO_BYTES_SCRIPT)
+        return result
+
+
+TILES_SCRIPT = """() => [...document.querySelectorAll('#grid .tile')].map((tile) => {
+  const video = tile.querySelector('video');
+  const box = tile.getBoundingClientRect();
+  return {
+    id: tile.dataset.participantId,
+    self: tile.dataset.self === 'true',
+    name: tile.querySelector('.tile-name').textContent,
+    muted: !tile.querySelector('.tile-muted').hidden,
+    initials: !tile.querySelector('.tile-initials').hidden,
+    initialsText: tile.querySelector('.tile-initials').textContent,
+    speaking: tile.dataset.speaking === 'true',
+    videoWidth: video.videoWidth,
+    currentTime: video.currentTime,
+    left: box.left, top: box.top, width: box.width, height: box.height,
+  };
+})"""
+
+AUDIO_BYTES_SCRIPT = """async () => {
+  let total = 0;
+  for (const pc of window.__e2ePeerConnections || []) {
+    if (pc.connectionState === 'closed') continue;
+    const stats = await pc.getStats();
+    stats.forEach((report) => {
+      if (report.type === 'inbound-rtp' && report.kind === 'audio') total += report.bytesReceived;
+    });
+  }
+  return total;
+}"""
+
+
+def open_participant(
+    browser: Browser,
+    url: str,
+    name: str,
+    *,
+    locale: str = "en-US",
+    viewport: tuple[int, int] = (1280, 720),
+    join: bool = True,
+) -> Participant:
+    context = browser.new_context(
+        locale=locale, viewport={"width": viewport[0], "height": viewport[1]}
+    )
+    context.add_init_script(RECORD_PEER_CONNECTIONS)
+    page = context.new_page()
+    participant = Participant(name, context, page)
+
+    def on_console(message: Any) -> None:
+        if message.type == "error" and not any(h in message.text for h in HARMLESS_CONSOLE):
+            participant.errors.append(message.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: participant.errors.append(str(error)))
+    page.goto(url)
+    if join:
+        page.fill("#name", name)
+        page.click("#join-button")
+        page.wait_for_selector("#room:not([hidden])", timeout=20000)
+    return participant
+
+
+def wait_until(condition: Any, timeout: float, message: str, interval: float = 0.25) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(message)
+        time.sleep(interval)
+
+
+def playing_remote_videos(participant: Participant, expected: int) -> list[dict[str, Any]]:
+    """Remote tiles whose video has a size and whose time advances over 0.6 s."""
+    before = {tile["id"]: tile for tile in participant.remote_tiles()}
+    time.sleep(0.6)
+    after = participant.remote_tiles()
+    playing = [
+        tile
+        for tile in after
+        if tile["videoWidth"] > 0
+        and tile["id"] in before
+        and tile["currentTime"] > before[tile["id"]]["currentTime"]
+    ]
+    return playing if len(after) == expected and len(playing) == expected else []
+
+
+def close_all(*participants: Participant) -> None:
+    for participant in participants:
+        participant.context.close()

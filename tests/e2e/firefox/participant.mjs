@@ -1,0 +1,126 @@
+// One Firefox participant for grouproom's end-to-end tests, driven through WebDriver
+// BiDi (puppeteer-core, Debian's firefox-esr). Runs inside the test's network namespace.
+//
+//   node participant.mjs URL NAME EXPECTED_REMOTE_TILES
+//
+// Joins the room like a user, waits until EXPECTED_REMOTE_TILES remote videos play,
+// prints one JSON line with what it saw, then stays in the room until its standard
+// input closes (or 120 s pass) and leaves.
+import puppeteer from "puppeteer-core";
+
+const [url, name, expectedText] = process.argv.slice(2);
+const expected = Number(expectedText);
+const WAIT_MS = 45000;
+
+const prefs = {
+  "media.navigator.streams.fake": true,
+  "media.navigator.permission.disabled": true,
+  "media.navigator.permission.fake": true,
+  "media.peerconnection.ice.loopback": true,
+  "media.peerconnection.ice.obfuscate_host_addresses": false,
+  "media.autoplay.default": 0,
+  "media.autoplay.blocking_policy": 0,
+  // No calls home: telemetry, studies, remote settings, captive portal, Safe Browsing,
+  // certificate checks, updates, push, network prediction.
+  "app.normandy.enabled": false,
+  "app.update.enabled": false,
+  "app.update.auto": false,
+  "browser.safebrowsing.malware.enabled": false,
+  "browser.safebrowsing.phishing.enabled": false,
+  "browser.safebrowsing.downloads.enabled": false,
+  "browser.safebrowsing.blockedURIs.enabled": false,
+  "browser.safebrowsing.provider.mozilla.updateURL": "",
+  "browser.safebrowsing.provider.google4.updateURL": "",
+  "browser.search.update": false,
+  "browser.newtabpage.enabled": false,
+  "browser.startup.homepage_override.mstone": "ignore",
+  "captivedetect.canonicalURL": "",
+  "network.captive-portal-service.enabled": false,
+  "network.connectivity-service.enabled": false,
+  "network.dns.disablePrefetch": true,
+  "network.prefetch-next": false,
+  "network.predictor.enabled": false,
+  "security.OCSP.enabled": 0,
+  "security.remote_settings.crlite_filters.enabled": false,
+  "services.settings.server": "http://127.0.0.1:9/",
+  "datareporting.healthreport.uploadEnabled": false,
+  "datareporting.policy.dataSubmissionEnabled": false,
+  "toolkit.telemetry.enabled": false,
+  "toolkit.telemetry.unified": false,
+  "toolkit.telemetry.server": "",
+  "dom.push.enabled": false,
+  "extensions.update.enabled": false,
+  "extensions.getAddons.cache.enabled": false,
+  "extensions.blocklist.enabled": false,
+  "browser.ping-centre.telemetry": false,
+  "geo.provider.network.url": "",
+  "identity.fxaccounts.enabled": false,
+};
+
+function report(result) {
+  process.stdout.write(JSON.stringify(result) + "\n");
+}
+
+const browser = await puppeteer.launch({
+  browser: "firefox",
+  executablePath: "/usr/bin/firefox-esr",
+  headless: true,
+  extraPrefsFirefox: prefs,
+  env: { ...process.env, MOZ_DISABLE_NONLOCAL_CONNECTIONS: "1" },
+});
+const consoleErrors = [];
+const quit = setTimeout(() => finish(3), 120000);
+
+async function finish(code) {
+  clearTimeout(quit);
+  await browser.close().catch(() => {});
+  process.exit(code);
+}
+
+try {
+  const page = await browser.newPage();
+  page.on("console", (message) => {
+    if (message.type() === "error") consoleErrors.push(message.text());
+  });
+  page.on("pageerror", (error) => consoleErrors.push(String(error)));
+  await page.setViewport({ width: 1024, height: 640 });
+  await page.goto(url);
+  await page.waitForSelector("#name");
+  await page.type("#name", name);
+  await page.click("#join-button");
+  await page.waitForSelector("#room:not([hidden])", { timeout: WAIT_MS });
+
+  const remoteVideos = () =>
+    page.evaluate(() =>
+      [...document.querySelectorAll(".tile:not([data-self])")].map((tile) => {
+        const video = tile.querySelector("video");
+        return {
+          name: tile.querySelector(".tile-name").textContent,
+          width: video.videoWidth,
+          time: video.currentTime,
+        };
+      }),
+    );
+  const deadline = Date.now() + WAIT_MS;
+  let first = [];
+  let playing = [];
+  while (Date.now() < deadline) {
+    first = await remoteVideos();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const second = await remoteVideos();
+    playing = second.filter((video, index) => {
+      const before = first[index];
+      return video.width > 0 && before && before.name === video.name && video.time > before.time;
+    });
+    if (second.length === expected && playing.length === expected) break;
+  }
+  const tiles = await page.evaluate(() => document.querySelectorAll(".tile").length);
+  report({ ok: playing.length === expected, tiles, playing, consoleErrors });
+} catch (error) {
+  report({ ok: false, error: String(error), consoleErrors });
+  await finish(1);
+}
+
+process.stdin.resume();
+process.stdin.on("end", () => finish(0));
+process.stdin.on("close", () => finish(0));
