@@ -94,9 +94,7 @@ def _split(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
-def settings_from_env(
-    environ: Mapping[str, str] | None = None, **overrides: object
-) -> Settings:
+def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
     """Build settings from GROUPROOM_* environment variables, then overrides.
 
     Overrides whose value is None are ignored, so CLI flags that were not given

@@ -32,11 +32,15 @@ from aiortc.rtp import (
     unpack_remb_fci,
 )
 
+from grouproom.media.munger import Munger, PictureIdMunger
+
 if TYPE_CHECKING:
     from grouproom.media.publication import Publication
     from grouproom.media.subscription import Subscription
 
 logger = logging.getLogger(__name__)
+
+CLOCK_RATES = {"audio": 48000, "video": 90000}
 
 
 class ForwardingReceiver(RTCRtpReceiver):
@@ -116,6 +120,8 @@ class ForwardingSender(RTCRtpSender):
     """Sends one receive slot's stream to a subscriber."""
 
     subscription: Subscription | None
+    munger: Munger
+    picture_ids: PictureIdMunger
     mid: str | None
     codecs: list[RTCRtpCodecParameters]
     started: bool
@@ -125,6 +131,8 @@ class ForwardingSender(RTCRtpSender):
         sender.__class__ = cls
         assert isinstance(sender, ForwardingSender)
         sender.subscription = None
+        sender.munger = Munger(CLOCK_RATES[sender.kind])
+        sender.picture_ids = PictureIdMunger()
         sender.mid = None
         sender.codecs = []
         sender.started = False

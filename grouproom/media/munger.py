@@ -5,14 +5,22 @@ timestamp space. Incoming numbers are shifted by an offset; when forwarding
 pauses (a muted member, a subscriber waiting for a keyframe) and resumes, the
 offsets are moved so that the subscriber sees consecutive sequence numbers and
 timestamps that advanced with the wall clock, never a gap it would NACK.
+
+Both mungers belong to the outgoing stream (one receive slot of a subscriber),
+not to the subscription: when a slot passes from a participant who left to one
+who joined, the browser keeps its receiver for that SSRC, and numbers that jumped
+backwards would make it drop the newcomer's frames as old ones.
 """
 
 from __future__ import annotations
 
 import random
 
+from grouproom.media.keyframe import vp8_picture_id
+
 SEQ_MOD = 1 << 16
 TS_MOD = 1 << 32
+PICTURE_ID_MOD = 1 << 15
 
 
 def seq_newer(a: int, b: int) -> bool:
@@ -87,3 +95,50 @@ class Munger:
     def outgoing_timestamp(self, in_ts: int) -> int:
         """The outgoing RTP timestamp for an incoming one (for sender reports)."""
         return (in_ts + self.ts_offset) % TS_MOD
+
+
+class PictureIdMunger:
+    """Keeps VP8 PictureIDs increasing on one outgoing stream across publishers.
+
+    Within one source the offset stays fixed (a publisher's own IDs are already
+    continuous, and a gap after a pause ends at a keyframe). When a new source
+    starts, its first picture gets the ID after the last one sent. While the
+    offset is 0 the payload is passed on untouched, without a copy.
+    """
+
+    def __init__(self) -> None:
+        self.offset = 0
+        self.last_out: int | None = None
+        self._new_source = True
+
+    def new_source(self) -> None:
+        """The next packet comes from a different publisher."""
+        self._new_source = True
+
+    def rewrite(self, payload: bytes) -> bytes:
+        located = vp8_picture_id(payload)
+        if located is None:
+            return payload
+        position, bits = located
+        if bits == 15:
+            value = int.from_bytes(payload[position : position + 2], "big") & 0x7FFF
+        else:
+            value = payload[position] & 0x7F
+        if self._new_source:
+            self._new_source = False
+            if self.last_out is not None:
+                self.offset = (self.last_out + 1 - value) % PICTURE_ID_MOD
+        out = (value + self.offset) % PICTURE_ID_MOD
+        if self.last_out is None or _picture_id_newer(out, self.last_out):
+            self.last_out = out
+        if self.offset == 0:
+            return payload
+        if bits == 15:
+            field = (0x8000 | out).to_bytes(2, "big")
+        else:
+            field = bytes([out & 0x7F])
+        return payload[:position] + field + payload[position + len(field) :]
+
+
+def _picture_id_newer(a: int, b: int) -> bool:
+    return a != b and ((a - b) % PICTURE_ID_MOD) < PICTURE_ID_MOD // 2

@@ -17,15 +17,11 @@ from typing import TYPE_CHECKING
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket
 
-from grouproom.media.munger import Munger
-
 if TYPE_CHECKING:
     from grouproom.media.endpoints import ForwardingSender
     from grouproom.media.publication import ForwardedPacket, Publication
 
 logger = logging.getLogger(__name__)
-
-CLOCK_RATES = {"audio": 48000, "video": 90000}
 
 
 def codec_key(codec: RTCRtpCodecParameters) -> tuple[str, str]:
@@ -40,7 +36,11 @@ class Subscription:
     def __init__(self, publication: Publication, sender: ForwardingSender) -> None:
         self.publication = publication
         self.sender = sender
-        self.munger = Munger(CLOCK_RATES[publication.kind])
+        # The slot's numbering continues where its previous subscription ended.
+        self.munger = sender.munger
+        self.munger.pause()
+        self.picture_ids = sender.picture_ids
+        self.picture_ids.new_source()
         self.waiting_for_keyframe = publication.is_video
         self.packets_sent = 0
         self.octets_sent = 0
@@ -105,7 +105,13 @@ class Subscription:
         packet.timestamp = timestamp
         packet.payload_type = payload_type
         packet.extensions.mid = self.sender.mid
-        data = packet.serialize(self.sender.transport._rtp_header_extensions_map)
+        original_payload = packet.payload
+        if forwarded.codec.mimeType.lower() == "video/vp8":
+            packet.payload = self.picture_ids.rewrite(original_payload)
+        try:
+            data = packet.serialize(self.sender.transport._rtp_header_extensions_map)
+        finally:
+            packet.payload = original_payload  # shared with the other subscriptions
         return await self.sender.send_rtp(data)
 
     # -- feedback from the subscriber -------------------------------------------

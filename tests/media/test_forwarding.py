@@ -14,9 +14,13 @@ import time
 from collections.abc import Callable
 
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
+from aiortc.rtp import RtpPacket
 
 from grouproom.media.endpoints import ForwardingReceiver, ForwardingSender, UnusedReceiver
+from grouproom.media.keyframe import vp8_picture_id
+from grouproom.media.munger import PICTURE_ID_MOD, SEQ_MOD, TS_MOD
 from tests.media.conftest import Room
+from tests.media.peers import TestParticipant
 
 LUMA = {"anna": 40, "bram": 120, "cees": 200}
 
@@ -120,6 +124,49 @@ async def test_leaving_releases_slots_and_stops_media(room: Room) -> None:
     await room.join("dirk", 90)
     assert room.mid("anna", "dirk", "video") == cees_mid_at_anna
     assert await eventually(lambda: sees(room, "anna", "dirk", 5) and sees(room, "dirk", "anna", 5))
+
+
+def record_rtp(participant: TestParticipant, mid: str) -> list[tuple[int, int, int | None]]:
+    """Record (sequence number, timestamp, VP8 PictureID) of every RTP packet that
+    reaches the participant's receiver for `mid`, in arrival order."""
+    receiver = next(t.receiver for t in participant.pc.getTransceivers() if t.mid == mid)
+    recorded: list[tuple[int, int, int | None]] = []
+    original = receiver._handle_rtp_packet
+
+    async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
+        located = vp8_picture_id(packet.payload)
+        picture_id = None
+        if located is not None:
+            position, bits = located
+            raw = int.from_bytes(packet.payload[position : position + bits // 8 + 1], "big")
+            picture_id = raw & (0x7FFF if bits == 15 else 0x7F)
+        recorded.append((packet.sequence_number, packet.timestamp, picture_id))
+        await original(packet, arrival_time_ms)
+
+    receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
+    return recorded
+
+
+async def test_a_reused_slot_continues_numbering_for_the_next_publisher(room: Room) -> None:
+    # A browser keeps its receiver for the slot's SSRC: sequence numbers, timestamps
+    # and VP8 PictureIDs that jumped backwards would make it drop the newcomer's
+    # frames as old ones.
+    anna = await room.join("anna", LUMA["anna"])
+    await room.join("cees", LUMA["cees"])
+    mid = room.mid("anna", "cees", "video")
+    recorded = record_rtp(anna, mid)
+    assert await eventually(lambda: sees(room, "anna", "cees", 5))
+    await room.leave("cees")
+    handed_over_at = len(recorded)
+    await room.join("dirk", 90)
+    assert room.mid("anna", "dirk", "video") == mid
+    assert await eventually(lambda: len(recorded) > handed_over_at + 5)
+    last_of_cees, first_of_dirk = recorded[handed_over_at - 1], recorded[handed_over_at]
+    assert first_of_dirk[0] == (last_of_cees[0] + 1) % SEQ_MOD
+    assert 0 < (first_of_dirk[1] - last_of_cees[1]) % TS_MOD < TS_MOD // 2
+    assert last_of_cees[2] is not None and first_of_dirk[2] is not None
+    assert first_of_dirk[2] == (last_of_cees[2] + 1) % PICTURE_ID_MOD
+    assert await eventually(lambda: luma_seen(room, "anna", "dirk") is not None)
 
 
 async def test_muted_audio_is_not_forwarded_and_resumes_without_gaps(room: Room) -> None:

@@ -5,8 +5,13 @@ from __future__ import annotations
 import pytest
 
 from grouproom.media.bandwidth import BandwidthEstimate
-from grouproom.media.keyframe import h264_starts_keyframe, starts_keyframe, vp8_starts_keyframe
-from grouproom.media.munger import SEQ_MOD, Munger, seq_newer
+from grouproom.media.keyframe import (
+    h264_starts_keyframe,
+    starts_keyframe,
+    vp8_picture_id,
+    vp8_starts_keyframe,
+)
+from grouproom.media.munger import SEQ_MOD, Munger, PictureIdMunger, seq_newer
 from grouproom.media.packet_buffer import PacketBuffer
 
 # -- VP8 ---------------------------------------------------------------------------
@@ -126,6 +131,50 @@ def test_munger_sequence_numbers_wrap() -> None:
     munger.last_seq = SEQ_MOD - 2
     outs = [munger.rewrite(seq, 0, now=0.0) for seq in (7, 8, 9, 10)]
     assert [o[0] for o in outs if o] == [SEQ_MOD - 1, 0, 1, 2]
+
+
+def test_vp8_picture_id_is_located() -> None:
+    assert vp8_picture_id(VP8_KEY) == (2, 15)
+    assert vp8_picture_id(bytes([0x90, 0x80, 0x05, 0x50])) == (2, 7)
+    assert vp8_picture_id(bytes([0x90, 0x00, 0x50])) is None  # I=0
+    assert vp8_picture_id(bytes([0x10, 0x50, 0x00])) is None  # X=0
+
+
+def vp8_packet(picture_id: int) -> bytes:
+    return bytes([0x90, 0x80, 0x80 | picture_id >> 8, picture_id & 0xFF, 0x50, 0x0F])
+
+
+def picture_id_of(payload: bytes) -> int:
+    return int.from_bytes(payload[2:4], "big") & 0x7FFF
+
+
+def test_picture_ids_pass_untouched_for_the_first_publisher() -> None:
+    munger = PictureIdMunger()
+    first = vp8_packet(30000)
+    assert munger.rewrite(first) is first  # no copy while the offset is 0
+    assert picture_id_of(munger.rewrite(vp8_packet(30001))) == 30001
+
+
+def test_picture_ids_continue_across_publishers_and_wrap() -> None:
+    munger = PictureIdMunger()
+    for picture_id in (32766, 32767, 0):
+        munger.rewrite(vp8_packet(picture_id))
+    munger.new_source()
+    rewritten = munger.rewrite(vp8_packet(1234))
+    assert picture_id_of(rewritten) == 1
+    assert rewritten[4:] == vp8_packet(1234)[4:]  # the rest of the payload is kept
+    assert picture_id_of(munger.rewrite(vp8_packet(1235))) == 2
+    assert picture_id_of(munger.rewrite(vp8_packet(1234))) == 1  # a late packet
+    munger.new_source()
+    assert picture_id_of(munger.rewrite(vp8_packet(20))) == 3
+
+
+def test_picture_ids_leave_other_payloads_alone() -> None:
+    munger = PictureIdMunger()
+    munger.rewrite(vp8_packet(10))
+    munger.new_source()
+    without_id = bytes([0x10, 0x50, 0x00])
+    assert munger.rewrite(without_id) is without_id
 
 
 # -- packet buffer -----------------------------------------------------------------
