@@ -58,7 +58,8 @@ def _require_tools() -> None:
     if not Path(CHROMIUM).exists():
         problems.append(f"{CHROMIUM} is missing (Debian package chromium)")
     if problems:
-        pytest.fail("; ".join(problems) + ": run ./scripts/test, which installs them", pytrace=False)
+        message = "; ".join(problems) + ": run ./scripts/test, which installs them"
+        pytest.fail(message, pytrace=False)
 
 
 def _remove_stale_namespaces() -> None:
@@ -137,14 +138,13 @@ def playwright() -> Iterator[Playwright]:
 
 
 def launch_chromium(
-    playwright: Playwright, netns: str, folder: Path, extra_args: list[str] | None = None
+    playwright: Playwright, netns: str, folder: Path, args: list[str] = CHROMIUM_ARGS
 ) -> Browser:
+    """Chromium inside the namespace: Playwright starts this wrapper instead of the binary."""
     wrapper = folder / "chromium-in-netns"
     wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {netns} {CHROMIUM} "$@"\n')
     wrapper.chmod(0o755)
-    return playwright.chromium.launch(
-        executable_path=str(wrapper), args=CHROMIUM_ARGS + (extra_args or []), timeout=30000
-    )
+    return playwright.chromium.launch(executable_path=str(wrapper), args=args, timeout=30000)
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,10 @@ Run inside the test's network namespace:
 
     python signaling_bots.py WS_URL ROOM COUNT
 
-Each bot joins with its camera off and stays until standard input closes; the script
-prints `ready` once all have joined. In the grid they are real participants whose
-tiles show initials, which is what a layout test needs without starting 12 browsers.
+Each bot joins with its camera off when a line arrives on standard input (the script
+answers `joined N`), and all stay until standard input closes. In the grid they are
+real participants whose tiles show initials, which is what a layout test needs
+without starting 12 browsers.
 """
 
 from __future__ import annotations
@@ -40,12 +41,14 @@ async def keep_alive(socket: aiohttp.ClientWebSocketResponse) -> None:
 
 
 async def main(url: str, room: str, count: int) -> None:
+    loop = asyncio.get_running_loop()
     async with aiohttp.ClientSession() as session:
         for number in range(1, count + 1):
+            if not await loop.run_in_executor(None, sys.stdin.readline):
+                return
             await bot(session, url, room, number)
             print("joined", number, flush=True)
-        print("ready", flush=True)
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+        await loop.run_in_executor(None, sys.stdin.read)
 
 
 if __name__ == "__main__":

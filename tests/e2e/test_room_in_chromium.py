@@ -92,19 +92,23 @@ def test_leaving_and_dropping_out_remove_the_tile_everywhere(
     chromium: Browser, server: Server
 ) -> None:
     url = server.room_url(unique_room())
-    anna, bram, carla = (open_participant(chromium, url, name) for name in ("Anna", "Bram", "Carla"))
+    anna, bram, carla = (
+        open_participant(chromium, url, name) for name in ("Anna", "Bram", "Carla")
+    )
     try:
         for participant in (anna, bram, carla):
             wait_until(lambda p=participant: len(p.tiles()) == 3, 10, "three tiles expected")
 
         carla.page.click("#leave-button")
         carla.page.wait_for_selector("#left:not([hidden])", timeout=5000)
-        assert "left the room" in carla.page.text_content("#left-message")
+        assert "left the room" in (carla.page.text_content("#left-message") or "")
         assert carla.tiles() == []
         for participant in (anna, bram):
             wait_until(
-                lambda p=participant: sorted(t["name"] for t in p.remote_tiles())
-                == sorted({"Anna", "Bram"} - {p.name}),
+                lambda p=participant: (
+                    sorted(t["name"] for t in p.remote_tiles())
+                    == sorted({"Anna", "Bram"} - {p.name})
+                ),
                 5,
                 f"Carla's tile stays on {participant.name}'s grid",
             )

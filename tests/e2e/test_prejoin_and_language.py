@@ -1,0 +1,106 @@
+"""The way in: camera refused by the browser, joining without it, Dutch and English."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Playwright
+
+from tests.e2e.conftest import (
+    CHROMIUM_ARGS,
+    Server,
+    close_all,
+    launch_chromium,
+    open_participant,
+    wait_until,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def refusing_chromium(playwright: Playwright, netns: str, tmp_path: Path) -> Iterator[Browser]:
+    """A Chromium that refuses camera and microphone, as after a member clicked Block."""
+    args = [arg for arg in CHROMIUM_ARGS if arg != "--use-fake-ui-for-media-stream"]
+    refusing = launch_chromium(playwright, netns, tmp_path, [*args, "--deny-permission-prompts"])
+    try:
+        yield refusing
+    finally:
+        refusing.close()
+
+
+def test_a_refused_camera_is_explained_and_joining_without_it_works(
+    refusing_chromium: Browser, chromium: Browser, server: Server
+) -> None:
+    url = server.room_url(f"e2e-{uuid.uuid4().hex[:10]}")
+    member = open_participant(refusing_chromium, url, "Els", join=False)
+    other = open_participant(chromium, url, "Frank")
+    try:
+        error = member.page.locator("#media-error")
+        error.wait_for(state="visible", timeout=10000)
+        message = error.text_content() or ""
+        assert "does not allow the camera and microphone" in message
+        assert "join without" in message
+
+        member.page.fill("#name", "Els")
+        member.page.click("#join-button")
+        member.page.wait_for_selector("#room:not([hidden])", timeout=10000)
+        own = next(tile for tile in member.tiles() if tile["self"])
+        assert own["initials"] and own["muted"]
+        assert member.page.locator("#mute-button").is_disabled()
+        wait_until(
+            lambda: (
+                [t["name"] for t in other.remote_tiles() if t["initials"] and t["muted"]] == ["Els"]
+            ),
+            10,
+            "Frank does not see Els with initials and muted",
+        )
+        # Els still sees and hears Frank.
+        wait_until(
+            lambda: any(t["videoWidth"] > 0 for t in member.remote_tiles()),
+            20,
+            "Els does not see Frank",
+        )
+    finally:
+        close_all(member, other)
+
+
+def test_the_language_follows_the_browser_and_can_be_switched(
+    chromium: Browser, server: Server
+) -> None:
+    url = server.room_url("demo")
+    dutch = open_participant(chromium, url, "Gerda", locale="nl-NL", join=False)
+    english = open_participant(chromium, url, "Hank", locale="en-GB", join=False)
+    try:
+        page = dutch.page
+        assert page.text_content("#join-button") == "Deelnemen"
+        assert page.get_attribute("html", "lang") == "nl"
+        assert page.input_value("#language") == "nl"
+        assert english.page.text_content("#join-button") == "Join"
+        assert english.page.get_attribute("html", "lang") == "en"
+
+        page.select_option("#language", "en")
+        assert page.text_content("#join-button") == "Join"
+        assert page.text_content("label[for=name]") == "Your name"
+        assert page.get_attribute("html", "lang") == "en"
+        page.reload()
+        assert page.text_content("#join-button") == "Join", "the choice is not remembered"
+
+        page.select_option("#language", "nl")
+        page.fill("#name", "Gerda")
+        page.click("#join-button")
+        page.wait_for_selector("#room:not([hidden])")
+        assert page.text_content("#leave-button") == "Verlaten"
+        assert page.text_content("#mute-button") == "Microfoon uit"
+        own = next(tile for tile in dutch.tiles() if tile["self"])
+        assert own["name"] == "Gerda (jij)"
+        page.select_option("#language", "en")
+        assert page.text_content("#leave-button") == "Leave"
+        own = next(tile for tile in dutch.tiles() if tile["self"])
+        assert own["name"] == "Gerda (you)"
+        assert dutch.errors == [] and english.errors == []
+    finally:
+        close_all(dutch, english)
