@@ -1,0 +1,41 @@
+# grouproom in a container.
+#
+#   docker build -t grouproom .
+#   docker run --network host -e GROUPROOM_ICE_ADDRESSES=203.0.113.10 grouproom
+#
+# Ports:
+#   8080/tcp  HTTP and the signalling WebSocket (/ws); put a TLS proxy in front,
+#             browsers only allow camera and microphone on https or localhost.
+#   UDP       media. aiortc opens one UDP port per participant, chosen by the
+#             kernel from its ephemeral range, so publish them with host
+#             networking (as above), or relay media through TURN (coturn) and
+#             open only the TURN ports. GROUPROOM_ICE_ADDRESSES is the address
+#             browsers can reach this host on. See docs/deployment.md.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+RUN python -m venv /opt/grouproom
+WORKDIR /opt/grouproom/src
+COPY pyproject.toml README.md ./
+COPY grouproom ./grouproom
+RUN /opt/grouproom/bin/pip install . && rm -rf build grouproom.egg-info
+COPY web ./web
+
+RUN useradd --system --create-home --home-dir /home/grouproom --shell /usr/sbin/nologin grouproom
+USER grouproom
+
+ENV PATH=/opt/grouproom/bin:$PATH \
+    GROUPROOM_HOST=0.0.0.0 \
+    GROUPROOM_PORT=8080 \
+    GROUPROOM_WEB_ROOT=/opt/grouproom/src/web
+
+EXPOSE 8080/tcp
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('GROUPROOM_PORT', '8080'), timeout=4)"]
+
+CMD ["grouproom", "serve"]
