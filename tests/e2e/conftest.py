@@ -131,7 +131,10 @@ def server(netns: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ser
         _stop(process)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an asyncio event loop
+# running in this thread while it is open, and the async tests of other folders
+# (pytest-asyncio) cannot start theirs until it is closed.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
@@ -147,7 +150,7 @@ def launch_chromium(
     return playwright.chromium.launch(executable_path=str(wrapper), args=args, timeout=30000)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium(
     playwright: Playwright, netns: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Browser]:
@@ -284,3 +287,19 @@ def playing_remote_videos(participant: Participant, expected: int) -> list[dict[
 def close_all(*participants: Participant) -> None:
     for participant in participants:
         participant.context.close()
+
+
+def end_by_closing_stdin(process: subprocess.Popen[str], timeout: float) -> None:
+    """End a helper process that stops when its standard input closes (the Firefox
+    participant, the signalling bots): close it, wait, kill if it hangs, and close
+    its pipes."""
+    if process.stdin:
+        process.stdin.close()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+    for stream in (process.stdout, process.stderr):
+        if stream:
+            stream.close()

@@ -14,6 +14,7 @@ from playwright.sync_api import Browser
 from tests.e2e.conftest import (
     Server,
     close_all,
+    end_by_closing_stdin,
     open_participant,
     playing_remote_videos,
     wait_until,
@@ -64,14 +65,5 @@ def test_a_firefox_member_and_two_chromium_members_see_each_other(
             assert "Fenna" in names
         assert anna.errors == [] and bram.errors == []
     finally:
-        if firefox.stdin:
-            firefox.stdin.close()
-        try:
-            firefox.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            firefox.kill()
-            firefox.wait(timeout=5)
-        for stream in (firefox.stdout, firefox.stderr):
-            if stream:
-                stream.close()
+        end_by_closing_stdin(firefox, timeout=15)
         close_all(anna, bram)

@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
-from tests.e2e.conftest import SERVER_PORT, Participant, Server, close_all, open_participant
+from tests.e2e.conftest import (
+    SERVER_PORT,
+    Participant,
+    Server,
+    close_all,
+    end_by_closing_stdin,
+    open_participant,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -102,13 +109,5 @@ def test_the_grid_uses_the_window_for_1_to_12_participants(
         assert all(tile["initials"] for tile in member.remote_tiles())
         assert member.errors == []
     finally:
-        if bots.stdin:
-            bots.stdin.close()
-        try:
-            bots.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            bots.kill()
-            bots.wait(timeout=5)
-        if bots.stdout:
-            bots.stdout.close()
+        end_by_closing_stdin(bots, timeout=10)
         close_all(member)
