@@ -1,0 +1,182 @@
+"""The tables, in SQLAlchemy Core. Alembic migrations create and change them
+(grouproom/store/migrations); this module is what the code reads and writes by.
+
+Times are UTC datetimes. Ids are random URL-safe strings, except the append-only
+logs, which number their rows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every database (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("store aware datetimes only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+ID = 32  # length of id columns
+
+therapists = Table(
+    "therapists",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("display_name", String(80), nullable=False),
+    Column("password_hash", String(200), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("name", String(120), nullable=False),
+    Column("language", String(2), nullable=False),
+    Column("lead_therapist_id", String(ID), ForeignKey("therapists.id"), nullable=False),
+    Column("cotherapist_id", String(ID), ForeignKey("therapists.id"), nullable=True),
+    Column("auto_admit", Boolean, nullable=False),
+    Column("round_mutes_others", Boolean, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    CheckConstraint("language IN ('nl', 'en')", name="language"),
+)
+
+roster = Table(
+    "roster",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("group_id", String(ID), ForeignKey("groups.id"), nullable=False, index=True),
+    Column("display_name", String(80), nullable=False),
+    Column("role", String(16), nullable=False),
+    # Raised to revoke the member's invite link: tokens carry the serial they were
+    # made with, and only the current one is accepted.
+    Column("invite_serial", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("archived_at", UtcDateTime(), nullable=True),
+    CheckConstraint("role IN ('member', 'observer')", name="role"),
+)
+
+ground_rules = Table(
+    "ground_rules",
+    metadata,
+    Column("group_id", String(ID), ForeignKey("groups.id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("chat_enabled", Boolean, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("created_by", String(ID), ForeignKey("therapists.id"), nullable=False),
+)
+
+plan_phases = Table(
+    "plan_phases",
+    metadata,
+    Column("group_id", String(ID), ForeignKey("groups.id"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("name", String(60), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("minutes", Integer, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("group_id", String(ID), ForeignKey("groups.id"), nullable=False, index=True),
+    Column("opened_at", UtcDateTime(), nullable=False),
+    Column("opened_by", String(ID), ForeignKey("therapists.id"), nullable=False),
+    Column("closed_at", UtcDateTime(), nullable=True),
+    Column("closed_by", String(ID), ForeignKey("therapists.id"), nullable=True),
+    Column("rules_version", Integer, nullable=False),
+    # What a resumed session needs after a server restart.
+    Column("phase_index", Integer, nullable=True),
+    Column("phase_started_at", UtcDateTime(), nullable=True),
+    Column("locked", Boolean, nullable=False),
+)
+# A group has at most one open session.
+Index(
+    "one_open_session_per_group",
+    sessions.c.group_id,
+    unique=True,
+    sqlite_where=sessions.c.closed_at.is_(None),
+    postgresql_where=sessions.c.closed_at.is_(None),
+)
+
+rule_acceptances = Table(
+    "rule_acceptances",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("member_id", String(ID), ForeignKey("roster.id"), nullable=False, index=True),
+    Column("group_id", String(ID), ForeignKey("groups.id"), nullable=False),
+    Column("rules_version", Integer, nullable=False),
+    Column("session_id", String(ID), ForeignKey("sessions.id"), nullable=False),
+    Column("accepted_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("member_id", "session_id", "rules_version", name="once_per_session"),
+)
+
+attendance = Table(
+    "attendance",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", String(ID), ForeignKey("sessions.id"), nullable=False, index=True),
+    Column("person_id", String(ID), nullable=False),
+    Column("display_name", String(80), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("joined", Boolean, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("cause", String(32), nullable=True),
+)
+
+# Append-only (NEN 7513): the migration adds triggers that refuse UPDATE and DELETE.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("actor_id", String(ID), nullable=False),
+    Column("actor_kind", String(16), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("subject", String(120), nullable=True),
+    Column("group_id", String(ID), nullable=True, index=True),
+    Column("detail", Text, nullable=False),
+)

@@ -1,0 +1,696 @@
+"""The store: therapy groups and their records in SQLite (default) or PostgreSQL.
+
+One `Store` per process, over an SQLAlchemy async engine. Every method is one
+transaction. The store checks integrity (unknown ids, one open session per group)
+and leaves authorisation and the audit trail to its callers, which know who acts.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event, func, insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from grouproom.rooms.ground_rules import GroundRules
+from grouproom.rooms.roles import Role
+from grouproom.rooms.session_plan import Phase, PhaseKind, SessionPlan, default_plan
+from grouproom.store import schema
+from grouproom.store.records import (
+    AttendanceEntry,
+    AuditEntry,
+    Group,
+    RosterEntry,
+    RulesVersion,
+    SessionRecord,
+    Therapist,
+)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+LANGUAGES = ("nl", "en")
+
+
+class StoreError(ValueError):
+    """A request the store refuses: an unknown id, a duplicate, a broken rule."""
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(18)  # 24 characters, 144 bits
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @classmethod
+    async def open(cls, url: str) -> Store:
+        """Connect and bring the schema up to date (Alembic, to the newest revision)."""
+        engine = create_async_engine(url)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        store = cls(engine)
+        try:
+            async with engine.begin() as connection:
+                await connection.run_sync(_upgrade)
+        except BaseException:
+            await engine.dispose()
+            raise
+        return store
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # -- therapists ----------------------------------------------------------------
+
+    async def add_therapist(
+        self, email: str, display_name: str, password_hash: str, now: datetime
+    ) -> Therapist:
+        therapist = Therapist(new_id(), email.strip().lower(), display_name, password_hash)
+        async with self.engine.begin() as connection:
+            if await self._therapist_by_email(connection, therapist.email) is not None:
+                raise StoreError(f"a therapist with email {therapist.email} exists")
+            await connection.execute(
+                insert(schema.therapists).values(
+                    id=therapist.id,
+                    email=therapist.email,
+                    display_name=display_name,
+                    password_hash=password_hash,
+                    created_at=now,
+                )
+            )
+        return therapist
+
+    async def therapist_by_email(self, email: str) -> Therapist | None:
+        async with self.engine.connect() as connection:
+            return await self._therapist_by_email(connection, email.strip().lower())
+
+    async def therapist(self, therapist_id: str) -> Therapist | None:
+        async with self.engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(schema.therapists).where(schema.therapists.c.id == therapist_id)
+                )
+            ).first()
+        return None if row is None else _therapist(row)
+
+    async def set_password_hash(self, therapist_id: str, password_hash: str) -> None:
+        async with self.engine.begin() as connection:
+            await self._must_update(
+                connection,
+                update(schema.therapists)
+                .where(schema.therapists.c.id == therapist_id)
+                .values(password_hash=password_hash),
+                "therapist",
+            )
+
+    @staticmethod
+    async def _therapist_by_email(connection: AsyncConnection, email: str) -> Therapist | None:
+        row = (
+            await connection.execute(
+                select(schema.therapists).where(schema.therapists.c.email == email)
+            )
+        ).first()
+        return None if row is None else _therapist(row)
+
+    # -- groups ----------------------------------------------------------------------
+
+    async def create_group(
+        self,
+        name: str,
+        language: str,
+        lead_therapist_id: str,
+        rules_text: str,
+        now: datetime,
+        cotherapist_id: str | None = None,
+    ) -> Group:
+        """A new group with version 1 of its ground rules and the default plan."""
+        if language not in LANGUAGES:
+            raise StoreError("a group's language is nl or en")
+        name = name.strip()
+        if not 1 <= len(name) <= 120:
+            raise StoreError("a group name has 1 to 120 characters")
+        if cotherapist_id == lead_therapist_id:
+            raise StoreError("the cotherapist is someone other than the lead therapist")
+        rules = GroundRules(1, rules_text)
+        group = Group(new_id(), name, language, lead_therapist_id, cotherapist_id, False, True)
+        async with self.engine.begin() as connection:
+            await self._insert(
+                connection,
+                insert(schema.groups).values(
+                    id=group.id,
+                    name=group.name,
+                    language=language,
+                    lead_therapist_id=lead_therapist_id,
+                    cotherapist_id=cotherapist_id,
+                    auto_admit=group.auto_admit,
+                    round_mutes_others=group.round_mutes_others,
+                    created_at=now,
+                ),
+                "unknown therapist",
+            )
+            await self._insert_rules(connection, group.id, rules, lead_therapist_id, now)
+            await self._replace_plan(connection, group.id, default_plan(language))
+        return group
+
+    async def group(self, group_id: str) -> Group | None:
+        async with self.engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(schema.groups).where(schema.groups.c.id == group_id)
+                )
+            ).first()
+        return None if row is None else _group(row)
+
+    async def groups_of(self, therapist_id: str) -> list[Group]:
+        """The groups the therapist leads or co-leads, by name."""
+        groups = schema.groups
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(
+                select(groups)
+                .where(
+                    (groups.c.lead_therapist_id == therapist_id)
+                    | (groups.c.cotherapist_id == therapist_id)
+                )
+                .order_by(groups.c.name, groups.c.id)
+            )
+            return [_group(row) for row in rows]
+
+    async def update_group(
+        self,
+        group_id: str,
+        *,
+        cotherapist_id: str | None,
+        auto_admit: bool,
+        round_mutes_others: bool,
+    ) -> Group:
+        async with self.engine.begin() as connection:
+            current = await self._group_or_fail(connection, group_id)
+            if cotherapist_id == current.lead_therapist_id:
+                raise StoreError("the cotherapist is someone other than the lead therapist")
+            try:
+                await connection.execute(
+                    update(schema.groups)
+                    .where(schema.groups.c.id == group_id)
+                    .values(
+                        cotherapist_id=cotherapist_id,
+                        auto_admit=auto_admit,
+                        round_mutes_others=round_mutes_others,
+                    )
+                )
+            except IntegrityError:
+                raise StoreError("unknown therapist") from None
+        updated = await self.group(group_id)
+        assert updated is not None
+        return updated
+
+    async def _group_or_fail(self, connection: AsyncConnection, group_id: str) -> Group:
+        row = (
+            await connection.execute(select(schema.groups).where(schema.groups.c.id == group_id))
+        ).first()
+        if row is None:
+            raise StoreError("unknown group")
+        return _group(row)
+
+    # -- roster ----------------------------------------------------------------------
+
+    async def add_to_roster(
+        self, group_id: str, display_name: str, role: Role, now: datetime
+    ) -> RosterEntry:
+        if role not in (Role.MEMBER, Role.OBSERVER):
+            raise StoreError("the roster holds members and observers")
+        display_name = display_name.strip()
+        if not 1 <= len(display_name) <= 80:
+            raise StoreError("a display name has 1 to 80 characters")
+        entry = RosterEntry(new_id(), group_id, display_name, role, 1)
+        async with self.engine.begin() as connection:
+            await self._insert(
+                connection,
+                insert(schema.roster).values(
+                    id=entry.id,
+                    group_id=group_id,
+                    display_name=display_name,
+                    role=str(role),
+                    invite_serial=entry.invite_serial,
+                    created_at=now,
+                ),
+                "unknown group",
+            )
+        return entry
+
+    async def roster_of(self, group_id: str) -> list[RosterEntry]:
+        """The current roster (archived entries left out), in the order added."""
+        roster = schema.roster
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(
+                select(roster)
+                .where(roster.c.group_id == group_id, roster.c.archived_at.is_(None))
+                .order_by(roster.c.created_at, roster.c.id)
+            )
+            return [_roster_entry(row) for row in rows]
+
+    async def roster_entry(self, entry_id: str) -> RosterEntry | None:
+        roster = schema.roster
+        async with self.engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(roster).where(roster.c.id == entry_id, roster.c.archived_at.is_(None))
+                )
+            ).first()
+        return None if row is None else _roster_entry(row)
+
+    async def revoke_invite(self, entry_id: str) -> int:
+        """Invalidate the member's invite links; returns the new serial."""
+        roster = schema.roster
+        async with self.engine.begin() as connection:
+            await self._must_update(
+                connection,
+                update(roster)
+                .where(roster.c.id == entry_id)
+                .values(invite_serial=roster.c.invite_serial + 1),
+                "roster entry",
+            )
+            serial = await connection.scalar(
+                select(roster.c.invite_serial).where(roster.c.id == entry_id)
+            )
+        assert isinstance(serial, int)
+        return serial
+
+    async def archive_roster_entry(self, entry_id: str, now: datetime) -> None:
+        """Take someone off the roster; their records stay."""
+        async with self.engine.begin() as connection:
+            await self._must_update(
+                connection,
+                update(schema.roster)
+                .where(schema.roster.c.id == entry_id, schema.roster.c.archived_at.is_(None))
+                .values(archived_at=now, invite_serial=schema.roster.c.invite_serial + 1),
+                "roster entry",
+            )
+
+    # -- ground rules and plans ------------------------------------------------------
+
+    async def current_rules(self, group_id: str) -> GroundRules:
+        history = await self.rules_history(group_id)
+        if not history:
+            raise StoreError("unknown group")
+        newest = history[0]
+        return GroundRules(newest.version, newest.text, newest.chat_enabled)
+
+    async def rules_history(self, group_id: str) -> list[RulesVersion]:
+        """Every version, newest first."""
+        rules = schema.ground_rules
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(
+                select(rules).where(rules.c.group_id == group_id).order_by(rules.c.version.desc())
+            )
+            return [
+                RulesVersion(
+                    row.version, row.text, row.chat_enabled, row.created_at, row.created_by
+                )
+                for row in rows
+            ]
+
+    async def revise_rules(
+        self, group_id: str, text: str, chat_enabled: bool, therapist_id: str, now: datetime
+    ) -> GroundRules:
+        """Store a new version; the old ones stay."""
+        rules = schema.ground_rules
+        async with self.engine.begin() as connection:
+            newest = await connection.scalar(
+                select(func.max(rules.c.version)).where(rules.c.group_id == group_id)
+            )
+            if newest is None:
+                raise StoreError("unknown group")
+            revised = GroundRules(int(newest) + 1, text, chat_enabled)
+            await self._insert_rules(connection, group_id, revised, therapist_id, now)
+        return revised
+
+    async def _insert_rules(
+        self,
+        connection: AsyncConnection,
+        group_id: str,
+        rules: GroundRules,
+        therapist_id: str,
+        now: datetime,
+    ) -> None:
+        await self._insert(
+            connection,
+            insert(schema.ground_rules).values(
+                group_id=group_id,
+                version=rules.version,
+                text=rules.text,
+                chat_enabled=rules.chat_enabled,
+                created_at=now,
+                created_by=therapist_id,
+            ),
+            "unknown group or therapist, or a version written twice",
+        )
+
+    async def plan_of(self, group_id: str) -> SessionPlan:
+        phases = schema.plan_phases
+        async with self.engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    select(phases).where(phases.c.group_id == group_id).order_by(phases.c.position)
+                )
+            ).all()
+        if not rows:
+            raise StoreError("unknown group")
+        return SessionPlan(tuple(Phase(row.name, PhaseKind(row.kind), row.minutes) for row in rows))
+
+    async def set_plan(self, group_id: str, plan: SessionPlan) -> None:
+        async with self.engine.begin() as connection:
+            await self._group_or_fail(connection, group_id)
+            await self._replace_plan(connection, group_id, plan)
+
+    @staticmethod
+    async def _replace_plan(connection: AsyncConnection, group_id: str, plan: SessionPlan) -> None:
+        phases = schema.plan_phases
+        await connection.execute(phases.delete().where(phases.c.group_id == group_id))
+        await connection.execute(
+            insert(phases),
+            [
+                {
+                    "group_id": group_id,
+                    "position": position,
+                    "name": phase.name,
+                    "kind": str(phase.kind),
+                    "minutes": phase.minutes,
+                }
+                for position, phase in enumerate(plan.phases)
+            ],
+        )
+
+    # -- sessions --------------------------------------------------------------------
+
+    async def open_session(self, group_id: str, therapist_id: str, now: datetime) -> SessionRecord:
+        """Open a meeting of the group; a group has at most one open session."""
+        rules = await self.current_rules(group_id)
+        record = SessionRecord(
+            new_id(), group_id, now, therapist_id, None, rules.version, None, None, False
+        )
+        async with self.engine.begin() as connection:
+            if await self._open_session_of(connection, group_id) is not None:
+                raise StoreError("this group already has an open session")
+            await self._insert(
+                connection,
+                insert(schema.sessions).values(
+                    id=record.id,
+                    group_id=group_id,
+                    opened_at=now,
+                    opened_by=therapist_id,
+                    rules_version=record.rules_version,
+                    locked=False,
+                ),
+                "unknown group or therapist, or a session already open",
+            )
+        return record
+
+    async def open_session_of(self, group_id: str) -> SessionRecord | None:
+        async with self.engine.connect() as connection:
+            return await self._open_session_of(connection, group_id)
+
+    async def open_sessions(self) -> list[SessionRecord]:
+        """Every session still open: after a restart, these are resumed."""
+        sessions = schema.sessions
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(
+                select(sessions)
+                .where(sessions.c.closed_at.is_(None))
+                .order_by(sessions.c.opened_at)
+            )
+            return [_session(row) for row in rows]
+
+    async def session(self, session_id: str) -> SessionRecord | None:
+        sessions = schema.sessions
+        async with self.engine.connect() as connection:
+            row = (
+                await connection.execute(select(sessions).where(sessions.c.id == session_id))
+            ).first()
+        return None if row is None else _session(row)
+
+    async def sessions_of(self, group_id: str) -> list[SessionRecord]:
+        """All sessions of a group, newest first."""
+        sessions = schema.sessions
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(
+                select(sessions)
+                .where(sessions.c.group_id == group_id)
+                .order_by(sessions.c.opened_at.desc())
+            )
+            return [_session(row) for row in rows]
+
+    async def save_session_progress(
+        self,
+        session_id: str,
+        *,
+        phase_index: int | None,
+        phase_started_at: datetime | None,
+        locked: bool,
+    ) -> None:
+        """What a resumed session needs: the phase it was in, since when, and the lock."""
+        sessions = schema.sessions
+        async with self.engine.begin() as connection:
+            await self._must_update(
+                connection,
+                update(sessions)
+                .where(sessions.c.id == session_id, sessions.c.closed_at.is_(None))
+                .values(phase_index=phase_index, phase_started_at=phase_started_at, locked=locked),
+                "open session",
+            )
+
+    async def close_session(self, session_id: str, therapist_id: str, now: datetime) -> None:
+        sessions = schema.sessions
+        async with self.engine.begin() as connection:
+            await self._must_update(
+                connection,
+                update(sessions)
+                .where(sessions.c.id == session_id, sessions.c.closed_at.is_(None))
+                .values(closed_at=now, closed_by=therapist_id),
+                "open session",
+            )
+
+    @staticmethod
+    async def _open_session_of(connection: AsyncConnection, group_id: str) -> SessionRecord | None:
+        sessions = schema.sessions
+        row = (
+            await connection.execute(
+                select(sessions).where(
+                    sessions.c.group_id == group_id, sessions.c.closed_at.is_(None)
+                )
+            )
+        ).first()
+        return None if row is None else _session(row)
+
+    # -- ground-rule acceptances -----------------------------------------------------
+
+    async def record_acceptance(
+        self, member_id: str, group_id: str, rules_version: int, session_id: str, now: datetime
+    ) -> None:
+        """A member accepted a version of the rules in a session (stored once)."""
+        acceptances = schema.rule_acceptances
+        async with self.engine.begin() as connection:
+            exists = await connection.scalar(
+                select(func.count())
+                .select_from(acceptances)
+                .where(
+                    acceptances.c.member_id == member_id,
+                    acceptances.c.session_id == session_id,
+                    acceptances.c.rules_version == rules_version,
+                )
+            )
+            if exists:
+                return
+            await self._insert(
+                connection,
+                insert(acceptances).values(
+                    member_id=member_id,
+                    group_id=group_id,
+                    rules_version=rules_version,
+                    session_id=session_id,
+                    accepted_at=now,
+                ),
+                "unknown member, group or session",
+            )
+
+    async def has_accepted(self, member_id: str, group_id: str, rules_version: int) -> bool:
+        """Whether the member accepted this version before (in any session)."""
+        acceptances = schema.rule_acceptances
+        async with self.engine.connect() as connection:
+            count = await connection.scalar(
+                select(func.count())
+                .select_from(acceptances)
+                .where(
+                    acceptances.c.member_id == member_id,
+                    acceptances.c.group_id == group_id,
+                    acceptances.c.rules_version == rules_version,
+                )
+            )
+        return bool(count)
+
+    # -- attendance ------------------------------------------------------------------
+
+    async def record_attendance(self, entry: AttendanceEntry) -> None:
+        async with self.engine.begin() as connection:
+            await self._insert(
+                connection,
+                insert(schema.attendance).values(
+                    session_id=entry.session_id,
+                    person_id=entry.person_id,
+                    display_name=entry.display_name,
+                    role=str(entry.role),
+                    joined=entry.joined,
+                    at=entry.at,
+                    cause=entry.cause,
+                ),
+                "unknown session",
+            )
+
+    async def attendance_of_session(self, session_id: str) -> list[AttendanceEntry]:
+        attendance = schema.attendance
+        return await self._attendance(attendance.c.session_id == session_id)
+
+    async def attendance_of_group(self, group_id: str) -> list[AttendanceEntry]:
+        """Every session's attendance, oldest first."""
+        sessions = schema.sessions
+        ids = select(sessions.c.id).where(sessions.c.group_id == group_id)
+        return await self._attendance(schema.attendance.c.session_id.in_(ids))
+
+    async def _attendance(self, condition: Any) -> list[AttendanceEntry]:
+        attendance = schema.attendance
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(
+                select(attendance).where(condition).order_by(attendance.c.at, attendance.c.id)
+            )
+            return [
+                AttendanceEntry(
+                    row.session_id,
+                    row.person_id,
+                    row.display_name,
+                    Role(row.role),
+                    row.joined,
+                    row.at,
+                    row.cause,
+                )
+                for row in rows
+            ]
+
+    # -- audit log -------------------------------------------------------------------
+
+    async def append_audit(self, entry: AuditEntry) -> int:
+        async with self.engine.begin() as connection:
+            result = await connection.execute(
+                insert(schema.audit_log)
+                .values(
+                    at=entry.at,
+                    actor_id=entry.actor_id,
+                    actor_kind=entry.actor_kind,
+                    action=entry.action,
+                    subject=entry.subject,
+                    group_id=entry.group_id,
+                    detail=entry.detail,
+                )
+                .returning(schema.audit_log.c.id)
+            )
+            return int(result.scalar_one())
+
+    async def audit_of_group(
+        self, group_id: str, limit: int = 200, before_id: int | None = None
+    ) -> list[AuditEntry]:
+        """The group's audit entries, newest first, a page at a time."""
+        log = schema.audit_log
+        query = select(log).where(log.c.group_id == group_id)
+        if before_id is not None:
+            query = query.where(log.c.id < before_id)
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(query.order_by(log.c.id.desc()).limit(limit))
+            return [
+                AuditEntry(
+                    row.at,
+                    row.actor_id,
+                    row.actor_kind,
+                    row.action,
+                    row.subject,
+                    row.group_id,
+                    row.detail,
+                    row.id,
+                )
+                for row in rows
+            ]
+
+    # -- helpers ---------------------------------------------------------------------
+
+    @staticmethod
+    async def _insert(connection: AsyncConnection, statement: Any, problem: str) -> None:
+        try:
+            await connection.execute(statement)
+        except IntegrityError:
+            raise StoreError(problem) from None
+
+    @staticmethod
+    async def _must_update(connection: AsyncConnection, statement: Any, what: str) -> None:
+        result = await connection.execute(statement)
+        if result.rowcount != 1:
+            raise StoreError(f"unknown {what}")
+
+
+def _upgrade(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.close()
+
+
+def _therapist(row: Row[Any]) -> Therapist:
+    return Therapist(row.id, row.email, row.display_name, row.password_hash)
+
+
+def _group(row: Row[Any]) -> Group:
+    return Group(
+        row.id,
+        row.name,
+        row.language,
+        row.lead_therapist_id,
+        row.cotherapist_id,
+        row.auto_admit,
+        row.round_mutes_others,
+    )
+
+
+def _roster_entry(row: Row[Any]) -> RosterEntry:
+    return RosterEntry(row.id, row.group_id, row.display_name, Role(row.role), row.invite_serial)
+
+
+def _session(row: Row[Any]) -> SessionRecord:
+    return SessionRecord(
+        row.id,
+        row.group_id,
+        row.opened_at,
+        row.opened_by,
+        row.closed_at,
+        row.rules_version,
+        row.phase_index,
+        row.phase_started_at,
+        row.locked,
+    )
+
+
+__all__: Sequence[str] = ("Store", "StoreError", "new_id", "sqlite_url")
