@@ -25,13 +25,18 @@ COPY grouproom ./grouproom
 RUN /opt/grouproom/bin/pip install . && rm -rf build grouproom.egg-info
 COPY web ./web
 
-RUN useradd --system --create-home --home-dir /home/grouproom --shell /usr/sbin/nologin grouproom
+RUN useradd --system --create-home --home-dir /home/grouproom --shell /usr/sbin/nologin grouproom \
+    && install -d -o grouproom -g grouproom -m 0700 /var/lib/grouproom
 USER grouproom
+# The embedded database and the secret key: keep this volume, or set
+# GROUPROOM_DATABASE_URL to a PostgreSQL database.
+VOLUME /var/lib/grouproom
 
 ENV PATH=/opt/grouproom/bin:$PATH \
     GROUPROOM_HOST=0.0.0.0 \
     GROUPROOM_PORT=8080 \
-    GROUPROOM_WEB_ROOT=/opt/grouproom/src/web
+    GROUPROOM_WEB_ROOT=/opt/grouproom/src/web \
+    GROUPROOM_DATA_DIR=/var/lib/grouproom
 
 EXPOSE 8080/tcp
 

@@ -1,12 +1,22 @@
-"""The command line: `grouproom serve` (or `python -m grouproom serve`)."""
+"""The command line (also `python -m grouproom`):
+
+grouproom serve                   run the server
+grouproom therapist add EMAIL     create a therapist account
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import getpass
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
+from grouproom.accounts.passwords import PasswordError
+from grouproom.data_dir import ensure_data_dir
 from grouproom.settings import Settings, SettingsError, settings_from_env
 
 EXIT_SETTINGS = 2
@@ -48,22 +58,46 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--turn-secret", help="coturn's static-auth-secret")
     serve.add_argument("--max-participants", type=int, help="per room (default 12)")
     serve.add_argument("--video-max-bitrate", type=int, help="bit/s per camera (default 500000)")
+    for command in (serve,):
+        add_storage_arguments(command)
+
+    therapist = commands.add_parser("therapist", help="manage therapist accounts")
+    therapist_commands = therapist.add_subparsers(dest="therapist_command", required=True)
+    add = therapist_commands.add_parser("add", help="create a therapist account")
+    add.add_argument("email")
+    add.add_argument("--name", required=True, help="the name shown to groups")
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input instead of asking twice",
+    )
+    add_storage_arguments(add)
     return parser
+
+
+def add_storage_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="folder of the embedded database (grouproom-data)")
+    parser.add_argument("--database-url", help="SQLAlchemy URL; default: SQLite in --data-dir")
 
 
 def settings_from_arguments(arguments: argparse.Namespace) -> Settings:
     def as_tuple(values: list[str] | None) -> tuple[str, ...] | None:
         return None if values is None else tuple(values)
 
+    def flag(name: str) -> Any:  # a flag only some commands have is None for the others
+        return getattr(arguments, name, None)
+
     return settings_from_env(
-        host=arguments.host,
-        port=arguments.port,
-        ice_addresses=as_tuple(arguments.ice_addresses),
-        stun_urls=as_tuple(arguments.stun_urls),
-        turn_urls=as_tuple(arguments.turn_urls),
-        turn_secret=arguments.turn_secret,
-        max_participants=arguments.max_participants,
-        video_max_bitrate=arguments.video_max_bitrate,
+        host=flag("host"),
+        port=flag("port"),
+        ice_addresses=as_tuple(flag("ice_addresses")),
+        stun_urls=as_tuple(flag("stun_urls")),
+        turn_urls=as_tuple(flag("turn_urls")),
+        turn_secret=flag("turn_secret"),
+        max_participants=flag("max_participants"),
+        video_max_bitrate=flag("video_max_bitrate"),
+        data_dir=arguments.data_dir,
+        database_url=arguments.database_url,
     )
 
 
@@ -120,6 +154,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_SETTINGS
     if arguments.command == "serve":
         return serve(settings)
+    if arguments.command == "therapist":
+        return add_therapist(settings, arguments.email, arguments.name, arguments.password_stdin)
+    return 0
+
+
+def read_new_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != first:
+        raise PasswordError("the two passwords differ")
+    return first
+
+
+def add_therapist(settings: Settings, email: str, name: str, password_stdin: bool) -> int:
+    """Create a therapist account in the configured database."""
+    from grouproom.accounts.passwords import hash_password
+    from grouproom.store.store import Store, StoreError
+
+    if "@" not in email or len(email) > 254 or not 1 <= len(name.strip()) <= 80:
+        print("grouproom: give an email address and a name of 1 to 80 characters", file=sys.stderr)
+        return EXIT_SETTINGS
+    try:
+        password_hash = hash_password(read_new_password(password_stdin))
+    except PasswordError as exc:
+        print(f"grouproom: {exc}", file=sys.stderr)
+        return EXIT_SETTINGS
+
+    async def create() -> None:
+        if not settings.database_url:
+            ensure_data_dir(settings.data_dir)
+        store = await Store.open(settings.effective_database_url)
+        try:
+            await store.add_therapist(email, name.strip(), password_hash, datetime.now(UTC))
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(create())
+    except StoreError as exc:
+        print(f"grouproom: {exc}", file=sys.stderr)
+        return EXIT_SETTINGS
+    print(f"therapist account {email.strip().lower()} created", flush=True)
     return 0
 
 

@@ -42,6 +42,12 @@ class Settings:
     # Rooms created when the server starts (their links are printed).
     demo_rooms: tuple[str, ...] = ("demo",)
     web_root: str = field(default_factory=lambda: default_web_root())
+    # Where the embedded database and the server's secret key live (created on
+    # first use, readable by the server's user only).
+    data_dir: str = "grouproom-data"
+    # SQLAlchemy URL of the database; empty: an SQLite file in data_dir. For
+    # PostgreSQL: postgresql+asyncpg://user:password@host/database
+    database_url: str = ""
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -63,6 +69,19 @@ class Settings:
             raise SettingsError("max participants must be between 2 and 32")
         if self.video_max_bitrate < 50_000:
             raise SettingsError("video max bitrate must be at least 50000 bit/s")
+        if self.database_url and not self.database_url.startswith(
+            ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+        ):
+            raise SettingsError(
+                "the database URL starts with sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        path = os.path.abspath(os.path.join(self.data_dir, "grouproom.db"))
+        return f"sqlite+aiosqlite:///{path}"
 
     @property
     def effective_ice_addresses(self) -> tuple[str, ...]:

@@ -1,0 +1,1 @@
+"""Therapist accounts: password hashing now; login and sessions come with the pages."""

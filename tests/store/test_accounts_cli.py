@@ -1,0 +1,121 @@
+"""`grouproom therapist add`, password hashing and the data folder, for real: the
+command runs as a process against an SQLite file, and against PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grouproom.accounts.passwords import (
+    PasswordError,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
+from grouproom.data_dir import ensure_data_dir, load_or_create_secret
+from grouproom.settings import Settings
+from grouproom.store.store import Store
+
+PASSWORD = "correct horse battery"
+
+
+def grouproom(*arguments: str, stdin: str = "", cwd: Path) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("GROUPROOM_")}
+    return subprocess.run(
+        [sys.executable, "-m", "grouproom", *arguments],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=environment,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_therapist_add_creates_an_account_that_logs_in(
+    database_url: str, tmp_path: Path
+) -> None:
+    add = ["therapist", "add", "Lea@Example.org", "--name", "Lea", "--password-stdin"]
+    if database_url.startswith("sqlite"):
+        location = ["--data-dir", str(tmp_path / "data")]
+        url = Settings(data_dir=str(tmp_path / "data")).effective_database_url
+    else:
+        location = ["--database-url", database_url]
+        url = database_url
+    done = await asyncio.to_thread(grouproom, *add, *location, stdin=PASSWORD + "\n", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "lea@example.org created" in done.stdout
+    store = await Store.open(url)
+    try:
+        therapist = await store.therapist_by_email("lea@example.org")
+    finally:
+        await store.close()
+    assert therapist is not None and therapist.display_name == "Lea"
+    assert therapist.password_hash.startswith("$argon2id$")
+    assert verify_password(therapist.password_hash, PASSWORD)
+    assert not verify_password(therapist.password_hash, PASSWORD + "!")
+
+    again = await asyncio.to_thread(grouproom, *add, *location, stdin=PASSWORD + "\n", cwd=tmp_path)
+    assert again.returncode == 2 and "exists" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "stdin", "message"),
+    [
+        (["nobody", "--name", "X"], PASSWORD, "email address"),
+        (["x@example.org", "--name", " "], PASSWORD, "name"),
+        (["x@example.org", "--name", "X"], "short", "at least 12"),
+    ],
+)
+def test_therapist_add_refuses_bad_input(
+    arguments: list[str], stdin: str, message: str, tmp_path: Path
+) -> None:
+    done = grouproom(
+        "therapist",
+        "add",
+        *arguments,
+        "--password-stdin",
+        "--data-dir",
+        str(tmp_path),
+        stdin=stdin + "\n",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2 and message in done.stderr
+    assert not (tmp_path / "grouproom.db").exists()
+
+
+def test_passwords() -> None:
+    hashed = hash_password(PASSWORD)
+    assert verify_password(hashed, PASSWORD) and not needs_rehash(hashed)
+    assert not verify_password("not a hash", PASSWORD)
+    assert not verify_password(hashed, "x" * 2000)
+    for bad in ("short", " leading space x", "x" * 1025):
+        with pytest.raises(PasswordError):
+            hash_password(bad)
+
+
+def test_the_secret_key_is_made_once_and_kept_private(tmp_path: Path) -> None:
+    folder = ensure_data_dir(str(tmp_path / "data"))
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    first = load_or_create_secret(folder)
+    assert len(first) == 32 and load_or_create_secret(folder) == first
+    assert stat.S_IMODE((folder / "secret-key").stat().st_mode) == 0o600
+    (folder / "secret-key").write_text("not hex\n")
+    with pytest.raises(ValueError, match="hex"):
+        load_or_create_secret(folder)
+
+
+def test_the_database_url_defaults_to_sqlite_in_the_data_dir(tmp_path: Path) -> None:
+    settings = Settings(data_dir=str(tmp_path))
+    assert settings.effective_database_url == f"sqlite+aiosqlite:///{tmp_path}/grouproom.db"
+    url = "postgresql+asyncpg://u@db/grouproom"
+    assert Settings(database_url=url).effective_database_url == url
+    with pytest.raises(ValueError, match="database URL"):
+        Settings(database_url="mysql://u@db/grouproom")
