@@ -180,3 +180,14 @@ audit_log = Table(
     Column("group_id", String(ID), nullable=True, index=True),
     Column("detail", Text, nullable=False),
 )
+
+# A therapist's login: the cookie holds a random token, the table only its SHA-256.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("therapist_id", String(ID), ForeignKey("therapists.id"), nullable=False, index=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_seen_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+)

@@ -7,9 +7,10 @@ and leaves authorisation and the audit trail to its callers, which know who acts
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,76 @@ class Store:
             )
         ).first()
         return None if row is None else _therapist(row)
+
+    # -- login sessions --------------------------------------------------------------
+
+    async def create_web_session(
+        self, therapist_id: str, now: datetime, lifetime: timedelta
+    ) -> str:
+        """A new login; returns the token for the cookie (only its hash is stored)."""
+        token = secrets.token_urlsafe(32)
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                schema.web_sessions.delete().where(schema.web_sessions.c.expires_at <= now)
+            )
+            await self._insert(
+                connection,
+                insert(schema.web_sessions).values(
+                    token_hash=_token_hash(token),
+                    therapist_id=therapist_id,
+                    created_at=now,
+                    last_seen_at=now,
+                    expires_at=now + lifetime,
+                ),
+                "unknown therapist",
+            )
+        return token
+
+    async def web_session(
+        self, token: str, now: datetime, idle_limit: timedelta
+    ) -> Therapist | None:
+        """The therapist logged in with this token, if the login is still valid;
+        it ends after `idle_limit` without use, and at its expiry."""
+        sessions = schema.web_sessions
+        async with self.engine.begin() as connection:
+            row = (
+                await connection.execute(
+                    select(sessions).where(sessions.c.token_hash == _token_hash(token))
+                )
+            ).first()
+            if row is None:
+                return None
+            if row.expires_at <= now or row.last_seen_at + idle_limit <= now:
+                await connection.execute(
+                    sessions.delete().where(sessions.c.token_hash == row.token_hash)
+                )
+                return None
+            await connection.execute(
+                update(sessions)
+                .where(sessions.c.token_hash == row.token_hash)
+                .values(last_seen_at=now)
+            )
+            therapist = (
+                await connection.execute(
+                    select(schema.therapists).where(schema.therapists.c.id == row.therapist_id)
+                )
+            ).first()
+        return None if therapist is None else _therapist(therapist)
+
+    async def end_web_session(self, token: str) -> None:
+        sessions = schema.web_sessions
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                sessions.delete().where(sessions.c.token_hash == _token_hash(token))
+            )
+
+    async def end_web_sessions_of(self, therapist_id: str) -> None:
+        """Log the therapist out everywhere (after a password change)."""
+        sessions = schema.web_sessions
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                sessions.delete().where(sessions.c.therapist_id == therapist_id)
+            )
 
     # -- groups ----------------------------------------------------------------------
 
@@ -643,6 +714,10 @@ class Store:
         result = await connection.execute(statement)
         if result.rowcount != 1:
             raise StoreError(f"unknown {what}")
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _upgrade(connection: Connection) -> None:

@@ -229,3 +229,29 @@ async def test_the_audit_log_is_append_only(store: Store) -> None:
 async def test_naive_datetimes_are_refused(store: Store) -> None:
     with pytest.raises(Exception, match="aware"):
         await store.add_therapist("x@example.org", "X", "hash", datetime(2026, 1, 1))
+
+
+async def test_login_sessions_expire_idle_and_end(store: Store) -> None:
+    lead_id, co_id, _ = await lead_and_group(store)
+    hour = timedelta(hours=1)
+    token = await store.create_web_session(lead_id, NOW, lifetime=12 * hour)
+    other = await store.create_web_session(co_id, NOW, lifetime=12 * hour)
+    seen = await store.web_session(token, NOW + hour, idle_limit=2 * hour)
+    assert seen is not None and seen.id == lead_id
+    # Used an hour ago, so still valid 1.5 hours later; not after 2 idle hours.
+    assert await store.web_session(token, NOW + 2.5 * hour, idle_limit=2 * hour) is not None
+    assert await store.web_session(token, NOW + 5 * hour, idle_limit=2 * hour) is None
+    assert await store.web_session(token, NOW + 5 * hour, idle_limit=9 * hour) is None  # gone
+    assert await store.web_session("forged", NOW, idle_limit=hour) is None
+    assert await store.web_session(other, NOW + 13 * hour, idle_limit=24 * hour) is None
+    again = await store.create_web_session(co_id, NOW, lifetime=hour)
+    await store.end_web_session(again)
+    assert await store.web_session(again, NOW, idle_limit=hour) is None
+    first = await store.create_web_session(lead_id, NOW, lifetime=hour)
+    second = await store.create_web_session(lead_id, NOW, lifetime=hour)
+    await store.end_web_sessions_of(lead_id)
+    for ended in (first, second):
+        assert await store.web_session(ended, NOW, idle_limit=hour) is None
+    async with store.engine.connect() as connection:
+        stored = await connection.scalar(text("SELECT token_hash FROM web_sessions LIMIT 1"))
+    assert stored is None or len(stored) == 64  # only hashes are kept
