@@ -106,6 +106,7 @@ def configure_logging() -> None:
     # aiortc and aioice log candidate addresses (personal data) at INFO and DEBUG.
     for name in ("aiortc", "aioice"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # every migration step at INFO
 
 
 def base_url(settings: Settings) -> str:
@@ -129,6 +130,7 @@ def serve(settings: Settings) -> int:
     print(f"grouproom listens on {url}/", flush=True)
     for room in settings.demo_rooms:
         print(f"  room link: {url}/r/{room}", flush=True)
+    print(f"  therapists log in at: {url}/login", flush=True)
     try:
         web.run_app(
             create_app(settings),

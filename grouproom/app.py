@@ -8,18 +8,22 @@ from pathlib import Path
 
 from aiohttp import web
 
+from grouproom.data_dir import ensure_data_dir, load_or_create_secret
 from grouproom.http.pages import Pages
 from grouproom.http.security_headers import add_security_headers
+from grouproom.http.therapist_pages import TherapistPages
 from grouproom.rooms.registry import RoomRegistry
 from grouproom.settings import Settings
 from grouproom.signaling.switchboard import Switchboard
 from grouproom.signaling.websocket_handler import IDLE_TIMEOUT, WebSocketHandler
+from grouproom.store.store import Store
 
 logger = logging.getLogger(__name__)
 
 settings_key = web.AppKey("settings", Settings)
 registry_key = web.AppKey("room_registry", RoomRegistry)
 switchboard_key = web.AppKey("switchboard", Switchboard)
+store_key = web.AppKey("store", Store)
 
 
 async def _say_goodbye(app: web.Application) -> None:
@@ -34,7 +38,23 @@ async def _close_rooms(app: web.Application) -> AsyncIterator[None]:
     await app[switchboard_key].shutdown()
 
 
-def create_app(settings: Settings, *, idle_timeout: float = IDLE_TIMEOUT) -> web.Application:
+async def open_storage(settings: Settings) -> tuple[Store, bytes]:
+    """The data folder (created on first start), its secret key, and the database
+    with its schema brought up to date."""
+    folder = ensure_data_dir(settings.data_dir)
+    secret = load_or_create_secret(folder)
+    return await Store.open(settings.effective_database_url), secret
+
+
+def create_app(
+    settings: Settings,
+    *,
+    idle_timeout: float = IDLE_TIMEOUT,
+    store: Store | None = None,
+    secret: bytes | None = None,
+) -> web.Application:
+    """The application. Without a store and secret it opens its own (open_storage)
+    at start-up and closes it at the end."""
     app = web.Application()
     registry = RoomRegistry(capacity=settings.max_participants)
     switchboard = Switchboard(settings, registry)
@@ -52,6 +72,23 @@ def create_app(settings: Settings, *, idle_timeout: float = IDLE_TIMEOUT) -> web
     else:
         logger.warning("the web client folder %s does not exist", settings.web_root)
 
+    therapist_pages = TherapistPages(settings)
+    therapist_pages.add_routes(app.router)
+
+    async def storage(app: web.Application) -> AsyncIterator[None]:
+        own = store is None or secret is None
+        if own:
+            opened, key = await open_storage(settings)
+        else:
+            assert store is not None and secret is not None
+            opened, key = store, secret
+        app[store_key] = opened
+        therapist_pages.attach(opened, key)
+        yield
+        if own:
+            await opened.close()
+
+    app.cleanup_ctx.append(storage)
     app.on_response_prepare.append(add_security_headers)
     app.on_shutdown.append(_say_goodbye)
     app.cleanup_ctx.append(_close_rooms)

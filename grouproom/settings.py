@@ -48,6 +48,13 @@ class Settings:
     # SQLAlchemy URL of the database; empty: an SQLite file in data_dir. For
     # PostgreSQL: postgresql+asyncpg://user:password@host/database
     database_url: str = ""
+    # The address people use to reach the server, e.g. https://video.example.org;
+    # invite links are made with it. Empty: taken from each request.
+    public_url: str = ""
+    # How long an invite link works (a revoked one stops at once).
+    invite_days: int = 90
+    # The time zone of times shown on the therapists' pages.
+    timezone: str = "Europe/Amsterdam"
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -69,6 +76,10 @@ class Settings:
             raise SettingsError("max participants must be between 2 and 32")
         if self.video_max_bitrate < 50_000:
             raise SettingsError("video max bitrate must be at least 50000 bit/s")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise SettingsError("the public URL starts with http:// or https://")
+        if not 1 <= self.invite_days <= 730:
+            raise SettingsError("invite links last 1 to 730 days")
         if self.database_url and not self.database_url.startswith(
             ("sqlite+aiosqlite://", "postgresql+asyncpg://")
         ):

@@ -21,5 +21,5 @@ def web_root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(web_root: Path) -> Settings:
-    return Settings(web_root=str(web_root))
+def settings(web_root: Path, tmp_path: Path) -> Settings:
+    return Settings(web_root=str(web_root), data_dir=str(tmp_path / "data"))

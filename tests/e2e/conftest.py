@@ -116,7 +116,8 @@ def _stop(process: subprocess.Popen[Any]) -> None:
 def server(netns: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log_path = tmp_path_factory.mktemp("server") / "server.log"
     command = ["ip", "netns", "exec", netns, sys.executable, "-m", "grouproom", "serve"]
-    command += ["--host", "127.0.0.1", "--port", str(SERVER_PORT)]
+    data_dir = tmp_path_factory.mktemp("server-data")
+    command += ["--host", "127.0.0.1", "--port", str(SERVER_PORT), "--data-dir", str(data_dir)]
     with log_path.open("w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -30,12 +30,14 @@ def clean_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("GROUPROOM_")}
 
 
-async def start_server(*flags: str) -> asyncio.subprocess.Process:
+async def start_server(data_dir: Path, *flags: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "grouproom",
         "serve",
+        "--data-dir",
+        str(data_dir),
         *flags,
         cwd=REPO,
         env=clean_environment(),
@@ -44,9 +46,9 @@ async def start_server(*flags: str) -> asyncio.subprocess.Process:
     )
 
 
-async def test_serve_prints_links_and_stops_gracefully_on_sigterm() -> None:
+async def test_serve_prints_links_and_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
-    server = await start_server("--port", str(port), "--max-participants", "3")
+    server = await start_server(tmp_path, "--port", str(port), "--max-participants", "3")
     try:
         assert server.stdout is not None
         first = await asyncio.wait_for(server.stdout.readline(), 30)
@@ -117,8 +119,8 @@ def test_bad_environment_exits_2(
 
 
 def test_a_missing_aiortc_hook_exits_3(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     monkeypatch.delattr(RTCDtlsTransport, "_send_rtp")
-    assert main(["serve", "--port", str(free_port())]) == 3
+    assert main(["serve", "--port", str(free_port()), "--data-dir", str(tmp_path)]) == 3
     assert "RTCDtlsTransport._send_rtp" in capsys.readouterr().err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import replace
 
 import pytest
 
@@ -125,9 +126,7 @@ async def test_a_second_join_is_already_joined(connect: Connect) -> None:
 
 
 async def test_a_full_room_is_room_full(aiohttp_client: AiohttpClient, settings: Settings) -> None:
-    http = await aiohttp_client(
-        create_app(Settings(web_root=settings.web_root, max_participants=2))
-    )
+    http = await aiohttp_client(create_app(replace(settings, max_participants=2)))
 
     async def connect() -> SignalingClient:
         return SignalingClient(await http.ws_connect("/ws"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import av
@@ -176,9 +177,7 @@ async def test_a_bad_offer_is_bad_sdp_and_can_be_retried(
 async def test_too_many_receive_slots_are_bad_sdp(
     aiohttp_client: AiohttpClient, settings: Settings, rtc_clients: MakeRtc
 ) -> None:
-    http = await aiohttp_client(
-        create_app(Settings(web_root=settings.web_root, max_participants=2))
-    )
+    http = await aiohttp_client(create_app(replace(settings, max_participants=2)))
     signaling = SignalingClient(await http.ws_connect("/ws"))
     joined = await signaling.join()
     assert joined["receive_slots"] == 1

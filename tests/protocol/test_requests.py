@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import time
+from dataclasses import replace
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -131,8 +132,8 @@ async def test_an_emptied_room_is_dropped_with_its_forwarder(
 async def test_ice_servers_carry_turn_rest_credentials(
     aiohttp_client: AiohttpClient, settings: Settings
 ) -> None:
-    settings = Settings(
-        web_root=settings.web_root,
+    settings = replace(
+        settings,
         stun_urls=("stun:stun.example.org:3478",),
         turn_urls=("turn:turn.example.org:3478", "turns:turn.example.org:5349"),
         turn_secret="geheim",
@@ -155,7 +156,7 @@ async def test_ice_servers_carry_turn_rest_credentials(
 async def test_receive_slots_follow_the_room_size(
     aiohttp_client: AiohttpClient, settings: Settings
 ) -> None:
-    settings = Settings(web_root=settings.web_root, max_participants=5)
+    settings = replace(settings, max_participants=5)
     http = await aiohttp_client(create_app(settings))
     client = SignalingClient(await http.ws_connect("/ws"))
     assert (await client.join())["receive_slots"] == 4

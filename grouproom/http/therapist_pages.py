@@ -1,0 +1,664 @@
+"""The therapists' pages: login, groups, roster and invite links, ground rules,
+session plan, settings, sessions, attendance (with CSV export) and the audit log.
+
+Every page needs a login (a server-side session behind an HttpOnly, SameSite=Strict
+cookie); every form carries a CSRF token and must come from this server's origin.
+A therapist sees only the groups they lead or co-lead; anything else is "not
+found". Every view or change of a group's data is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hmac
+import io
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import jinja2
+from aiohttp import web
+
+from grouproom.accounts.login_throttle import LoginThrottle
+from grouproom.accounts.passwords import hash_password, needs_rehash, verify_password
+from grouproom.http.csrf import form_token, form_token_matches, same_origin
+from grouproom.http.texts import LANGUAGES, TEXTS, choose_language
+from grouproom.rooms.ground_rules import RulesError
+from grouproom.rooms.invites import InviteClaims, make_invite
+from grouproom.rooms.roles import Role
+from grouproom.rooms.session_plan import Phase, PhaseKind, PlanError, SessionPlan
+from grouproom.settings import Settings
+from grouproom.store.records import AttendanceEntry, AuditEntry, Group, Therapist
+from grouproom.store.store import Store, StoreError
+
+LOGIN_COOKIE = "grouproom_login"
+NONCE_COOKIE = "grouproom_login_nonce"
+LANGUAGE_COOKIE = "grouproom_lang"
+LOGIN_LIFETIME = timedelta(hours=12)
+LOGIN_IDLE_LIMIT = timedelta(hours=3)
+EMPTY_PLAN_ROWS = 3
+AUDIT_PAGE = 100
+# Verified against when the email is unknown, so both cases take as long.
+_DUMMY_HASH = hash_password("grouproom-timing-equaliser")
+_CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class Forbidden(Exception):
+    """A form without a valid CSRF token or from another origin."""
+
+
+class TherapistPages:
+    def __init__(
+        self,
+        settings: Settings,
+        throttle: LoginThrottle | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store: Store | None = None
+        self.secret = b""
+        self.settings = settings
+        self.throttle = throttle or LoginThrottle()
+        self.clock = clock
+        try:
+            self.zone: ZoneInfo | None = ZoneInfo(settings.timezone)
+        except ZoneInfoNotFoundError:
+            self.zone = None
+        self.templates = jinja2.Environment(
+            loader=jinja2.PackageLoader("grouproom.http", "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        self.templates.filters["clock"] = self._clock
+
+    def attach(self, store: Store, secret: bytes) -> None:
+        """The store and the secret key, once they are open (at start-up)."""
+        self._store = store
+        self.secret = secret
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("the therapists' pages have no store yet")
+        return self._store
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/login", self.login_page)
+        router.add_post("/login", self.login)
+        router.add_post("/logout", self.logout)
+        router.add_get("/groups", self.groups)
+        router.add_post("/groups", self.create_group)
+        router.add_get("/groups/{group}", self.group)
+        router.add_post("/groups/{group}/roster", self.add_member)
+        router.add_post("/groups/{group}/roster/{member}/revoke", self.revoke_invite)
+        router.add_post("/groups/{group}/roster/{member}/archive", self.archive_member)
+        router.add_post("/groups/{group}/rules", self.revise_rules)
+        router.add_post("/groups/{group}/plan", self.set_plan)
+        router.add_post("/groups/{group}/settings", self.update_settings)
+        router.add_post("/groups/{group}/sessions", self.open_session)
+        router.add_post("/groups/{group}/sessions/{session}/close", self.close_session)
+        router.add_get("/groups/{group}/attendance", self.attendance)
+        router.add_get("/groups/{group}/sessions/{session}/attendance", self.attendance)
+        router.add_get("/groups/{group}/audit", self.audit)
+
+    # -- rendering -----------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    def _clock(self, moment: datetime | None) -> str:
+        if moment is None:
+            return ""
+        if self.zone is not None:
+            return moment.astimezone(self.zone).strftime("%Y-%m-%d %H:%M")
+        return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+    def _language(self, request: web.Request) -> str:
+        chosen = request.query.get("lang")
+        if chosen in LANGUAGES:
+            return str(chosen)
+        return choose_language(
+            request.cookies.get(LANGUAGE_COOKIE), request.headers.get("Accept-Language")
+        )
+
+    def _render(
+        self,
+        request: web.Request,
+        template: str,
+        status: int = 200,
+        **context: Any,
+    ) -> web.Response:
+        lang = self._language(request)
+        context.setdefault("therapist", None)
+        context.setdefault("csrf", "")
+        context.setdefault("message", "")
+        text = self.templates.get_template(template).render(lang=lang, t=TEXTS[lang], **context)
+        response = web.Response(
+            status=status,
+            text=text,
+            content_type="text/html",
+            headers={"Cache-Control": "no-store"},
+        )
+        if request.query.get("lang") in LANGUAGES:
+            response.set_cookie(
+                LANGUAGE_COOKIE, lang, max_age=365 * 86400, samesite="Lax", httponly=True
+            )
+        return response
+
+    def _text(self, request: web.Request, key: str, **values: object) -> str:
+        return TEXTS[self._language(request)][key].format(**values)
+
+    # -- login ---------------------------------------------------------------------
+
+    def _secure(self, request: web.Request) -> bool:
+        return (
+            request.secure
+            or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+            or self.settings.public_url.startswith("https://")
+        )
+
+    async def _logged_in(self, request: web.Request) -> tuple[Therapist, str] | None:
+        token = request.cookies.get(LOGIN_COOKIE)
+        if not token or len(token) > 100:
+            return None
+        therapist = await self.store.web_session(token, self._now(), LOGIN_IDLE_LIMIT)
+        return None if therapist is None else (therapist, token)
+
+    async def _require_login(self, request: web.Request) -> tuple[Therapist, str]:
+        found = await self._logged_in(request)
+        if found is None:
+            raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='')}")
+        return found
+
+    async def _form(self, request: web.Request, login_token: str) -> Mapping[str, str]:
+        """The posted form, after the origin and CSRF checks."""
+        form = await request.post()
+        if not same_origin(
+            request.headers.get("Origin"), request.headers.get("Referer"), request.host
+        ):
+            raise Forbidden()
+        submitted = form.get("csrf")
+        if not isinstance(submitted, str) or not form_token_matches(
+            self.secret, login_token, submitted
+        ):
+            raise Forbidden()
+        return {key: value for key, value in form.items() if isinstance(value, str)}
+
+    def _forbidden(self, request: web.Request) -> web.Response:
+        return self._render(
+            request, "error.html", status=403, message=self._text(request, "form_expired")
+        )
+
+    async def login_page(self, request: web.Request) -> web.Response:
+        if await self._logged_in(request) is not None:
+            raise web.HTTPSeeOther("/groups")
+        return self._login_form(request, "", "", 200)
+
+    def _login_form(
+        self, request: web.Request, email: str, message: str, status: int
+    ) -> web.Response:
+        nonce = secrets.token_urlsafe(24)
+        response = self._render(
+            request,
+            "login.html",
+            status=status,
+            login_nonce=nonce,
+            next=_safe_next(request.query.get("next", "")),
+            email=email,
+            message=message,
+        )
+        response.set_cookie(
+            NONCE_COOKIE,
+            nonce,
+            path="/login",
+            httponly=True,
+            samesite="Strict",
+            secure=self._secure(request),
+            max_age=3600,
+        )
+        return response
+
+    async def login(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        email = str(form.get("email", ""))[:254].strip()
+        password = str(form.get("password", ""))
+        nonce = str(form.get("login_nonce", ""))
+        cookie_nonce = request.cookies.get(NONCE_COOKIE, "")
+        if (
+            not same_origin(
+                request.headers.get("Origin"), request.headers.get("Referer"), request.host
+            )
+            or not nonce
+            or not hmac.compare_digest(nonce, cookie_nonce)
+        ):
+            return self._login_form(request, email, self._text(request, "form_expired"), 403)
+        address = request.remote or "unknown"
+        now = self.clock()
+        wait = self.throttle.retry_after(email, address, now)
+        if wait is not None:
+            minutes = max(1, int(wait // 60) + 1)
+            message = self._text(request, "login_throttled", minutes=minutes)
+            return self._login_form(request, email, message, 429)
+        therapist = await self.store.therapist_by_email(email) if email else None
+        valid = await asyncio.to_thread(
+            verify_password,
+            therapist.password_hash if therapist else _DUMMY_HASH,
+            password,
+        )
+        if therapist is None or not valid:
+            self.throttle.failed(email, address, now)
+            await self._audit(None, "login_failed", None, email.lower())
+            return self._login_form(request, email, self._text(request, "login_failed"), 401)
+        self.throttle.succeeded(email)
+        if needs_rehash(therapist.password_hash):
+            await self.store.set_password_hash(therapist.id, hash_password(password))
+        token = await self.store.create_web_session(therapist.id, self._now(), LOGIN_LIFETIME)
+        await self._audit(therapist, "login", None, None)
+        target = _safe_next(str(form.get("next", ""))) or "/groups"
+        response = web.HTTPSeeOther(target)
+        response.set_cookie(
+            LOGIN_COOKIE,
+            token,
+            httponly=True,
+            samesite="Strict",
+            secure=self._secure(request),
+            max_age=int(LOGIN_LIFETIME.total_seconds()),
+        )
+        response.del_cookie(NONCE_COOKIE, path="/login")
+        raise response
+
+    async def logout(self, request: web.Request) -> web.Response:
+        therapist, token = await self._require_login(request)
+        try:
+            await self._form(request, token)
+        except Forbidden:
+            return self._forbidden(request)
+        await self.store.end_web_session(token)
+        await self._audit(therapist, "logout", None, None)
+        response = web.HTTPSeeOther("/login")
+        response.del_cookie(LOGIN_COOKIE)
+        raise response
+
+    # -- groups --------------------------------------------------------------------
+
+    async def groups(self, request: web.Request) -> web.Response:
+        therapist, token = await self._require_login(request)
+        return await self._groups_page(request, therapist, token)
+
+    async def _groups_page(
+        self,
+        request: web.Request,
+        therapist: Therapist,
+        token: str,
+        message: str = "",
+        status: int = 200,
+    ) -> web.Response:
+        return self._render(
+            request,
+            "groups.html",
+            status=status,
+            therapist=therapist,
+            csrf=form_token(self.secret, token),
+            groups=await self.store.groups_of(therapist.id),
+            message=message,
+        )
+
+    async def create_group(self, request: web.Request) -> web.Response:
+        therapist, token = await self._require_login(request)
+        try:
+            form = await self._form(request, token)
+        except Forbidden:
+            return self._forbidden(request)
+        cotherapist_id, problem = await self._cotherapist(request, form, therapist)
+        if problem:
+            return await self._groups_page(request, therapist, token, problem, 400)
+        try:
+            group = await self.store.create_group(
+                form.get("name", ""),
+                form.get("language", ""),
+                therapist.id,
+                form.get("rules", ""),
+                self._now(),
+                cotherapist_id=cotherapist_id,
+            )
+        except (StoreError, RulesError) as exc:
+            message = self._text(request, "invalid_input", problem=exc)
+            return await self._groups_page(request, therapist, token, message, 400)
+        await self._audit(therapist, "create_group", group.id, group.name)
+        raise web.HTTPSeeOther(f"/groups/{group.id}")
+
+    async def _cotherapist(
+        self, request: web.Request, form: Mapping[str, str], therapist: Therapist
+    ) -> tuple[str | None, str]:
+        email = form.get("cotherapist_email", "").strip()
+        if not email:
+            return None, ""
+        cotherapist = await self.store.therapist_by_email(email)
+        if cotherapist is None or cotherapist.id == therapist.id:
+            return None, self._text(request, "unknown_cotherapist")
+        return cotherapist.id, ""
+
+    async def _group_of(self, request: web.Request, therapist: Therapist) -> Group:
+        group = await self.store.group(request.match_info["group"])
+        if group is None or group.therapist_role(therapist.id) is None:
+            raise web.HTTPNotFound(
+                text=self._render(request, "error.html", therapist=therapist).text,
+                content_type="text/html",
+            )
+        return group
+
+    def _invite_link(self, request: web.Request, group: Group, member_id: str, serial: int) -> str:
+        expires = int(self.clock()) + self.settings.invite_days * 86400
+        token = make_invite(self.secret, InviteClaims(group.id, member_id, serial, expires))
+        base = self.settings.public_url.rstrip("/")
+        if not base:
+            scheme = "https" if self._secure(request) else "http"
+            base = f"{scheme}://{request.host}"
+        return f"{base}/join/{token}"
+
+    async def group(self, request: web.Request) -> web.Response:
+        therapist, token = await self._require_login(request)
+        group = await self._group_of(request, therapist)
+        await self._audit(therapist, "view_group", group.id, None)
+        return await self._group_page(request, therapist, token, group)
+
+    async def _group_page(
+        self,
+        request: web.Request,
+        therapist: Therapist,
+        token: str,
+        group: Group,
+        message: str = "",
+        status: int = 200,
+    ) -> web.Response:
+        roster = [
+            (entry, self._invite_link(request, group, entry.id, entry.invite_serial))
+            for entry in await self.store.roster_of(group.id)
+        ]
+        plan = await self.store.plan_of(group.id)
+        sessions = await self.store.sessions_of(group.id)
+        lead = await self.store.therapist(group.lead_therapist_id)
+        cotherapist = (
+            await self.store.therapist(group.cotherapist_id) if group.cotherapist_id else None
+        )
+        return self._render(
+            request,
+            "group.html",
+            status=status,
+            therapist=therapist,
+            csrf=form_token(self.secret, token),
+            group=group,
+            lead=lead,
+            cotherapist=cotherapist,
+            roster=roster,
+            rules=await self.store.rules_history(group.id),
+            plan_rows=[*plan.phases, *([None] * EMPTY_PLAN_ROWS)],
+            kinds=list(PhaseKind),
+            sessions=sessions,
+            open_session=next((s for s in sessions if s.is_open), None),
+            message=message,
+        )
+
+    async def _group_change(
+        self, request: web.Request
+    ) -> tuple[Therapist, str, Group, Mapping[str, str]]:
+        therapist, token = await self._require_login(request)
+        group = await self._group_of(request, therapist)
+        form = await self._form(request, token)
+        return therapist, token, group, form
+
+    async def _changed(
+        self,
+        request: web.Request,
+        change: Callable[[Therapist, Group, Mapping[str, str]], Any],
+    ) -> web.Response:
+        """Run a change to a group: on success back to the group page (POST, redirect,
+        GET); a refused change shows the page again with the reason."""
+        try:
+            therapist, token, group, form = await self._group_change(request)
+        except Forbidden:
+            return self._forbidden(request)
+        try:
+            await change(therapist, group, form)
+        except (StoreError, RulesError, PlanError, ValueError) as exc:
+            message = self._text(request, "invalid_input", problem=exc)
+            refreshed = await self.store.group(group.id) or group
+            return await self._group_page(request, therapist, token, refreshed, message, 400)
+        raise web.HTTPSeeOther(f"/groups/{group.id}")
+
+    async def add_member(self, request: web.Request) -> web.Response:
+        async def change(therapist: Therapist, group: Group, form: Mapping[str, str]) -> None:
+            role = Role.OBSERVER if form.get("role") == "observer" else Role.MEMBER
+            entry = await self.store.add_to_roster(
+                group.id, form.get("display_name", ""), role, self._now()
+            )
+            await self._audit(therapist, "add_to_roster", group.id, entry.display_name, role)
+
+        return await self._changed(request, change)
+
+    async def _roster_entry_of(self, request: web.Request, group: Group) -> tuple[str, str]:
+        entry = await self.store.roster_entry(request.match_info["member"])
+        if entry is None or entry.group_id != group.id:
+            raise StoreError("unknown roster entry")
+        return entry.id, entry.display_name
+
+    async def revoke_invite(self, request: web.Request) -> web.Response:
+        async def change(therapist: Therapist, group: Group, form: Mapping[str, str]) -> None:
+            entry_id, name = await self._roster_entry_of(request, group)
+            serial = await self.store.revoke_invite(entry_id)
+            await self._audit(therapist, "revoke_invite", group.id, name, f"serial {serial}")
+
+        return await self._changed(request, change)
+
+    async def archive_member(self, request: web.Request) -> web.Response:
+        async def change(therapist: Therapist, group: Group, form: Mapping[str, str]) -> None:
+            entry_id, name = await self._roster_entry_of(request, group)
+            await self.store.archive_roster_entry(entry_id, self._now())
+            await self._audit(therapist, "take_off_roster", group.id, name)
+
+        return await self._changed(request, change)
+
+    async def revise_rules(self, request: web.Request) -> web.Response:
+        async def change(therapist: Therapist, group: Group, form: Mapping[str, str]) -> None:
+            rules = await self.store.revise_rules(
+                group.id,
+                form.get("text", "").replace("\r\n", "\n"),
+                "chat_enabled" in form,
+                therapist.id,
+                self._now(),
+            )
+            await self._audit(therapist, "revise_rules", group.id, f"version {rules.version}")
+
+        return await self._changed(request, change)
+
+    async def set_plan(self, request: web.Request) -> web.Response:
+        async def change(therapist: Therapist, group: Group, form: Mapping[str, str]) -> None:
+            posted = await request.post()
+            names = [str(v) for v in posted.getall("phase_name", [])]
+            kinds = [str(v) for v in posted.getall("phase_kind", [])]
+            minutes = [str(v) for v in posted.getall("phase_minutes", [])]
+            phases = []
+            for name, kind, length in zip(names, kinds, minutes, strict=False):
+                if not name.strip():
+                    continue
+                try:
+                    phases.append(Phase(name.strip(), PhaseKind(kind), int(length)))
+                except ValueError as exc:
+                    raise PlanError(f"{name.strip()}: {exc}") from None
+            plan = SessionPlan(tuple(phases))
+            await self.store.set_plan(group.id, plan)
+            summary = ", ".join(f"{p.name} {p.minutes}" for p in plan.phases)
+            await self._audit(therapist, "set_plan", group.id, None, summary)
+
+        return await self._changed(request, change)
+
+    async def update_settings(self, request: web.Request) -> web.Response:
+        async def change(therapist: Therapist, group: Group, form: Mapping[str, str]) -> None:
+            if group.therapist_role(therapist.id) is not Role.LEAD_THERAPIST and (
+                form.get("cotherapist_email", "").strip().lower()
+                != await self._email_of(group.cotherapist_id)
+            ):
+                raise StoreError("only the lead therapist changes the cotherapist")
+            lead = await self.store.therapist(group.lead_therapist_id)
+            assert lead is not None
+            cotherapist_id, problem = await self._cotherapist(request, form, lead)
+            if problem:
+                raise StoreError(problem)
+            await self.store.update_group(
+                group.id,
+                cotherapist_id=cotherapist_id,
+                auto_admit="auto_admit" in form,
+                round_mutes_others="round_mutes_others" in form,
+            )
+            await self._audit(
+                therapist,
+                "update_settings",
+                group.id,
+                None,
+                f"auto_admit={'auto_admit' in form} "
+                f"round_mutes_others={'round_mutes_others' in form} "
+                f"cotherapist={cotherapist_id or '-'}",
+            )
+
+        return await self._changed(request, change)
+
+    async def _email_of(self, therapist_id: str | None) -> str:
+        if therapist_id is None:
+            return ""
+        therapist = await self.store.therapist(therapist_id)
+        return therapist.email if therapist else ""
+
+    async def open_session(self, request: web.Request) -> web.Response:
+        async def change(therapist: Therapist, group: Group, form: Mapping[str, str]) -> None:
+            session = await self.store.open_session(group.id, therapist.id, self._now())
+            await self._audit(therapist, "open_session", group.id, session.id)
+
+        return await self._changed(request, change)
+
+    async def close_session(self, request: web.Request) -> web.Response:
+        async def change(therapist: Therapist, group: Group, form: Mapping[str, str]) -> None:
+            session = await self.store.session(request.match_info["session"])
+            if session is None or session.group_id != group.id:
+                raise StoreError("unknown session")
+            await self.store.close_session(session.id, therapist.id, self._now())
+            await self._audit(therapist, "close_session", group.id, session.id)
+
+        return await self._changed(request, change)
+
+    # -- records -------------------------------------------------------------------
+
+    async def attendance(self, request: web.Request) -> web.StreamResponse:
+        therapist, token = await self._require_login(request)
+        group = await self._group_of(request, therapist)
+        session_id = request.match_info.get("session")
+        if session_id is None:
+            entries = await self.store.attendance_of_group(group.id)
+        else:
+            session = await self.store.session(session_id)
+            if session is None or session.group_id != group.id:
+                raise web.HTTPNotFound()
+            entries = await self.store.attendance_of_session(session_id)
+        if request.query.get("format") == "csv":
+            await self._audit(therapist, "export_attendance", group.id, session_id)
+            return self._attendance_csv(entries, group)
+        await self._audit(therapist, "view_attendance", group.id, session_id)
+        return self._render(
+            request,
+            "attendance.html",
+            therapist=therapist,
+            csrf=form_token(self.secret, token),
+            group=group,
+            entries=entries,
+            csv_url=f"{request.path}?format=csv",
+        )
+
+    def _attendance_csv(self, entries: list[AttendanceEntry], group: Group) -> web.Response:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["session", "time", "name", "role", "event", "cause"])
+        for entry in entries:
+            writer.writerow(
+                [
+                    entry.session_id,
+                    entry.at.isoformat(),
+                    _csv_safe(entry.display_name),
+                    entry.role.value,
+                    "joined" if entry.joined else "left",
+                    entry.cause or "",
+                ]
+            )
+        return web.Response(
+            body=buffer.getvalue().encode("utf-8"),
+            content_type="text/csv",
+            charset="utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="attendance-{group.id}.csv"',
+                "Cache-Control": "no-store",
+            },
+        )
+
+    async def audit(self, request: web.Request) -> web.Response:
+        therapist, token = await self._require_login(request)
+        group = await self._group_of(request, therapist)
+        before = request.query.get("before")
+        before_id = int(before) if before and before.isdigit() else None
+        await self._audit(therapist, "view_audit", group.id, None)
+        entries = await self.store.audit_of_group(group.id, AUDIT_PAGE, before_id)
+        names = await self._names(group)
+        older_url = None
+        if len(entries) == AUDIT_PAGE and entries[-1].id is not None:
+            older_url = f"/groups/{group.id}/audit?before={entries[-1].id}"
+        return self._render(
+            request,
+            "audit.html",
+            therapist=therapist,
+            csrf=form_token(self.secret, token),
+            group=group,
+            entries=[(entry, names.get(entry.actor_id, entry.actor_id)) for entry in entries],
+            older_url=older_url,
+        )
+
+    async def _names(self, group: Group) -> dict[str, str]:
+        names = {entry.id: entry.display_name for entry in await self.store.roster_of(group.id)}
+        for therapist_id in (group.lead_therapist_id, group.cotherapist_id):
+            if therapist_id:
+                found = await self.store.therapist(therapist_id)
+                if found:
+                    names[found.id] = found.display_name
+        return names
+
+    async def _audit(
+        self,
+        therapist: Therapist | None,
+        action: str,
+        group_id: str | None,
+        subject: str | None,
+        detail: str = "",
+    ) -> None:
+        await self.store.append_audit(
+            AuditEntry(
+                self._now(),
+                therapist.id if therapist else "-",
+                "therapist" if therapist else "anonymous",
+                action,
+                subject[:120] if subject else None,
+                group_id,
+                detail,
+            )
+        )
+
+
+def _safe_next(target: str) -> str:
+    """Only a path on this server: never another site (an open redirect)."""
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return ""
+
+
+def _csv_safe(value: str) -> str:
+    """A cell a spreadsheet shows as text, never runs as a formula."""
+    return "'" + value if value.startswith(_CSV_FORMULA_START) else value

@@ -1,0 +1,389 @@
+"""The therapists' pages through the real application and an HTTP client: login,
+CSRF and origin checks, throttling, groups, roster and invite links, rules, plan,
+settings, sessions, attendance with CSV export, and the audit trail."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from sqlalchemy import text
+
+from grouproom.accounts.passwords import hash_password
+from grouproom.app import create_app, store_key
+from grouproom.data_dir import load_or_create_secret
+from grouproom.rooms.invites import read_invite
+from grouproom.rooms.roles import Role
+from grouproom.settings import Settings
+from grouproom.store.records import AttendanceEntry
+from grouproom.store.store import Store
+from tests.protocol.conftest import AiohttpClient
+
+PASSWORD = "a long enough password"
+NOW = datetime.now(UTC)
+
+
+@dataclass
+class Browser:
+    """An HTTP client with its own cookies, posting forms as a page of the server would."""
+
+    client: TestClient[Any, Any]
+    session: aiohttp.ClientSession
+
+    @property
+    def origin(self) -> str:
+        return f"http://{self.client.host}:{self.client.port}"
+
+    @property
+    def app(self) -> web.Application:
+        app: web.Application = self.client.app
+        return app
+
+    async def get(self, path: str, **options: Any) -> tuple[int, str]:
+        async with self.session.get(self.origin + path, **options) as response:
+            return response.status, await response.text()
+
+    async def post(
+        self, path: str, data: dict[str, str] | list[tuple[str, str]], origin: str | None = None
+    ) -> tuple[int, str, str]:
+        """Status, final path and body (redirects followed)."""
+        headers = {"Origin": origin if origin is not None else self.origin}
+        async with self.session.post(self.origin + path, data=data, headers=headers) as response:
+            return response.status, response.url.path, await response.text()
+
+    async def login(self, email: str, password: str = PASSWORD, next_path: str = "") -> str:
+        status, page = await self.get("/login" + (f"?next={next_path}" if next_path else ""))
+        assert status == 200
+        nonce = field(page, "login_nonce")
+        status, path, _ = await self.post(
+            "/login",
+            {"email": email, "password": password, "login_nonce": nonce, "next": next_path},
+        )
+        return path
+
+    async def csrf(self, path: str = "/groups") -> str:
+        status, page = await self.get(path)
+        assert status == 200
+        return field(page, "csrf")
+
+
+def field(page: str, name: str) -> str:
+    match = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert match, f"no {name} field"
+    return match.group(1)
+
+
+@pytest.fixture
+async def app_client(aiohttp_client: AiohttpClient, settings: Settings) -> TestClient[Any, Any]:
+    client = await aiohttp_client(create_app(settings))
+    store: Store = client.app[store_key]
+    for email, name in (
+        ("lea@example.org", "Lea"),
+        ("cor@example.org", "Cor"),
+        ("eve@example.org", "Eve"),
+    ):
+        await store.add_therapist(email, name, hash_password(PASSWORD), NOW)
+    return client
+
+
+OpenBrowser = Callable[[], Browser]
+
+
+@pytest.fixture
+async def open_browser(app_client: TestClient[Any, Any]) -> AsyncIterator[OpenBrowser]:
+    """New browsers (each with its own cookies) on the running server."""
+    sessions: list[aiohttp.ClientSession] = []
+
+    def open_one() -> Browser:
+        session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        sessions.append(session)
+        return Browser(app_client, session)
+
+    yield open_one
+    for session in sessions:
+        await session.close()
+
+
+@pytest.fixture
+async def lea(open_browser: OpenBrowser) -> Browser:
+    browser = open_browser()
+    assert await browser.login("lea@example.org") == "/groups"
+    return browser
+
+
+async def make_group(browser: Browser, name: str = "Dinsdaggroep", cotherapist: str = "") -> str:
+    token = await browser.csrf()
+    status, path, _ = await browser.post(
+        "/groups",
+        {
+            "csrf": token,
+            "name": name,
+            "language": "nl",
+            "rules": "Wat hier gezegd wordt, blijft hier.",
+            "cotherapist_email": cotherapist,
+        },
+    )
+    assert status == 200 and path.startswith("/groups/"), path
+    return path.rsplit("/", 1)[1]
+
+
+def store_of(browser: Browser) -> Store:
+    store: Store = browser.app[store_key]
+    return store
+
+
+# -- login ---------------------------------------------------------------------------
+
+
+async def test_pages_need_a_login_and_return_where_asked(open_browser: OpenBrowser) -> None:
+    browser = open_browser()
+    async with browser.session.get(
+        browser.origin + "/groups/abc?x=1", allow_redirects=False
+    ) as response:
+        assert response.status == 303
+        assert unquote(response.headers["Location"]) == "/login?next=/groups/abc?x=1"
+    assert await browser.login("lea@example.org", next_path="/groups") == "/groups"
+
+
+async def test_the_login_cookie_is_http_only_and_strict(open_browser: OpenBrowser) -> None:
+    browser = open_browser()
+    _status, page = await browser.get("/login")
+    nonce = field(page, "login_nonce")
+    async with browser.session.post(
+        browser.origin + "/login",
+        data={"email": "lea@example.org", "password": PASSWORD, "login_nonce": nonce},
+        headers={"Origin": browser.origin},
+        allow_redirects=False,
+    ) as response:
+        assert response.status == 303
+        cookie = response.headers.getall("Set-Cookie")
+    login = next(c for c in cookie if c.startswith("grouproom_login="))
+    assert "HttpOnly" in login and "SameSite=Strict" in login
+
+
+async def test_wrong_passwords_are_refused_then_throttled(open_browser: OpenBrowser) -> None:
+    browser = open_browser()
+    for _ in range(5):
+        status, page = await browser.get("/login")
+        status, _, body = await browser.post(
+            "/login",
+            {
+                "email": "lea@example.org",
+                "password": "wrong",
+                "login_nonce": field(page, "login_nonce"),
+            },
+        )
+        assert status == 401 and "password is not right" in body
+    status, page = await browser.get("/login")
+    status, _, body = await browser.post(
+        "/login",
+        {
+            "email": "lea@example.org",
+            "password": PASSWORD,
+            "login_nonce": field(page, "login_nonce"),
+        },
+    )
+    assert status == 429 and "Too many attempts" in body
+    async with store_of(browser).engine.connect() as connection:
+        failures = await connection.scalar(
+            text("SELECT count(*) FROM audit_log WHERE action = 'login_failed'")
+        )
+    assert failures == 5  # failed logins are security events in the audit log
+
+
+async def test_a_login_form_from_elsewhere_is_refused(open_browser: OpenBrowser) -> None:
+    browser = open_browser()
+    status, page = await browser.get("/login")
+    data = {
+        "email": "lea@example.org",
+        "password": PASSWORD,
+        "login_nonce": field(page, "login_nonce"),
+    }
+    status, _, _ = await browser.post("/login", data, origin="https://evil.example")
+    assert status == 403
+    status, _, _ = await browser.post("/login", {**data, "login_nonce": "guessed"})
+    assert status == 403
+
+
+async def test_an_open_redirect_is_not_followed(open_browser: OpenBrowser) -> None:
+    browser = open_browser()
+    assert await browser.login("lea@example.org", next_path="//evil.example/x") == "/groups"
+
+
+async def test_logout_ends_the_login(lea: Browser) -> None:
+    token = await lea.csrf()
+    status, path, _ = await lea.post("/logout", {"csrf": token})
+    assert (status, path) == (200, "/login")
+    _status, page = await lea.get("/groups")
+    assert "login_nonce" in page  # back at the login form
+
+
+# -- groups and their data -----------------------------------------------------------
+
+
+async def test_forms_without_a_valid_token_or_from_elsewhere_change_nothing(lea: Browser) -> None:
+    token = await lea.csrf()
+    data = {"name": "G", "language": "nl", "rules": "R."}
+    assert (await lea.post("/groups", {**data, "csrf": "forged"}))[0] == 403
+    assert (await lea.post("/groups", {**data, "csrf": token}, origin="https://evil.example"))[
+        0
+    ] == 403
+    assert (await lea.post("/groups", data))[0] == 403
+    assert await store_of(lea).groups_of(await therapist_id(lea, "lea@example.org")) == []
+
+
+async def therapist_id(browser: Browser, email: str) -> str:
+    therapist = await store_of(browser).therapist_by_email(email)
+    assert therapist is not None
+    return therapist.id
+
+
+async def test_a_group_with_a_cotherapist_and_invite_links(
+    lea: Browser, open_browser: OpenBrowser, settings: Settings
+) -> None:
+    group_id = await make_group(lea, cotherapist="cor@example.org")
+    token = await lea.csrf(f"/groups/{group_id}")
+    for name, role in (("Ann", "member"), ("Olga", "observer")):
+        status, path, _ = await lea.post(
+            f"/groups/{group_id}/roster", {"csrf": token, "display_name": name, "role": role}
+        )
+        assert path == f"/groups/{group_id}"
+    status, page = await lea.get(f"/groups/{group_id}?lang=en")
+    assert status == 200 and ">Copy</button>" in page and "built-in" not in page
+    links = re.findall(r'class="invite-link" readonly value="([^"]+)"', page)
+    assert len(links) == 2 and all(link.startswith(lea.origin + "/join/") for link in links)
+    secret = load_or_create_secret(Path(settings.data_dir))
+    claims = read_invite(secret, links[0].rsplit("/", 1)[1], NOW.timestamp())
+    roster = await store_of(lea).roster_of(group_id)
+    assert (claims.group_id, claims.member_id, claims.serial) == (group_id, roster[0].id, 1)
+    assert [e.role for e in roster] == [Role.MEMBER, Role.OBSERVER]
+
+    # Revoking raises the serial: the old link's serial no longer matches.
+    await lea.post(f"/groups/{group_id}/roster/{roster[0].id}/revoke", {"csrf": token})
+    entry = await store_of(lea).roster_entry(roster[0].id)
+    assert entry is not None and entry.invite_serial == 2 != claims.serial
+
+    # The cotherapist sees the group; another therapist does not even learn it exists.
+    cor = open_browser()
+    assert await cor.login("cor@example.org") == "/groups"
+    assert (await cor.get(f"/groups/{group_id}"))[0] == 200
+    eve = open_browser()
+    await eve.login("eve@example.org")
+    assert (await eve.get(f"/groups/{group_id}"))[0] == 404
+    eve_token = await eve.csrf()
+    status, _, _ = await eve.post(
+        f"/groups/{group_id}/roster",
+        {"csrf": eve_token, "display_name": "Mallory", "role": "member"},
+    )
+    assert status == 404
+    assert len(await store_of(lea).roster_of(group_id)) == 2
+
+
+async def test_rules_plan_and_settings(lea: Browser) -> None:
+    group_id = await make_group(lea)
+    token = await lea.csrf(f"/groups/{group_id}")
+    await lea.post(f"/groups/{group_id}/rules", {"csrf": token, "text": "Nieuwe regels.\r\nTwee."})
+    rules = await store_of(lea).rules_history(group_id)
+    assert (rules[0].version, rules[0].text, rules[0].chat_enabled) == (
+        2,
+        "Nieuwe regels.\nTwee.",
+        False,
+    )
+
+    plan_form = [
+        ("csrf", token),
+        ("phase_name", "Binnenkomst"),
+        ("phase_kind", "arrival"),
+        ("phase_minutes", "10"),
+        ("phase_name", "Ronde"),
+        ("phase_kind", "round"),
+        ("phase_minutes", "20"),
+        ("phase_name", ""),
+        ("phase_kind", "theme"),
+        ("phase_minutes", ""),
+    ]
+    status, path, _ = await lea.post(f"/groups/{group_id}/plan", plan_form)
+    assert path == f"/groups/{group_id}"
+    plan = await store_of(lea).plan_of(group_id)
+    assert [(p.name, p.minutes) for p in plan.phases] == [("Binnenkomst", 10), ("Ronde", 20)]
+    bad = [
+        ("csrf", token),
+        ("phase_name", "Thema"),
+        ("phase_kind", "theme"),
+        ("phase_minutes", "999"),
+    ]
+    status, _, body = await lea.post(f"/groups/{group_id}/plan", bad)
+    assert status == 400 and "Thema" in body
+    assert len((await store_of(lea).plan_of(group_id)).phases) == 2  # unchanged
+
+    await lea.post(
+        f"/groups/{group_id}/settings",
+        {"csrf": token, "cotherapist_email": "cor@example.org", "auto_admit": "on"},
+    )
+    group = await store_of(lea).group(group_id)
+    assert group is not None and group.auto_admit and not group.round_mutes_others
+    assert group.cotherapist_id == await therapist_id(lea, "cor@example.org")
+    status, _, body = await lea.post(
+        f"/groups/{group_id}/settings", {"csrf": token, "cotherapist_email": "nobody@example.org"}
+    )
+    assert status == 400 and "no therapist with that email" in body
+
+
+async def test_sessions_attendance_csv_and_the_audit_trail(lea: Browser) -> None:
+    group_id = await make_group(lea)
+    token = await lea.csrf(f"/groups/{group_id}")
+    await lea.post(f"/groups/{group_id}/sessions", {"csrf": token})
+    session = await store_of(lea).open_session_of(group_id)
+    assert session is not None
+    status, _, body = await lea.post(f"/groups/{group_id}/sessions", {"csrf": token})
+    assert status == 400 and "already has an open session" in body
+    for joined, name in ((True, "=HYPERLINK(1)"), (False, "=HYPERLINK(1)")):
+        await store_of(lea).record_attendance(
+            AttendanceEntry(
+                session.id, "m1", name, Role.MEMBER, joined, NOW, None if joined else "left"
+            )
+        )
+    await lea.post(f"/groups/{group_id}/sessions/{session.id}/close", {"csrf": token})
+    assert await store_of(lea).open_session_of(group_id) is None
+
+    status, page = await lea.get(f"/groups/{group_id}/attendance")
+    assert status == 200 and page.count("=HYPERLINK(1)") == 2
+    async with lea.session.get(f"{lea.origin}/groups/{group_id}/attendance?format=csv") as response:
+        assert response.content_type == "text/csv"
+        rows = list(csv.reader(io.StringIO(await response.text())))
+    assert rows[0] == ["session", "time", "name", "role", "event", "cause"]
+    assert rows[1][2] == "'=HYPERLINK(1)" and rows[2][4:] == ["left", "left"]
+
+    status, page = await lea.get(f"/groups/{group_id}/audit")
+    actions = [entry.action for entry in await store_of(lea).audit_of_group(group_id)]
+    assert actions[:1] == ["view_audit"]
+    for expected in (
+        "create_group",
+        "view_group",
+        "open_session",
+        "close_session",
+        "view_attendance",
+        "export_attendance",
+    ):
+        assert expected in actions
+    assert "close_session" in page and "Lea" in page
+
+
+async def test_pages_follow_the_browser_language_and_the_switch(lea: Browser) -> None:
+    status, page = await lea.get("/groups", headers={"Accept-Language": "nl-NL,nl;q=0.9"})
+    assert "Uw groepen" in page
+    status, page = await lea.get("/groups?lang=en")
+    assert status == 200 and "Your groups" in page
+    _status, page = await lea.get("/groups", headers={"Accept-Language": "nl"})
+    assert "Your groups" in page  # the choice is remembered
