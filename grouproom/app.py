@@ -14,6 +14,7 @@ from grouproom.http.security_headers import add_security_headers
 from grouproom.http.therapist_pages import TherapistPages
 from grouproom.rooms.registry import RoomRegistry
 from grouproom.settings import Settings
+from grouproom.signaling.session_hub import SessionHub
 from grouproom.signaling.switchboard import Switchboard
 from grouproom.signaling.websocket_handler import IDLE_TIMEOUT, WebSocketHandler
 from grouproom.store.store import Store
@@ -24,6 +25,7 @@ settings_key = web.AppKey("settings", Settings)
 registry_key = web.AppKey("room_registry", RoomRegistry)
 switchboard_key = web.AppKey("switchboard", Switchboard)
 store_key = web.AppKey("store", Store)
+hub_key = web.AppKey("session_hub", SessionHub)
 
 
 async def _say_goodbye(app: web.Application) -> None:
@@ -66,7 +68,8 @@ def create_app(
     app.router.add_get("/", pages.index)
     app.router.add_get("/r/{room}", pages.room)
     app.router.add_get("/healthz", pages.healthz)
-    app.router.add_get("/ws", WebSocketHandler(switchboard, idle_timeout).handle)
+    websocket = WebSocketHandler(switchboard, idle_timeout)
+    app.router.add_get("/ws", websocket.handle)
     if Path(settings.web_root).is_dir():
         app.router.add_static("/static/", settings.web_root)
     else:
@@ -84,7 +87,12 @@ def create_app(
             opened, key = store, secret
         app[store_key] = opened
         therapist_pages.attach(opened, key)
+        hub = SessionHub(settings, switchboard.media_settings, opened, key)
+        app[hub_key] = hub
+        websocket.hub = hub
+        therapist_pages.session_closed = hub.end_from_page
         yield
+        await hub.shutdown()
         if own:
             await opened.close()
 

@@ -15,7 +15,7 @@ import hmac
 import io
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -61,6 +61,8 @@ class TherapistPages:
     ) -> None:
         self._store: Store | None = None
         self.secret = b""
+        # Told when a therapist closes a session here, so the room ends it too.
+        self.session_closed: Callable[[str, str], Awaitable[None]] | None = None
         self.settings = settings
         self.throttle = throttle or LoginThrottle()
         self.clock = clock
@@ -162,11 +164,7 @@ class TherapistPages:
         )
 
     async def _logged_in(self, request: web.Request) -> tuple[Therapist, str] | None:
-        token = request.cookies.get(LOGIN_COOKIE)
-        if not token or len(token) > 100:
-            return None
-        therapist = await self.store.web_session(token, self._now(), LOGIN_IDLE_LIMIT)
-        return None if therapist is None else (therapist, token)
+        return await logged_in(self.store, request, self._now())
 
     async def _require_login(self, request: web.Request) -> tuple[Therapist, str]:
         found = await self._logged_in(request)
@@ -546,6 +544,8 @@ class TherapistPages:
                 raise StoreError("unknown session")
             await self.store.close_session(session.id, therapist.id, self._now())
             await self._audit(therapist, "close_session", group.id, session.id)
+            if self.session_closed is not None:
+                await self.session_closed(session.id, therapist.id)
 
         return await self._changed(request, change)
 
@@ -650,6 +650,17 @@ class TherapistPages:
                 detail,
             )
         )
+
+
+async def logged_in(
+    store: Store, request: web.Request, now: datetime
+) -> tuple[Therapist, str] | None:
+    """The therapist whose login cookie came with the request, and the login token."""
+    token = request.cookies.get(LOGIN_COOKIE)
+    if not token or len(token) > 100:
+        return None
+    therapist = await store.web_session(token, now, LOGIN_IDLE_LIMIT)
+    return None if therapist is None else (therapist, token)
 
 
 def _safe_next(target: str) -> str:

@@ -44,9 +44,12 @@ class Forwarder:
         self.peers: dict[str, Peer] = {}
         install_host_addresses(settings.ice_addresses)
 
-    async def connect(self, participant_id: str, offer_sdp: str) -> str:
+    async def connect(self, participant_id: str, offer_sdp: str, publishes: bool = True) -> str:
         """Accept a participant's offer and return the SDP answer (with the server's
-        ICE candidates in it). Raises OfferError for an offer it cannot use."""
+        ICE candidates in it). Raises OfferError for an offer it cannot use.
+
+        A participant who does not publish (an observer: sees and hears, is neither
+        seen nor heard) receives everyone but takes no receive slot of anyone."""
         if participant_id in self.peers:
             raise OfferError("this participant already sent an offer")
         peer = Peer(participant_id, self.settings, self._peer_failed)
@@ -58,11 +61,14 @@ class Forwarder:
         if participant_id in self.peers:  # connected twice concurrently
             await peer.close()
             raise OfferError("this participant already sent an offer")
+        peer.publishes = publishes
         others = list(self.peers.values())
         self.peers[participant_id] = peer
         for other in others:
-            self._subscribe(subscriber=peer, publisher=other)
-            self._subscribe(subscriber=other, publisher=peer)
+            if other.publishes:
+                self._subscribe(subscriber=peer, publisher=other)
+            if publishes:
+                self._subscribe(subscriber=other, publisher=peer)
         return answer
 
     async def add_ice_candidate(

@@ -125,6 +125,8 @@ class Peer:
             "video": Publication(participant_id, "video", settings.video_max_bitrate),
         }
         self.slots: list[Slot] = []
+        # False for an observer: their (empty) media is bound to nobody's slot.
+        self.publishes = True
         self.closed = False
         self._rtcp_task: asyncio.Task[None] | None = None
         self.pc.on("connectionstatechange", self._connection_state_changed)

@@ -10,7 +10,7 @@ from grouproom.protocol.client_messages import (
     Ping,
     SetMediaState,
 )
-from grouproom.protocol.encoding import encode
+from grouproom.protocol.encoding import AnyServerMessage, encode
 from grouproom.protocol.envelope import MAX_FRAME_BYTES, PROTOCOL_VERSION
 from grouproom.protocol.errors import ErrorCode, ProtocolError
 from grouproom.protocol.parsing import parse_client_message
@@ -38,6 +38,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "Ack",
     "Answer",
+    "AnyServerMessage",
     "ClientMessage",
     "Closing",
     "ClosingCause",

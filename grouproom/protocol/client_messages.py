@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from grouproom.protocol.session_requests import SessionRequest
+
 
 @dataclass(frozen=True, slots=True)
 class Join:
@@ -53,4 +55,8 @@ class Ping:
     request_id: str
 
 
-ClientMessage = Join | Offer | IceCandidate | SetMediaState | Leave | Ping
+RoomRequest = Join | Offer | IceCandidate | SetMediaState | Leave | Ping
+
+
+# Every request: the open rooms' and the therapy sessions'.
+ClientMessage = RoomRequest | SessionRequest

@@ -19,6 +19,22 @@ class ErrorCode(StrEnum):
     BAD_SDP = "bad_sdp"
     BAD_CANDIDATE = "bad_candidate"
     INTERNAL_ERROR = "internal_error"
+    # Therapy sessions.
+    LOGIN_REQUIRED = "login_required"  # a therapist's request without a valid login
+    INVITE_INVALID = "invite_invalid"  # malformed, forged, revoked, or not on the roster
+    INVITE_EXPIRED = "invite_expired"
+    SESSION_NOT_OPEN = "session_not_open"  # no therapist has opened a session yet
+    SESSION_ENDED = "session_ended"
+    RULES_NOT_ACCEPTED = "rules_not_accepted"
+    LOCKED = "locked"
+    REMOVED = "removed"
+    NOT_ALLOWED = "not_allowed"  # the role does not have this right
+    NOT_NOW = "not_now"  # not in this phase or state
+    NOT_PRESENT = "not_present"
+    NOT_WAITING = "not_waiting"
+    TARGET_IS_THERAPIST = "target_is_therapist"
+    NOT_YOUR_TURN = "not_your_turn"
+    CHAT_OFF = "chat_off"
 
 
 class ProtocolError(Exception):

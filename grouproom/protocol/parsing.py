@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from grouproom.protocol.client_messages import (
     ClientMessage,
@@ -23,6 +23,18 @@ from grouproom.protocol.envelope import (
 )
 from grouproom.protocol.errors import ErrorCode, ProtocolError
 from grouproom.protocol.fields import Fields
+from grouproom.protocol.session_requests import (
+    TARGETED_ACTIONS,
+    Chat,
+    Credentials,
+    Enter,
+    Moderate,
+    ModerationAction,
+    RaiseHand,
+    SessionInfo,
+    Signal,
+    Turn,
+)
 from grouproom.rooms.room_id import ROOM_ID_MAX_LENGTH, is_valid_room_id
 
 MAX_SDP_LENGTH = 60_000
@@ -109,6 +121,76 @@ def _ping(fields: Fields) -> Ping:
     return Ping(request_id=fields.request_id)
 
 
+INVITE_MAX_LENGTH = 512
+GROUP_ID_MAX_LENGTH = 64
+PERSON_ID_MAX_LENGTH = 64
+REASON_MAX_LENGTH = 300
+CHAT_MAX_LENGTH = 2000
+RULES_VERSION_MAX = 1_000_000
+
+
+def _credentials(fields: Fields) -> Credentials:
+    invite = fields.optional_string("invite", min_length=1, max_length=INVITE_MAX_LENGTH)
+    group = fields.optional_string("group", min_length=1, max_length=GROUP_ID_MAX_LENGTH)
+    if (invite is None) == (group is None):
+        raise fields.error("invite", "or group must be given (one of them)")
+    return Credentials(invite=invite, group=group)
+
+
+def _session_info(fields: Fields) -> SessionInfo:
+    return SessionInfo(request_id=fields.request_id, credentials=_credentials(fields))
+
+
+def _enter(fields: Fields) -> Enter:
+    return Enter(
+        request_id=fields.request_id,
+        credentials=_credentials(fields),
+        accept_rules=fields.optional_integer("accept_rules", minimum=1, maximum=RULES_VERSION_MAX),
+        audio_muted=fields.optional_boolean("audio_muted", False),
+        video_muted=fields.optional_boolean("video_muted", False),
+    )
+
+
+def _choice(fields: Fields, name: str, choices: Iterable[str]) -> str:
+    value = fields.string(name, min_length=1, max_length=40)
+    allowed = sorted(choices)
+    if value not in allowed:
+        raise fields.error(name, f"must be one of {', '.join(allowed)}")
+    return value
+
+
+def _moderate(fields: Fields) -> Moderate:
+    action = ModerationAction(_choice(fields, "action", (str(a) for a in ModerationAction)))
+    target = fields.optional_string("target", min_length=1, max_length=PERSON_ID_MAX_LENGTH)
+    if action in TARGETED_ACTIONS and target is None:
+        raise fields.error("target", f"is needed for {action}")
+    reason = fields.optional_string("reason", min_length=0, max_length=REASON_MAX_LENGTH)
+    return Moderate(request_id=fields.request_id, action=action, target=target, reason=reason or "")
+
+
+def _raise_hand(fields: Fields) -> RaiseHand:
+    return RaiseHand(request_id=fields.request_id, raised=fields.boolean("raised"))
+
+
+def _turn(fields: Fields) -> Turn:
+    return Turn(request_id=fields.request_id, passed=fields.boolean("passed"))
+
+
+def _chat(fields: Fields) -> Chat:
+    return Chat(
+        request_id=fields.request_id,
+        channel=_choice(fields, "channel", ("group", "therapists")),
+        text=fields.string("text", min_length=1, max_length=CHAT_MAX_LENGTH),
+    )
+
+
+def _signal(fields: Fields) -> Signal:
+    return Signal(
+        request_id=fields.request_id,
+        kind=_choice(fields, "kind", ("need_a_moment", "need_help")),
+    )
+
+
 PARSERS: Mapping[str, Callable[[Fields], ClientMessage]] = {
     Join.TYPE: _join,
     Offer.TYPE: _offer,
@@ -116,6 +198,13 @@ PARSERS: Mapping[str, Callable[[Fields], ClientMessage]] = {
     SetMediaState.TYPE: _set_media_state,
     Leave.TYPE: _leave,
     Ping.TYPE: _ping,
+    SessionInfo.TYPE: _session_info,
+    Enter.TYPE: _enter,
+    Moderate.TYPE: _moderate,
+    RaiseHand.TYPE: _raise_hand,
+    Turn.TYPE: _turn,
+    Chat.TYPE: _chat,
+    Signal.TYPE: _signal,
 }
 
 

@@ -422,23 +422,34 @@ class TherapySession:
     def end(self, actor_id: str, now: float) -> list[Event]:
         with _Changes(self) as changes:
             self._authorise(actor_id, Action.END)
-            self.round = None
-            for person_id in list(self.seats):
-                self._unseat(person_id, LeaveCause.SESSION_ENDED, now, changes)
-            for person_id, waiting in self.waiting.items():
-                changes.add(
-                    Dismissed(
-                        Audience.CONNECTION,
-                        waiting.connection_id,
-                        person_id,
-                        LeaveCause.SESSION_ENDED,
-                    )
-                )
-            self.waiting.clear()
-            self.ended = True
-            changes.add(Ended(Audience.RECORD, actor_id))
-            changes.add(Moderated(Audience.RECORD, actor_id, Action.END, None))
+            self._end(actor_id, now, changes)
             return changes.events
+
+    def close(self, therapist_id: str, now: float) -> list[Event]:
+        """End the session from outside the room: a therapist of the group closed
+        it on the group's page (the caller checked that right)."""
+        with _Changes(self) as changes:
+            self._check_not_ended()
+            self._end(therapist_id, now, changes)
+            return changes.events
+
+    def _end(self, actor_id: str, now: float, changes: _Changes) -> None:
+        self.round = None
+        for person_id in list(self.seats):
+            self._unseat(person_id, LeaveCause.SESSION_ENDED, now, changes)
+        for person_id, waiting in self.waiting.items():
+            changes.add(
+                Dismissed(
+                    Audience.CONNECTION,
+                    waiting.connection_id,
+                    person_id,
+                    LeaveCause.SESSION_ENDED,
+                )
+            )
+        self.waiting.clear()
+        self.ended = True
+        changes.add(Ended(Audience.RECORD, actor_id))
+        changes.add(Moderated(Audience.RECORD, actor_id, Action.END, None))
 
     def set_locked(self, actor_id: str, locked: bool) -> list[Event]:
         with _Changes(self) as changes:
@@ -674,7 +685,8 @@ class TherapySession:
 
 class _Changes:
     """Collects a command's events; when the command succeeds, appends to the same
-    list a MediaPermission event for every seated person whose forwarding changed.
+    list a MediaPermission event for every person, seated before and after, whose
+    forwarding changed.
     A command that raises leaves the session as it was: commands check everything
     before they change anything."""
 
@@ -701,5 +713,7 @@ class _Changes:
             return
         after = self._forwarding()
         for person_id, (audio, video) in after.items():
-            if self._before.get(person_id) != (audio, video):
+            # Someone seated by this command is announced with their forwarding
+            # (Seated); only changes for people already present are events.
+            if person_id in self._before and self._before[person_id] != (audio, video):
                 self.events.append(MediaPermission(Audience.EVERYONE, person_id, audio, video))

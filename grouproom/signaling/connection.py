@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import traceback
 
 from aiohttp import WSCloseCode
@@ -26,10 +27,21 @@ from grouproom.protocol import (
     VideoCaps,
     parse_client_message,
 )
+from grouproom.protocol.session_messages import Entered
+from grouproom.protocol.session_requests import (
+    Chat,
+    Enter,
+    Moderate,
+    RaiseHand,
+    SessionInfo,
+    Signal,
+    Turn,
+)
 from grouproom.rooms.admission import JoinRequest
 from grouproom.rooms.leave_cause import LeaveCause
 from grouproom.signaling.ice_servers import ice_servers_for
 from grouproom.signaling.outbox import Outbox
+from grouproom.signaling.session_hub import Live, SessionHub
 from grouproom.signaling.switchboard import Switchboard, participant_info
 
 logger = logging.getLogger(__name__)
@@ -46,7 +58,13 @@ def error_reply(error: ProtocolError) -> ErrorMessage:
 
 
 class Connection:
-    def __init__(self, switchboard: Switchboard, outbox: Outbox) -> None:
+    def __init__(
+        self,
+        switchboard: Switchboard,
+        outbox: Outbox,
+        hub: SessionHub | None = None,
+        therapist_id: str | None = None,
+    ) -> None:
         self.switchboard = switchboard
         self.settings = switchboard.settings
         self.outbox = outbox
@@ -54,6 +72,12 @@ class Connection:
         self.room_id: str | None = None
         self.participant_id: str | None = None
         self.offered = False
+        # A therapy session instead of an open room: the hub, and (after `enter`)
+        # the live session and this person's id in it.
+        self.hub = hub
+        self.therapist_id = therapist_id  # from the login cookie of the upgrade request
+        self.connection_id = secrets.token_urlsafe(12)
+        self.live: Live | None = None
 
     async def receive(self, raw: str | bytes) -> None:
         """Handle one frame: exactly one reply for a request, never an exception."""
@@ -84,6 +108,11 @@ class Connection:
 
     async def close(self) -> None:
         """The socket closed: a participant who did not leave lost the connection."""
+        if self.live is not None and self.hub is not None and self.participant_id is not None:
+            await self.hub.leave(
+                self.live, self.participant_id, self.connection_id, LeaveCause.CONNECTION_LOST
+            )
+            return
         if self.room_id is not None and self.participant_id is not None:
             await self.switchboard.depart(
                 self.room_id, self.participant_id, LeaveCause.CONNECTION_LOST
@@ -92,6 +121,10 @@ class Connection:
     async def _handle(self, message: ClientMessage) -> None:
         if isinstance(message, Ping):
             self.outbox.send(Pong(message.request_id))
+        elif isinstance(message, SessionInfo | Enter) or self.live is not None:
+            await self._session_request(message)
+        elif isinstance(message, Moderate | RaiseHand | Turn | Chat | Signal):
+            raise ProtocolError(ErrorCode.NOT_JOINED, "enter a session first")
         elif isinstance(message, Join):
             self._join(message)
         elif self.room_id is None or self.participant_id is None:
@@ -165,3 +198,91 @@ class Connection:
         except CandidateError as exc:
             raise ProtocolError(ErrorCode.BAD_CANDIDATE, str(exc)) from None
         self.outbox.send(Ack(message.request_id))
+
+    # -- therapy sessions ------------------------------------------------------------
+
+    def _hub(self) -> SessionHub:
+        if self.hub is None:
+            raise ProtocolError(ErrorCode.INVALID_STATE, "this server has no sessions")
+        return self.hub
+
+    async def _session_request(self, message: ClientMessage) -> None:
+        hub = self._hub()
+        if isinstance(message, SessionInfo):
+            self.outbox.send(
+                await hub.info(message.request_id, message.credentials, self.therapist_id)
+            )
+            return
+        if isinstance(message, Enter):
+            await self._enter(hub, message)
+            return
+        live, person_id = self.live, self.participant_id
+        if live is None or person_id is None:
+            raise ProtocolError(ErrorCode.NOT_JOINED, "enter a session first")
+        request_id = message.request_id
+
+        def acknowledge() -> None:
+            self.outbox.send(Ack(request_id))
+
+        if isinstance(message, Moderate):
+            await hub.moderate(
+                live, person_id, message.action, message.target, message.reason, acknowledge
+            )
+            return
+        if isinstance(message, RaiseHand):
+            await hub.raise_hand(live, person_id, message.raised, acknowledge)
+            return
+        if isinstance(message, Turn):
+            await hub.turn(live, person_id, message.passed, acknowledge)
+            return
+        if isinstance(message, Chat):
+            await hub.chat(live, person_id, message.channel, message.text, acknowledge)
+            return
+        if isinstance(message, Signal):
+            await hub.signal(live, person_id, message.kind, acknowledge)
+            return
+        if isinstance(message, SetMediaState):
+            hub.set_self_muted(live, person_id, message.audio_muted, message.video_muted)
+        elif isinstance(message, Offer):
+            if self.offered:
+                raise ProtocolError(ErrorCode.INVALID_STATE, "an offer was accepted already")
+            try:
+                answer = await hub.connect_media(live, person_id, message.sdp)
+            except OfferError as exc:
+                raise ProtocolError(ErrorCode.BAD_SDP, str(exc)) from None
+            self.offered = True
+            self.outbox.send(Answer(message.request_id, answer))
+            return
+        elif isinstance(message, IceCandidate):
+            if not self.offered:
+                raise ProtocolError(ErrorCode.INVALID_STATE, "send the offer before ICE candidates")
+            try:
+                await live.forwarder.add_ice_candidate(
+                    person_id, message.candidate, message.sdp_mid, message.sdp_mline_index
+                )
+            except CandidateError as exc:
+                raise ProtocolError(ErrorCode.BAD_CANDIDATE, str(exc)) from None
+        elif isinstance(message, Leave):
+            self.outbox.send(Ack(message.request_id))
+            self.live = None
+            await hub.leave(live, person_id, self.connection_id, LeaveCause.LEFT)
+            self.outbox.close(WSCloseCode.OK)
+            return
+        elif isinstance(message, Join):
+            raise ProtocolError(ErrorCode.ALREADY_JOINED, "this socket is in a session")
+        self.outbox.send(Ack(message.request_id))
+
+    async def _enter(self, hub: SessionHub, message: Enter) -> None:
+        if self.live is not None or self.participant_id is not None:
+            raise ProtocolError(ErrorCode.ALREADY_JOINED, "this socket has entered already")
+        live, person_id, seat = await hub.enter(
+            self.connection_id,
+            self.outbox,
+            message.credentials,
+            self.therapist_id,
+            message.accept_rules,
+            (message.audio_muted, message.video_muted),
+        )
+        self.live = live
+        self.participant_id = person_id
+        self.outbox.send(Entered(message.request_id, seat))

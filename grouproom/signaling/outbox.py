@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from aiohttp import WSCloseCode, web
 
-from grouproom.protocol import Closing, ServerMessage, encode
+from grouproom.protocol import AnyServerMessage, Closing, encode
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class Outbox:
     def __init__(self, ws: web.WebSocketResponse, log_id: str) -> None:
         self.ws = ws
         self.log_id = log_id
-        self._queue: asyncio.Queue[ServerMessage | _Close] = asyncio.Queue()
+        self._queue: asyncio.Queue[AnyServerMessage | _Close] = asyncio.Queue()
         self._closing = False
         self._writer = asyncio.create_task(self._write())
 
@@ -41,7 +41,7 @@ class Outbox:
         """True once the close is queued: later messages are dropped."""
         return self._closing
 
-    def send(self, message: ServerMessage) -> None:
+    def send(self, message: AnyServerMessage) -> None:
         if self._closing:
             return
         if self._queue.qsize() >= MAX_PENDING:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import UTC, datetime
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from grouproom.http.therapist_pages import logged_in
 from grouproom.protocol import Closing, ClosingCause
 from grouproom.signaling.connection import Connection
 from grouproom.signaling.idle_watch import IdleWatch
 from grouproom.signaling.outbox import Outbox
+from grouproom.signaling.session_hub import SessionHub
 from grouproom.signaling.switchboard import Switchboard
 
 logger = logging.getLogger(__name__)
@@ -26,13 +29,23 @@ class WebSocketHandler:
     def __init__(self, switchboard: Switchboard, idle_timeout: float = IDLE_TIMEOUT) -> None:
         self.switchboard = switchboard
         self.idle_timeout = idle_timeout
+        # Set at start-up, once the store is open.
+        self.hub: SessionHub | None = None
+
+    async def _therapist_id(self, request: web.Request) -> str | None:
+        """A therapist's login cookie comes with the upgrade request (same origin)."""
+        if self.hub is None:
+            return None
+        found = await logged_in(self.hub.store, request, datetime.now(UTC))
+        return None if found is None else found[0].id
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        therapist_id = await self._therapist_id(request)
         ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=MAX_MESSAGE_SIZE)
         await ws.prepare(request)
         # A random tag for log lines, unrelated to the participant id.
         outbox = Outbox(ws, log_id=secrets.token_hex(4))
-        connection = Connection(self.switchboard, outbox)
+        connection = Connection(self.switchboard, outbox, self.hub, therapist_id)
         self.switchboard.attach(outbox)
         idle = IdleWatch(
             self.idle_timeout,

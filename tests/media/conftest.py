@@ -40,10 +40,15 @@ class Room:
         self.participants: dict[str, TestParticipant] = {}
 
     async def join(
-        self, name: str, luma: int, slots: int = SLOTS, video_codec: str = "video/VP8"
+        self,
+        name: str,
+        luma: int,
+        slots: int = SLOTS,
+        video_codec: str = "video/VP8",
+        publishes: bool = True,
     ) -> TestParticipant:
         participant = TestParticipant(name, luma, slots, video_codec)
-        answer = await self.forwarder.connect(name, await participant.make_offer())
+        answer = await self.forwarder.connect(name, await participant.make_offer(), publishes)
         await participant.accept_answer(answer)
         self.participants[name] = participant
         return participant

@@ -169,6 +169,16 @@ async def test_a_reused_slot_continues_numbering_for_the_next_publisher(room: Ro
     assert await eventually(lambda: luma_seen(room, "anna", "dirk") is not None)
 
 
+async def test_an_observer_receives_everyone_and_takes_no_slot(room: Room) -> None:
+    await room.join("anna", LUMA["anna"])
+    await room.join("olga", 0, publishes=False)
+    await room.join("bram", LUMA["bram"])
+    assert await eventually(lambda: sees(room, "olga", "anna") and sees(room, "olga", "bram"))
+    assert not any(publisher == "olga" for _, publisher, _ in room.events.published)
+    assert room.forwarder.publication_stats("olga", "video")["subscriptions"] == 0
+    assert await eventually(lambda: sees(room, "anna", "bram") and sees(room, "bram", "anna"))
+
+
 async def test_muted_audio_is_not_forwarded_and_resumes_without_gaps(room: Room) -> None:
     await room.join("anna", LUMA["anna"])
     await room.join("bram", LUMA["bram"])

@@ -23,6 +23,16 @@ SERVER_TYPES = {
     "track_published",
     "track_removed",
     "closing",
+    "session_details",
+    "entered",
+    "admitted",
+    "session_state",
+    "waiting_room",
+    "permissions",
+    "hand",
+    "chat_message",
+    "signal_received",
+    "dismissed",
 }
 
 
@@ -69,7 +79,15 @@ def test_the_server_examples_are_well_formed() -> None:
             continue
         assert frame["type"] in SERVER_TYPES, frame
         assert list(frame) == ["v", "type", "id", "data"]
-        is_reply = frame["type"] in {"joined", "answer", "ack", "pong", "error"}
+        is_reply = frame["type"] in {
+            "joined",
+            "answer",
+            "ack",
+            "pong",
+            "error",
+            "session_details",
+            "entered",
+        }
         assert (frame["id"] is not None) == is_reply, frame
 
 

@@ -19,6 +19,7 @@ from grouproom.protocol import (
     SetMediaState,
     parse_client_message,
 )
+from grouproom.protocol.session_requests import Enter, Moderate, ModerationAction
 
 
 def frame(message_type: str, data: Any = None, request_id: Any = "7", v: Any = 1) -> str:
@@ -352,4 +353,68 @@ def test_error_codes_are_the_documented_strings() -> None:
         "bad_sdp",
         "bad_candidate",
         "internal_error",
+        "login_required",
+        "invite_invalid",
+        "invite_expired",
+        "session_not_open",
+        "session_ended",
+        "rules_not_accepted",
+        "locked",
+        "removed",
+        "not_allowed",
+        "not_now",
+        "not_present",
+        "not_waiting",
+        "target_is_therapist",
+        "not_your_turn",
+        "chat_off",
     ]
+
+
+# -- therapy sessions -----------------------------------------------------------------
+
+
+def session_frame(message_type: str, data: dict[str, object]) -> str:
+    return json.dumps({"v": 1, "type": message_type, "id": "9", "data": data})
+
+
+@pytest.mark.parametrize(
+    ("message_type", "data", "field"),
+    [
+        ("enter", {}, "invite"),
+        ("enter", {"invite": "t", "group": "g"}, "invite"),
+        ("enter", {"invite": "t", "accept_rules": 0}, "accept_rules"),
+        ("enter", {"invite": "t", "accept_rules": True}, "accept_rules"),
+        ("enter", {"invite": "x" * 513}, "invite"),
+        ("session_info", {"group": ""}, "group"),
+        ("moderate", {"action": "explode"}, "action"),
+        ("moderate", {"action": "mute"}, "target"),
+        ("moderate", {"action": "remove", "target": "r", "reason": "x" * 301}, "reason"),
+        ("raise_hand", {}, "raised"),
+        ("raise_hand", {"raised": 1}, "raised"),
+        ("turn", {"passed": "yes"}, "passed"),
+        ("chat", {"channel": "private", "text": "hi"}, "channel"),
+        ("chat", {"channel": "group", "text": ""}, "text"),
+        ("chat", {"channel": "group", "text": "x" * 2001}, "text"),
+        ("signal", {"kind": "panic"}, "kind"),
+    ],
+)
+def test_session_requests_name_the_bad_field(
+    message_type: str, data: dict[str, object], field: str
+) -> None:
+    with pytest.raises(ProtocolError) as error:
+        parse_client_message(session_frame(message_type, data))
+    assert error.value.code is ErrorCode.INVALID_DATA
+    assert error.value.message.startswith(field)
+    assert error.value.request_id == "9"
+
+
+def test_session_requests_parse() -> None:
+    enter = parse_client_message(
+        session_frame("enter", {"invite": "tok", "accept_rules": 3, "video_muted": True})
+    )
+    assert isinstance(enter, Enter)
+    assert (enter.credentials.invite, enter.accept_rules, enter.video_muted) == ("tok", 3, True)
+    moderate = parse_client_message(session_frame("moderate", {"action": "lock"}))
+    assert isinstance(moderate, Moderate) and moderate.action is ModerationAction.LOCK
+    assert moderate.target is None and moderate.reason == ""

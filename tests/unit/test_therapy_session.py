@@ -107,7 +107,8 @@ def test_a_member_waits_until_a_therapist_admits_them() -> None:
     events = session.admit("co", "ann", 20)
     assert Seated(Audience.EVERYONE, "ann") in events
     assert Attendance(Audience.RECORD, "ann", True, 20) in events
-    assert MediaPermission(Audience.EVERYONE, "ann", True, True) in events
+    # Announced with her forwarding by Seated, not by a separate change.
+    assert not of_type(events, MediaPermission)
     assert Moderated(Audience.RECORD, "co", Action.ADMIT, "ann") in events
     with denial(DenialCode.NOT_WAITING):
         session.admit("co", "ann", 21)

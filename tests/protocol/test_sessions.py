@@ -1,0 +1,458 @@
+"""Therapy sessions over the real WebSocket: invites, ground rules, the waiting room,
+every moderation request (and each one tried by a member), phases and rounds,
+chat and signals reaching only their audience, and media forwarding following the
+therapists' decisions, with real aiortc peers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from grouproom.accounts.passwords import hash_password
+from grouproom.app import create_app, hub_key, store_key
+from grouproom.data_dir import load_or_create_secret
+from grouproom.rooms.invites import InviteClaims, make_invite
+from grouproom.rooms.roles import Role
+from grouproom.settings import Settings
+from grouproom.store.store import Store
+from tests.protocol.conftest import AiohttpClient
+from tests.protocol.rtc_client import RtcClient
+from tests.protocol.signaling_client import SignalingClient, SocketClosed
+
+NOW = datetime.now(UTC)
+RULES = "Wat hier gezegd wordt, blijft hier."
+
+
+@dataclass
+class Group:
+    client: TestClient[Any, Any]
+    store: Store
+    secret: bytes
+    group_id: str
+    lead_id: str
+    co_id: str
+    members: dict[str, str]  # name -> roster id
+    logins: dict[str, str]  # therapist id -> login token
+
+    def invite(self, name: str, serial: int = 1, expires: int | None = None) -> str:
+        claims = InviteClaims(
+            self.group_id,
+            self.members[name],
+            serial,
+            expires if expires is not None else int(time.time()) + 3600,
+        )
+        return make_invite(self.secret, claims)
+
+    async def socket(self, therapist_id: str | None = None) -> SignalingClient:
+        headers = {}
+        if therapist_id is not None:
+            headers["Cookie"] = f"grouproom_login={self.logins[therapist_id]}"
+        return SignalingClient(await self.client.ws_connect("/ws", headers=headers))
+
+    async def therapist(self, therapist_id: str) -> tuple[SignalingClient, dict[str, Any]]:
+        socket = await self.socket(therapist_id)
+        entered = await socket.request("enter", {"group": self.group_id})
+        assert entered["type"] == "entered" and entered["data"]["state"] == "seated", entered
+        return socket, entered["data"]["seat"]
+
+    async def member(self, name: str) -> tuple[SignalingClient, dict[str, Any]]:
+        """A member through the way in: rules, then the waiting room."""
+        socket = await self.socket()
+        entered = await socket.request("enter", {"invite": self.invite(name), "accept_rules": 1})
+        assert entered["type"] == "entered", entered
+        return socket, entered["data"]
+
+
+@pytest.fixture
+async def group(aiohttp_client: AiohttpClient, settings: Settings) -> Group:
+    client = await aiohttp_client(create_app(settings))
+    store: Store = client.app[store_key]
+    lead = await store.add_therapist("lea@example.org", "Lea", hash_password("x" * 12), NOW)
+    co = await store.add_therapist("cor@example.org", "Cor", hash_password("x" * 12), NOW)
+    made = await store.create_group("Dinsdag", "nl", lead.id, RULES, NOW, cotherapist_id=co.id)
+    members = {}
+    people = (("Ann", Role.MEMBER), ("Bob", Role.MEMBER), ("Olga", Role.OBSERVER))
+    for minute, (name, role) in enumerate(people):  # the roster's order is the order added
+        added = NOW + timedelta(minutes=minute)
+        members[name] = (await store.add_to_roster(made.id, name, role, added)).id
+    logins = {
+        therapist.id: await store.create_web_session(therapist.id, NOW, timedelta_hours(12))
+        for therapist in (lead, co)
+    }
+    return Group(
+        client,
+        store,
+        load_or_create_secret(Path(settings.data_dir)),
+        made.id,
+        lead.id,
+        co.id,
+        members,
+        logins,
+    )
+
+
+def timedelta_hours(hours: int) -> timedelta:
+    return timedelta(hours=hours)
+
+
+async def open_session(group: Group) -> str:
+    record = await group.store.open_session(group.group_id, group.lead_id, NOW)
+    return record.id
+
+
+# -- the way in ----------------------------------------------------------------------
+
+
+async def test_session_info_shows_the_rules_and_whether_they_were_accepted(group: Group) -> None:
+    socket = await group.socket()
+    reply = await socket.request("session_info", {"invite": group.invite("Ann")})
+    assert reply["type"] == "session_details"
+    info = reply["data"]
+    assert info["you"] == {"id": group.members["Ann"], "name": "Ann", "role": "member"}
+    assert info["group"] == {"name": "Dinsdag", "language": "nl"}
+    assert info["rules"] == {"version": 1, "text": RULES, "chat_enabled": True}
+    assert info["accepted_before"] is False and info["session_open"] is False
+    assert (await socket.error("enter", {"invite": group.invite("Ann"), "accept_rules": 1}))[
+        "code"
+    ] == "session_not_open"
+
+    await open_session(group)
+    await group.therapist(group.lead_id)
+    await group.member("Ann")
+    later = await group.socket()
+    info = (await later.request("session_info", {"invite": group.invite("Ann")}))["data"]
+    assert info["accepted_before"] is True and info["session_open"] is True
+
+
+@pytest.mark.parametrize(
+    ("make_credentials", "code"),
+    [
+        (lambda g: {"invite": "not-a-token"}, "invite_invalid"),
+        (lambda g: {"invite": g.invite("Ann", expires=int(time.time()) - 1)}, "invite_expired"),
+        (lambda g: {"invite": g.invite("Ann", serial=2)}, "invite_invalid"),  # revoked
+        (lambda g: {"group": g.group_id}, "login_required"),
+        (lambda g: {"invite": g.invite("Ann"), "group": g.group_id}, "invalid_data"),
+        (lambda g: {}, "invalid_data"),
+    ],
+)
+async def test_wrong_credentials_get_a_clear_code(
+    group: Group, make_credentials: Callable[[Group], dict[str, Any]], code: str
+) -> None:
+    await open_session(group)
+    socket = await group.socket()
+    data = {**make_credentials(group), "accept_rules": 1}
+    assert (await socket.error("enter", data))["code"] == code
+    assert (await socket.error("session_info", make_credentials(group)))["code"] == code
+    assert (await socket.request("ping"))["type"] == "pong"  # the socket stays usable
+
+
+async def test_a_therapist_of_another_group_is_refused(group: Group) -> None:
+    other = await group.store.add_therapist("eve@example.org", "Eve", "h", NOW)
+    group.logins[other.id] = await group.store.create_web_session(other.id, NOW, timedelta_hours(1))
+    await open_session(group)
+    socket = await group.socket(other.id)
+    assert (await socket.error("enter", {"group": group.group_id}))["code"] == "not_allowed"
+
+
+async def test_rules_must_be_accepted_and_the_acceptance_is_stored(group: Group) -> None:
+    session_id = await open_session(group)
+    await group.therapist(group.lead_id)
+    socket = await group.socket()
+    assert (await socket.error("enter", {"invite": group.invite("Ann")}))[
+        "code"
+    ] == "rules_not_accepted"
+    assert not await group.store.has_accepted(group.members["Ann"], group.group_id, 1)
+    entered = await socket.request("enter", {"invite": group.invite("Ann"), "accept_rules": 1})
+    assert entered["data"] == {"state": "waiting"}
+    assert await group.store.has_accepted(group.members["Ann"], group.group_id, 1)
+    async with group.store.engine.connect() as connection:
+        from sqlalchemy import text
+
+        row = (
+            await connection.execute(text("SELECT session_id, rules_version FROM rule_acceptances"))
+        ).one()
+    assert tuple(row) == (session_id, 1)
+
+
+async def test_the_waiting_room_and_admission(group: Group) -> None:
+    await open_session(group)
+    lea, seat = await group.therapist(group.lead_id)
+    assert seat["waiting"] == [] and seat["participants"] == []
+    ann, entered = await group.member("Ann")
+    assert entered == {"state": "waiting"}
+    waiting = await lea.event("waiting_room")
+    assert waiting["data"]["people"] == [
+        {"id": group.members["Ann"], "name": "Ann", "role": "member"}
+    ]
+    # Ann, waiting, cannot do anything in the session yet.
+    assert (await ann.error("raise_hand", {"raised": True}))["code"] == "not_present"
+    assert (await ann.error("offer", {"sdp": "v=0"}))["code"] == "invalid_state"
+
+    await lea.expect("moderate", {"action": "admit", "target": group.members["Ann"]})
+    admitted = (await ann.event("admitted"))["data"]["seat"]
+    assert admitted["participant_id"] == group.members["Ann"]
+    assert [p["name"] for p in admitted["participants"]] == ["Lea"]
+    assert "waiting" not in admitted  # only therapists see the waiting room
+    joined = (await lea.event("participant_joined"))["data"]["participant"]
+    assert joined["name"] == "Ann" and joined["role"] == "member"
+    assert (await lea.event("waiting_room"))["data"]["people"] == []
+
+
+async def test_a_second_device_takes_the_seat(group: Group) -> None:
+    await open_session(group)
+    lea, _ = await group.therapist(group.lead_id)
+    phone, _ = await group.member("Ann")
+    await lea.expect("moderate", {"action": "admit", "target": group.members["Ann"]})
+    await phone.event("admitted")
+    tablet, entered = await group.member("Ann")
+    assert entered["state"] == "seated"  # straight back in, no second wait
+    dismissed = await phone.event("dismissed")
+    assert dismissed["data"] == {"cause": "replaced", "reason": ""}
+    await phone.closed()
+    assert (await tablet.request("ping"))["type"] == "pong"
+    assert not [e for e in lea.events if e["type"] == "participant_left"]
+
+
+# -- moderation ----------------------------------------------------------------------
+
+MODERATION = [
+    ("admit", True),
+    ("mute", True),
+    ("allow_speak", True),
+    ("stop_video", True),
+    ("allow_video", True),
+    ("remove", True),
+    ("mute_all", False),
+    ("unmute_all", False),
+    ("lock", False),
+    ("unlock", False),
+    ("advance_phase", False),
+    ("next_speaker", False),
+    ("end", False),
+]
+
+
+@pytest.mark.parametrize(("action", "targeted"), MODERATION)
+async def test_a_member_trying_moderation_is_refused(
+    group: Group, action: str, targeted: bool
+) -> None:
+    await open_session(group)
+    lea, _ = await group.therapist(group.lead_id)
+    ann, _ = await group.member("Ann")
+    await lea.expect("moderate", {"action": "admit", "target": group.members["Ann"]})
+    await ann.event("admitted")
+    data: dict[str, Any] = {"action": action}
+    if targeted:
+        data["target"] = group.lead_id
+    assert (await ann.error("moderate", data))["code"] == "not_allowed"
+    assert (await ann.error("chat", {"channel": "therapists", "text": "hi"}))[
+        "code"
+    ] == "not_allowed"
+
+
+async def seated_group(group: Group) -> tuple[SignalingClient, SignalingClient, SignalingClient]:
+    """Lea and Ann and Bob in the session."""
+    await open_session(group)
+    lea, _ = await group.therapist(group.lead_id)
+    seated = []
+    for name in ("Ann", "Bob"):
+        socket, _ = await group.member(name)
+        await lea.expect("moderate", {"action": "admit", "target": group.members[name]})
+        await socket.event("admitted")
+        seated.append(socket)
+    return lea, seated[0], seated[1]
+
+
+async def permissions(socket: SignalingClient, person_id: str) -> tuple[bool, bool]:
+    """The next forwarding change about `person_id` that reached this socket."""
+    while True:
+        data = (await socket.event("permissions"))["data"]
+        if data["participant_id"] == person_id:
+            return data["audio_forwarded"], data["video_forwarded"]
+
+
+async def state_with(socket: SignalingClient, **expected: object) -> dict[str, Any]:
+    """The next session_state in which the given fields have the given values."""
+    while True:
+        state: dict[str, Any] = (await socket.event("session_state"))["data"]
+        if all(state[key] == value for key, value in expected.items()):
+            return state
+
+
+async def test_every_moderation_request_of_a_therapist(group: Group) -> None:
+    lea, ann, bob = await seated_group(group)
+    ann_id, bob_id = group.members["Ann"], group.members["Bob"]
+
+    await lea.expect("moderate", {"action": "mute", "target": ann_id})
+    assert await permissions(bob, ann_id) == (False, True)
+    await ann.expect("raise_hand", {"raised": True})
+    assert (await lea.event("hand"))["data"] == {"participant_id": ann_id, "raised": True}
+    await lea.expect("moderate", {"action": "allow_speak", "target": ann_id})
+    assert await permissions(bob, ann_id) == (True, True)
+    await lea.expect("moderate", {"action": "stop_video", "target": bob_id})
+    assert await permissions(ann, bob_id) == (True, False)
+    await lea.expect("moderate", {"action": "allow_video", "target": bob_id})
+    assert await permissions(ann, bob_id) == (True, True)
+    await lea.expect("moderate", {"action": "mute_all"})
+    await state_with(ann, everyone_muted=True)
+    assert await permissions(bob, ann_id) == (False, True)
+    await lea.expect("moderate", {"action": "unmute_all"})
+    await state_with(ann, everyone_muted=False)
+    await lea.expect("moderate", {"action": "lock"})
+    await state_with(bob, locked=True)
+    await lea.expect("moderate", {"action": "unlock"})
+    assert (await lea.error("moderate", {"action": "mute", "target": group.co_id}))["code"] in (
+        "not_present",
+        "target_is_therapist",
+    )
+
+    await lea.expect(
+        "moderate", {"action": "remove", "target": bob_id, "reason": "Bel me na de sessie."}
+    )
+    assert (await bob.event("dismissed"))["data"] == {
+        "cause": "removed",
+        "reason": "Bel me na de sessie.",
+    }
+    await bob.closed()
+    left = (await ann.event("participant_left"))["data"]
+    assert left == {"participant_id": bob_id, "cause": "removed"}
+    again = await group.socket()
+    assert (await again.error("enter", {"invite": group.invite("Bob"), "accept_rules": 1}))[
+        "code"
+    ] == "removed"
+
+    await lea.expect("moderate", {"action": "end"})
+    assert (await ann.event("dismissed"))["data"]["cause"] == "session_ended"
+    await ann.closed()
+    assert await group.store.open_session_of(group.group_id) is None
+    actions = [e.action for e in await group.store.audit_of_group(group.group_id)]
+    for action in ("admit", "mute_audio", "allow_speak", "stop_video", "remove", "end"):
+        assert f"session:{action}" in actions
+    attendance = await group.store.attendance_of_group(group.group_id)
+    assert {(e.display_name, e.joined, e.cause) for e in attendance} >= {
+        ("Ann", True, None),
+        ("Bob", False, "removed"),
+        ("Ann", False, "session_ended"),
+    }
+
+
+async def test_a_round_with_its_order_and_turns(group: Group) -> None:
+    lea, ann, bob = await seated_group(group)
+    ann_id, bob_id = group.members["Ann"], group.members["Bob"]
+    assert (await ann.error("turn", {"passed": True}))["code"] == "not_now"
+    await lea.expect("moderate", {"action": "advance_phase"})
+    arrival = (await ann.event("session_state"))["data"]
+    assert arrival["phase"]["kind"] == "arrival" and arrival["phase"]["minutes"] == 5
+    await lea.expect("moderate", {"action": "advance_phase"})
+    state = await state_with(
+        bob, round={"order": [ann_id, bob_id], "current": ann_id, "passed": []}
+    )
+    assert state["phase"]["name"] == "Check-inronde"
+    assert (await bob.error("turn", {"passed": True}))["code"] == "not_your_turn"
+    await ann.expect("turn", {"passed": False})  # done speaking
+    await state_with(bob, round={"order": [ann_id, bob_id], "current": bob_id, "passed": []})
+    await bob.expect("turn", {"passed": True})
+    await state_with(ann, round={"order": [ann_id, bob_id], "current": None, "passed": [bob_id]})
+
+
+async def test_private_channels_never_reach_a_member(group: Group) -> None:
+    lea, ann, bob = await seated_group(group)
+    cor, _ = await group.therapist(group.co_id)
+    await lea.expect("chat", {"channel": "therapists", "text": "Ann lijkt moe."})
+    message = (await cor.event("chat_message"))["data"]
+    assert message["sender_name"] == "Lea" and message["text"] == "Ann lijkt moe."
+    await ann.expect("signal", {"kind": "need_a_moment"})
+    signal = (await lea.event("signal_received"))["data"]
+    assert signal["name"] == "Ann" and signal["kind"] == "need_a_moment"
+    await cor.event("signal_received")
+    await bob.expect("chat", {"channel": "group", "text": "Hallo allemaal"})
+    for socket in (lea, cor, ann):
+        while (await socket.event("chat_message"))["data"]["text"] != "Hallo allemaal":
+            pass  # the therapists also see their own channel's message first
+    # Everything that reached the members, in full: no private text, no signal.
+    for member in (ann, bob):
+        await member.expect("ping")
+        seen = str(member.events)
+        assert "Ann lijkt moe" not in seen and "signal_received" not in seen
+
+
+async def test_forwarding_follows_the_therapists(
+    group: Group, rtc_clients: Callable[[int], RtcClient]
+) -> None:
+    """A muted member's audio is not forwarded at all: the others' receivers see
+    no more audio packets from them until a therapist allows them to speak."""
+    lea, ann, bob = await seated_group(group)
+    ann_id = group.members["Ann"]
+    peers: dict[str, RtcClient] = {}
+    for name, socket in (("Lea", lea), ("Ann", ann), ("Bob", bob)):
+        slots = 4  # four others at most in this group's roster
+        peer = rtc_clients(slots)
+        answer = await socket.expect("offer", {"sdp": await peer.offer()})
+        await peer.accept(answer["sdp"])
+        peers[name] = peer
+    published = await _published_mid(bob, ann_id, "audio")
+
+    async def ann_audio_packets() -> int:
+        return await _packets_received(peers["Bob"], published)
+
+    assert await _grows(ann_audio_packets)
+    await lea.expect("moderate", {"action": "mute", "target": ann_id})
+    await bob.event("permissions")
+    before = await ann_audio_packets()
+    await _sleep(1.5)
+    assert await ann_audio_packets() - before <= 5  # at most what was under way
+    await lea.expect("moderate", {"action": "allow_speak", "target": ann_id})
+    assert await _grows(ann_audio_packets)
+
+
+async def _published_mid(socket: SignalingClient, publisher: str, kind: str) -> str:
+    while True:
+        event = await socket.event("track_published")
+        if event["data"]["participant_id"] == publisher and event["data"]["kind"] == kind:
+            return str(event["data"]["mid"])
+
+
+async def _packets_received(peer: RtcClient, mid: str) -> int:
+    receiver = peer.transceiver(mid).receiver
+    stats = await receiver.getStats()
+    return sum(
+        int(getattr(report, "packetsReceived", 0))
+        for report in stats.values()
+        if getattr(report, "type", "") == "inbound-rtp"
+    )
+
+
+async def _grows(measure: Callable[[], Awaitable[int]], within: float = 10.0) -> bool:
+    start = await measure()
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        await _sleep(0.2)
+        if await measure() > start + 10:
+            return True
+    return False
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
+
+
+async def test_a_session_closed_on_the_group_page_ends_in_the_room(group: Group) -> None:
+    _, ann, _ = await seated_group(group)
+    hub = group.client.app[hub_key]
+    record = await group.store.open_session_of(group.group_id)
+    assert record is not None
+    await group.store.close_session(record.id, group.lead_id, NOW)
+    await hub.end_from_page(record.id, group.lead_id)
+    assert (await ann.event("dismissed"))["data"]["cause"] == "session_ended"
+    with pytest.raises(SocketClosed):
+        for _ in range(10):
+            await ann.receive()
