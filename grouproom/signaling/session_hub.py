@@ -92,6 +92,7 @@ from grouproom.store.store import Store
 logger = logging.getLogger(__name__)
 
 MAX_RECEIVE_SLOTS = 31
+SHUTDOWN_GRACE = 5.0
 DENIAL_CODES: dict[DenialCode, ErrorCode] = {
     DenialCode.NOT_ALLOWED: ErrorCode.NOT_ALLOWED,
     DenialCode.NOT_NOW: ErrorCode.NOT_NOW,
@@ -534,10 +535,16 @@ class SessionHub:
         await self._retire(live)
 
     async def shutdown(self) -> None:
-        for live in list(self.live.values()):
-            await self._retire(live)
+        """Let running handlers (a lost connection being cleaned up) finish, then
+        close every live session's sockets and forwarder."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=SHUTDOWN_GRACE)
         for task in list(self._tasks):
             task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for live in list(self.live.values()):
+            await self._retire(live)
 
     # -- events to messages, media and records ---------------------------------------
 
@@ -560,7 +567,6 @@ class SessionHub:
     async def _dispatch(
         self, live: Live, events: list[Event], actor: str, closed_by_page: bool = False
     ) -> None:
-        session = live.session
         state_changed = waiting_changed = False
         closing: list[Outbox] = []
         now = self.clock()
@@ -621,7 +627,9 @@ class SessionHub:
             self._send(live, Audience.MODERATORS, waiting)
         for outbox in closing:
             outbox.close(WSCloseCode.OK)
-        if session.ended and not closed_by_page:
+        # Only the dispatch of the end itself retires the session: a socket closing
+        # while the end is being dispatched must not cut it short.
+        if any(isinstance(event, Ended) for event in events) and not closed_by_page:
             await self._retire(live)
 
     async def _seated(self, live: Live, person_id: str, actor: str) -> None:

@@ -5,6 +5,7 @@ therapists' decisions, with real aiortc peers."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -440,19 +441,20 @@ async def _grows(measure: Callable[[], Awaitable[int]], within: float = 10.0) ->
 
 
 async def _sleep(seconds: float) -> None:
-    import asyncio
-
     await asyncio.sleep(seconds)
 
 
 async def test_a_session_closed_on_the_group_page_ends_in_the_room(group: Group) -> None:
-    _, ann, _ = await seated_group(group)
+    lea, ann, bob = await seated_group(group)
     hub = group.client.app[hub_key]
     record = await group.store.open_session_of(group.group_id)
     assert record is not None
     await group.store.close_session(record.id, group.lead_id, NOW)
-    await hub.end_from_page(record.id, group.lead_id)
+    # Lea's browser closes while the end is being handed out: the others still
+    # get told why.
+    await asyncio.gather(lea.ws.close(), hub.end_from_page(record.id, group.lead_id))
     assert (await ann.event("dismissed"))["data"]["cause"] == "session_ended"
+    assert (await bob.event("dismissed"))["data"]["cause"] == "session_ended"
     with pytest.raises(SocketClosed):
         for _ in range(10):
             await ann.receive()
