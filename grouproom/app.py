@@ -68,6 +68,7 @@ def create_app(
     app.router.add_get("/", pages.index)
     app.router.add_get("/r/{room}", pages.room)
     app.router.add_get("/healthz", pages.healthz)
+    app.router.add_get("/join/{token}", pages.session)
     websocket = WebSocketHandler(switchboard, idle_timeout)
     app.router.add_get("/ws", websocket.handle)
     if Path(settings.web_root).is_dir():

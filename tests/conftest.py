@@ -11,11 +11,12 @@ from grouproom.settings import Settings
 
 @pytest.fixture
 def web_root(tmp_path: Path) -> Path:
-    """A small stand-in for web/: the two pages and one static file."""
+    """A small stand-in for web/: the three pages and one static file."""
     root = tmp_path / "web"
     root.mkdir()
     (root / "index.html").write_text("<!doctype html><title>index page</title>")
     (root / "room.html").write_text("<!doctype html><title>room page</title>")
+    (root / "session.html").write_text("<!doctype html><title>session page</title>")
     (root / "app.js").write_text("export const ready = true;\n")
     return root
 

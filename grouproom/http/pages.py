@@ -50,5 +50,10 @@ class Pages:
             return room_not_found()
         return self._file("room.html")
 
+    async def session(self, request: web.Request) -> web.StreamResponse:
+        """A member's or observer's invite link: the session page, which checks the
+        token over the WebSocket and shows a clear message when it does not work."""
+        return self._file("session.html")
+
     async def healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok", headers={"Cache-Control": "no-store"})

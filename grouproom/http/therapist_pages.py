@@ -17,6 +17,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -106,6 +107,7 @@ class TherapistPages:
         router.add_get("/groups/{group}/attendance", self.attendance)
         router.add_get("/groups/{group}/sessions/{session}/attendance", self.attendance)
         router.add_get("/groups/{group}/audit", self.audit)
+        router.add_get("/groups/{group}/room", self.room)
 
     # -- rendering -----------------------------------------------------------------
 
@@ -548,6 +550,17 @@ class TherapistPages:
                 await self.session_closed(session.id, therapist.id)
 
         return await self._changed(request, change)
+
+    async def room(self, request: web.Request) -> web.StreamResponse:
+        """The session page for the group's therapists (their login cookie comes
+        with the WebSocket)."""
+        therapist, _ = await self._require_login(request)
+        group = await self._group_of(request, therapist)
+        await self._audit(therapist, "enter_room", group.id, None)
+        page = Path(self.settings.web_root) / "session.html"
+        if not page.is_file():
+            raise web.HTTPNotFound()
+        return web.FileResponse(page, headers={"Cache-Control": "no-cache"})
 
     # -- records -------------------------------------------------------------------
 

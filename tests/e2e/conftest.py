@@ -94,6 +94,7 @@ def netns() -> Iterator[str]:
 class Server:
     base_url: str
     log_path: Path
+    data_dir: Path
 
     def room_url(self, room: str) -> str:
         return f"{self.base_url}/r/{room}"
@@ -127,7 +128,7 @@ def server(netns: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ser
                 pytest.fail(f"the server did not start:\n{log_path.read_text()}", pytrace=False)
             time.sleep(0.1)
         time.sleep(0.3)  # from printing the address to listening
-        yield Server(f"http://127.0.0.1:{SERVER_PORT}", log_path)
+        yield Server(f"http://127.0.0.1:{SERVER_PORT}", log_path, data_dir)
     finally:
         _stop(process)
 

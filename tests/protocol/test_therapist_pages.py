@@ -387,3 +387,19 @@ async def test_pages_follow_the_browser_language_and_the_switch(lea: Browser) ->
     assert status == 200 and "Your groups" in page
     _status, page = await lea.get("/groups", headers={"Accept-Language": "nl"})
     assert "Your groups" in page  # the choice is remembered
+
+
+async def test_the_session_pages(lea: Browser, open_browser: OpenBrowser) -> None:
+    group_id = await make_group(lea)
+    status, page = await lea.get(f"/groups/{group_id}/room")
+    assert status == 200 and "session page" in page
+    stranger = open_browser()
+    async with stranger.session.get(
+        f"{stranger.origin}/groups/{group_id}/room", allow_redirects=False
+    ) as response:
+        assert response.status == 303  # to the login
+    # An invite link opens the same page; the token is checked over the WebSocket.
+    status, page = await stranger.get("/join/anything")
+    assert status == 200 and "session page" in page
+    actions = [e.action for e in await store_of(lea).audit_of_group(group_id)]
+    assert "enter_room" in actions

@@ -56,6 +56,22 @@ export class RoomSession {
   }
 
   async start() {
+    await this.startWith((signaling) =>
+      signaling.request("join", {
+        room: this.roomId,
+        name: this.name,
+        audio_muted: this.audioMuted,
+        video_muted: this.videoMuted,
+      }),
+    );
+  }
+
+  /**
+   * Connect, then `joinStep(signaling)` (a promise of what `joined` carries: receive
+   * slots, ICE servers, video caps, participants), then the media. A therapy session
+   * uses its own step: enter, and wait in the waiting room until admitted.
+   */
+  async startWith(joinStep) {
     const signaling = new Signaling(signalingUrl());
     this.signaling = signaling;
     signaling.on("participant_joined", (data) => this.callbacks.onParticipantJoined(data.participant));
@@ -70,12 +86,7 @@ export class RoomSession {
     signaling.onClose((cause) => this.end(this.leaving ? "left" : cause || "connection_lost"));
 
     await signaling.connect();
-    const joined = await signaling.request("join", {
-      room: this.roomId,
-      name: this.name,
-      audio_muted: this.audioMuted,
-      video_muted: this.videoMuted,
-    });
+    const joined = await joinStep(signaling);
     this.videoCaps = joined.video;
     this.applyTrackState();
     this.callbacks.onJoined(joined);

@@ -1,0 +1,251 @@
+"""A therapy session in real Chromium, from the therapist's login to the attendance:
+two therapists and two members, invite links, ground rules, the waiting room,
+a server-side mute, a check-in round, the therapists' private channel, the end."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page
+
+from tests.e2e.conftest import (
+    Participant,
+    Server,
+    close_all,
+    open_participant,
+    playing_remote_videos,
+    wait_until,
+)
+
+pytestmark = pytest.mark.e2e
+
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
+
+PASSWORD = "a long enough password"
+RULES = "What is said here stays here.\nWe let each other finish."
+PRIVATE = "Ann seems tired today"
+
+# Test-only: every frame the page's WebSockets receive, to prove what never arrived.
+RECORD_SOCKET_FRAMES = """
+(() => {
+  const Original = window.WebSocket;
+  window.__e2eFrames = [];
+  window.WebSocket = function (...args) {
+    const socket = new Original(...args);
+    socket.addEventListener('message', (event) => window.__e2eFrames.push(String(event.data)));
+    return socket;
+  };
+  window.WebSocket.prototype = Original.prototype;
+  Object.assign(window.WebSocket, Original);
+})();
+"""
+
+AUDIO_PACKETS_FROM = """async (id) => {
+  const video = document.querySelector(`.tile[data-participant-id="${id}"] video`);
+  const track = video && video.srcObject && video.srcObject.getAudioTracks()[0];
+  if (!track) return -1;
+  for (const pc of window.__e2ePeerConnections || []) {
+    for (const receiver of pc.getReceivers()) {
+      if (receiver.track !== track) continue;
+      let packets = 0;
+      (await receiver.getStats()).forEach((report) => {
+        if (report.type === 'inbound-rtp') packets += report.packetsReceived;
+      });
+      return packets;
+    }
+  }
+  return -1;
+}"""
+
+
+def add_therapist(server: Server, email: str, name: str) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grouproom",
+            "therapist",
+            "add",
+            email,
+            "--name",
+            name,
+            "--password-stdin",
+            "--data-dir",
+            str(server.data_dir),
+        ],
+        input=PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def open_page(chromium: Browser, url: str, name: str) -> Participant:
+    participant = open_participant(chromium, url, name, join=False)
+    participant.context.add_init_script(RECORD_SOCKET_FRAMES)
+    participant.page.reload()
+    participant.page.on("dialog", lambda dialog: dialog.accept())
+    return participant
+
+
+def log_in(page: Page, email: str) -> None:
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.click("#login-button")
+    page.wait_for_url(re.compile(r".*/groups$"))
+
+
+def go_in(page: Page) -> None:
+    """Through the devices and the rules, as a therapist (no agreement needed)."""
+    page.click("#devices-next")
+    page.click("#rules-enter")
+    page.wait_for_selector("#room:not([hidden])", timeout=20000)
+
+
+def person_id(page: Page, name: str) -> str:
+    locator = page.locator("#participants li", has_text=name).first
+    value = locator.get_attribute("data-person-id")
+    assert value
+    return value
+
+
+def audio_packets(member: Participant, publisher_id: str) -> int:
+    result: int = member.page.evaluate(AUDIO_PACKETS_FROM, publisher_id)
+    return result
+
+
+def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    lea_email, cor_email = f"lea-{suffix}@example.org", f"cor-{suffix}@example.org"
+    add_therapist(server, lea_email, "Lea")
+    add_therapist(server, cor_email, "Cor")
+    lea = open_page(chromium, f"{server.base_url}/login", "Lea")
+    people: list[Participant] = [lea]
+    try:
+        # Lea sets up the group and opens a session.
+        log_in(lea.page, lea_email)
+        lea.page.fill("#group-name", f"Tuesday group {suffix}")
+        lea.page.select_option("#group-language", "en")
+        lea.page.fill("#cotherapist-email", cor_email)
+        lea.page.fill("#group-rules", RULES)
+        lea.page.click("#create-group-button")
+        lea.page.wait_for_selector("#group-title")
+        group_url = lea.page.url
+        for name in ("Ann", "Bob"):
+            lea.page.fill("#member-name", name)
+            lea.page.click("#add-member-button")
+            lea.page.wait_for_selector(f"#roster td.member-name:text-is('{name}')")
+        links = lea.page.eval_on_selector_all(
+            ".invite-link", "(inputs) => inputs.map((i) => i.value)"
+        )
+        assert len(links) == 2
+        lea.page.click("#open-session")
+        lea.page.click("#enter-room")
+        go_in(lea.page)
+
+        cor = open_page(chromium, f"{server.base_url}/login", "Cor")
+        people.append(cor)
+        log_in(cor.page, cor_email)
+        cor.page.goto(group_url + "/room")
+        go_in(cor.page)
+
+        # The members: ground rules first, no way in without agreeing, then the wait.
+        members: dict[str, Participant] = {}
+        for name, link in zip(("Ann", "Bob"), links, strict=True):
+            member = open_page(
+                chromium, link.replace("http://127.0.0.1:18080", server.base_url), name
+            )
+            people.append(member)
+            members[name] = member
+            page = member.page
+            page.click("#devices-next")
+            assert RULES.splitlines()[0] in page.inner_text("#rules-text")
+            assert page.is_disabled("#rules-enter")
+            page.check("#rules-agree")
+            page.click("#rules-enter")
+            page.wait_for_selector("#step-waiting:not([hidden])", timeout=10000)
+        ann, bob = members["Ann"], members["Bob"]
+
+        # Lea lets them in from the waiting room.
+        for _ in range(2):
+            lea.page.wait_for_selector("#waiting-list .admit-button", timeout=10000)
+            lea.page.click("#waiting-list .admit-button >> nth=0")
+            lea.page.wait_for_timeout(300)
+        for participant in (ann, bob):
+            participant.page.wait_for_selector("#room:not([hidden])", timeout=20000)
+        for participant in people:
+            wait_until(
+                lambda p=participant: playing_remote_videos(p, 3),
+                30,
+                f"{participant.name} does not play three videos: {participant.tiles()}",
+            )
+
+        # Lea mutes Ann: Bob (and Cor) stop receiving Ann's audio at all.
+        ann_id = person_id(lea.page, "Ann")
+        bob_id = person_id(lea.page, "Bob")
+        wait_until(lambda: audio_packets(bob, ann_id) > 50, 15, "Bob gets no audio from Ann")
+        lea.page.click(f'.tile[data-participant-id="{ann_id}"] [data-action="mute"]')
+        bob.page.wait_for_selector(
+            f'#participants li[data-person-id="{ann_id}"]:has-text("muted by the therapist")'
+        )
+        lea.page.wait_for_timeout(1000)  # what was under way arrives
+        before = audio_packets(bob, ann_id)
+        lea.page.wait_for_timeout(2000)
+        assert audio_packets(bob, ann_id) - before <= 5, "Ann's muted audio still reaches Bob"
+        lea.page.click(f'.tile[data-participant-id="{ann_id}"] [data-action="allow_speak"]')
+        wait_until(
+            lambda: audio_packets(bob, ann_id) > before + 50, 15, "Ann's audio did not come back"
+        )
+
+        # The check-in round: arrival, then the round in roster order.
+        lea.page.click("#advance-phase")
+        lea.page.wait_for_selector("#phase-name:text-is('Arrival')")
+        lea.page.click("#advance-phase")
+        for participant in people:
+            participant.page.wait_for_selector(
+                f'#round-order li[data-person-id="{ann_id}"][data-current="true"]', timeout=10000
+            )
+        assert bob.page.is_hidden("#turn-done")
+        OUTPUT.mkdir(exist_ok=True)
+        lea.page.screenshot(path=str(OUTPUT / "session-therapist.png"))
+        ann.page.screenshot(path=str(OUTPUT / "session-member.png"))
+        ann.page.click("#turn-done")
+        for participant in people:
+            participant.page.wait_for_selector(
+                f'#round-order li[data-person-id="{bob_id}"][data-current="true"]', timeout=10000
+            )
+        bob.page.click("#turn-pass")
+        lea.page.wait_for_selector('#round-order li[data-current="true"]', state="detached")
+
+        # The therapists' private channel reaches Cor and no member page at all.
+        lea.page.click("#chat-tab-therapists")
+        lea.page.fill("#chat-text", PRIVATE)
+        lea.page.click("#chat-send")
+        cor.page.click("#chat-tab-therapists")
+        cor.page.wait_for_selector(f"#chat-log :text('{PRIVATE}')", timeout=10000)
+        for member in (ann, bob):
+            assert member.page.is_hidden("#chat-tab-therapists")
+            frames: list[str] = member.page.evaluate("window.__e2eFrames")
+            assert frames and not any(PRIVATE in frame for frame in frames)
+
+        # Lea ends the session; everyone is told; the attendance has both members.
+        lea.page.click("#end-button")
+        for member in (ann, bob):
+            member.page.wait_for_selector("#left:not([hidden])", timeout=10000)
+            assert "session has ended" in member.page.inner_text("#left-message")
+        lea.page.goto(group_url + "/attendance")
+        table = lea.page.inner_text("#attendance")
+        for name in ("Ann", "Bob"):
+            assert table.count(name) >= 2  # joined and left
+        errors: list[Any] = [e for p in people for e in p.errors]
+        assert errors == []
+    finally:
+        close_all(*people)

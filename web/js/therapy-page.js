@@ -1,0 +1,617 @@
+// A therapy session: the way in (devices, ground rules, waiting room), then the room
+// with the phase bar, the grid, the participant list, the chat and, for therapists,
+// the moderation controls. The server decides everything; this page shows it and
+// sends requests (docs/protocol.md, "Therapy sessions").
+import { applyTexts, onLanguageChange, setLanguage, setUpLanguage, t } from "./i18n.js";
+import { resumeAudio } from "./audio-level.js";
+import { failureKey, listDevices, startLocalMedia } from "./local-media.js";
+import { Grid } from "./grid.js";
+import { Tile } from "./tile.js";
+import { RoomSession } from "./session.js";
+import { Signaling, SignalingError, signalingUrl } from "./signaling.js";
+
+const byId = (id) => document.getElementById(id);
+const path = location.pathname.split("/").filter(Boolean);
+// /join/<invite token> for members and observers, /groups/<id>/room for therapists.
+const credentials = path[0] === "join" ? { invite: path[1] } : { group: path[1] };
+
+const grid = new Grid(byId("grid"));
+const state = {
+  info: null, // session_details
+  you: null,
+  moderator: false,
+  participants: new Map(), // id -> participant (without yourself)
+  waiting: [],
+  session: null, // session_state
+  chatChannel: "group",
+  chat: { group: [], therapists: [] },
+  signals: [],
+  handRaised: false,
+  errorKey: null,
+  enterErrorKey: null,
+  mediaErrorKey: null,
+  statusKey: null,
+  endedCause: null,
+  endedReason: "",
+};
+let localStream = null;
+let previewReady = null;
+let room = null; // RoomSession once entering
+let clockOffset = 0; // server time minus this browser's time
+let timer = null;
+
+const ERROR_KEYS = {
+  session_not_open: "session.notOpen",
+  invite_invalid: "session.inviteInvalid",
+  invite_expired: "session.inviteExpired",
+  locked: "session.locked",
+  removed: "session.removedBefore",
+  login_required: "session.loginRequired",
+  not_allowed: "session.loginRequired",
+};
+
+function show(name) {
+  for (const id of ["way-in-error", "step-devices", "step-rules", "step-waiting", "room", "left"]) {
+    byId(id).hidden = id !== name;
+  }
+  document.body.classList.toggle("in-room", name === "room");
+  if (name === "room") grid.layout();
+}
+
+function setText(element, key, params) {
+  element.textContent = key ? t(key, params) : "";
+  element.hidden = !key;
+}
+
+function minutesAndSeconds(ms) {
+  const total = Math.round(Math.abs(ms) / 1000);
+  const minutes = Math.floor(total / 60);
+  const seconds = String(total % 60).padStart(2, "0");
+  return `${minutes}:${seconds}`;
+}
+
+function nameOf(id) {
+  if (state.you && id === state.you.id) return state.you.name;
+  const participant = state.participants.get(id);
+  return participant ? participant.name : "?";
+}
+
+// -- rendering ------------------------------------------------------------------------
+
+function renderPhase() {
+  const session = state.session;
+  const phase = session && session.phase;
+  byId("phase-name").textContent = phase ? phase.name : t("session.noPhase");
+  if (phase) {
+    const now = Date.now() + clockOffset;
+    const left = phase.started_at + phase.minutes * 60000 - now;
+    byId("phase-time").textContent =
+      left >= 0
+        ? t("session.timeLeft", { time: minutesAndSeconds(left) })
+        : t("session.overTime", { time: minutesAndSeconds(left) });
+  } else {
+    byId("phase-time").textContent = "";
+  }
+  const order = byId("round-order");
+  order.replaceChildren();
+  const round = session && session.round;
+  order.hidden = !round;
+  if (round) {
+    order.setAttribute("aria-label", t("session.order"));
+    for (const id of round.order) {
+      const item = document.createElement("li");
+      item.dataset.personId = id;
+      item.dataset.current = String(id === round.current);
+      item.textContent = nameOf(id);
+      if (round.passed.includes(id)) item.textContent += ` (${t("session.passed")})`;
+      if (id === round.current) item.setAttribute("aria-current", "true");
+      order.append(item);
+    }
+  }
+  const myTurn = Boolean(round && state.you && round.current === state.you.id);
+  byId("turn-done").hidden = !myTurn;
+  byId("turn-pass").hidden = !myTurn;
+  const advance = byId("advance-phase");
+  advance.hidden = !state.moderator;
+  advance.textContent = phase ? t("session.advancePhase") : t("session.startPhases");
+  for (const tile of grid.tiles.values()) {
+    tile.element.classList.toggle("current-speaker", Boolean(round && round.current === tile.id));
+  }
+}
+
+function renderParticipants() {
+  const list = byId("participants");
+  list.replaceChildren();
+  const everyone = [];
+  if (state.you) everyone.push({ ...state.you, hand_raised: state.handRaised, self: true });
+  everyone.push(...state.participants.values());
+  for (const person of everyone) {
+    const item = document.createElement("li");
+    item.dataset.personId = person.id;
+    item.dataset.role = person.role;
+    let text = person.self ? t("room.you", { name: person.name }) : person.name;
+    text += ` · ${t(`session.${person.role}`)}`;
+    if (person.hand_raised) text += ` ✋ ${t("session.handRaised")}`;
+    if (person.audio_forwarded === false && person.role !== "observer") {
+      const round = state.session && state.session.round;
+      const waitsTurn = round && round.current && round.current !== person.id;
+      text += ` · ${t(waitsTurn ? "session.waitsTurn" : "session.mutedByTherapist")}`;
+    }
+    item.textContent = text;
+    if (state.moderator && person.hand_raised && !person.self) {
+      item.append(" ", actionButton("session.tileAllow", "allow_speak", person.id));
+    }
+    list.append(item);
+  }
+  const waitingBox = byId("waiting-box");
+  waitingBox.hidden = !state.moderator || state.waiting.length === 0;
+  const waitingList = byId("waiting-list");
+  waitingList.replaceChildren();
+  for (const person of state.waiting) {
+    const item = document.createElement("li");
+    item.dataset.personId = person.id;
+    item.textContent = `${person.name} · ${t(`session.${person.role}`)} `;
+    const admit = actionButton("session.admit", "admit", person.id);
+    admit.classList.add("admit-button");
+    item.append(admit);
+    waitingList.append(item);
+  }
+}
+
+function actionButton(labelKey, action, target) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "small";
+  button.dataset.action = action;
+  button.textContent = t(labelKey);
+  button.addEventListener("click", () => moderate(action, target));
+  return button;
+}
+
+function renderTileActions() {
+  for (const tile of grid.tiles.values()) {
+    let actions = tile.element.querySelector(".tile-actions");
+    const participant = state.participants.get(tile.id);
+    if (!state.moderator || !participant || participant.role !== "member") {
+      if (actions) actions.remove();
+      continue;
+    }
+    if (!actions) {
+      actions = document.createElement("div");
+      actions.className = "tile-actions";
+      tile.element.append(actions);
+    }
+    actions.replaceChildren(
+      participant.audio_forwarded
+        ? actionButton("session.tileMute", "mute", tile.id)
+        : actionButton("session.tileAllow", "allow_speak", tile.id),
+      participant.video_forwarded
+        ? actionButton("session.tileStopVideo", "stop_video", tile.id)
+        : actionButton("session.tileAllowVideo", "allow_video", tile.id),
+      actionButton("session.tileRemove", "remove", tile.id),
+    );
+  }
+}
+
+function renderChat() {
+  for (const tab of byId("chat-tabs").querySelectorAll("[data-channel]")) {
+    tab.setAttribute("aria-selected", String(tab.dataset.channel === state.chatChannel));
+  }
+  byId("chat-tab-therapists").hidden = !state.moderator;
+  const log = byId("chat-log");
+  log.replaceChildren();
+  for (const message of state.chat[state.chatChannel]) {
+    const line = document.createElement("p");
+    line.className = "chat-message";
+    const who = document.createElement("strong");
+    who.textContent = `${message.sender_name}: `;
+    line.append(who, message.text);
+    log.append(line);
+  }
+  log.scrollTop = log.scrollHeight;
+  const chatOff = state.session && !state.session.chat_enabled && state.chatChannel === "group";
+  const observer = state.you && state.you.role === "observer";
+  byId("chat-text").disabled = Boolean(chatOff || (observer && state.chatChannel === "group"));
+  byId("chat-text").placeholder = chatOff ? t("session.chatOff") : t("session.chatPlaceholder");
+}
+
+function renderSignals() {
+  const box = byId("signals");
+  box.hidden = !state.moderator || state.signals.length === 0;
+  box.replaceChildren();
+  for (const signal of state.signals) {
+    const line = document.createElement("p");
+    line.className = `signal signal-${signal.kind}`;
+    const kind = signal.kind === "need_help" ? t("session.needHelp") : t("session.needMoment");
+    line.textContent = t("session.signalFrom", { name: signal.name, kind });
+    box.append(line);
+  }
+}
+
+function render() {
+  byId("group-name").textContent = state.info ? state.info.group.name : "";
+  setText(byId("way-in-message"), state.errorKey);
+  setText(byId("media-error"), state.mediaErrorKey);
+  setText(byId("enter-error"), state.enterErrorKey);
+  if (state.info) {
+    byId("you-are").textContent = `${state.info.you.name} · ${t(`session.${state.info.you.role}`)}`;
+    const again = state.info.accepted_before;
+    byId("rules-again").hidden = !again || state.moderator;
+    byId("rules-agree-label").hidden = again || state.moderator;
+    byId("rules-enter").textContent = again || state.moderator ? t("session.rulesContinue") : t("session.rulesEnter");
+    byId("rules-enter").disabled = !(again || state.moderator || byId("rules-agree").checked);
+  }
+  const muted = room ? room.audioMuted : false;
+  const videoMuted = room ? room.videoMuted : false;
+  const mute = byId("mute-button");
+  mute.textContent = muted ? t("room.unmute") : t("room.mute");
+  mute.setAttribute("aria-pressed", String(muted));
+  mute.disabled = !room || !room.audioTrack;
+  const camera = byId("camera-button");
+  camera.textContent = videoMuted ? t("room.cameraOn") : t("room.cameraOff");
+  camera.setAttribute("aria-pressed", String(videoMuted));
+  camera.disabled = !room;
+  const member = state.you && state.you.role === "member";
+  for (const element of document.querySelectorAll(".member-only")) element.hidden = !member;
+  for (const element of document.querySelectorAll(".therapist-only")) {
+    if (!["waiting-box", "signals", "chat-tab-therapists"].includes(element.id)) {
+      element.hidden = !state.moderator;
+    }
+  }
+  const hand = byId("hand-button");
+  hand.textContent = state.handRaised ? t("session.lowerHand") : t("session.raiseHand");
+  hand.setAttribute("aria-pressed", String(state.handRaised));
+  const session = state.session;
+  byId("mute-all").textContent = session && session.everyone_muted ? t("session.unmuteAll") : t("session.muteAll");
+  byId("lock-button").textContent = session && session.locked ? t("session.unlock") : t("session.lock");
+  byId("status").textContent = state.statusKey ? t(state.statusKey) : "";
+  if (state.endedCause) {
+    const key = `cause.${state.endedCause}`;
+    byId("left-message").textContent = [t(key), state.endedReason].filter(Boolean).join(" ");
+  }
+  renderPhase();
+  renderParticipants();
+  renderTileActions();
+  renderChat();
+  renderSignals();
+  grid.render();
+}
+
+// -- the way in -----------------------------------------------------------------------
+
+function fillSelect(select, devices, selectedId, fallback) {
+  select.replaceChildren();
+  if (devices.length === 0) {
+    const option = document.createElement("option");
+    option.value = "";
+    option.textContent = t("prejoin.noDevice");
+    select.append(option);
+    select.disabled = true;
+    return;
+  }
+  select.disabled = false;
+  devices.forEach((device, index) => {
+    const option = document.createElement("option");
+    option.value = device.deviceId;
+    option.textContent = device.label || `${fallback} ${index + 1}`;
+    select.append(option);
+  });
+  if (selectedId) select.value = selectedId;
+}
+
+async function startPreview() {
+  if (localStream) for (const track of localStream.getTracks()) track.stop();
+  const { stream, error } = await startLocalMedia({
+    cameraId: byId("camera-select").value,
+    microphoneId: byId("microphone-select").value,
+  });
+  localStream = stream;
+  const hasVideo = Boolean(stream && stream.getVideoTracks().length);
+  if (error && stream && !hasVideo) state.mediaErrorKey = "media.audioOnly";
+  else state.mediaErrorKey = error ? failureKey(error) : null;
+  byId("preview").srcObject = hasVideo ? stream : null;
+  byId("preview-off").hidden = hasVideo;
+  const { cameras, microphones } = await listDevices();
+  const settingsOf = (track) => (track && track.getSettings ? track.getSettings().deviceId || "" : "");
+  fillSelect(byId("camera-select"), stream ? cameras : [], settingsOf(stream && stream.getVideoTracks()[0]), "Camera");
+  fillSelect(byId("microphone-select"), stream ? microphones : [], settingsOf(stream && stream.getAudioTracks()[0]), "Microphone");
+  render();
+}
+
+async function loadInfo() {
+  const signaling = new Signaling(signalingUrl());
+  try {
+    await signaling.connect();
+    state.info = await signaling.request("session_info", credentials);
+  } finally {
+    signaling.close();
+  }
+  state.you = state.info.you;
+  state.moderator = ["lead_therapist", "cotherapist"].includes(state.you.role);
+  setLanguage(state.info.group.language);
+  byId("rules-text").textContent = state.info.rules.text;
+  byId("rules-dialog-text").textContent = state.info.rules.text;
+}
+
+async function begin() {
+  state.errorKey = null;
+  try {
+    await loadInfo();
+  } catch (error) {
+    state.errorKey = ERROR_KEYS[error && error.code] || "error.other";
+    show("way-in-error");
+    render();
+    return;
+  }
+  if (!state.info.session_open) {
+    state.errorKey = "session.notOpen";
+    show("way-in-error");
+    render();
+    return;
+  }
+  show("step-devices");
+  render();
+  if (!previewReady) previewReady = startPreview();
+  byId("devices-next").focus();
+}
+
+async function enter() {
+  resumeAudio();
+  state.enterErrorKey = null;
+  byId("rules-enter").disabled = true;
+  await previewReady;
+  const observer = state.you.role === "observer";
+  if (observer && localStream) {
+    for (const track of localStream.getTracks()) track.stop();
+    localStream = null;
+  }
+  const stream = localStream;
+  room = new RoomSession({
+    roomId: "",
+    name: state.you.name,
+    stream,
+    audioMuted: false,
+    videoMuted: false,
+    cameraId: byId("camera-select").value,
+    callbacks: roomCallbacks(),
+  });
+  try {
+    await room.startWith((signaling) => enterSession(signaling, room));
+  } catch (error) {
+    if (room && room.ended && state.endedCause) return;
+    if (room) room.abort();
+    room = null;
+    const code = error && error.code;
+    state.enterErrorKey = ERROR_KEYS[code] || (code === "rules_not_accepted" ? "session.rulesAgree" : "error.other");
+    show("step-rules");
+    render();
+  }
+}
+
+function enterSession(signaling, session) {
+  signaling.on("session_state", (data) => updateSession(data));
+  signaling.on("waiting_room", (data) => {
+    state.waiting = data.people;
+    render();
+  });
+  signaling.on("permissions", (data) => {
+    const participant = state.participants.get(data.participant_id);
+    if (participant) {
+      participant.audio_forwarded = data.audio_forwarded;
+      participant.video_forwarded = data.video_forwarded;
+    }
+    render();
+  });
+  signaling.on("hand", (data) => {
+    if (state.you && data.participant_id === state.you.id) state.handRaised = data.raised;
+    const participant = state.participants.get(data.participant_id);
+    if (participant) participant.hand_raised = data.raised;
+    render();
+  });
+  signaling.on("chat_message", (data) => {
+    state.chat[data.channel === "therapists" ? "therapists" : "group"].push(data);
+    render();
+  });
+  signaling.on("signal_received", (data) => {
+    state.signals.push(data);
+    render();
+  });
+  signaling.on("dismissed", (data) => {
+    state.endedCause = data.cause;
+    state.endedReason = data.reason || "";
+  });
+  return new Promise((resolve, reject) => {
+    signaling.on("admitted", (data) => resolve(seated(data.seat)));
+    signaling
+      .request("enter", {
+        ...credentials,
+        accept_rules: state.moderator ? null : state.info.rules.version,
+        audio_muted: session.audioMuted,
+        video_muted: session.videoMuted,
+      })
+      .then((entered) => {
+        if (entered.state === "seated") resolve(seated(entered.seat));
+        else {
+          show("step-waiting");
+          render();
+        }
+      }, reject);
+  });
+}
+
+function seated(seat) {
+  state.waiting = seat.waiting || [];
+  updateSession(seat.state);
+  return seat;
+}
+
+function updateSession(data) {
+  state.session = data;
+  clockOffset = data.server_time - Date.now();
+  render();
+}
+
+function addParticipant(participant) {
+  state.participants.set(participant.id, { ...participant });
+  if (participant.role === "observer" || grid.get(participant.id)) return;
+  const tile = new Tile(participant.id, participant.name);
+  tile.setMediaState(participant.audio_muted, participant.video_muted);
+  grid.add(tile);
+}
+
+function roomCallbacks() {
+  return {
+    onJoined(seat) {
+      if (state.you.role !== "observer") {
+        const self = new Tile(seat.participant_id, state.you.name, { self: true });
+        self.setTracks({ audio: room.audioTrack, video: room.videoTrack });
+        self.setMediaState(room.audioMuted, room.videoMuted);
+        grid.add(self);
+      }
+      for (const participant of seat.participants) addParticipant(participant);
+      byId("preview").srcObject = null;
+      show("room");
+      if (!timer) timer = setInterval(renderPhase, 1000);
+      render();
+    },
+    onParticipantJoined: (participant) => {
+      addParticipant(participant);
+      render();
+    },
+    onParticipantLeft(id) {
+      state.participants.delete(id);
+      grid.remove(id);
+      render();
+    },
+    onMediaState(id, audioMuted, videoMuted) {
+      const participant = state.participants.get(id);
+      if (participant) Object.assign(participant, { audio_muted: audioMuted, video_muted: videoMuted });
+      const tile = grid.get(id);
+      if (tile) tile.setMediaState(audioMuted, videoMuted);
+    },
+    onTrack(id, kind, track) {
+      const tile = grid.get(id);
+      if (tile) tile.setTracks({ [kind]: track });
+    },
+    onMediaConnection(connection) {
+      if (connection === "connected") state.statusKey = "status.connected";
+      else if (connection === "disconnected" || connection === "failed") state.statusKey = "status.mediaProblem";
+      render();
+    },
+    onEnded(cause) {
+      state.endedCause = state.endedCause || cause;
+      state.statusKey = null;
+      clearInterval(timer);
+      grid.clear();
+      localStream = null;
+      show("left");
+      render();
+    },
+  };
+}
+
+// -- in the room ----------------------------------------------------------------------
+
+async function request(type, data) {
+  if (!room || !room.signaling) return;
+  try {
+    await room.signaling.request(type, data);
+  } catch (error) {
+    if (!(error instanceof SignalingError)) throw error;
+    state.statusKey = null;
+    byId("status").textContent = error.message;
+  }
+}
+
+function moderate(action, target) {
+  const data = { action };
+  if (target) data.target = target;
+  if (action === "remove") {
+    const reason = window.prompt(t("session.removeReason"), "");
+    if (reason === null) return;
+    data.reason = reason.slice(0, 300);
+  }
+  return request("moderate", data);
+}
+
+async function toggleMute() {
+  if (!room) return;
+  const told = room.setAudioMuted(!room.audioMuted);
+  const self = [...grid.tiles.values()].find((tile) => tile.self);
+  if (self) self.setMediaState(room.audioMuted, room.videoMuted);
+  render();
+  await told;
+}
+
+async function toggleCamera() {
+  if (!room) return;
+  byId("camera-button").disabled = true;
+  try {
+    await room.setVideoMuted(!room.videoMuted);
+  } catch (error) {
+    state.mediaErrorKey = failureKey(error);
+  }
+  const self = [...grid.tiles.values()].find((tile) => tile.self);
+  if (self) {
+    self.setTracks({ video: room.videoTrack });
+    self.setMediaState(room.audioMuted, room.videoMuted);
+  }
+  render();
+}
+
+function sendChat(event) {
+  event.preventDefault();
+  const input = byId("chat-text");
+  const text = input.value.trim();
+  if (!text) return;
+  input.value = "";
+  request("chat", { channel: state.chatChannel, text });
+}
+
+setUpLanguage(byId("language"));
+onLanguageChange(render);
+byId("retry-button").addEventListener("click", begin);
+byId("devices-next").addEventListener("click", () => {
+  show("step-rules");
+  render();
+  byId(state.moderator || state.info.accepted_before ? "rules-enter" : "rules-agree").focus();
+});
+byId("rules-agree").addEventListener("change", render);
+byId("rules-enter").addEventListener("click", enter);
+byId("camera-select").addEventListener("change", () => (previewReady = startPreview()));
+byId("microphone-select").addEventListener("change", () => (previewReady = startPreview()));
+byId("mute-button").addEventListener("click", toggleMute);
+byId("camera-button").addEventListener("click", toggleCamera);
+byId("hand-button").addEventListener("click", () => request("raise_hand", { raised: !state.handRaised }));
+byId("signal-moment").addEventListener("click", () => {
+  request("signal", { kind: "need_a_moment" });
+  byId("status").textContent = t("session.signalSent");
+});
+byId("signal-help").addEventListener("click", () => {
+  request("signal", { kind: "need_help" });
+  byId("status").textContent = t("session.signalSent");
+});
+byId("turn-done").addEventListener("click", () => request("turn", { passed: false }));
+byId("turn-pass").addEventListener("click", () => request("turn", { passed: true }));
+byId("advance-phase").addEventListener("click", () => moderate("advance_phase"));
+byId("mute-all").addEventListener("click", () =>
+  moderate(state.session && state.session.everyone_muted ? "unmute_all" : "mute_all"),
+);
+byId("lock-button").addEventListener("click", () =>
+  moderate(state.session && state.session.locked ? "unlock" : "lock"),
+);
+byId("end-button").addEventListener("click", () => {
+  if (window.confirm(t("session.endConfirm"))) moderate("end");
+});
+byId("leave-button").addEventListener("click", () => room && room.leave());
+byId("rules-button").addEventListener("click", () => byId("rules-dialog").showModal());
+byId("rules-dialog-close").addEventListener("click", () => byId("rules-dialog").close());
+for (const tab of byId("chat-tabs").querySelectorAll("[data-channel]")) {
+  tab.addEventListener("click", () => {
+    state.chatChannel = tab.dataset.channel;
+    render();
+  });
+}
+byId("chat-form").addEventListener("submit", sendChat);
+applyTexts();
+begin();
