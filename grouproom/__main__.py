@@ -118,7 +118,9 @@ def serve(settings: Settings) -> int:
     from aiohttp import web
 
     from grouproom.app import create_app
+    from grouproom.demo import describe, ensure_demo
     from grouproom.media.hooks import check_hooks
+    from grouproom.store.store import Store
 
     try:
         check_hooks()
@@ -131,9 +133,18 @@ def serve(settings: Settings) -> int:
     for room in settings.demo_rooms:
         print(f"  room link: {url}/r/{room}", flush=True)
     print(f"  therapists log in at: {url}/login", flush=True)
+    public = settings.public_url.rstrip("/") or url
+
+    async def show_demo(store: Store, secret: bytes) -> None:
+        if not settings.demo_group:
+            return
+        demo = await ensure_demo(store, secret, public, settings.invite_days)
+        if demo is not None:
+            print("\n".join(describe(demo, public)), flush=True)
+
     try:
         web.run_app(
-            create_app(settings),
+            create_app(settings, on_ready=show_demo),
             host=settings.host,
             port=settings.port,
             shutdown_timeout=SHUTDOWN_TIMEOUT,

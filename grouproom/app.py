@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -54,6 +54,7 @@ def create_app(
     idle_timeout: float = IDLE_TIMEOUT,
     store: Store | None = None,
     secret: bytes | None = None,
+    on_ready: Callable[[Store, bytes], Awaitable[None]] | None = None,
 ) -> web.Application:
     """The application. Without a store and secret it opens its own (open_storage)
     at start-up and closes it at the end."""
@@ -92,6 +93,8 @@ def create_app(
         app[hub_key] = hub
         websocket.hub = hub
         therapist_pages.session_closed = hub.end_from_page
+        if on_ready is not None:
+            await on_ready(opened, key)
         yield
         await hub.shutdown()
         if own:

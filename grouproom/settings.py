@@ -41,6 +41,9 @@ class Settings:
     video_max_framerate: int = 25
     # Rooms created when the server starts (their links are printed).
     demo_rooms: tuple[str, ...] = ("demo",)
+    # A demo therapist, group and open session on a new, empty database (see
+    # grouproom/demo.py); their login and invite links are printed.
+    demo_group: bool = True
     web_root: str = field(default_factory=lambda: default_web_root())
     # Where the embedded database and the server's secret key live (created on
     # first use, readable by the server's user only).
@@ -136,7 +139,11 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         raw = environ.get(ENV_PREFIX + f.name.upper())
         if raw is None:
             continue
-        if f.type in ("int",):
+        if f.type == "bool":
+            if raw.strip().lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise SettingsError(f"{ENV_PREFIX}{f.name.upper()} must be true or false")
+            values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+        elif f.type in ("int",):
             try:
                 values[f.name] = int(raw)
             except ValueError:

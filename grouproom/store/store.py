@@ -93,6 +93,11 @@ class Store:
             )
         return therapist
 
+    async def therapist_count(self) -> int:
+        async with self.engine.connect() as connection:
+            count = await connection.scalar(select(func.count()).select_from(schema.therapists))
+        return int(count or 0)
+
     async def therapist_by_email(self, email: str) -> Therapist | None:
         async with self.engine.connect() as connection:
             return await self._therapist_by_email(connection, email.strip().lower())

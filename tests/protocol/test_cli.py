@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -124,3 +125,57 @@ def test_a_missing_aiortc_hook_exits_3(
     monkeypatch.delattr(RTCDtlsTransport, "_send_rtp")
     assert main(["serve", "--port", str(free_port()), "--data-dir", str(tmp_path)]) == 3
     assert "RTCDtlsTransport._send_rtp" in capsys.readouterr().err
+
+
+async def read_until(stream: asyncio.StreamReader, marker: str, seconds: float = 30) -> str:
+    text = ""
+    async with asyncio.timeout(seconds):
+        while marker not in text:
+            line = await stream.readline()
+            if not line:
+                break
+            text += line.decode()
+    return text
+
+
+async def test_a_new_installation_prints_a_working_demo_group(tmp_path: Path) -> None:
+    port = free_port()
+    server = await start_server(tmp_path, "--port", str(port))
+    try:
+        assert server.stdout is not None
+        printed = await read_until(server.stdout, "invite link for Olga")
+        password = printed.split("password (shown only now): ")[1].split()[0]
+        links = dict(re.findall(r"invite link for (.+?): (\S+)", printed))
+        assert set(links) == {"Anna", "Bram", "Olga (stagiair)"}
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+            async with session.get(f"{base}/login") as response:
+                nonce = re.search(r'name="login_nonce" value="([^"]+)"', await response.text())
+            assert nonce is not None
+            form = {
+                "email": "demo@grouproom.invalid",
+                "password": password,
+                "login_nonce": nonce.group(1),
+            }
+            async with session.post(f"{base}/login", data=form, headers={"Origin": base}) as r:
+                assert r.url.path == "/groups" and "Demogroep" in await r.text()
+            async with session.ws_connect(f"ws://127.0.0.1:{port}/ws") as ws:
+                token = links["Anna"].rsplit("/", 1)[1]
+                await ws.send_json(
+                    {"v": 1, "type": "session_info", "id": "1", "data": {"invite": token}}
+                )
+                reply = await ws.receive_json(timeout=10)
+        assert reply["data"]["you"]["name"] == "Anna" and reply["data"]["session_open"] is True
+    finally:
+        server.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(server.wait(), 20)
+
+    # A restart finds the same demo; the password is not shown again.
+    again = await start_server(tmp_path, "--port", str(port))
+    try:
+        assert again.stdout is not None
+        printed = await read_until(again.stdout, "invite link for Olga")
+        assert "shown only now" not in printed and "invite link for Anna" in printed
+    finally:
+        again.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(again.wait(), 20)

@@ -458,3 +458,24 @@ async def test_a_session_closed_on_the_group_page_ends_in_the_room(group: Group)
     with pytest.raises(SocketClosed):
         for _ in range(10):
             await ann.receive()
+
+
+async def test_a_restart_resumes_the_session(
+    group: Group, aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    """The server stops mid-session; the new one continues it: same phase and lock,
+    and members who had been let in come back without the waiting room."""
+    lea, ann, _ = await seated_group(group)
+    await lea.expect("moderate", {"action": "advance_phase"})
+    await lea.expect("moderate", {"action": "lock"})
+    await group.client.close()  # the server stops: sockets and the live session go
+
+    restarted = await aiohttp_client(create_app(settings))
+    group.client = restarted
+    lea, seat = await group.therapist(group.lead_id)
+    assert seat["state"]["phase"]["name"] == "Aankomst" and seat["state"]["locked"] is True
+    ann, entered = await group.member("Ann")
+    assert entered["state"] == "seated"  # let in before the restart, the lock allows it
+    newcomer = await group.socket()
+    refused = await newcomer.error("enter", {"invite": group.invite("Olga"), "accept_rules": 1})
+    assert refused["code"] == "locked"
