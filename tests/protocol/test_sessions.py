@@ -476,6 +476,8 @@ async def test_a_restart_resumes_the_session(
     assert seat["state"]["phase"]["name"] == "Aankomst" and seat["state"]["locked"] is True
     ann, entered = await group.member("Ann")
     assert entered["state"] == "seated"  # let in before the restart, the lock allows it
+    await ann.expect("raise_hand", {"raised": True})
+    assert (await lea.event("hand"))["data"]["raised"] is True
     newcomer = await group.socket()
     refused = await newcomer.error("enter", {"invite": group.invite("Olga"), "accept_rules": 1})
     assert refused["code"] == "locked"
