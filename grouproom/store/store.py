@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -36,6 +36,7 @@ from grouproom.store.records import (
 )
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+T = TypeVar("T")
 LANGUAGES = ("nl", "en")
 
 
@@ -103,13 +104,10 @@ class Store:
             return await self._therapist_by_email(connection, email.strip().lower())
 
     async def therapist(self, therapist_id: str) -> Therapist | None:
-        async with self.engine.connect() as connection:
-            row = (
-                await connection.execute(
-                    select(schema.therapists).where(schema.therapists.c.id == therapist_id)
-                )
-            ).first()
-        return None if row is None else _therapist(row)
+        therapists = schema.therapists
+        return await self._first(
+            select(therapists).where(therapists.c.id == therapist_id), _therapist
+        )
 
     async def set_password_hash(self, therapist_id: str, password_hash: str) -> None:
         async with self.engine.begin() as connection:
@@ -241,13 +239,9 @@ class Store:
         return group
 
     async def group(self, group_id: str) -> Group | None:
-        async with self.engine.connect() as connection:
-            row = (
-                await connection.execute(
-                    select(schema.groups).where(schema.groups.c.id == group_id)
-                )
-            ).first()
-        return None if row is None else _group(row)
+        return await self._first(
+            select(schema.groups).where(schema.groups.c.id == group_id), _group
+        )
 
     async def groups_of(self, therapist_id: str) -> list[Group]:
         """The groups the therapist leads or co-leads, by name."""
@@ -338,13 +332,10 @@ class Store:
 
     async def roster_entry(self, entry_id: str) -> RosterEntry | None:
         roster = schema.roster
-        async with self.engine.connect() as connection:
-            row = (
-                await connection.execute(
-                    select(roster).where(roster.c.id == entry_id, roster.c.archived_at.is_(None))
-                )
-            ).first()
-        return None if row is None else _roster_entry(row)
+        return await self._first(
+            select(roster).where(roster.c.id == entry_id, roster.c.archived_at.is_(None)),
+            _roster_entry,
+        )
 
     async def revoke_invite(self, entry_id: str) -> int:
         """Invalidate the member's invite links; returns the new serial."""
@@ -510,11 +501,7 @@ class Store:
 
     async def session(self, session_id: str) -> SessionRecord | None:
         sessions = schema.sessions
-        async with self.engine.connect() as connection:
-            row = (
-                await connection.execute(select(sessions).where(sessions.c.id == session_id))
-            ).first()
-        return None if row is None else _session(row)
+        return await self._first(select(sessions).where(sessions.c.id == session_id), _session)
 
     async def sessions_of(self, group_id: str) -> list[SessionRecord]:
         """All sessions of a group, newest first."""
@@ -706,6 +693,12 @@ class Store:
             ]
 
     # -- helpers ---------------------------------------------------------------------
+
+    async def _first(self, statement: Any, convert: Callable[[Row[Any]], T]) -> T | None:
+        """The first row of a query, converted; None when there is none."""
+        async with self.engine.connect() as connection:
+            row = (await connection.execute(statement)).first()
+        return None if row is None else convert(row)
 
     @staticmethod
     async def _insert(connection: AsyncConnection, statement: Any, problem: str) -> None:

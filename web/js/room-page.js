@@ -2,7 +2,8 @@
 // the screen shown after leaving.
 import { applyTexts, onLanguageChange, setUpLanguage, t } from "./i18n.js";
 import { resumeAudio } from "./audio-level.js";
-import { failureKey, listDevices, startLocalMedia } from "./local-media.js";
+import { failureKey } from "./local-media.js";
+import { previewDevices } from "./devices.js";
 import { Grid } from "./grid.js";
 import { Tile } from "./tile.js";
 import { RoomSession } from "./session.js";
@@ -77,45 +78,18 @@ function showScreen(name) {
   if (name === "room") grid.layout();
 }
 
-function fillSelect(select, devices, selectedId) {
-  select.replaceChildren();
-  if (devices.length === 0) {
-    const option = document.createElement("option");
-    option.value = "";
-    option.textContent = t("prejoin.noDevice");
-    select.append(option);
-    select.disabled = true;
-    return;
-  }
-  select.disabled = false;
-  devices.forEach((device, index) => {
-    const option = document.createElement("option");
-    option.value = device.deviceId;
-    option.textContent = device.label || `${select.id === "camera-select" ? "Camera" : "Microphone"} ${index + 1}`;
-    select.append(option);
-  });
-  if (selectedId) select.value = selectedId;
-}
-
-function deviceIdOf(track) {
-  return track && track.getSettings ? track.getSettings().deviceId || "" : "";
-}
-
 async function startPreview() {
-  if (localStream) for (const track of localStream.getTracks()) track.stop();
-  const { stream, error } = await startLocalMedia({
-    cameraId: elements.camera.value,
-    microphoneId: elements.microphone.value,
-  });
+  const { stream, errorKey } = await previewDevices(
+    {
+      camera: elements.camera,
+      microphone: elements.microphone,
+      preview: elements.preview,
+      previewOff: elements.previewOff,
+    },
+    localStream,
+  );
   localStream = stream;
-  const hasVideo = Boolean(stream && stream.getVideoTracks().length);
-  if (error && stream && !hasVideo) mediaErrorKey = "media.audioOnly";
-  else mediaErrorKey = error ? failureKey(error) : null;
-  elements.preview.srcObject = hasVideo ? stream : null;
-  elements.previewOff.hidden = hasVideo;
-  const { cameras, microphones } = await listDevices();
-  fillSelect(elements.camera, stream ? cameras : [], deviceIdOf(stream && stream.getVideoTracks()[0]));
-  fillSelect(elements.microphone, stream ? microphones : [], deviceIdOf(stream && stream.getAudioTracks()[0]));
+  mediaErrorKey = errorKey;
   render();
 }
 

@@ -4,7 +4,8 @@
 // sends requests (docs/protocol.md, "Therapy sessions").
 import { applyTexts, onLanguageChange, setLanguage, setUpLanguage, t } from "./i18n.js";
 import { resumeAudio } from "./audio-level.js";
-import { failureKey, listDevices, startLocalMedia } from "./local-media.js";
+import { failureKey } from "./local-media.js";
+import { previewDevices } from "./devices.js";
 import { Grid } from "./grid.js";
 import { Tile } from "./tile.js";
 import { RoomSession } from "./session.js";
@@ -279,42 +280,18 @@ function render() {
 
 // -- the way in -----------------------------------------------------------------------
 
-function fillSelect(select, devices, selectedId, fallback) {
-  select.replaceChildren();
-  if (devices.length === 0) {
-    const option = document.createElement("option");
-    option.value = "";
-    option.textContent = t("prejoin.noDevice");
-    select.append(option);
-    select.disabled = true;
-    return;
-  }
-  select.disabled = false;
-  devices.forEach((device, index) => {
-    const option = document.createElement("option");
-    option.value = device.deviceId;
-    option.textContent = device.label || `${fallback} ${index + 1}`;
-    select.append(option);
-  });
-  if (selectedId) select.value = selectedId;
-}
-
 async function startPreview() {
-  if (localStream) for (const track of localStream.getTracks()) track.stop();
-  const { stream, error } = await startLocalMedia({
-    cameraId: byId("camera-select").value,
-    microphoneId: byId("microphone-select").value,
-  });
+  const { stream, errorKey } = await previewDevices(
+    {
+      camera: byId("camera-select"),
+      microphone: byId("microphone-select"),
+      preview: byId("preview"),
+      previewOff: byId("preview-off"),
+    },
+    localStream,
+  );
   localStream = stream;
-  const hasVideo = Boolean(stream && stream.getVideoTracks().length);
-  if (error && stream && !hasVideo) state.mediaErrorKey = "media.audioOnly";
-  else state.mediaErrorKey = error ? failureKey(error) : null;
-  byId("preview").srcObject = hasVideo ? stream : null;
-  byId("preview-off").hidden = hasVideo;
-  const { cameras, microphones } = await listDevices();
-  const settingsOf = (track) => (track && track.getSettings ? track.getSettings().deviceId || "" : "");
-  fillSelect(byId("camera-select"), stream ? cameras : [], settingsOf(stream && stream.getVideoTracks()[0]), "Camera");
-  fillSelect(byId("microphone-select"), stream ? microphones : [], settingsOf(stream && stream.getAudioTracks()[0]), "Microphone");
+  state.mediaErrorKey = errorKey;
   render();
 }
 
