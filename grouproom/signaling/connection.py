@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import traceback
+from collections.abc import Awaitable, Callable
 
 from aiohttp import WSCloseCode
 
@@ -51,6 +52,10 @@ CLOSE_CODES: dict[ErrorCode, int] = {
     ErrorCode.UNSUPPORTED_VERSION: CLOSE_UNSUPPORTED_VERSION,
     ErrorCode.TOO_LARGE: WSCloseCode.MESSAGE_TOO_BIG,
 }
+
+
+# Adds a trickled candidate: ("candidate:..." line or None, sdp mid, m-line index).
+AddCandidate = Callable[[str | None, str | None, int | None], Awaitable[None]]
 
 
 def error_reply(error: ProtocolError) -> ErrorMessage:
@@ -130,9 +135,18 @@ class Connection:
         elif self.room_id is None or self.participant_id is None:
             raise ProtocolError(ErrorCode.NOT_JOINED, "join a room first")
         elif isinstance(message, Offer):
-            await self._offer(message, self.room_id, self.participant_id)
+            room_id, participant_id = self.room_id, self.participant_id
+            await self._offer(
+                message, lambda sdp: self.switchboard.connect(room_id, participant_id, sdp)
+            )
         elif isinstance(message, IceCandidate):
-            await self._ice_candidate(message, self.room_id, self.participant_id)
+            room_id, participant_id = self.room_id, self.participant_id
+            await self._ice_candidate(
+                message,
+                lambda candidate, mid, index: self.switchboard.add_ice_candidate(
+                    room_id, participant_id, candidate, mid, index
+                ),
+            )
         elif isinstance(message, SetMediaState):
             self.switchboard.set_media_state(
                 self.room_id, self.participant_id, message.audio_muted, message.video_muted
@@ -172,29 +186,22 @@ class Connection:
             )
         )
 
-    async def _offer(self, message: Offer, room_id: str, participant_id: str) -> None:
+    async def _offer(self, message: Offer, connect: Callable[[str], Awaitable[str]]) -> None:
+        """Hand the offer to the room's or the session's media (`connect`), once."""
         if self.offered:
             raise ProtocolError(ErrorCode.INVALID_STATE, "an offer was accepted already")
         try:
-            answer = await self.switchboard.connect(room_id, participant_id, message.sdp)
+            answer = await connect(message.sdp)
         except OfferError as exc:
             raise ProtocolError(ErrorCode.BAD_SDP, str(exc)) from None
         self.offered = True
         self.outbox.send(Answer(message.request_id, answer))
 
-    async def _ice_candidate(
-        self, message: IceCandidate, room_id: str, participant_id: str
-    ) -> None:
+    async def _ice_candidate(self, message: IceCandidate, add: AddCandidate) -> None:
         if not self.offered:
             raise ProtocolError(ErrorCode.INVALID_STATE, "send the offer before ICE candidates")
         try:
-            await self.switchboard.add_ice_candidate(
-                room_id,
-                participant_id,
-                message.candidate,
-                message.sdp_mid,
-                message.sdp_mline_index,
-            )
+            await add(message.candidate, message.sdp_mid, message.sdp_mline_index)
         except CandidateError as exc:
             raise ProtocolError(ErrorCode.BAD_CANDIDATE, str(exc)) from None
         self.outbox.send(Ack(message.request_id))
@@ -244,24 +251,16 @@ class Connection:
         if isinstance(message, SetMediaState):
             hub.set_self_muted(live, person_id, message.audio_muted, message.video_muted)
         elif isinstance(message, Offer):
-            if self.offered:
-                raise ProtocolError(ErrorCode.INVALID_STATE, "an offer was accepted already")
-            try:
-                answer = await hub.connect_media(live, person_id, message.sdp)
-            except OfferError as exc:
-                raise ProtocolError(ErrorCode.BAD_SDP, str(exc)) from None
-            self.offered = True
-            self.outbox.send(Answer(message.request_id, answer))
+            await self._offer(message, lambda sdp: hub.connect_media(live, person_id, sdp))
             return
         elif isinstance(message, IceCandidate):
-            if not self.offered:
-                raise ProtocolError(ErrorCode.INVALID_STATE, "send the offer before ICE candidates")
-            try:
-                await live.forwarder.add_ice_candidate(
-                    person_id, message.candidate, message.sdp_mid, message.sdp_mline_index
-                )
-            except CandidateError as exc:
-                raise ProtocolError(ErrorCode.BAD_CANDIDATE, str(exc)) from None
+            await self._ice_candidate(
+                message,
+                lambda candidate, mid, index: live.forwarder.add_ice_candidate(
+                    person_id, candidate, mid, index
+                ),
+            )
+            return
         elif isinstance(message, Leave):
             self.outbox.send(Ack(message.request_id))
             self.live = None

@@ -481,3 +481,21 @@ async def test_a_restart_resumes_the_session(
     newcomer = await group.socket()
     refused = await newcomer.error("enter", {"invite": group.invite("Olga"), "accept_rules": 1})
     assert refused["code"] == "locked"
+
+
+async def test_offer_and_candidates_in_a_session(
+    group: Group, rtc_clients: Callable[[int], RtcClient]
+) -> None:
+    lea, ann, _ = await seated_group(group)
+    assert (await ann.error("ice_candidate", {"candidate": None}))["code"] == "invalid_state"
+    peer = rtc_clients(4)
+    answer = await ann.expect("offer", {"sdp": await peer.offer()})
+    await peer.accept(answer["sdp"])
+    assert (await ann.error("offer", {"sdp": "v=0"}))["code"] == "invalid_state"
+    candidate = peer.candidate_lines()[0]
+    data = {"candidate": candidate, "sdp_mid": "0", "sdp_mline_index": 0}
+    assert await ann.expect("ice_candidate", data) == {}
+    assert (await ann.error("ice_candidate", {"candidate": "candidate:garbage"}))[
+        "code"
+    ] == "bad_candidate"
+    assert await lea.expect("ping") == {}
