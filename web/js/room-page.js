@@ -2,8 +2,8 @@
 // the screen shown after leaving.
 import { applyTexts, onLanguageChange, setUpLanguage, t } from "./i18n.js";
 import { resumeAudio } from "./audio-level.js";
-import { failureKey } from "./local-media.js";
 import { previewDevices } from "./devices.js";
+import { toggleCamera, toggleMicrophone } from "./own-controls.js";
 import { Grid } from "./grid.js";
 import { Tile } from "./tile.js";
 import { RoomSession } from "./session.js";
@@ -187,28 +187,14 @@ async function join(event) {
 }
 
 async function toggleMute() {
-  if (!session) return;
-  // The state changes at once; telling the others follows.
-  const told = session.setAudioMuted(!session.audioMuted);
-  const self = [...grid.tiles.values()].find((tile) => tile.self);
-  if (self) self.setMediaState(session.audioMuted, session.videoMuted);
-  render();
-  await told;
+  if (session) await toggleMicrophone(session, grid, render);
 }
 
-async function toggleCamera() {
+async function toggleOwnCamera() {
   if (!session) return;
   elements.cameraButton.disabled = true;
-  try {
-    await session.setVideoMuted(!session.videoMuted);
-  } catch (error) {
-    mediaErrorKey = failureKey(error);
-  }
-  const self = [...grid.tiles.values()].find((tile) => tile.self);
-  if (self) {
-    self.setTracks({ video: session.videoTrack });
-    self.setMediaState(session.audioMuted, session.videoMuted);
-  }
+  const errorKey = await toggleCamera(session, grid);
+  if (errorKey) mediaErrorKey = errorKey;
   render();
 }
 
@@ -221,7 +207,7 @@ try {
 }
 elements.form.addEventListener("submit", join);
 elements.mute.addEventListener("click", toggleMute);
-elements.cameraButton.addEventListener("click", toggleCamera);
+elements.cameraButton.addEventListener("click", toggleOwnCamera);
 elements.leave.addEventListener("click", () => session && session.leave());
 elements.rejoin.addEventListener("click", () => location.reload());
 showScreen("prejoin");

@@ -4,8 +4,8 @@
 // sends requests (docs/protocol.md, "Therapy sessions").
 import { applyTexts, onLanguageChange, setLanguage, setUpLanguage, t } from "./i18n.js";
 import { resumeAudio } from "./audio-level.js";
-import { failureKey } from "./local-media.js";
 import { previewDevices } from "./devices.js";
+import { toggleCamera, toggleMicrophone } from "./own-controls.js";
 import { Grid } from "./grid.js";
 import { Tile } from "./tile.js";
 import { RoomSession } from "./session.js";
@@ -512,27 +512,14 @@ function moderate(action, target) {
 }
 
 async function toggleMute() {
-  if (!room) return;
-  const told = room.setAudioMuted(!room.audioMuted);
-  const self = [...grid.tiles.values()].find((tile) => tile.self);
-  if (self) self.setMediaState(room.audioMuted, room.videoMuted);
-  render();
-  await told;
+  if (room) await toggleMicrophone(room, grid, render);
 }
 
-async function toggleCamera() {
+async function toggleOwnCamera() {
   if (!room) return;
   byId("camera-button").disabled = true;
-  try {
-    await room.setVideoMuted(!room.videoMuted);
-  } catch (error) {
-    state.mediaErrorKey = failureKey(error);
-  }
-  const self = [...grid.tiles.values()].find((tile) => tile.self);
-  if (self) {
-    self.setTracks({ video: room.videoTrack });
-    self.setMediaState(room.audioMuted, room.videoMuted);
-  }
+  const errorKey = await toggleCamera(room, grid);
+  if (errorKey) state.mediaErrorKey = errorKey;
   render();
 }
 
@@ -558,7 +545,7 @@ byId("rules-enter").addEventListener("click", enter);
 byId("camera-select").addEventListener("change", () => (previewReady = startPreview()));
 byId("microphone-select").addEventListener("change", () => (previewReady = startPreview()));
 byId("mute-button").addEventListener("click", toggleMute);
-byId("camera-button").addEventListener("click", toggleCamera);
+byId("camera-button").addEventListener("click", toggleOwnCamera);
 byId("hand-button").addEventListener("click", () => request("raise_hand", { raised: !state.handRaised }));
 byId("signal-moment").addEventListener("click", () => {
   request("signal", { kind: "need_a_moment" });
