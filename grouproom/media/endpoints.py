@@ -11,10 +11,13 @@ encoding frames. No decoder or encoder is ever created.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from aioice.ice import StunProtocol
 from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import (
     RTCRtpCodecParameters,
     RTCRtpReceiveParameters,
@@ -33,6 +36,7 @@ from aiortc.rtp import (
 )
 
 from grouproom.media.munger import Munger, PictureIdMunger
+from grouproom.media.rtp_header import RtpHeaderWriter, UnsupportedHeader
 
 if TYPE_CHECKING:
     from grouproom.media.publication import Publication
@@ -125,6 +129,9 @@ class ForwardingSender(RTCRtpSender):
     mid: str | None
     codecs: list[RTCRtpCodecParameters]
     started: bool
+    # None: headers are written by aiortc's RtpPacket.serialize (two-byte extensions).
+    header_writer: RtpHeaderWriter | None
+    _pending: set[asyncio.Future[None]]
 
     @classmethod
     def take_over(cls, sender: RTCRtpSender, stream_id: str) -> ForwardingSender:
@@ -136,6 +143,8 @@ class ForwardingSender(RTCRtpSender):
         sender.mid = None
         sender.codecs = []
         sender.started = False
+        sender.header_writer = None
+        sender._pending = set()
         sender._stream_id = stream_id
         return sender
 
@@ -149,6 +158,12 @@ class ForwardingSender(RTCRtpSender):
         self.transport._register_rtp_sender(self, parameters)
         self.mid = parameters.muxId
         self.codecs = list(parameters.codecs)
+        try:
+            self.header_writer = RtpHeaderWriter.negotiated(
+                self.ssrc, self.mid, parameters.headerExtensions
+            )
+        except UnsupportedHeader:
+            self.header_writer = None
         self.started = True
         if self.subscription is not None:
             self.subscription.sender_started()
@@ -158,11 +173,26 @@ class ForwardingSender(RTCRtpSender):
             self.transport._unregister_rtp_sender(self)
             self.started = False
 
-    async def send_rtp(self, data: bytes) -> bool:
-        try:
-            await self.transport._send_rtp(data)
-        except ConnectionError:
+    def send_now(self, data: bytes, rtcp: bool = False) -> bool:
+        """Protect and send one RTP (or RTCP) packet, without a coroutine: straight
+        to the socket of the nominated ICE candidate pair. This is what
+        RTCDtlsTransport._send_rtp does through four nested coroutines, once per
+        packet and subscriber. False when the transport is not (or no longer)
+        connected."""
+        dtls = self.transport
+        if dtls._state is not DtlsState.CONNECTED:
             return False
+        pair = dtls.transport._connection._nominated.get(1)
+        if pair is None:
+            return False
+        protected = dtls._tx_srtp.protect_rtcp(data) if rtcp else dtls._tx_srtp.protect(data)
+        protocol = pair.protocol
+        if type(protocol) is StunProtocol:
+            protocol.transport.sendto(protected, pair.remote_addr)
+        else:  # e.g. a TURN allocation, whose send path is a coroutine
+            task = asyncio.ensure_future(protocol.send_data(protected, pair.remote_addr))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
         return True
 
     async def _handle_rtcp_packet(self, packet: Any) -> None:

@@ -18,6 +18,7 @@ import aioice.ice
 import aiortc
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc import rate as aiortc_rate
+from aiortc import rtcdtlstransport as aiortc_dtls
 from aiortc import rtcrtpreceiver as aiortc_receiver
 from aiortc import rtp as aiortc_rtp
 from aiortc.rtcdtlstransport import RTCDtlsTransport
@@ -71,6 +72,25 @@ def verify_static_hooks() -> None:
         _source_contains(RTCDtlsTransport._handle_rtcp_data, "._handle_rtcp_packet("),
         "RTCDtlsTransport._handle_rtcp_data -> recipient._handle_rtcp_packet",
     )
+    # The direct send path (ForwardingSender.send_now): SRTP, then the nominated
+    # candidate pair's datagram transport.
+    _require(
+        hasattr(aiortc_dtls, "State") and hasattr(aiortc_dtls.State, "CONNECTED"),
+        "aiortc.rtcdtlstransport.State.CONNECTED",
+    )
+    _require(
+        _source_contains(RTCDtlsTransport._send_rtp, "self._tx_srtp.protect("),
+        "RTCDtlsTransport._send_rtp -> self._tx_srtp.protect",
+    )
+    _require(
+        _source_contains(aioice.ice.Connection.sendto, "self._nominated.get(")
+        and _source_contains(aioice.ice.Connection.sendto, "active_pair.remote_addr"),
+        "aioice Connection.sendto -> _nominated[component].protocol / remote_addr",
+    )
+    _require(
+        _source_contains(aioice.ice.StunProtocol.send_data, "self.transport.sendto("),
+        "aioice StunProtocol.send_data -> transport.sendto",
+    )
     for name in ("StreamStatistics", "NackGenerator"):
         _require(hasattr(aiortc_receiver, name), f"aiortc.rtcrtpreceiver.{name}")
     _require(hasattr(aiortc_rate, "RemoteBitrateEstimator"), "aiortc.rate.RemoteBitrateEstimator")
@@ -87,9 +107,14 @@ async def verify_instance_hooks() -> None:
         receiver = transceiver.receiver
         for name in ("_ssrc", "_stream_id"):
             _require(hasattr(sender, name), f"RTCRtpSender.{name}")
+        dtls = receiver.transport
+        for name in ("_rtp_header_extensions_map", "_state", "_tx_srtp"):
+            _require(hasattr(dtls, name), f"RTCDtlsTransport.{name}")
+        _require(hasattr(dtls.transport, "_connection"), "RTCIceTransport._connection")
+        connection = dtls.transport._connection
         _require(
-            hasattr(receiver.transport, "_rtp_header_extensions_map"),
-            "RTCDtlsTransport._rtp_header_extensions_map",
+            isinstance(getattr(connection, "_nominated", None), dict),
+            "aioice Connection._nominated",
         )
     finally:
         await pc.close()

@@ -55,6 +55,11 @@ class ForwardedPacket:
     payload_type: int
     codec: RTCRtpCodecParameters
     keyframe: bool
+    payload: bytes
+    marker: int
+    abs_send_time: int | None
+    audio_level: tuple[bool, int] | None
+    vp8: bool  # its payload descriptor carries a PictureID that a slot may rewrite
 
 
 class Publication:
@@ -106,6 +111,7 @@ class Publication:
         keyframe = False
         if self.is_video:
             keyframe = await self._video_bookkeeping(packet, codec, arrival_time_ms)
+        extensions = packet.extensions
         forwarded = ForwardedPacket(
             packet=packet,
             seq=packet.sequence_number,
@@ -113,14 +119,20 @@ class Publication:
             payload_type=packet.payload_type,
             codec=codec,
             keyframe=keyframe,
+            payload=packet.payload,
+            marker=packet.marker,
+            abs_send_time=extensions.abs_send_time,
+            audio_level=extensions.audio_level,
+            vp8=codec.mimeType.lower() == "video/vp8",
         )
         if self.buffer is not None:
             self.buffer.put(forwarded.seq, forwarded)
         if not self.enabled:
             return
         now = time.monotonic()
-        for subscription in list(self.subscriptions):
-            await subscription.forward(forwarded, now)
+        # forward() never awaits, so the list cannot change while it is walked.
+        for subscription in self.subscriptions:
+            subscription.forward(forwarded, now)
 
     async def _video_bookkeeping(
         self, packet: RtpPacket, codec: RTCRtpCodecParameters, arrival_time_ms: int

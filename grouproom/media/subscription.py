@@ -77,7 +77,9 @@ class Subscription:
             self._payload_types[incoming] = match.payloadType if match else None
         return self._payload_types[incoming]
 
-    async def forward(self, forwarded: ForwardedPacket, now: float) -> None:
+    def forward(self, forwarded: ForwardedPacket, now: float) -> None:
+        """Send one packet on (synchronously: this runs once per packet and
+        subscriber, and a coroutine per call was a large part of the cost)."""
         sender = self.sender
         if not sender.started or self.closed:
             return
@@ -86,33 +88,47 @@ class Subscription:
                 self.publication.request_keyframe()
                 return
             self.waiting_for_keyframe = False
-        payload_type = self._outgoing_payload_type(forwarded)
+        payload_type = self._payload_types.get(forwarded.payload_type)
         if payload_type is None:
-            return
+            payload_type = self._outgoing_payload_type(forwarded)
+            if payload_type is None:
+                return
         rewritten = self.munger.rewrite(forwarded.seq, forwarded.timestamp, now)
         if rewritten is None:
             return
-        if await self._send(forwarded, rewritten[0], rewritten[1], payload_type):
+        if sender.send_now(self._serialize(forwarded, rewritten[0], rewritten[1], payload_type)):
             self.packets_sent += 1
-            self.octets_sent += len(forwarded.packet.payload)
+            self.octets_sent += len(forwarded.payload)
 
-    async def _send(
+    def _serialize(
         self, forwarded: ForwardedPacket, seq: int, timestamp: int, payload_type: int
-    ) -> bool:
+    ) -> bytes:
+        payload = forwarded.payload
+        if forwarded.vp8:
+            payload = self.picture_ids.rewrite(payload)
+        writer = self.sender.header_writer
+        if writer is not None:
+            header = writer.header(
+                payload_type,
+                forwarded.marker,
+                seq,
+                timestamp,
+                forwarded.abs_send_time,
+                forwarded.audio_level,
+            )
+            return header + payload
+        # Two-byte header extensions: aiortc's serializer, on the shared packet.
         packet = forwarded.packet
         packet.ssrc = self.sender.ssrc
         packet.sequence_number = seq
         packet.timestamp = timestamp
         packet.payload_type = payload_type
         packet.extensions.mid = self.sender.mid
-        original_payload = packet.payload
-        if forwarded.codec.mimeType.lower() == "video/vp8":
-            packet.payload = self.picture_ids.rewrite(original_payload)
+        packet.payload = payload
         try:
-            data = packet.serialize(self.sender.transport._rtp_header_extensions_map)
+            return packet.serialize(self.sender.transport._rtp_header_extensions_map)
         finally:
-            packet.payload = original_payload  # shared with the other subscriptions
-        return await self.sender.send_rtp(data)
+            packet.payload = forwarded.payload  # shared with the other subscriptions
 
     # -- feedback from the subscriber -------------------------------------------
 
@@ -131,7 +147,7 @@ class Subscription:
             if payload_type is None:
                 continue
             timestamp = self.munger.outgoing_timestamp(forwarded.timestamp)
-            if await self._send(forwarded, out_seq, timestamp, payload_type):
+            if self.sender.send_now(self._serialize(forwarded, out_seq, timestamp, payload_type)):
                 self.retransmissions += 1
 
     def keyframe_requested(self) -> None:
@@ -152,4 +168,4 @@ class Subscription:
                 octet_count=self.octets_sent & 0xFFFFFFFF,
             ),
         )
-        await self.sender.send_rtp(bytes(report))
+        self.sender.send_now(bytes(report), rtcp=True)

@@ -214,19 +214,18 @@ async def test_lost_packets_are_retransmitted_from_the_buffer(room: Room) -> Non
     sender = slot.video
     subscription = sender.subscription
     assert subscription is not None
-    original = sender.send_rtp
+    original = sender.send_now
     counter = {"sent": 0, "dropped": 0}
 
-    async def lossy_send(data: bytes) -> bool:
-        is_rtcp = 192 <= data[1] <= 223
-        if not is_rtcp:
+    def lossy_send(data: bytes, rtcp: bool = False) -> bool:
+        if not rtcp:
             counter["sent"] += 1
             if counter["sent"] % 7 == 0 and counter["dropped"] < 20:
                 counter["dropped"] += 1
                 return True
-        return await original(data)
+        return original(data, rtcp)
 
-    sender.send_rtp = lossy_send  # type: ignore[method-assign]
+    sender.send_now = lossy_send  # type: ignore[method-assign]
     video = room.participants["bram"].received[room.mid("bram", "anna", "video")]
     start = video.frames
     assert await eventually(lambda: counter["dropped"] >= 20 and video.frames > start + 50, 20)
@@ -327,3 +326,18 @@ async def test_h264_publisher_is_forwarded_to_vp8_publishers(room: Room) -> None
     assert any(s.type == "inbound-rtp" and s.packetsReceived > 0 for s in stats.values())
     anna_video = room.forwarder.peers["anna"].publications["video"]
     assert {c.mimeType for c in anna_video.codecs.values()} <= {"video/H264"}
+
+
+async def test_headers_written_by_aiortc_when_the_fast_writer_cannot(room: Room) -> None:
+    # Two-byte header extensions (ids above 14) fall back to RtpPacket.serialize.
+    await room.join("anna", LUMA["anna"])
+    await room.join("bram", LUMA["bram"])
+    assert await eventually(lambda: sees(room, "bram", "anna"))
+    slot = room.forwarder.peers["bram"].slot_of("anna")
+    assert slot is not None
+    slot.audio.header_writer = None
+    slot.video.header_writer = None
+    video = room.participants["bram"].received[room.mid("bram", "anna", "video")]
+    start = video.frames
+    assert await eventually(lambda: video.frames > start + 25)
+    assert video.luma is not None and abs(video.luma - LUMA["anna"]) < 8
