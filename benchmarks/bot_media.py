@@ -1,0 +1,372 @@
+"""What a bench bot sends and receives, without encoding or decoding.
+
+Like grouproom's own forwarding endpoints, these take over the RTCRtpSender and
+RTCRtpReceiver that aiortc created for a transceiver (a class change before the
+peer connection starts them), keeping aiortc's ICE, DTLS and SRTP:
+
+- `ClipSender` sends the pre-encoded clip (benchmarks/clip.py) as RTP at its own
+  pace: VP8 with a payload descriptor and picture id, Opus in 20 ms packets. A
+  keyframe request (PLI or FIR) makes it send a keyframe at the next frame; a NACK
+  is answered from the last 512 packets; a sender report goes out every second.
+- `CountingReceiver` counts packets, bytes, frames and keyframes per publisher,
+  when the first decodable frame (a whole keyframe) arrived, and the delay of every
+  stamped packet.
+
+A stamp is 12 bytes appended to every payload: a marker, the publisher's bot
+number and its send time (CLOCK_MONOTONIC, shared by all processes of the host).
+The servers forward payloads untouched, so publisher-send to subscriber-receive
+is measured per packet. Stamped streams are not meant for a decoder (no bench
+participant decodes); the decode-and-re-encode relay gets unstamped streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc.clock import current_ntp_time
+from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameters
+from aiortc.rtp import (
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    HeaderExtensionsMap,
+    RtcpPsfbPacket,
+    RtcpRtpfbPacket,
+    RtcpSenderInfo,
+    RtcpSrPacket,
+    RtpPacket,
+)
+
+from benchmarks.clip import AUDIO_FRAME, FRAME_RATE, Clip
+from grouproom.media.keyframe import starts_keyframe
+
+STAMP = struct.Struct("!HHQ")
+STAMP_MARK = 0x6772  # "gr"
+VIDEO_TICKS = 90_000 // FRAME_RATE
+HISTORY = 512
+DELAY_BUCKET_US = 50
+DELAY_BUCKETS = 40_000  # up to 2 s
+
+
+@dataclass
+class Window:
+    """The measuring window (CLOCK_MONOTONIC ns): packets sent inside it are
+    counted by their sender and, by their stamp, by their receivers, so that
+    packets in flight at either end cannot skew the delivery ratio."""
+
+    start_ns: int = 1 << 62
+    end_ns: int = 1 << 62
+
+
+WINDOW = Window()
+
+
+@dataclass
+class DelayHistogram:
+    """Delays in 50 us buckets; the last bucket holds everything slower."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * DELAY_BUCKETS)
+
+    def add(self, delay_ns: int) -> None:
+        bucket = delay_ns // (DELAY_BUCKET_US * 1000)
+        if bucket < 0:
+            bucket = 0
+        elif bucket >= DELAY_BUCKETS:
+            bucket = DELAY_BUCKETS - 1
+        self.counts[bucket] += 1
+
+    def sparse(self) -> dict[int, int]:
+        return {index: count for index, count in enumerate(self.counts) if count}
+
+
+def percentile_ms(histogram: dict[int, int], fraction: float) -> float | None:
+    """A percentile of a sparse delay histogram, in milliseconds (bucket middle)."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    rank = fraction * total
+    seen = 0
+    for bucket in sorted(histogram):
+        seen += histogram[bucket]
+        if seen >= rank:
+            return (bucket + 0.5) * DELAY_BUCKET_US / 1000
+    return None
+
+
+@dataclass
+class Sent:
+    window_packets: int = 0  # stamped packets sent inside the window
+    audio_packets: int = 0
+    video_packets: int = 0
+    video_frames: int = 0
+    keyframes: int = 0
+    keyframe_requests: int = 0
+    retransmissions: int = 0
+
+
+@dataclass
+class FromPublisher:
+    """What one subscriber received from one publisher."""
+
+    window_packets: int = 0  # stamped packets that were sent inside the window
+    audio_packets: int = 0
+    video_packets: int = 0
+    video_frames: int = 0
+    keyframes: int = 0
+    bytes: int = 0
+    first_decodable_ns: int | None = None
+
+
+class ClipSender(RTCRtpSender):
+    clip: Clip
+    bot: int
+    stamped: bool
+    sent: Sent
+    started: bool
+    _phase: float
+    _keyframe_wanted: bool
+    _history: dict[int, bytes]
+    _tasks: list[asyncio.Task[None]]
+    _extensions: HeaderExtensionsMap
+    _payload_type: int
+    _mid: str | None
+    _seq: int
+    _timestamp: int
+    _packets: int
+    _octets: int
+
+    @classmethod
+    def take_over(
+        cls, sender: RTCRtpSender, clip: Clip, bot: int, stamped: bool, sent: Sent, phase: float
+    ) -> ClipSender:
+        sender.__class__ = cls
+        assert isinstance(sender, ClipSender)
+        sender.clip = clip
+        sender.bot = bot
+        sender.stamped = stamped
+        sender.sent = sent
+        sender.started = False
+        sender._phase = phase
+        sender._keyframe_wanted = False
+        sender._history = {}
+        sender._tasks = []
+        return sender
+
+    async def send(self, parameters: RTCRtpSendParameters) -> None:
+        if self.started:
+            return
+        self.started = True
+        self.transport._register_rtp_sender(self, parameters)
+        self._extensions = HeaderExtensionsMap()
+        self._extensions.configure(parameters)
+        payload_type = parameters.codecs[0].payloadType
+        assert payload_type is not None
+        self._payload_type = payload_type
+        self._mid = parameters.muxId
+        self._seq = random.randrange(1 << 16)
+        self._timestamp = random.randrange(1 << 32)
+        self._packets = 0
+        self._octets = 0
+        runner = self._run_video if self.kind == "video" else self._run_audio
+        self._tasks = [asyncio.ensure_future(runner()), asyncio.ensure_future(self._run_reports())]
+
+    async def stop(self) -> None:
+        if not self.started:
+            return
+        self.started = False
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await task
+        self.transport._unregister_rtp_sender(self)
+
+    async def _send(self, payload: bytes, marker: bool) -> None:
+        if self.stamped:
+            now = time.monotonic_ns()
+            payload += STAMP.pack(STAMP_MARK, self.bot, now)
+            if WINDOW.start_ns <= now < WINDOW.end_ns:
+                self.sent.window_packets += 1
+        packet = RtpPacket(
+            payload_type=self._payload_type,
+            marker=int(marker),
+            sequence_number=self._seq,
+            timestamp=self._timestamp,
+            ssrc=self._ssrc,
+            payload=payload,
+        )
+        packet.extensions.mid = self._mid
+        packet.extensions.abs_send_time = (current_ntp_time() >> 14) & 0x00FFFFFF
+        data = packet.serialize(self._extensions)
+        self._history[self._seq] = data
+        self._history.pop((self._seq - HISTORY) & 0xFFFF, None)
+        self._seq = (self._seq + 1) & 0xFFFF
+        self._packets += 1
+        self._octets += len(payload)
+        await self.transport._send_rtp(data)
+
+    async def _paced(self, period: float) -> Any:
+        """Yields at a steady pace, starting at this bot's phase in the period."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self._phase * period
+        while True:
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            yield
+            due += period
+            if due < loop.time() - 1.0:  # fell far behind: do not burst to catch up
+                due = loop.time()
+
+    async def _run_video(self) -> None:
+        frames = self.clip.video
+        index = 0
+        picture_id = random.randrange(1 << 15)
+        async for _ in self._paced(1 / FRAME_RATE):
+            if self._keyframe_wanted:
+                self._keyframe_wanted = False
+                index = 0
+            frame = frames[index]
+            last = len(frame.chunks) - 1
+            for number, chunk in enumerate(frame.chunks):
+                descriptor = bytes(
+                    (
+                        0x90 if number == 0 else 0x80,
+                        0x80,
+                        0x80 | (picture_id >> 8),
+                        picture_id & 0xFF,
+                    )
+                )
+                await self._send(descriptor + chunk, marker=number == last)
+                self.sent.video_packets += 1
+            self.sent.video_frames += 1
+            self.sent.keyframes += frame.keyframe
+            picture_id = (picture_id + 1) & 0x7FFF
+            self._timestamp = (self._timestamp + VIDEO_TICKS) & 0xFFFFFFFF
+            index = (index + 1) % len(frames)
+
+    async def _run_audio(self) -> None:
+        packets = self.clip.audio
+        index = 0
+        async for _ in self._paced(AUDIO_FRAME / 48_000):
+            await self._send(packets[index], marker=False)
+            self.sent.audio_packets += 1
+            self._timestamp = (self._timestamp + AUDIO_FRAME) & 0xFFFFFFFF
+            index = (index + 1) % len(packets)
+
+    async def _run_reports(self) -> None:
+        while True:
+            await asyncio.sleep(0.5 + random.random())
+            report = RtcpSrPacket(
+                ssrc=self._ssrc,
+                sender_info=RtcpSenderInfo(
+                    ntp_timestamp=current_ntp_time(),
+                    rtp_timestamp=self._timestamp,
+                    packet_count=self._packets & 0xFFFFFFFF,
+                    octet_count=self._octets & 0xFFFFFFFF,
+                ),
+            )
+            await self.transport._send_rtp(bytes(report))
+
+    async def _handle_rtcp_packet(self, packet: Any) -> None:
+        if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+            for seq in packet.lost:
+                data = self._history.get(seq)
+                if data is not None:
+                    self.sent.retransmissions += 1
+                    await self.transport._send_rtp(data)
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+            self.sent.keyframe_requests += 1
+            self._keyframe_wanted = True
+
+
+class CountingReceiver(RTCRtpReceiver):
+    """Counts what arrives; knows its publisher when the peer connection carries
+    one publisher only (Janus, relay), else reads it from the stamp."""
+
+    received: dict[int, FromPublisher]
+    delays: DelayHistogram
+    publisher: int | None
+    started: bool
+    _frame_start: dict[int, int | None]  # ssrc -> seq of the start of a keyframe
+    _last_seq: dict[int, int]
+    _video: bool
+
+    @classmethod
+    def take_over(
+        cls,
+        receiver: RTCRtpReceiver,
+        received: dict[int, FromPublisher],
+        delays: DelayHistogram,
+        publisher: int | None,
+        kind: str,
+    ) -> CountingReceiver:
+        receiver.__class__ = cls
+        assert isinstance(receiver, CountingReceiver)
+        receiver.received = received
+        receiver.delays = delays
+        receiver.publisher = publisher
+        receiver.started = False
+        receiver._frame_start = {}
+        receiver._last_seq = {}
+        receiver._video = kind == "video"
+        return receiver
+
+    async def receive(self, parameters: RTCRtpReceiveParameters) -> None:
+        if not self.started:
+            self.started = True
+            self.transport._register_rtp_receiver(self, parameters)
+
+    async def stop(self) -> None:
+        if self.started:
+            self.started = False
+            self.transport._unregister_rtp_receiver(self)
+
+    def _handle_disconnect(self) -> None:
+        pass
+
+    async def _handle_rtcp_packet(self, packet: Any) -> None:
+        pass
+
+    async def _handle_rtp_packet(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        now = time.monotonic_ns()
+        payload = packet.payload
+        publisher = self.publisher
+        in_window = False
+        if len(payload) > STAMP.size:
+            mark, bot, sent_ns = STAMP.unpack_from(payload, len(payload) - STAMP.size)
+            if mark == STAMP_MARK:
+                publisher = bot
+                in_window = WINDOW.start_ns <= sent_ns < WINDOW.end_ns
+                if in_window:
+                    self.delays.add(now - sent_ns)
+        if publisher is None or not payload:
+            return
+        counts = self.received.get(publisher)
+        if counts is None:
+            counts = self.received[publisher] = FromPublisher()
+        counts.window_packets += in_window
+        counts.bytes += len(payload)
+        if not self._video:
+            counts.audio_packets += 1
+            return
+        counts.video_packets += 1
+        ssrc = packet.ssrc
+        seq = packet.sequence_number
+        previous = self._last_seq.get(ssrc)
+        self._last_seq[ssrc] = seq
+        if starts_keyframe("video/vp8", payload):
+            counts.keyframes += 1
+            self._frame_start[ssrc] = seq
+        elif previous is not None and seq != (previous + 1) & 0xFFFF:
+            self._frame_start[ssrc] = None  # a gap: this keyframe is not whole
+        if packet.marker:
+            counts.video_frames += 1
+            if counts.first_decodable_ns is None and self._frame_start.get(ssrc) is not None:
+                counts.first_decodable_ns = now
+            self._frame_start[ssrc] = None
