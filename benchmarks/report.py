@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 SERVER_NAMES = {
     "grouproom": "grouproom",
+    "grouproom-uvloop": "grouproom on uvloop",
     "janus": "Janus VideoRoom (tuned)",
     "relay": "aiortc MediaRelay (decode + re-encode)",
 }

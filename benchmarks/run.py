@@ -165,6 +165,8 @@ def plan_bots(server: str, scenario: Scenario, processes: int) -> list[list[dict
 def start_server(kind: str, log: Path) -> Server:
     if kind == "grouproom":
         return start_grouproom(ICE_ADDRESS, log)
+    if kind == "grouproom-uvloop":
+        return start_grouproom(ICE_ADDRESS, log, event_loop="uvloop")
     if kind == "janus":
         return start_janus(INTERFACE, log)
     return start_relay(log)
@@ -225,7 +227,7 @@ async def run_scenario(
                 await BotProcess.start(
                     {
                         "clip": str(clip),
-                        "server": kind,
+                        "server": "grouproom" if kind.startswith("grouproom") else kind,
                         "url": server.url,
                         "bots": bot_plan,
                         "deadline": seconds + 180,
@@ -473,7 +475,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         "--servers",
         nargs="+",
         default=["grouproom", "janus", "relay"],
-        choices=["grouproom", "janus", "relay"],
+        choices=["grouproom", "grouproom-uvloop", "janus", "relay"],
     )
     parser.add_argument(
         "--scenarios",

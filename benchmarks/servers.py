@@ -118,7 +118,7 @@ class Server:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def start_grouproom(ice_address: str, log: Path, uvloop: bool = False) -> Server:
+def start_grouproom(ice_address: str, log: Path, event_loop: str = "asyncio") -> Server:
     workdir = Path(tempfile.mkdtemp(prefix="bench-grouproom-"))
     port = free_port()
     env = {
@@ -130,6 +130,7 @@ def start_grouproom(ice_address: str, log: Path, uvloop: bool = False) -> Server
         "GROUPROOM_DEMO_GROUP": "0",
         "GROUPROOM_DEMO_ROOMS": "",
         "GROUPROOM_MAX_PARTICIPANTS": "12",
+        "GROUPROOM_EVENT_LOOP": event_loop,
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "grouproom", "serve"],

@@ -58,8 +58,13 @@ class Settings:
     invite_days: int = 90
     # The time zone of times shown on the therapists' pages.
     timezone: str = "Europe/Amsterdam"
+    # The event loop: "asyncio" (the standard library's) or "uvloop" (libuv; needs
+    # `pip install uvloop`; the bench measured no clear gain, see docs/performance.md).
+    event_loop: str = "asyncio"
 
     def __post_init__(self) -> None:
+        if self.event_loop not in ("uvloop", "asyncio"):
+            raise SettingsError(f"event loop must be uvloop or asyncio, not {self.event_loop!r}")
         if not 0 < self.port < 65536:
             raise SettingsError(f"port must be between 1 and 65535, not {self.port}")
         for address in self.ice_addresses:
