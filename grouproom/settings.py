@@ -61,6 +61,9 @@ class Settings:
     # The event loop: "asyncio" (the standard library's) or "uvloop" (libuv; needs
     # `pip install uvloop`; the bench measured no clear gain, see docs/performance.md).
     event_loop: str = "asyncio"
+    # Each room's (and session's) media in a process of its own, so that busy rooms
+    # use more than one core; off: all media in the server's process.
+    room_workers: bool = True
 
     def __post_init__(self) -> None:
         if self.event_loop not in ("uvloop", "asyncio"):

@@ -48,3 +48,31 @@ class ForwarderEvents(Protocol):
 
     def connection_lost(self, participant_id: str) -> None:
         """The participant's peer connection failed or closed without a leave."""
+
+
+class MediaRoom(Protocol):
+    """The media of one room: a Forwarder in this process or a RoomWorker that
+    runs one in a process of its own."""
+
+    settings: MediaSettings
+
+    async def connect(self, participant_id: str, offer_sdp: str, publishes: bool = True) -> str:
+        """Accept an offer, return the answer; OfferError when it cannot be used."""
+
+    async def add_ice_candidate(
+        self,
+        participant_id: str,
+        candidate: str | None,
+        sdp_mid: str | None,
+        sdp_mline_index: int | None,
+    ) -> None:
+        """Add a trickled remote candidate; CandidateError when it cannot be used."""
+
+    def set_forwarding(self, participant_id: str, kind: Kind, enabled: bool) -> None:
+        """Stop or resume forwarding one kind of a participant's media."""
+
+    async def disconnect(self, participant_id: str) -> None:
+        """Release everything the participant held; safe to call twice."""
+
+    async def close(self) -> None:
+        """Disconnect everyone."""

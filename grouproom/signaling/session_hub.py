@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 
 from aiohttp import WSCloseCode
 
-from grouproom.media.contract import Kind, MediaSettings
-from grouproom.media.forwarder import Forwarder
+from grouproom.media.contract import Kind, MediaRoom, MediaSettings
+from grouproom.media.room_worker import open_media_room
 from grouproom.protocol import (
     AnyServerMessage,
     ErrorCode,
@@ -134,7 +134,7 @@ class Live:
     record: SessionRecord
     group: Group
     session: TherapySession
-    forwarder: Forwarder
+    forwarder: MediaRoom
     outboxes: dict[str, Outbox] = field(default_factory=dict)  # by connection id
     self_muted: dict[str, tuple[bool, bool]] = field(default_factory=dict)  # person: a, v
     connected: set[str] = field(default_factory=set)  # persons whose media is connected
@@ -303,7 +303,9 @@ class SessionHub:
             receive_slots=slots,
             video_max_bitrate=self.media_settings.video_max_bitrate,
         )
-        forwarder = Forwarder(media, SessionEvents(self, record.id))
+        forwarder = open_media_room(
+            media, SessionEvents(self, record.id), self.settings.room_workers
+        )
         logger.info("session %s is live", pseudonym(record.id))
         return Live(record, group, session, forwarder)
 

@@ -13,8 +13,8 @@ from collections.abc import Coroutine
 
 from aiohttp import WSCloseCode
 
-from grouproom.media.contract import Kind, MediaSettings
-from grouproom.media.forwarder import Forwarder
+from grouproom.media.contract import Kind, MediaRoom, MediaSettings
+from grouproom.media.room_worker import open_media_room
 from grouproom.protocol import (
     Closing,
     ClosingCause,
@@ -84,7 +84,7 @@ class Switchboard:
         self.settings = settings
         self.registry = registry
         self.media_settings = media_settings_for(settings)
-        self.forwarders: dict[str, Forwarder] = {}  # by room id
+        self.forwarders: dict[str, MediaRoom] = {}  # by room id
         self._outboxes: dict[str, Outbox] = {}  # by participant id
         self._sockets: set[Outbox] = set()  # every open socket, joined or not
         self._tasks: set[asyncio.Task[None]] = set()
@@ -136,7 +136,9 @@ class Switchboard:
         participant = admission.participant
         room.add(participant)
         if room_id not in self.forwarders:
-            self.forwarders[room_id] = Forwarder(self.media_settings, RoomEvents(self, room_id))
+            self.forwarders[room_id] = open_media_room(
+                self.media_settings, RoomEvents(self, room_id), self.settings.room_workers
+            )
             logger.info("room %s opened", pseudonym(room_id))
         self._outboxes[participant.id] = outbox
         joined = ParticipantJoined(participant_info(participant))
@@ -149,7 +151,7 @@ class Switchboard:
         )
         return room, participant
 
-    def _present(self, room_id: str, participant_id: str) -> tuple[Room, Participant, Forwarder]:
+    def _present(self, room_id: str, participant_id: str) -> tuple[Room, Participant, MediaRoom]:
         room = self.registry.get(room_id)
         participant = room.get(participant_id) if room is not None else None
         forwarder = self.forwarders.get(room_id)
@@ -192,7 +194,7 @@ class Switchboard:
         )
 
     @staticmethod
-    def _apply_forwarding(forwarder: Forwarder, participant: Participant) -> None:
+    def _apply_forwarding(forwarder: MediaRoom, participant: Participant) -> None:
         forwarder.set_forwarding(participant.id, "audio", not participant.audio_muted)
         forwarder.set_forwarding(participant.id, "video", not participant.video_muted)
 

@@ -1,0 +1,133 @@
+"""The media of one room in a process of its own: the child side.
+
+    python -m grouproom.media.worker_process SETTINGS_JSON
+
+One event loop forwards at most about one core's worth of packets, so each busy
+room gets its own process (as mediasoup runs a worker per core). The parent
+(room_worker.RoomWorker) sends one JSON object per line on standard input; this
+process runs a Forwarder and answers on standard output, one JSON object per
+line:
+
+- requests carry an `id` and an `op` (connect, candidate, set_forwarding,
+  disconnect, stats); each gets a reply with the same `id` and either a `result`
+  or an `error` (`offer` or `candidate`, with a `message`);
+- the forwarder's events go up without an `id`: `{"event": "track_published",
+  ...}`, `track_removed`, `connection_lost`.
+
+End of input closes every peer connection and ends the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from typing import Any
+
+from grouproom.long_lived import freeze_start_up_objects
+from grouproom.media.contract import CandidateError, Kind, MediaSettings, OfferError
+from grouproom.media.forwarder import Forwarder
+
+logger = logging.getLogger(__name__)
+
+
+class WorkerEvents:
+    def __init__(self, say: Any) -> None:
+        self._say = say
+
+    def track_published(self, subscriber_id: str, publisher_id: str, kind: Kind, mid: str) -> None:
+        self._say(
+            {
+                "event": "track_published",
+                "subscriber_id": subscriber_id,
+                "publisher_id": publisher_id,
+                "kind": kind,
+                "mid": mid,
+            }
+        )
+
+    def track_removed(self, subscriber_id: str, publisher_id: str, kind: Kind, mid: str) -> None:
+        self._say(
+            {
+                "event": "track_removed",
+                "subscriber_id": subscriber_id,
+                "publisher_id": publisher_id,
+                "kind": kind,
+                "mid": mid,
+            }
+        )
+
+    def connection_lost(self, participant_id: str) -> None:
+        self._say({"event": "connection_lost", "participant_id": participant_id})
+
+
+def say(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+async def handle(forwarder: Forwarder, request: dict[str, Any]) -> Any:
+    op = request["op"]
+    if op == "connect":
+        return await forwarder.connect(
+            request["participant_id"], request["offer"], bool(request["publishes"])
+        )
+    if op == "candidate":
+        await forwarder.add_ice_candidate(
+            request["participant_id"],
+            request["candidate"],
+            request["sdp_mid"],
+            request["sdp_mline_index"],
+        )
+        return None
+    if op == "set_forwarding":
+        forwarder.set_forwarding(request["participant_id"], request["kind"], request["enabled"])
+        return None
+    if op == "disconnect":
+        await forwarder.disconnect(request["participant_id"])
+        return None
+    if op == "stats":
+        return forwarder.publication_stats(request["participant_id"], request["kind"])
+    raise ValueError(f"unknown operation {op!r}")
+
+
+async def answer(forwarder: Forwarder, request: dict[str, Any]) -> None:
+    reply: dict[str, Any] = {"id": request.get("id")}
+    try:
+        reply["result"] = await handle(forwarder, request)
+    except OfferError as exc:
+        reply.update(error="offer", message=str(exc))
+    except CandidateError as exc:
+        reply.update(error="candidate", message=str(exc))
+    except Exception as exc:  # a bug: reported to the parent, the room goes on
+        logger.exception("room worker request %s failed", request.get("op"))
+        reply.update(error="internal", message=type(exc).__name__)
+    say(reply)
+
+
+async def main(settings: MediaSettings) -> None:
+    forwarder = Forwarder(settings, WorkerEvents(say))
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=2**20)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    freeze_start_up_objects()
+    say({"event": "ready"})
+    tasks: set[asyncio.Task[None]] = set()
+    try:
+        while line := await reader.readline():
+            task = asyncio.ensure_future(answer(forwarder, json.loads(line)))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await forwarder.close()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    fields = json.loads(sys.argv[1])
+    fields["ice_addresses"] = tuple(fields["ice_addresses"])
+    fields["stun_urls"] = tuple(fields["stun_urls"])
+    asyncio.run(main(MediaSettings(**fields)))
