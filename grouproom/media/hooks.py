@@ -107,6 +107,9 @@ async def verify_instance_hooks() -> None:
         receiver = transceiver.receiver
         for name in ("_ssrc", "_stream_id"):
             _require(hasattr(sender, name), f"RTCRtpSender.{name}")
+        _require(
+            isinstance(getattr(transceiver, "_codecs", None), list), "RTCRtpTransceiver._codecs"
+        )
         dtls = receiver.transport
         for name in ("_rtp_header_extensions_map", "_state", "_tx_srtp"):
             _require(hasattr(dtls, name), f"RTCDtlsTransport.{name}")

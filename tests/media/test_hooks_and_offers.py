@@ -121,3 +121,15 @@ async def test_no_stun_server_unless_configured(room: Room) -> None:
     # aiortc would add a public STUN server to a configuration without one.
     await room.join("anna", 10)
     assert _stun_server_of(room, "anna") is None
+
+
+async def test_the_answer_asks_for_opus_dtx_and_fec(room: Room) -> None:
+    participant = TestParticipant("anna", 10, slots=1)
+    try:
+        answer = await room.forwarder.connect("anna", await participant.make_offer())
+    finally:
+        await participant.close()
+    opus = [line for line in answer.splitlines() if line.startswith("a=fmtp:") and "usedtx" in line]
+    # The published microphone and the receive slot's audio both carry them.
+    assert len(opus) == 2
+    assert all("usedtx=1" in line and "useinbandfec=1" in line for line in opus)
