@@ -12,6 +12,8 @@ from grouproom.data_dir import ensure_data_dir, load_or_create_secret
 from grouproom.http.pages import Pages
 from grouproom.http.security_headers import add_security_headers
 from grouproom.http.therapist_pages import TherapistPages
+from grouproom.media.contract import MediaRoom
+from grouproom.metrics import ServerMetrics, serve_metrics
 from grouproom.rooms.registry import RoomRegistry
 from grouproom.settings import Settings
 from grouproom.signaling.session_hub import SessionHub
@@ -38,6 +40,25 @@ async def _close_rooms(app: web.Application) -> AsyncIterator[None]:
     """Cleanup context: whatever happens, every forwarder is closed at the end."""
     yield
     await app[switchboard_key].shutdown()
+
+
+async def _metrics_site(app: web.Application) -> AsyncIterator[None]:
+    settings = app[settings_key]
+
+    def rooms() -> dict[str, list[MediaRoom]]:
+        live = app[hub_key].live.values()
+        return {
+            "room": list(app[switchboard_key].forwarders.values()),
+            "session": [session.forwarder for session in live],
+        }
+
+    def participants() -> int:
+        in_rooms = sum(len(room.participants) for room in app[registry_key])
+        return in_rooms + sum(len(session.outboxes) for session in app[hub_key].live.values())
+
+    metrics = ServerMetrics(rooms, participants)
+    async for _ in serve_metrics(metrics, settings.metrics_host, settings.metrics_port):
+        yield
 
 
 async def open_storage(settings: Settings) -> tuple[Store, bytes]:
@@ -101,6 +122,8 @@ def create_app(
             await opened.close()
 
     app.cleanup_ctx.append(storage)
+    if settings.metrics_port:
+        app.cleanup_ctx.append(_metrics_site)
     app.on_response_prepare.append(add_security_headers)
     app.on_shutdown.append(_say_goodbye)
     app.cleanup_ctx.append(_close_rooms)

@@ -26,6 +26,18 @@ class MediaSettings:
     video_max_bitrate: int = 500_000
 
 
+COUNTERS = (
+    "forwarded_packets_audio",
+    "forwarded_packets_video",
+    "forwarded_bytes_audio",
+    "forwarded_bytes_video",
+    "retransmitted_packets",
+    "nacks_sent",
+    "keyframe_requests_sent",
+    "packets_lost",
+)
+
+
 class OfferError(ValueError):
     """An SDP offer the forwarder cannot accept; the message says why."""
 
@@ -76,3 +88,6 @@ class MediaRoom(Protocol):
 
     async def close(self) -> None:
         """Disconnect everyone."""
+
+    async def read_counters(self) -> dict[str, int]:
+        """Totals since the room opened (COUNTERS, never decreasing), for metrics."""

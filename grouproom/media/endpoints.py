@@ -131,6 +131,11 @@ class ForwardingSender(RTCRtpSender):
     started: bool
     # None: headers are written by aiortc's RtpPacket.serialize (two-byte extensions).
     header_writer: RtpHeaderWriter | None
+    # Counted per outgoing stream (SSRC), across the publishers a slot carries: the
+    # sender reports' counts must not go back, nor must the server's metrics.
+    packets_sent: int
+    octets_sent: int
+    retransmissions: int
     _pending: set[asyncio.Future[None]]
 
     @classmethod
@@ -144,6 +149,9 @@ class ForwardingSender(RTCRtpSender):
         sender.codecs = []
         sender.started = False
         sender.header_writer = None
+        sender.packets_sent = 0
+        sender.octets_sent = 0
+        sender.retransmissions = 0
         sender._pending = set()
         sender._stream_id = stream_id
         return sender

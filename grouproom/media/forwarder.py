@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from grouproom.media.contract import (
+    COUNTERS,
     CandidateError,
     ForwarderEvents,
     Kind,
@@ -42,6 +43,8 @@ class Forwarder:
         self.settings = settings
         self.events = events
         self.peers: dict[str, Peer] = {}
+        # The counters of peers that left, so that totals never go backwards.
+        self.retired: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         install_host_addresses(settings.ice_addresses)
 
     async def connect(self, participant_id: str, offer_sdp: str, publishes: bool = True) -> str:
@@ -105,6 +108,8 @@ class Forwarder:
         for slot in peer.slots:
             if slot.publisher_id is not None:
                 self._release(peer, slot, notify=False)
+        for name, value in self._peer_counters(peer).items():
+            self.retired[name] += value
         await peer.close()
 
     async def close(self) -> None:
@@ -121,6 +126,34 @@ class Forwarder:
             "nacks_sent": publication.nacks_sent,
             "subscriptions": len(publication.subscriptions),
         }
+
+    def counters(self) -> dict[str, int]:
+        """Totals since the room opened (contract.COUNTERS), never decreasing."""
+        totals = dict(self.retired)
+        for peer in self.peers.values():
+            for name, value in self._peer_counters(peer).items():
+                totals[name] += value
+        return totals
+
+    async def read_counters(self) -> dict[str, int]:
+        return self.counters()
+
+    @staticmethod
+    def _peer_counters(peer: Peer) -> dict[str, int]:
+        """What a peer's publications received and its receive slots sent. A slot
+        keeps its counts across the publishers it carried (ForwardingSender)."""
+        counts = dict.fromkeys(COUNTERS, 0)
+        for publication in peer.publications.values():
+            counts["nacks_sent"] += publication.nacks_sent
+            counts["keyframe_requests_sent"] += publication.keyframe_requests_sent
+            counts["packets_lost"] += publication.packets_lost
+        for slot in peer.slots:
+            for kind in KINDS:
+                sender = slot.sender(kind)
+                counts[f"forwarded_packets_{kind}"] += sender.packets_sent
+                counts[f"forwarded_bytes_{kind}"] += sender.octets_sent
+                counts["retransmitted_packets"] += sender.retransmissions
+        return counts
 
     # -- internals ----------------------------------------------------------------
 

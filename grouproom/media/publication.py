@@ -158,6 +158,11 @@ class Publication:
             await subscription.send_sender_report(info.ntp_timestamp, info.rtp_timestamp)
 
     @property
+    def packets_lost(self) -> int:
+        """Packets of this publisher that never arrived (RTP sequence gaps)."""
+        return 0 if self._statistics is None else max(0, self._statistics.packets_lost)
+
+    @property
     def last_sender_report(self) -> tuple[int, int] | None:
         return self._last_sender_report
 

@@ -21,6 +21,7 @@ from dataclasses import asdict
 from typing import Any
 
 from grouproom.media.contract import (
+    COUNTERS,
     CandidateError,
     ForwarderEvents,
     Kind,
@@ -50,6 +51,7 @@ class RoomWorker:
         self._reader: asyncio.Task[None] | None = None
         self._starting: asyncio.Future[None] | None = None
         self._closed = False
+        self._last_counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
 
     @property
     def pid(self) -> int | None:
@@ -114,6 +116,15 @@ class RoomWorker:
                 await process.wait()
         if self._reader is not None:
             await self._reader
+
+    async def read_counters(self) -> dict[str, int]:
+        """The worker's Forwarder.counters(); the last known ones once it has ended,
+        so that totals never go backwards."""
+        if self.process is not None and self.process.returncode is None and not self._closed:
+            with contextlib.suppress(WorkerGone, asyncio.TimeoutError):
+                result = await self._call("counters")
+                self._last_counters = {str(k): int(v) for k, v in dict(result).items()}
+        return dict(self._last_counters)
 
     async def stats(self, participant_id: str, kind: Kind) -> dict[str, int]:
         """Forwarder.publication_stats of one publication, from the child."""

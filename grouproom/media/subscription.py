@@ -42,8 +42,6 @@ class Subscription:
         self.picture_ids = sender.picture_ids
         self.picture_ids.new_source()
         self.waiting_for_keyframe = publication.is_video
-        self.packets_sent = 0
-        self.octets_sent = 0
         self.retransmissions = 0
         self._payload_types: dict[int, int | None] = {}
         self.closed = False
@@ -97,8 +95,8 @@ class Subscription:
         if rewritten is None:
             return
         if sender.send_now(self._serialize(forwarded, rewritten[0], rewritten[1], payload_type)):
-            self.packets_sent += 1
-            self.octets_sent += len(forwarded.payload)
+            sender.packets_sent += 1
+            sender.octets_sent += len(forwarded.payload)
 
     def _serialize(
         self, forwarded: ForwardedPacket, seq: int, timestamp: int, payload_type: int
@@ -149,6 +147,7 @@ class Subscription:
             timestamp = self.munger.outgoing_timestamp(forwarded.timestamp)
             if self.sender.send_now(self._serialize(forwarded, out_seq, timestamp, payload_type)):
                 self.retransmissions += 1
+                self.sender.retransmissions += 1
 
     def keyframe_requested(self) -> None:
         self.publication.request_keyframe()
@@ -164,8 +163,8 @@ class Subscription:
             sender_info=RtcpSenderInfo(
                 ntp_timestamp=ntp_timestamp,
                 rtp_timestamp=self.munger.outgoing_timestamp(rtp_timestamp),
-                packet_count=self.packets_sent & 0xFFFFFFFF,
-                octet_count=self.octets_sent & 0xFFFFFFFF,
+                packet_count=self.sender.packets_sent & 0xFFFFFFFF,
+                octet_count=self.sender.octets_sent & 0xFFFFFFFF,
             ),
         )
         self.sender.send_now(bytes(report), rtcp=True)

@@ -9,7 +9,7 @@ process runs a Forwarder and answers on standard output, one JSON object per
 line:
 
 - requests carry an `id` and an `op` (connect, candidate, set_forwarding,
-  disconnect, stats); each gets a reply with the same `id` and either a `result`
+  disconnect, counters, stats); each gets a reply with the same `id` and either a `result`
   or an `error` (`offer` or `candidate`, with a `message`);
 - the forwarder's events go up without an `id`: `{"event": "track_published",
   ...}`, `track_removed`, `connection_lost`.
@@ -87,6 +87,8 @@ async def handle(forwarder: Forwarder, request: dict[str, Any]) -> Any:
     if op == "disconnect":
         await forwarder.disconnect(request["participant_id"])
         return None
+    if op == "counters":
+        return forwarder.counters()
     if op == "stats":
         return forwarder.publication_stats(request["participant_id"], request["kind"])
     raise ValueError(f"unknown operation {op!r}")
