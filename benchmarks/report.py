@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 SERVER_NAMES = {
     "grouproom": "grouproom",
     "grouproom-uvloop": "grouproom on uvloop",
+    "grouproom-workers": "grouproom with a worker process per room",
     "janus": "Janus VideoRoom (tuned)",
     "relay": "aiortc MediaRelay (decode + re-encode)",
 }

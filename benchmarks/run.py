@@ -168,6 +168,8 @@ def start_server(kind: str, log: Path) -> Server:
         return start_grouproom(ICE_ADDRESS, log)
     if kind == "grouproom-uvloop":
         return start_grouproom(ICE_ADDRESS, log, event_loop="uvloop")
+    if kind == "grouproom-workers":
+        return start_grouproom(ICE_ADDRESS, log, room_workers=True)
     if kind == "janus":
         return start_janus(INTERFACE, log)
     return start_relay(log)
@@ -190,6 +192,7 @@ async def profile(pid: int, seconds: float, output: Path) -> None:
         "--output",
         str(output),
         "--nonblocking",
+        "--subprocesses",
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
@@ -407,6 +410,15 @@ def scenarios_for(
     """The scenarios of one server; the string "rooms" stands for the rising series."""
     if quick:
         return [Scenario("grid", 3)]
+    if kind == "grouproom-uvloop":  # compared where the load is highest
+        return [Scenario("grid", 12)] if "grid" in names else []
+    if kind == "grouproom-workers":  # one room, and the rooms series where workers pay
+        found_workers: list[Scenario | str] = []
+        if "grid" in names:
+            found_workers.append(Scenario("grid", 12))
+        if "rooms" in names:
+            found_workers.append("rooms")
+        return found_workers
     found: list[Scenario | str] = []
     if "grid" in names:
         sizes = (4, 6) if kind == "relay" else (4, 6, 8, 12)
@@ -475,8 +487,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--servers",
         nargs="+",
-        default=["grouproom", "janus", "relay"],
-        choices=["grouproom", "grouproom-uvloop", "janus", "relay"],
+        default=["grouproom", "grouproom-uvloop", "grouproom-workers", "janus", "relay"],
+        choices=["grouproom", "grouproom-uvloop", "grouproom-workers", "janus", "relay"],
     )
     parser.add_argument(
         "--scenarios",
@@ -492,6 +504,11 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--max-rooms", type=int, default=12)
     parser.add_argument("--bot-processes", type=int, default=2)
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="add to the existing results instead of replacing them (same setups are replaced)",
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -515,6 +532,15 @@ if __name__ == "__main__":
         args.seconds = min(args.seconds, 3.0)
     results = asyncio.run(main(args))
     output = args.output or (None if args.quick else RESULTS)
+    if output is not None and args.append and output.exists():
+        # Keep the earlier records of everything this run did not measure again.
+        measured = {(r.server, r.scenario, r.members, r.rooms) for r in results}
+        earlier = [
+            Record(**item)
+            for item in json.loads(output.read_text())
+            if (item["server"], item["scenario"], item["members"], item["rooms"]) not in measured
+        ]
+        results = earlier + results
     if output is not None:
         from benchmarks.report import write_report
 

@@ -118,7 +118,9 @@ class Server:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def start_grouproom(ice_address: str, log: Path, event_loop: str = "asyncio") -> Server:
+def start_grouproom(
+    ice_address: str, log: Path, event_loop: str = "asyncio", room_workers: bool = False
+) -> Server:
     workdir = Path(tempfile.mkdtemp(prefix="bench-grouproom-"))
     port = free_port()
     env = {
@@ -131,6 +133,7 @@ def start_grouproom(ice_address: str, log: Path, event_loop: str = "asyncio") ->
         "GROUPROOM_DEMO_ROOMS": "",
         "GROUPROOM_MAX_PARTICIPANTS": "12",
         "GROUPROOM_EVENT_LOOP": event_loop,
+        "GROUPROOM_ROOM_WORKERS": "true" if room_workers else "false",
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "grouproom", "serve"],

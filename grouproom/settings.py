@@ -61,11 +61,20 @@ class Settings:
     # The event loop: "asyncio" (the standard library's) or "uvloop" (libuv; needs
     # `pip install uvloop`; the bench measured no clear gain, see docs/performance.md).
     event_loop: str = "asyncio"
-    # Each room's (and session's) media in a process of its own, so that busy rooms
-    # use more than one core; off: all media in the server's process.
-    room_workers: bool = True
+    # Each room's (and session's) media in a process of its own, so that several busy
+    # rooms use more than one core. Off by default: on one room, the bench measured
+    # about 15% more CPU per packet and a longer delay tail with it.
+    room_workers: bool = False
+    # Prometheus metrics (GET /metrics) on a port of their own; 0: off. Keep the
+    # host on loopback or a private network: the numbers are for operators.
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
+        if not 0 <= self.metrics_port < 65536 or (
+            self.metrics_port and self.metrics_port == self.port
+        ):
+            raise SettingsError("metrics port must be 0 (off) or a port other than the server's")
         if self.event_loop not in ("uvloop", "asyncio"):
             raise SettingsError(f"event loop must be uvloop or asyncio, not {self.event_loop!r}")
         if not 0 < self.port < 65536:

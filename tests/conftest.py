@@ -23,6 +23,7 @@ def web_root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(web_root: Path, tmp_path: Path) -> Settings:
-    # Media in the test's own process, where tests can look into the forwarder
-    # (tests/media/test_room_worker.py and the browser tests cover room workers).
+    # Media in the test's own process (the default), where tests can look into the
+    # forwarder; tests/media/test_room_worker.py and tests/protocol/test_metrics.py
+    # run room workers.
     return Settings(web_root=str(web_root), data_dir=str(tmp_path / "data"), room_workers=False)

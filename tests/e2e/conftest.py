@@ -119,8 +119,11 @@ def server(netns: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ser
     command = ["ip", "netns", "exec", netns, sys.executable, "-m", "grouproom", "serve"]
     data_dir = tmp_path_factory.mktemp("server-data")
     command += ["--host", "127.0.0.1", "--port", str(SERVER_PORT), "--data-dir", str(data_dir)]
+    # The browsers meet a server with a worker process per room: the protocol and
+    # media tests cover media in the server's own process (the default).
+    environment = {**os.environ, "GROUPROOM_ROOM_WORKERS": "true"}
     with log_path.open("w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
     try:
         deadline = time.monotonic() + 20
         while "grouproom listens on" not in log_path.read_text():
