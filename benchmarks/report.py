@@ -186,8 +186,9 @@ every server in it, one scenario after the other, with the same bots:
   encode per subscriber) as the lower reference, only up to 6 members (it collapses
   beyond).
 - **Scenarios**: one full-grid room of 4, 6, 8 and 12 members joining 0.25 s apart;
-  rooms of 6 at once, one more room per step until the server saturates (delivery
-  under 99%) or 5 rooms; a join storm of 12 members within one second.
+  rooms of 6 at once (1, 2, 4, 6, 8, 10, 12) until the server saturates (delivery
+  under 99%); a join storm of 12 members within one second. Variants of grouproom:
+  on uvloop, and with a worker process per room (`GROUPROOM_ROOM_WORKERS`).
 - **Figures**, over a measuring window that starts 3 s after the last join: server
   CPU (user + system of the server process and its children, from /proc) per second
   of window (*cores*) and per forwarded packet (*µs/packet*); resident memory at the
@@ -198,7 +199,19 @@ every server in it, one scenario after the other, with the same bots:
   keyframe from each member already in the room; *bot cores*: the load generator's
   own CPU (near 2 would mean it, not the server, is the limit).
 - One run compares servers on the same machine at the same time of day: read the
-  ratios. The machine is shared and noisy; absolute numbers move between runs.
+  ratios. The machine is shared and noisy; absolute numbers move between runs, the
+  delay p99 most of all (for grouproom's 12-member grid it was between 9 and 20 ms
+  in repeated runs). The bots share the machine's two cores with the server: in the
+  largest rooms series the machine, not only the server, is saturated. With Janus
+  every subscription is a peer connection of its own (five per bot in a room of 6,
+  against one with grouproom), so from about 10 rooms the bots lag (delays of
+  seconds while Janus itself used under a core): read the last Janus steps as the
+  load generator's limit, not Janus's.
+- *kernel_share* in results.json is the part of the server's CPU spent in the
+  kernel (sending and receiving datagrams): about 40% for grouproom, 50% for Janus.
+
+Why the numbers are what they are, and what was done about them: docs/media.md,
+"What the per-packet cost is made of".
 """
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 JANUS_LIBRARIES = Path("/usr/lib/x86_64-linux-gnu/janus")
-JANUS_ROOMS = 8
+JANUS_ROOMS = 12  # enough for the rooms series (run.ROOM_STEPS)
 
 
 def free_port() -> int:

@@ -137,18 +137,21 @@ def serve(settings: Settings) -> int:
         return EXIT_HOOKS
 
     url = base_url(settings)
-    print(f"grouproom listens on {url}/", flush=True)
-    for room in settings.demo_rooms:
-        print(f"  room link: {url}/r/{room}", flush=True)
-    print(f"  therapists log in at: {url}/login", flush=True)
     public = settings.public_url.rstrip("/") or url
+    banner = [f"grouproom listens on {url}/"]
+    banner += [f"  room link: {url}/r/{room}" for room in settings.demo_rooms]
+    banner.append(f"  therapists log in at: {url}/login")
 
-    async def show_demo(store: Store, secret: bytes) -> None:
+    async def prepare_demo(store: Store, secret: bytes) -> None:
         if not settings.demo_group:
             return
         demo = await ensure_demo(store, secret, public, settings.invite_days)
         if demo is not None:
-            print("\n".join(describe(demo, public)), flush=True)
+            banner.extend(describe(demo, public))
+
+    def show_banner(_: str) -> None:
+        # run_app calls this once the server listens: a link printed here works.
+        print("\n".join(banner), flush=True)
 
     loop = None
     if settings.event_loop == "uvloop":
@@ -161,7 +164,7 @@ def serve(settings: Settings) -> int:
             )
             return 1
         loop = uvloop.new_event_loop()
-    app = create_app(settings, on_ready=show_demo)
+    app = create_app(settings, on_ready=prepare_demo)
     app.on_startup.insert(0, freeze_startup_objects)
     try:
         web.run_app(
@@ -170,7 +173,7 @@ def serve(settings: Settings) -> int:
             host=settings.host,
             port=settings.port,
             shutdown_timeout=SHUTDOWN_TIMEOUT,
-            print=None,
+            print=show_banner,
             access_log=None,
         )
     except OSError as exc:
