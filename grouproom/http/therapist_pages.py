@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import hmac
 import io
 import secrets
@@ -44,8 +45,6 @@ LOGIN_LIFETIME = timedelta(hours=12)
 LOGIN_IDLE_LIMIT = timedelta(hours=3)
 EMPTY_PLAN_ROWS = 3
 AUDIT_PAGE = 100
-# Verified against when the email is unknown, so both cases take as long.
-_DUMMY_HASH = hash_password("grouproom-timing-equaliser")
 _CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -245,9 +244,7 @@ class TherapistPages:
             return self._login_form(request, email, message, 429)
         therapist = await self.store.therapist_by_email(email) if email else None
         valid = await asyncio.to_thread(
-            verify_password,
-            therapist.password_hash if therapist else _DUMMY_HASH,
-            password,
+            _verify_or_equalise, therapist.password_hash if therapist else None, password
         )
         if therapist is None or not valid:
             self.throttle.failed(email, address, now)
@@ -674,6 +671,20 @@ async def logged_in(
         return None
     therapist = await store.web_session(token, now, LOGIN_IDLE_LIMIT)
     return None if therapist is None else (therapist, token)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown, so both cases take as long. Made on
+    first use, not at import: argon2 work the server and the tests need not do at start-up."""
+    return hash_password("grouproom-timing-equaliser")
+
+
+def _verify_or_equalise(password_hash: str | None, password: str) -> bool:
+    """verify_password against the account's hash, or against the dummy hash when the
+    account is unknown (None). Runs in a worker thread, so the first dummy hash is made
+    there, not on the event loop."""
+    return verify_password(password_hash if password_hash is not None else _dummy_hash(), password)
 
 
 def _safe_next(target: str) -> str:

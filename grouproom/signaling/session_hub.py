@@ -84,6 +84,7 @@ from grouproom.rooms.therapy_session import (
     Dismissed as DismissedEvent,
 )
 from grouproom.settings import Settings
+from grouproom.signaling.ice_servers import ice_servers_for
 from grouproom.signaling.outbox import Outbox
 from grouproom.signaling.pseudonym import pseudonym
 from grouproom.store.records import AttendanceEntry, AuditEntry, Group, SessionRecord
@@ -365,8 +366,6 @@ class SessionHub:
         )
 
     def _ice_servers(self, person_id: str) -> tuple[IceServer, ...]:
-        from grouproom.signaling.ice_servers import ice_servers_for
-
         return ice_servers_for(self.settings, person_id)
 
     def _participant(self, live: Live, person_id: str) -> SessionParticipantInfo:

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, event, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -564,16 +564,8 @@ class Store:
         """A member accepted a version of the rules in a session (stored once)."""
         acceptances = schema.rule_acceptances
         async with self.engine.begin() as connection:
-            exists = await connection.scalar(
-                select(func.count())
-                .select_from(acceptances)
-                .where(
-                    acceptances.c.member_id == member_id,
-                    acceptances.c.session_id == session_id,
-                    acceptances.c.rules_version == rules_version,
-                )
-            )
-            if exists:
+            in_session = acceptances.c.session_id == session_id
+            if await self._accepted(connection, member_id, in_session, rules_version):
                 return
             await self._insert(
                 connection,
@@ -589,17 +581,29 @@ class Store:
 
     async def has_accepted(self, member_id: str, group_id: str, rules_version: int) -> bool:
         """Whether the member accepted this version before (in any session)."""
-        acceptances = schema.rule_acceptances
+        in_group = schema.rule_acceptances.c.group_id == group_id
         async with self.engine.connect() as connection:
-            count = await connection.scalar(
-                select(func.count())
-                .select_from(acceptances)
-                .where(
-                    acceptances.c.member_id == member_id,
-                    acceptances.c.group_id == group_id,
-                    acceptances.c.rules_version == rules_version,
-                )
+            return await self._accepted(connection, member_id, in_group, rules_version)
+
+    @staticmethod
+    async def _accepted(
+        connection: AsyncConnection,
+        member_id: str,
+        scope: ColumnElement[bool],
+        rules_version: int,
+    ) -> bool:
+        """Whether the member accepted this version of the rules within `scope` (a
+        condition on rule_acceptances: one session, or a whole group)."""
+        acceptances = schema.rule_acceptances
+        count = await connection.scalar(
+            select(func.count())
+            .select_from(acceptances)
+            .where(
+                acceptances.c.member_id == member_id,
+                scope,
+                acceptances.c.rules_version == rules_version,
             )
+        )
         return bool(count)
 
     # -- attendance ------------------------------------------------------------------

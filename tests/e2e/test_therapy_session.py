@@ -160,9 +160,7 @@ def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -
         # The members: ground rules first, no way in without agreeing, then the wait.
         members: dict[str, Participant] = {}
         for name, link in zip(("Ann", "Bob"), links, strict=True):
-            member = open_page(
-                chromium, link.replace("http://127.0.0.1:18080", server.base_url), name
-            )
+            member = open_page(chromium, link, name)
             people.append(member)
             members[name] = member
             page = member.page

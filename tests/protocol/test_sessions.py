@@ -84,7 +84,7 @@ async def group(aiohttp_client: AiohttpClient, settings: Settings) -> Group:
         added = NOW + timedelta(minutes=minute)
         members[name] = (await store.add_to_roster(made.id, name, role, added)).id
     logins = {
-        therapist.id: await store.create_web_session(therapist.id, NOW, timedelta_hours(12))
+        therapist.id: await store.create_web_session(therapist.id, NOW, timedelta(hours=12))
         for therapist in (lead, co)
     }
     return Group(
@@ -97,10 +97,6 @@ async def group(aiohttp_client: AiohttpClient, settings: Settings) -> Group:
         members,
         logins,
     )
-
-
-def timedelta_hours(hours: int) -> timedelta:
-    return timedelta(hours=hours)
 
 
 async def open_session(group: Group) -> str:
@@ -156,7 +152,7 @@ async def test_wrong_credentials_get_a_clear_code(
 
 async def test_a_therapist_of_another_group_is_refused(group: Group) -> None:
     other = await group.store.add_therapist("eve@example.org", "Eve", "h", NOW)
-    group.logins[other.id] = await group.store.create_web_session(other.id, NOW, timedelta_hours(1))
+    group.logins[other.id] = await group.store.create_web_session(other.id, NOW, timedelta(hours=1))
     await open_session(group)
     socket = await group.socket(other.id)
     assert (await socket.error("enter", {"group": group.group_id}))["code"] == "not_allowed"
