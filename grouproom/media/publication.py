@@ -75,6 +75,7 @@ class Publication:
         self.keyframe_requests_sent = 0
         self.nacks_sent = 0
         self._statistics: StreamStatistics | None = None
+        self._most_lost = 0
         self._last_sender_report: tuple[int, int] | None = None
         self._last_keyframe_request = -KEYFRAME_REQUEST_INTERVAL
         self._keyframe_request_timer: asyncio.TimerHandle | None = None
@@ -159,8 +160,12 @@ class Publication:
 
     @property
     def packets_lost(self) -> int:
-        """Packets of this publisher that never arrived (RTP sequence gaps)."""
-        return 0 if self._statistics is None else max(0, self._statistics.packets_lost)
+        """Packets of this publisher that never arrived (RTP sequence gaps). The
+        statistics' figure falls when a late packet fills a gap; this one keeps its
+        highest value, as a metrics counter must."""
+        if self._statistics is not None:
+            self._most_lost = max(self._most_lost, self._statistics.packets_lost)
+        return self._most_lost
 
     @property
     def last_sender_report(self) -> tuple[int, int] | None:
