@@ -57,6 +57,16 @@ class RoomWorker:
     def pid(self) -> int | None:
         return None if self.process is None else self.process.pid
 
+    @property
+    def running(self) -> bool:
+        """The child has started, not ended, and its replies are being read."""
+        return (
+            self.process is not None
+            and self.process.returncode is None
+            and self._reader is not None
+            and not self._reader.done()
+        )
+
     # -- the Forwarder interface -------------------------------------------------
 
     async def connect(self, participant_id: str, offer_sdp: str, publishes: bool = True) -> str:
@@ -82,7 +92,7 @@ class RoomWorker:
         )
 
     def set_forwarding(self, participant_id: str, kind: Kind, enabled: bool) -> None:
-        if self.process is None or self.process.returncode is not None:
+        if not self.running:
             return
         self._send(
             {
@@ -120,16 +130,14 @@ class RoomWorker:
     async def read_counters(self) -> dict[str, int]:
         """The worker's Forwarder.counters(); the last known ones once it has ended,
         so that totals never go backwards."""
-        if self.process is not None and self.process.returncode is None and not self._closed:
+        if self.running and not self._closed:
             with contextlib.suppress(WorkerGone, asyncio.TimeoutError):
-                result = await self._call("counters")
-                self._last_counters = {str(k): int(v) for k, v in dict(result).items()}
+                self._last_counters = _counts(await self._call("counters"))
         return dict(self._last_counters)
 
     async def stats(self, participant_id: str, kind: Kind) -> dict[str, int]:
         """Forwarder.publication_stats of one publication, from the child."""
-        result = await self._call("stats", participant_id=participant_id, kind=kind)
-        return {str(key): int(value) for key, value in dict(result).items()}
+        return _counts(await self._call("stats", participant_id=participant_id, kind=kind))
 
     # -- the process -------------------------------------------------------------
 
@@ -160,12 +168,7 @@ class RoomWorker:
 
     async def _call(self, op: str, **fields: Any) -> Any:
         await self.start()
-        if (
-            self.process is None
-            or self.process.returncode is not None
-            or self._reader is None
-            or self._reader.done()
-        ):
+        if not self.running:
             raise WorkerGone("the room's media process has ended")
         number = next(self._numbers)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -221,6 +224,11 @@ class RoomWorker:
             )
         elif event == "connection_lost":
             self.events.connection_lost(message["participant_id"])
+
+
+def _counts(result: Any) -> dict[str, int]:
+    """A JSON object of counts from the child, typed."""
+    return {str(key): int(value) for key, value in dict(result).items()}
 
 
 def open_media_room(

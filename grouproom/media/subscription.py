@@ -42,7 +42,6 @@ class Subscription:
         self.picture_ids = sender.picture_ids
         self.picture_ids.new_source()
         self.waiting_for_keyframe = publication.is_video
-        self.retransmissions = 0
         self._payload_types: dict[int, int | None] = {}
         self.closed = False
 
@@ -86,11 +85,9 @@ class Subscription:
                 self.publication.request_keyframe()
                 return
             self.waiting_for_keyframe = False
-        payload_type = self._payload_types.get(forwarded.payload_type)
+        payload_type = self._outgoing_payload_type(forwarded)
         if payload_type is None:
-            payload_type = self._outgoing_payload_type(forwarded)
-            if payload_type is None:
-                return
+            return
         rewritten = self.munger.rewrite(forwarded.seq, forwarded.timestamp, now)
         if rewritten is None:
             return
@@ -146,7 +143,6 @@ class Subscription:
                 continue
             timestamp = self.munger.outgoing_timestamp(forwarded.timestamp)
             if self.sender.send_now(self._serialize(forwarded, out_seq, timestamp, payload_type)):
-                self.retransmissions += 1
                 self.sender.retransmissions += 1
 
     def keyframe_requested(self) -> None:

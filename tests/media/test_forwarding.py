@@ -229,7 +229,7 @@ async def test_lost_packets_are_retransmitted_from_the_buffer(room: Room) -> Non
     video = room.participants["bram"].received[room.mid("bram", "anna", "video")]
     start = video.frames
     assert await eventually(lambda: counter["dropped"] >= 20 and video.frames > start + 50, 20)
-    assert subscription.retransmissions >= 10
+    assert sender.retransmissions >= 10
 
 
 async def test_answer_offers_only_the_configured_address(room: Room) -> None:

@@ -4,7 +4,6 @@ what real peers send through a room worker, and naming nobody."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -18,15 +17,10 @@ from grouproom.settings import Settings
 from tests.protocol.conftest import AiohttpClient
 from tests.protocol.rtc_client import RtcClient
 from tests.protocol.signaling_client import SignalingClient
+from tests.protocol.test_cli import free_port
 
 ROOM = "dinsdaggroep-schematherapie"
 NAMES = ("Annabel Verhoeven", "Bram de Wit")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def scrape(port: int) -> tuple[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]]:
