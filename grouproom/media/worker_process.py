@@ -128,7 +128,11 @@ async def main(settings: MediaSettings) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # The server's logging rules, among them: aiortc and aioice, which log
+    # candidate addresses (personal data), only from WARNING.
+    from grouproom.__main__ import configure_logging
+
+    configure_logging()
     fields = json.loads(sys.argv[1])
     fields["ice_addresses"] = tuple(fields["ice_addresses"])
     fields["stun_urls"] = tuple(fields["stun_urls"])
