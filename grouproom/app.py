@@ -116,6 +116,7 @@ def create_app(
         therapist_pages.session_closed = hub.end_from_page
         if on_ready is not None:
             await on_ready(opened, key)
+        await hub.resume()
         yield
         await hub.shutdown()
         if own:

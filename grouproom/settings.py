@@ -33,6 +33,10 @@ class Settings:
     turn_urls: tuple[str, ...] = ()
     turn_secret: str = ""
     turn_credential_ttl: int = 6 * 3600
+    # Seconds a therapy session keeps the seat of someone whose connection broke
+    # (Wi-Fi lost, a laptop asleep, a server restart): coming back within it, they
+    # get the same seat, role and mute state without the waiting room.
+    reconnect_grace: int = 60
     # Media caps applied to every publisher.
     max_participants: int = 12
     video_max_bitrate: int = 500_000
@@ -92,6 +96,8 @@ class Settings:
                 raise SettingsError(f"TURN url {url!r} must start with 'turn:' or 'turns:'")
         if self.turn_urls and not self.turn_secret:
             raise SettingsError("a TURN url needs a TURN secret (GROUPROOM_TURN_SECRET)")
+        if not 1 <= self.reconnect_grace <= 600:
+            raise SettingsError("the reconnect grace period is 1 to 600 seconds")
         if not 2 <= self.max_participants <= 32:
             raise SettingsError("max participants must be between 2 and 32")
         if self.video_max_bitrate < 50_000:

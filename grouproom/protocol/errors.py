@@ -35,6 +35,7 @@ class ErrorCode(StrEnum):
     TARGET_IS_THERAPIST = "target_is_therapist"
     NOT_YOUR_TURN = "not_your_turn"
     CHAT_OFF = "chat_off"
+    IN_USE = "in_use"  # the invite link is in use on another device
 
 
 class ProtocolError(Exception):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 
 from grouproom.protocol.client_messages import (
@@ -148,7 +149,20 @@ def _enter(fields: Fields) -> Enter:
         accept_rules=fields.optional_integer("accept_rules", minimum=1, maximum=RULES_VERSION_MAX),
         audio_muted=fields.optional_boolean("audio_muted", False),
         video_muted=fields.optional_boolean("video_muted", False),
+        device=_device(fields),
     )
+
+
+DEVICE_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def _device(fields: Fields) -> str:
+    value = fields.optional_string("device", min_length=16, max_length=64)
+    if value is None:
+        return ""
+    if DEVICE_KEY.fullmatch(value) is None:
+        raise fields.error("device", "must be 16 to 64 letters, digits, '-' or '_'")
+    return value
 
 
 def _choice(fields: Fields, name: str, choices: Iterable[str]) -> str:

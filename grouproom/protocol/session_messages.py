@@ -34,6 +34,7 @@ class SessionParticipantInfo:
     audio_forwarded: bool  # what the therapists and the round allow
     video_forwarded: bool
     hand_raised: bool
+    reconnecting: bool = False  # the connection broke; the seat is held
 
     def data(self) -> dict[str, object]:
         return {
@@ -45,6 +46,7 @@ class SessionParticipantInfo:
             "audio_forwarded": self.audio_forwarded,
             "video_forwarded": self.video_forwarded,
             "hand_raised": self.hand_raised,
+            "reconnecting": self.reconnecting,
         }
 
 
@@ -110,10 +112,12 @@ class SeatInfo:
     video: VideoCaps
     state: SessionStateInfo
     waiting: tuple[PersonInfo, ...] | None
+    reconnect_grace: int = 60  # seconds a broken connection keeps its seat
 
     def data(self) -> dict[str, object]:
         result: dict[str, object] = {
             "participant_id": self.participant_id,
+            "reconnect_grace": self.reconnect_grace,
             "participants": [p.data() for p in self.participants],
             "receive_slots": self.receive_slots,
             "ice_servers": [s.data() for s in self.ice_servers],
@@ -288,6 +292,29 @@ class Dismissed:
         return {"cause": self.cause, "reason": self.reason}
 
 
+@dataclass(frozen=True, slots=True)
+class ParticipantReconnecting:
+    """Someone's connection broke; their seat is held until `until` (Unix ms)."""
+
+    TYPE: ClassVar[str] = "participant_reconnecting"
+    participant_id: str
+    until: int
+    request_id: ClassVar[None] = None
+
+    def data(self) -> dict[str, object]:
+        return {"participant_id": self.participant_id, "until": self.until}
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantReconnected:
+    TYPE: ClassVar[str] = "participant_reconnected"
+    participant_id: str
+    request_id: ClassVar[None] = None
+
+    def data(self) -> dict[str, object]:
+        return {"participant_id": self.participant_id}
+
+
 SessionServerMessage = (
     SessionInfoReply
     | Entered
@@ -300,4 +327,6 @@ SessionServerMessage = (
     | ChatMessage
     | SignalReceived
     | Dismissed
+    | ParticipantReconnecting
+    | ParticipantReconnected
 )

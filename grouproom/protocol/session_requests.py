@@ -36,6 +36,9 @@ class Enter:
     accept_rules: int | None  # the version of the ground rules the member agreed to
     audio_muted: bool = False
     video_muted: bool = False
+    # A random key the browser keeps for this link: the same device may take its
+    # seat back; another device is refused while the seat is taken or held.
+    device: str = ""
 
 
 class ModerationAction(StrEnum):

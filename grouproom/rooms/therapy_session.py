@@ -11,6 +11,12 @@ whether the server passes a person's media on at all, and every command that
 changes either emits `MediaPermission` events, so the media plane can follow.
 Moderation belongs to the person, not to the connection: a member muted by a
 therapist who reconnects comes back muted.
+
+A seat outlives a broken connection: `drop` marks it away (the others see the person
+reconnecting), the same person entering again takes it back as it was, and
+`release` gives it up once the grace period has passed. A member's seat belongs to
+the device that took it (an opaque key the browser keeps): the same invite link on
+another device is refused while the seat is taken or held.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ class DenialCode(StrEnum):
     NOT_YOUR_TURN = "not_your_turn"
     CHAT_OFF = "chat_off"
     INVALID = "invalid"  # an empty or oversized text
+    IN_USE = "in_use"  # the invite link is in use on another device
 
 
 class Denied(Exception):
@@ -119,6 +126,19 @@ class Seated(Event):
 class Departed(Event):
     person_id: str
     cause: LeaveCause
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnecting(Event):
+    """The person's connection broke; their seat is held until `until`."""
+
+    person_id: str
+    until: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnected(Event):
+    person_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,9 +240,15 @@ NO_MODERATION = Moderation()
 @dataclass(slots=True)
 class Seat:
     person: Person
-    connection_id: str
+    connection_id: str  # "" while away
     since: float
     hand_raised: bool = False
+    device: str = ""  # the browser's key; "" when unknown (a seat kept over a restart)
+    away_since: float | None = None  # the connection broke; the seat is held
+
+    @property
+    def away(self) -> bool:
+        return self.away_since is not None
 
 
 @dataclass(slots=True)
@@ -244,8 +270,10 @@ class TherapySession:
         rules: GroundRules,
         plan: SessionPlan,
         options: SessionOptions = SessionOptions(),
+        reconnect_grace: float = 60.0,
     ) -> None:
         self.id = session_id
+        self.reconnect_grace = reconnect_grace
         self.roster: dict[str, Person] = {person.id: person for person in roster}
         self.rules = rules
         self.plan = plan
@@ -282,7 +310,18 @@ class TherapySession:
 
     @property
     def moderator_present(self) -> bool:
-        return any(seat.person.role.is_moderator for seat in self.seats.values())
+        return any(seat.person.role.is_moderator and not seat.away for seat in self.seats.values())
+
+    def is_away(self, person_id: str) -> bool:
+        seat = self.seats.get(person_id)
+        return seat is not None and seat.away
+
+    def away_until(self, person_id: str) -> float | None:
+        """When the held seat of someone reconnecting is released."""
+        seat = self.seats.get(person_id)
+        if seat is None or seat.away_since is None:
+            return None
+        return seat.away_since + self.reconnect_grace
 
     def audio_forwarded(self, person_id: str) -> bool:
         seat = self.seats.get(person_id)
@@ -320,13 +359,73 @@ class TherapySession:
     def _moderation(self, person_id: str) -> Moderation:
         return self.moderation.setdefault(person_id, Moderation())
 
+    # -- resuming after a restart -----------------------------------------------------
+
+    def live_state(self) -> dict[str, object]:
+        """What the therapists decided, the raised hands and the round: with the
+        phase and the lock (stored apart), what a session resumes from."""
+        return {
+            "moderation": {
+                person_id: [moderation.muted, moderation.video_stopped, moderation.speak_allowed]
+                for person_id, moderation in self.moderation.items()
+                if moderation != NO_MODERATION
+            },
+            "everyone_muted": self.mute_new_members,
+            "hands": sorted(p for p, seat in self.seats.items() if seat.hand_raised),
+            "round": None
+            if self.round is None
+            else {
+                "order": list(self.round.order),
+                "position": self.round.position,
+                "passed": sorted(self.round.passed),
+            },
+        }
+
+    def restore_live_state(self, data: object) -> None:
+        """The opposite of `live_state`, after `hold` gave the seats back. Whatever
+        does not fit (an unknown person, a wrong type) is left out."""
+        if not isinstance(data, dict):
+            return
+        moderation = data.get("moderation")
+        if isinstance(moderation, dict):
+            for person_id, flags in moderation.items():
+                if person_id in self.roster and _bools(flags, 3):
+                    self.moderation[person_id] = Moderation(*flags)
+        self.mute_new_members = data.get("everyone_muted") is True
+        hands = data.get("hands")
+        if isinstance(hands, list):
+            for person_id in hands:
+                seat = self.seats.get(person_id) if isinstance(person_id, str) else None
+                if seat is not None:
+                    seat.hand_raised = True
+        round_ = data.get("round")
+        if isinstance(round_, dict) and self.phase_kind is PhaseKind.ROUND:
+            order = round_.get("order")
+            position = round_.get("position")
+            passed = round_.get("passed")
+            if (
+                isinstance(order, list)
+                and all(isinstance(p, str) and p in self.roster for p in order)
+                and type(position) is int
+                and 0 <= position <= len(order)
+                and isinstance(passed, list)
+            ):
+                self.round = Round(list(order), position, {p for p in passed if p in order})
+
     # -- entering and leaving ----------------------------------------------------------
 
     def request_entry(
-        self, person_id: str, connection_id: str, accepted_rules_version: int | None, now: float
+        self,
+        person_id: str,
+        connection_id: str,
+        accepted_rules_version: int | None,
+        now: float,
+        device: str = "",
     ) -> tuple[Entry, list[Event]]:
         """A person opened their link (a member, an observer) or the room (a therapist).
-        Members and observers must have accepted the current ground rules."""
+        Members and observers must have accepted the current ground rules.
+        Someone whose seat is held (reconnecting) gets it back as it was; a member's
+        link on a second device is refused while the first holds the seat."""
         with _Changes(self) as changes:
             self._check_not_ended()
             person = self.roster.get(person_id)
@@ -339,8 +438,24 @@ class TherapySession:
                     DenialCode.RULES_NOT_ACCEPTED,
                     f"accept version {self.rules.version} of the ground rules first",
                 )
-            seat = Seat(person, connection_id, now)
             previous = self.seats.get(person_id) or self.waiting.get(person_id)
+            if (
+                previous is not None
+                and not person.role.is_moderator
+                and previous.device
+                and previous.device != device
+            ):
+                raise Denied(
+                    DenialCode.IN_USE,
+                    "this invite link is in use on another device; close the session there first",
+                )
+            if previous is not None and previous.away:
+                previous.connection_id = connection_id
+                previous.away_since = None
+                previous.device = device
+                changes.add(Reconnected(Audience.EVERYONE, person_id))
+                return Entry.SEATED, changes.events
+            seat = Seat(person, connection_id, now, device=device)
             if previous is not None:
                 changes.add(
                     Dismissed(
@@ -392,6 +507,47 @@ class TherapySession:
             seat = self.seats.get(person_id)
             if seat is not None and seat.connection_id == connection_id:
                 self._unseat(person_id, cause, now, changes)
+            return changes.events
+
+    def drop(self, person_id: str, connection_id: str, now: float) -> list[Event]:
+        """The connection broke without a goodbye: a seat is held for the grace
+        period (`release` ends it); a place in the waiting room is simply left."""
+        with _Changes(self) as changes:
+            waiting = self.waiting.get(person_id)
+            if waiting is not None and waiting.connection_id == connection_id:
+                del self.waiting[person_id]
+                changes.add(LeftWaitingRoom(Audience.MODERATORS, person_id))
+            seat = self.seats.get(person_id)
+            if seat is not None and seat.connection_id == connection_id and not seat.away:
+                seat.connection_id = ""
+                seat.away_since = now
+                changes.add(Reconnecting(Audience.EVERYONE, person_id, now + self.reconnect_grace))
+            return changes.events
+
+    def hold(self, person_id: str, now: float) -> list[Event]:
+        """Seat someone who was seated when the server stopped, as away: they get
+        their seat back when they reconnect within the grace period."""
+        with _Changes(self) as changes:
+            person = self.roster.get(person_id)
+            if self.ended or person is None or person_id in self.seats:
+                return changes.events
+            if person_id in self.removed:
+                return changes.events
+            seat = Seat(person, "", now, away_since=now)
+            self.seats[person_id] = seat
+            self.admitted.add(person_id)
+            return changes.events
+
+    def release(self, person_id: str, now: float) -> list[Event]:
+        """The grace period is over: a seat still away is given up; the attendance
+        record says when the connection broke."""
+        with _Changes(self) as changes:
+            seat = self.seats.get(person_id)
+            if seat is None or seat.away_since is None:
+                return changes.events
+            if now < seat.away_since + self.reconnect_grace:
+                return changes.events
+            self._unseat(person_id, LeaveCause.CONNECTION_LOST, seat.away_since, changes)
             return changes.events
 
     def remove(self, actor_id: str, person_id: str, reason: str, now: float) -> list[Event]:
@@ -681,6 +837,14 @@ class TherapySession:
         round_ = self.round
         if round_ is not None and round_.current == person_id:
             self._advance_turn(changes)
+
+
+def _bools(value: object, count: int) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == count
+        and all(type(item) is bool for item in value)
+    )
 
 
 class _Changes:

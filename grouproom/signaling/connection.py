@@ -114,9 +114,8 @@ class Connection:
     async def close(self) -> None:
         """The socket closed: a participant who did not leave lost the connection."""
         if self.live is not None and self.hub is not None and self.participant_id is not None:
-            await self.hub.leave(
-                self.live, self.participant_id, self.connection_id, LeaveCause.CONNECTION_LOST
-            )
+            # A therapy session holds the seat for a while: the browser reconnects.
+            await self.hub.drop(self.live, self.participant_id, self.connection_id)
             return
         if self.room_id is not None and self.participant_id is not None:
             await self.switchboard.depart(
@@ -281,6 +280,7 @@ class Connection:
             self.therapist_id,
             message.accept_rules,
             (message.audio_muted, message.video_muted),
+            message.device,
         )
         self.live = live
         self.participant_id = person_id

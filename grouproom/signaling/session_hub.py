@@ -11,6 +11,7 @@ audit log, the phase and lock a restart resumes from).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable
@@ -23,6 +24,8 @@ from grouproom.media.contract import Kind, MediaRoom, MediaSettings
 from grouproom.media.room_worker import open_media_room
 from grouproom.protocol import (
     AnyServerMessage,
+    Closing,
+    ClosingCause,
     ErrorCode,
     IceServer,
     MediaState,
@@ -37,6 +40,8 @@ from grouproom.protocol.session_messages import (
     ChatMessage,
     Dismissed,
     Hand,
+    ParticipantReconnected,
+    ParticipantReconnecting,
     Permissions,
     PersonInfo,
     PhaseInfo,
@@ -72,6 +77,8 @@ from grouproom.rooms.therapy_session import (
     Moderated,
     Person,
     PhaseChanged,
+    Reconnected,
+    Reconnecting,
     Seated,
     SessionOptions,
     SignalKind,
@@ -108,6 +115,7 @@ DENIAL_CODES: dict[DenialCode, ErrorCode] = {
     DenialCode.NOT_YOUR_TURN: ErrorCode.NOT_YOUR_TURN,
     DenialCode.CHAT_OFF: ErrorCode.CHAT_OFF,
     DenialCode.INVALID: ErrorCode.INVALID_DATA,
+    DenialCode.IN_USE: ErrorCode.IN_USE,
 }
 
 
@@ -139,6 +147,8 @@ class Live:
     outboxes: dict[str, Outbox] = field(default_factory=dict)  # by connection id
     self_muted: dict[str, tuple[bool, bool]] = field(default_factory=dict)  # person: a, v
     connected: set[str] = field(default_factory=set)  # persons whose media is connected
+    # Seats held for someone reconnecting: released when the timer fires.
+    release_timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
 
     def name(self, person_id: str) -> str:
         person = self.session.roster.get(person_id)
@@ -287,16 +297,31 @@ class SessionHub:
             SessionOptions(
                 auto_admit=group.auto_admit, round_mutes_others=group.round_mutes_others
             ),
+            reconnect_grace=self.settings.reconnect_grace,
         )
         session.locked = record.locked
         if record.phase_index is not None and record.phase_started_at is not None:
             session.phase_index = min(record.phase_index, len(session.plan.phases) - 1)
             session.phase_started_at = record.phase_started_at.timestamp()
+        seated: dict[str, None] = {}  # in the order they took their seats
         for record_entry in await self.store.attendance_of_session(record.id):
             if record_entry.joined:
                 session.admitted.add(record_entry.person_id)
-            elif record_entry.cause == LeaveCause.REMOVED:
-                session.removed[record_entry.person_id] = ""
+                seated[record_entry.person_id] = None
+            else:
+                seated.pop(record_entry.person_id, None)
+                if record_entry.cause == LeaveCause.REMOVED:
+                    session.removed[record_entry.person_id] = ""
+        # Seated when the server stopped: their seats wait for them, as after any
+        # broken connection.
+        now = self.clock()
+        for person_id in seated:
+            session.hold(person_id, now)
+        if record.live_state:
+            try:
+                session.restore_live_state(json.loads(record.live_state))
+            except ValueError:
+                logger.warning("session %s: unreadable saved state", pseudonym(record.id))
         slots = min(MAX_RECEIVE_SLOTS, max(1, len(people) - 1))
         media = MediaSettings(
             ice_addresses=self.media_settings.ice_addresses,
@@ -308,7 +333,23 @@ class SessionHub:
             media, SessionEvents(self, record.id), self.settings.room_workers
         )
         logger.info("session %s is live", pseudonym(record.id))
-        return Live(record, group, session, forwarder)
+        live = Live(record, group, session, forwarder)
+        for person_id in seated:
+            if session.is_away(person_id):
+                self._release_later(live, person_id)
+        return live
+
+    async def resume(self) -> None:
+        """At start-up: bring back the sessions that had people in them when the
+        server stopped, so that their held seats count down from now."""
+        for record in await self.store.open_sessions():
+            entries = await self.store.attendance_of_session(record.id)
+            present: set[str] = set()
+            for entry in entries:
+                (present.add if entry.joined else present.discard)(entry.person_id)
+            group = await self.store.group(record.group_id)
+            if present and group is not None:
+                await self._live(group)
 
     async def enter(
         self,
@@ -318,6 +359,7 @@ class SessionHub:
         therapist_id: str | None,
         accept_rules: int | None,
         self_muted: tuple[bool, bool],
+        device: str = "",
     ) -> tuple[Live, str, SeatInfo | None]:
         """Enter the waiting room or a seat. Returns the live session, the person's
         id and their seat (None while waiting)."""
@@ -333,7 +375,7 @@ class SessionHub:
                 person.id, live.group.id, accept_rules, live.record.id, _when(now)
             )
         try:
-            _, events = session.request_entry(person.id, connection_id, accept_rules, now)
+            _, events = session.request_entry(person.id, connection_id, accept_rules, now, device)
         except Denied as denied:
             raise refused(denied) from None
         live.outboxes[connection_id] = outbox
@@ -363,6 +405,7 @@ class SessionHub:
             ),
             state=self._state(live),
             waiting=waiting,
+            reconnect_grace=self.settings.reconnect_grace,
         )
 
     def _ice_servers(self, person_id: str) -> tuple[IceServer, ...]:
@@ -381,6 +424,7 @@ class SessionHub:
             audio_forwarded=session.audio_forwarded(person_id),
             video_forwarded=session.video_forwarded(person_id),
             hand_raised=seat.hand_raised,
+            reconnecting=seat.away,
         )
 
     @staticmethod
@@ -493,17 +537,47 @@ class SessionHub:
         live.outboxes.pop(connection_id, None)
         await self._dispatch(live, events, person_id)
 
+    async def drop(self, live: Live, person_id: str, connection_id: str) -> None:
+        """The connection broke without `leave`: the seat is held for the grace
+        period."""
+        events = live.session.drop(person_id, connection_id, self.clock())
+        live.outboxes.pop(connection_id, None)
+        await self._dispatch(live, events, person_id)
+
     async def media_lost(self, session_id: str, person_id: str) -> None:
-        """The person's peer connection failed: they lose their seat (and may
-        come back with the same link)."""
+        """The person's peer connection failed: their socket is closed with cause
+        `connection_lost`, and their seat is held while the browser reconnects."""
         live = self.live.get(session_id)
         seat = live.session.seats.get(person_id) if live else None
-        if live is None or seat is None:
+        if live is None or seat is None or seat.away:
             return
         outbox = live.outboxes.get(seat.connection_id)
-        await self.leave(live, person_id, seat.connection_id, LeaveCause.CONNECTION_LOST)
+        await self.drop(live, person_id, seat.connection_id)
         if outbox is not None:
-            outbox.close(WSCloseCode.OK)
+            outbox.close(WSCloseCode.OK, Closing(ClosingCause.CONNECTION_LOST))
+
+    def _release_later(self, live: Live, person_id: str) -> None:
+        until = live.session.away_until(person_id)
+        if until is None:
+            return
+        self._cancel_release(live, person_id)
+        delay = max(0.0, until - self.clock())
+        live.release_timers[person_id] = asyncio.get_running_loop().call_later(
+            delay, lambda: self.spawn(self._release(live, person_id))
+        )
+
+    @staticmethod
+    def _cancel_release(live: Live, person_id: str) -> None:
+        timer = live.release_timers.pop(person_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    async def _release(self, live: Live, person_id: str) -> None:
+        live.release_timers.pop(person_id, None)
+        if self.live.get(live.record.id) is not live:
+            return
+        events = live.session.release(person_id, self.clock())
+        await self._dispatch(live, events, person_id)
 
     def set_self_muted(self, live: Live, person_id: str, audio: bool, video: bool) -> None:
         if person_id not in live.session.seats:
@@ -562,11 +636,21 @@ class SessionHub:
             events = command()
         except Denied as denied:
             raise refused(denied) from None
+        # Stored before the reply: what a therapist saw acknowledged survives a
+        # restart that follows at once.
+        saved = _resumable_change(events)
+        if saved:
+            await self._save_progress(live)
         acknowledge()
-        await self._dispatch(live, events, actor)
+        await self._dispatch(live, events, actor, saved=saved)
 
     async def _dispatch(
-        self, live: Live, events: list[Event], actor: str, closed_by_page: bool = False
+        self,
+        live: Live,
+        events: list[Event],
+        actor: str,
+        closed_by_page: bool = False,
+        saved: bool = False,
     ) -> None:
         state_changed = waiting_changed = False
         closing: list[Outbox] = []
@@ -576,7 +660,18 @@ class SessionHub:
                 waiting_changed = True
             elif isinstance(event, Seated):
                 await self._seated(live, event.person_id, actor)
+            elif isinstance(event, Reconnecting):
+                live.connected.discard(event.person_id)
+                await live.forwarder.disconnect(event.person_id)
+                reconnecting = ParticipantReconnecting(event.person_id, millis(event.until))
+                self._send(live, Audience.EVERYONE, reconnecting, exclude=event.person_id)
+                self._release_later(live, event.person_id)
+            elif isinstance(event, Reconnected):
+                self._cancel_release(live, event.person_id)
+                reconnected = ParticipantReconnected(event.person_id)
+                self._send(live, Audience.EVERYONE, reconnected, exclude=event.person_id)
             elif isinstance(event, Departed):
+                self._cancel_release(live, event.person_id)
                 live.connected.discard(event.person_id)
                 await live.forwarder.disconnect(event.person_id)
                 self._send(live, Audience.EVERYONE, ParticipantLeft(event.person_id, event.cause))
@@ -622,6 +717,7 @@ class SessionHub:
                     await self.store.close_session(live.record.id, event.actor_id, _when(now))
         if state_changed:
             self._send(live, Audience.EVERYONE, SessionState(self._state(live)))
+        if not saved and _resumable_change(events):
             await self._save_progress(live)
         if waiting_changed:
             waiting = WaitingRoom(self._waiting_people(live))
@@ -716,16 +812,31 @@ class SessionHub:
             phase_index=session.phase_index,
             phase_started_at=started,
             locked=session.locked,
+            live_state=json.dumps(session.live_state(), separators=(",", ":")),
         )
 
     async def _retire(self, live: Live) -> None:
         if self.live.get(live.record.id) is live:
             del self.live[live.record.id]
+        for person_id in list(live.release_timers):
+            self._cancel_release(live, person_id)
         for outbox in list(live.outboxes.values()):
             outbox.close(WSCloseCode.OK)
         live.outboxes.clear()
         await live.forwarder.close()
         logger.info("session %s is no longer live", pseudonym(live.record.id))
+
+
+def _resumable_change(events: Iterable[Event]) -> bool:
+    """Whether what a restart resumes from changed: the phase, the lock, the round,
+    moderation, hands."""
+    return any(
+        isinstance(
+            event,
+            LockChanged | PhaseChanged | TurnChanged | Moderated | HandChanged | MediaPermission,
+        )
+        for event in events
+    )
 
 
 def _when(seconds: float) -> datetime:

@@ -63,6 +63,7 @@ class SessionRecord:
     phase_index: int | None
     phase_started_at: datetime | None
     locked: bool
+    live_state: str | None = None  # JSON, see TherapySession.live_state
 
     @property
     def is_open(self) -> bool:

@@ -132,6 +132,8 @@ sessions = Table(
     Column("phase_index", Integer, nullable=True),
     Column("phase_started_at", UtcDateTime(), nullable=True),
     Column("locked", Boolean, nullable=False),
+    # JSON: moderation per person, everyone muted, hands raised, the round.
+    Column("live_state", Text, nullable=True),
 )
 # A group has at most one open session.
 Index(

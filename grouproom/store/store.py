@@ -521,15 +521,22 @@ class Store:
         phase_index: int | None,
         phase_started_at: datetime | None,
         locked: bool,
+        live_state: str | None = None,
     ) -> None:
-        """What a resumed session needs: the phase it was in, since when, and the lock."""
+        """What a resumed session needs: the phase it was in, since when, the lock,
+        and what the therapists decided (JSON)."""
         sessions = schema.sessions
         async with self.engine.begin() as connection:
             await self._must_update(
                 connection,
                 update(sessions)
                 .where(sessions.c.id == session_id, sessions.c.closed_at.is_(None))
-                .values(phase_index=phase_index, phase_started_at=phase_started_at, locked=locked),
+                .values(
+                    phase_index=phase_index,
+                    phase_started_at=phase_started_at,
+                    locked=locked,
+                    live_state=live_state,
+                ),
                 "open session",
             )
 
@@ -767,6 +774,7 @@ def _session(row: Row[Any]) -> SessionRecord:
         row.phase_index,
         row.phase_started_at,
         row.locked,
+        row.live_state,
     )
 
 

@@ -29,6 +29,8 @@ from tests.protocol.signaling_client import SignalingClient, SocketClosed
 
 NOW = datetime.now(UTC)
 RULES = "Wat hier gezegd wordt, blijft hier."
+TABLET = "tablet-0123456789abcdef"  # device keys, as browsers make them
+PHONE = "phone-0123456789abcdef0"
 
 
 @dataclass
@@ -63,10 +65,15 @@ class Group:
         assert entered["type"] == "entered" and entered["data"]["state"] == "seated", entered
         return socket, entered["data"]["seat"]
 
-    async def member(self, name: str) -> tuple[SignalingClient, dict[str, Any]]:
+    async def member(
+        self, name: str, device: str | None = None
+    ) -> tuple[SignalingClient, dict[str, Any]]:
         """A member through the way in: rules, then the waiting room."""
         socket = await self.socket()
-        entered = await socket.request("enter", {"invite": self.invite(name), "accept_rules": 1})
+        data: dict[str, Any] = {"invite": self.invite(name), "accept_rules": 1}
+        if device is not None:
+            data["device"] = device
+        entered = await socket.request("enter", data)
         assert entered["type"] == "entered", entered
         return socket, entered["data"]
 
@@ -202,13 +209,13 @@ async def test_the_waiting_room_and_admission(group: Group) -> None:
     assert (await lea.event("waiting_room"))["data"]["people"] == []
 
 
-async def test_a_second_device_takes_the_seat(group: Group) -> None:
+async def test_a_second_tab_of_the_same_device_takes_the_seat(group: Group) -> None:
     await open_session(group)
     lea, _ = await group.therapist(group.lead_id)
-    phone, _ = await group.member("Ann")
+    phone, _ = await group.member("Ann", device=TABLET)
     await lea.expect("moderate", {"action": "admit", "target": group.members["Ann"]})
     await phone.event("admitted")
-    tablet, entered = await group.member("Ann")
+    tablet, entered = await group.member("Ann", device=TABLET)
     assert entered["state"] == "seated"  # straight back in, no second wait
     dismissed = await phone.event("dismissed")
     assert dismissed["data"] == {"cause": "replaced", "reason": ""}

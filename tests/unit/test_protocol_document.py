@@ -26,6 +26,8 @@ SERVER_TYPES = {
     "session_details",
     "entered",
     "admitted",
+    "participant_reconnecting",
+    "participant_reconnected",
     "session_state",
     "waiting_room",
     "permissions",

@@ -368,6 +368,7 @@ def test_error_codes_are_the_documented_strings() -> None:
         "target_is_therapist",
         "not_your_turn",
         "chat_off",
+        "in_use",
     ]
 
 

@@ -31,6 +31,8 @@ from grouproom.rooms.therapy_session import (
     MediaPermission,
     Moderated,
     Person,
+    Reconnected,
+    Reconnecting,
     Seated,
     SessionOptions,
     SignalKind,
@@ -354,6 +356,113 @@ def test_the_ground_rules_can_switch_the_group_chat_off() -> None:
     session.post_chat("lead", Channel.THERAPISTS, "still here", 1)
 
 
+# -- broken connections and restarts -------------------------------------------------
+
+
+def test_a_broken_connection_holds_the_seat_until_the_grace_period_ends() -> None:
+    session = seated("ann", "bob")
+    session.raise_hand("ann", True)
+    events = session.drop("ann", "c-ann", 100)
+    assert events == [Reconnecting(Audience.EVERYONE, "ann", 160)]
+    assert session.is_away("ann") and session.away_until("ann") == 160
+    assert session.drop("ann", "c-ann", 101) == []  # once
+    assert session.release("ann", 159) == []  # not yet
+    events = session.release("ann", 160)
+    assert of_type(events, Departed) == [
+        Departed(Audience.EVERYONE, "ann", LeaveCause.CONNECTION_LOST)
+    ]
+    # The attendance says when the connection broke.
+    assert of_type(events, Attendance) == [
+        Attendance(Audience.RECORD, "ann", False, 100, LeaveCause.CONNECTION_LOST)
+    ]
+    assert "ann" not in session.seats and session.release("ann", 200) == []
+
+
+def test_the_same_device_takes_its_seat_back_as_it_was() -> None:
+    session = new_session()
+    session.request_entry("lead", "c-lead", None, 0)
+    session.request_entry("ann", "c-ann", RULES.version, 0, device="tablet")
+    session.admit("lead", "ann", 0)
+    session.raise_hand("ann", True)
+    session.mute("lead", "ann")
+    session.set_locked("lead", True)
+    session.drop("ann", "c-ann", 10)
+    with denial(DenialCode.IN_USE):
+        session.request_entry("ann", "c-phone", RULES.version, 11, device="phone")
+    entry, events = session.request_entry("ann", "c-ann-2", RULES.version, 12, device="tablet")
+    assert entry is Entry.SEATED
+    assert events == [Reconnected(Audience.EVERYONE, "ann")]  # no Seated, no Attendance
+    seat = session.seats["ann"]
+    assert seat.connection_id == "c-ann-2" and not seat.away and seat.hand_raised
+    assert not session.audio_forwarded("ann")  # still muted by the therapist
+    # The old connection's late goodbye changes nothing.
+    assert session.leave("ann", "c-ann", LeaveCause.CONNECTION_LOST, 13) == []
+    assert session.release("ann", 100) == []
+    # While the seat is taken, another device is refused too; the same device
+    # (another tab) takes it over.
+    with denial(DenialCode.IN_USE):
+        session.request_entry("ann", "c-phone", RULES.version, 14, device="phone")
+    _, events = session.request_entry("ann", "c-ann-3", RULES.version, 15, device="tablet")
+    assert of_type(events, Dismissed)[0].connection_id == "c-ann-2"
+
+
+def test_therapists_may_change_device_and_away_therapists_admit_nobody() -> None:
+    session = new_session(SessionOptions(auto_admit=True))
+    session.request_entry("lead", "c-lead", None, 0, device="laptop")
+    session.drop("lead", "c-lead", 1)
+    assert not session.moderator_present
+    entry, _ = session.request_entry("ann", "c-ann", RULES.version, 2)
+    assert entry is Entry.WAITING  # nobody there to let her in
+    entry, events = session.request_entry("lead", "c-lead-2", None, 3, device="desktop")
+    assert entry is Entry.SEATED and of_type(events, Reconnected)
+
+
+def test_a_restart_holds_the_seats_and_restores_what_the_therapists_decided() -> None:
+    before = seated("ann", "bob")
+    before.advance_phase("lead", 0)
+    before.advance_phase("lead", 0)  # the check-in round
+    assert before.round is not None
+    before.pass_turn(before.round.current or "")
+    before.set_video_stopped("lead", "bob", True)
+    before.raise_hand("bob", True)
+    before.mute_all("lead", True)
+    saved = before.live_state()
+
+    after = new_session()
+    after.phase_index, after.phase_started_at = before.phase_index, before.phase_started_at
+    for person_id in before.seats:
+        assert after.hold(person_id, 50) == []
+    after.restore_live_state(saved)
+    assert all(after.is_away(p) for p in before.seats)
+    assert after.moderation == before.moderation
+    assert after.mute_new_members and after.seats["bob"].hand_raised
+    assert after.round is not None and after.round.order == before.round.order
+    assert after.round.current == before.round.current
+    assert after.live_state() == saved
+    entry, _ = after.request_entry("bob", "c-bob", RULES.version, 51, device="any")
+    assert entry is Entry.SEATED and not after.video_forwarded("bob")
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        None,
+        [],
+        {"moderation": {"ann": [True]}},
+        {"moderation": {"stranger": [True, True, True]}},
+        {"moderation": {"ann": ["yes", False, False]}},
+        {"hands": "ann"},
+        {"round": {"order": ["stranger"], "position": 0, "passed": []}},
+        {"round": {"order": ["ann"], "position": 5, "passed": []}},
+    ],
+)
+def test_a_saved_state_that_does_not_fit_is_left_out(garbage: object) -> None:
+    session = seated("ann")
+    session.restore_live_state(garbage)
+    assert session.moderation == {} and session.round is None
+    assert not session.seats["ann"].hand_raised
+
+
 # -- any sequence of commands --------------------------------------------------------
 
 PEOPLE = [person.id for person in ROSTER]
@@ -377,6 +486,8 @@ COMMANDS = st.lists(
                 "pass",
                 "hand",
                 "end",
+                "drop",
+                "release",
             ]
         ),
         st.sampled_from(PEOPLE),
@@ -391,7 +502,9 @@ def run(session: TherapySession, command: str, actor: str, target: str, device: 
     connection = f"c-{actor}-{device}"
     version = RULES.version
     actions: dict[str, Callable[[], object]] = {
-        "enter": lambda: session.request_entry(actor, connection, version, 1),
+        "enter": lambda: session.request_entry(actor, connection, version, 1, f"dev{device}"),
+        "drop": lambda: session.drop(actor, connection, 1),
+        "release": lambda: session.release(target, 1 + session.reconnect_grace),
         "leave": lambda: session.leave(actor, connection, LeaveCause.LEFT, 1),
         "admit": lambda: session.admit(actor, target, 1),
         "mute": lambda: session.mute(actor, target),
@@ -435,3 +548,13 @@ def test_invariants_hold_whatever_happens(commands: list[tuple[str, str, str, in
             assert person_id not in session.seats and person_id not in session.waiting
         if session.round is not None and session.round.current is not None:
             assert session.round.current in session.seats
+        for seat in session.seats.values():
+            assert (seat.connection_id == "") == seat.away
+    # What a restart resumes from comes back the same.
+    restored = new_session()
+    restored.phase_index = session.phase_index
+    for person_id in session.seats:
+        restored.hold(person_id, 2)
+    restored.restore_live_state(session.live_state())
+    if not session.ended:
+        assert restored.live_state() == session.live_state()
