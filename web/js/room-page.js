@@ -130,7 +130,9 @@ async function join(event) {
     videoMuted: false,
     cameraId: elements.camera.value,
     callbacks: {
-      onJoined(joined) {
+      onJoined(joined, again) {
+        // After a reconnect an open room has a new participant id: start the grid afresh.
+        if (again) grid.clear();
         const self = new Tile(joined.participant_id, name, { self: true });
         self.setTracks({ audio: session.audioTrack, video: session.videoTrack });
         self.setMediaState(session.audioMuted, session.videoMuted);
@@ -153,8 +155,13 @@ async function join(event) {
         if (tile) tile.setTracks({ [kind]: track });
       },
       onMediaConnection(state) {
+        if (session.reconnecting) return;
         if (state === "connected") statusKey = "status.connected";
         else if (state === "disconnected" || state === "failed") statusKey = "status.mediaProblem";
+        render();
+      },
+      onReconnecting(active) {
+        statusKey = active ? "status.reconnectingRoom" : "status.connected";
         render();
       },
       onEnded(cause) {

@@ -1,6 +1,9 @@
 // One participation in a room: the signalling socket and the peer connection with the
 // server, laid out as docs/protocol.md says (own audio and video first, then receive
-// slots), and the events that change the grid.
+// slots), and the events that change the grid. When the connection breaks (the socket
+// or the media), it reconnects by itself with backoff: a new socket and a new peer
+// connection, the same join step (a therapy session gives the same seat back), the
+// same camera and microphone.
 import { Signaling, SignalingError, signalingUrl } from "./signaling.js";
 import { startCamera } from "./local-media.js";
 
@@ -29,11 +32,35 @@ function preferForwardedCodecs(transceiver) {
   }
 }
 
+// Causes after which coming back makes no sense (or is refused).
+const FINAL_CAUSES = new Set([
+  "left",
+  "replaced",
+  "removed",
+  "session_ended",
+  "in_use",
+  "invite_invalid",
+  "invite_expired",
+  "session_not_open",
+  "locked",
+  "room_full",
+  "login_required",
+  "not_allowed",
+  "rules_not_accepted",
+]);
+const FIRST_RETRY_MS = 500;
+const LONGEST_RETRY_MS = 8000;
+const MEDIA_DISCONNECTED_MS = 8000; // "disconnected" this long: start again
+const DEFAULT_GRACE_S = 60;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
 export class RoomSession {
   /**
-   * callbacks: onJoined(joined), onParticipantJoined(participant), onParticipantLeft(id, cause),
-   * onMediaState(id, audioMuted, videoMuted), onTrack(id, kind, track or null),
-   * onMediaConnection(state), onEnded(cause).
+   * callbacks: onJoined(joined, again), onParticipantJoined(participant),
+   * onParticipantLeft(id, cause), onMediaState(id, audioMuted, videoMuted),
+   * onTrack(id, kind, track or null), onMediaConnection(state), onReconnecting(active),
+   * onEnded(cause). `again` is true when the join step ran after a reconnect.
    */
   constructor({ roomId, name, stream, audioMuted, videoMuted, cameraId, callbacks }) {
     this.roomId = roomId;
@@ -53,6 +80,11 @@ export class RoomSession {
     this.pendingTracks = [];
     this.leaving = false;
     this.ended = false;
+    this.finalCause = null; // set by the page when the server dismissed this socket
+    this.joinStep = null;
+    this.reconnecting = false;
+    this.graceSeconds = DEFAULT_GRACE_S;
+    this.disconnectedTimer = null;
   }
 
   async start() {
@@ -72,8 +104,17 @@ export class RoomSession {
    * uses its own step: enter, and wait in the waiting room until admitted.
    */
   async startWith(joinStep) {
+    this.joinStep = joinStep;
+    await this.connectOnce(false);
+  }
+
+  /** One attempt: a socket, the join step, the peer connection. */
+  async connectOnce(again) {
     const signaling = new Signaling(signalingUrl());
     this.signaling = signaling;
+    this.answered = false;
+    this.pendingCandidates = [];
+    this.pendingTracks = [];
     signaling.on("participant_joined", (data) => this.callbacks.onParticipantJoined(data.participant));
     signaling.on("participant_left", (data) =>
       this.callbacks.onParticipantLeft(data.participant_id, data.cause),
@@ -83,14 +124,71 @@ export class RoomSession {
     );
     signaling.on("track_published", (data) => this.trackEvent(data, true));
     signaling.on("track_removed", (data) => this.trackEvent(data, false));
-    signaling.onClose((cause) => this.end(this.leaving ? "left" : cause || "connection_lost"));
+    signaling.onClose((cause) => this.connectionClosed(signaling, cause));
 
     await signaling.connect();
-    const joined = await joinStep(signaling);
+    const joined = await this.joinStep(signaling);
+    if (signaling !== this.signaling || this.ended) return;
+    if (joined.reconnect_grace) this.graceSeconds = joined.reconnect_grace;
     this.videoCaps = joined.video;
     this.applyTrackState();
-    this.callbacks.onJoined(joined);
+    this.callbacks.onJoined(joined, again);
     await this.connectMedia(joined);
+  }
+
+  connectionClosed(signaling, cause) {
+    if (signaling !== this.signaling || this.ended) return; // an earlier attempt's socket
+    if (this.leaving) {
+      this.end("left");
+      return;
+    }
+    const final = this.finalCause || (FINAL_CAUSES.has(cause) ? cause : null);
+    if (final) this.end(final);
+    else if (this.joinStep) this.reconnect();
+    else this.end(cause || "connection_lost");
+  }
+
+  /** The connection broke: try again with backoff until the grace period is over. */
+  async reconnect() {
+    if (this.ended || this.reconnecting) return;
+    this.reconnecting = true;
+    this.callbacks.onReconnecting?.(true);
+    const deadline = Date.now() + this.graceSeconds * 1000;
+    let delay = FIRST_RETRY_MS;
+    while (!this.ended) {
+      this.dropConnection();
+      if (Date.now() > deadline) {
+        this.end("connection_lost");
+        return;
+      }
+      await sleep(delay * (0.75 + Math.random() * 0.5));
+      delay = Math.min(delay * 2, LONGEST_RETRY_MS);
+      if (this.ended) return;
+      if (navigator.onLine === false) continue;
+      try {
+        await this.connectOnce(true);
+        if (this.ended) return;
+        this.reconnecting = false;
+        this.callbacks.onReconnecting?.(false);
+        return;
+      } catch (error) {
+        const code = error && error.code;
+        if (this.finalCause || FINAL_CAUSES.has(code)) {
+          this.end(this.finalCause || code);
+          return;
+        }
+      }
+    }
+  }
+
+  /** Close the socket and the peer connection, keeping camera and microphone. */
+  dropConnection() {
+    clearTimeout(this.disconnectedTimer);
+    const signaling = this.signaling;
+    this.signaling = null;
+    if (signaling) signaling.close();
+    if (this.pc) this.pc.close();
+    this.pc = null;
   }
 
   async connectMedia(joined) {
@@ -113,9 +211,7 @@ export class RoomSession {
       if (this.answered) this.sendCandidate(data);
       else this.pendingCandidates.push(data);
     });
-    pc.addEventListener("connectionstatechange", () =>
-      this.callbacks.onMediaConnection(pc.connectionState),
-    );
+    pc.addEventListener("connectionstatechange", () => this.mediaStateChanged(pc));
 
     await pc.setLocalDescription(await pc.createOffer());
     const answer = await this.signaling.request("offer", { sdp: pc.localDescription.sdp });
@@ -126,7 +222,23 @@ export class RoomSession {
     await this.applyVideoCaps();
   }
 
+  mediaStateChanged(pc) {
+    if (pc !== this.pc) return;
+    const state = pc.connectionState;
+    this.callbacks.onMediaConnection(state);
+    clearTimeout(this.disconnectedTimer);
+    // Without ICE restart (the server has none), a failed connection only comes
+    // back as a new one.
+    if (state === "failed") this.reconnect();
+    else if (state === "disconnected") {
+      this.disconnectedTimer = setTimeout(() => {
+        if (pc === this.pc && pc.connectionState !== "connected") this.reconnect();
+      }, MEDIA_DISCONNECTED_MS);
+    }
+  }
+
   sendCandidate(data) {
+    if (!this.signaling) return;
     this.signaling.request("ice_candidate", data).catch(() => {
       // A candidate the server cannot use is not fatal: ICE tries the others.
     });
@@ -172,6 +284,7 @@ export class RoomSession {
   }
 
   sendMediaState() {
+    if (!this.signaling) return Promise.resolve();
     return this.signaling
       .request("set_media_state", { audio_muted: this.audioMuted, video_muted: this.videoMuted })
       .catch(() => {});
@@ -203,12 +316,14 @@ export class RoomSession {
 
   async leave() {
     this.leaving = true;
-    try {
-      await this.signaling.request("leave");
-    } catch (error) {
-      if (!(error instanceof SignalingError)) throw error;
+    if (this.signaling) {
+      try {
+        await this.signaling.request("leave");
+      } catch (error) {
+        if (!(error instanceof SignalingError)) throw error;
+      }
+      this.signaling.close();
     }
-    this.signaling.close();
     this.end("left");
   }
 
@@ -222,6 +337,7 @@ export class RoomSession {
   end(cause) {
     if (this.ended) return;
     this.ended = true;
+    clearTimeout(this.disconnectedTimer);
     if (this.pc) this.pc.close();
     if (this.signaling) this.signaling.close();
     for (const track of [this.audioTrack, this.videoTrack]) if (track) track.stop();

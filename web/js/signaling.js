@@ -1,8 +1,11 @@
 // The signalling WebSocket (docs/protocol.md): requests with ids and replies, server
-// events, a ping every 20 s, and the cause when the connection ends.
+// events, a ping every 5 s, and the cause when the connection ends. A socket that has
+// heard nothing for DEAD_AFTER_MS counts as lost at once: a dropped Wi-Fi leaves a
+// TCP connection that looks open for minutes.
 
 const PROTOCOL_VERSION = 1;
-const PING_INTERVAL_MS = 20000;
+const PING_INTERVAL_MS = 5000;
+const DEAD_AFTER_MS = 12000;
 const REQUEST_TIMEOUT_MS = 15000;
 
 export class SignalingError extends Error {
@@ -22,6 +25,8 @@ export class Signaling {
     this.closeHandlers = [];
     this.closingCause = null;
     this.pingTimer = null;
+    this.lastHeard = 0;
+    this.finished = false; // the close handlers ran
   }
 
   /** Open the socket; resolves when it is open. */
@@ -30,25 +35,45 @@ export class Signaling {
       const socket = new WebSocket(this.url);
       this.socket = socket;
       socket.addEventListener("open", () => {
-        this.pingTimer = setInterval(() => this.request("ping").catch(() => {}), PING_INTERVAL_MS);
+        this.lastHeard = Date.now();
+        this.pingTimer = setInterval(() => this.keepAlive(), PING_INTERVAL_MS);
         resolve();
       });
-      socket.addEventListener("message", (event) => this.receive(event.data));
+      socket.addEventListener("message", (event) => {
+        this.lastHeard = Date.now();
+        this.receive(event.data);
+      });
       socket.addEventListener("close", (event) => {
-        clearInterval(this.pingTimer);
         const wasOpen = this.pingTimer !== null;
-        for (const { reject: fail, timer } of this.pending.values()) {
-          clearTimeout(timer);
-          fail(new SignalingError("connection_lost", "the connection closed"));
-        }
-        this.pending.clear();
         if (!wasOpen) {
           reject(new SignalingError("connect", "the server cannot be reached"));
-          return;
         }
-        for (const handler of this.closeHandlers) handler(this.closingCause, event.code);
+        this.finish(event.code);
       });
     });
+  }
+
+  keepAlive() {
+    if (Date.now() - this.lastHeard > DEAD_AFTER_MS) {
+      // Lost without a close: do not wait for TCP to notice.
+      if (this.socket) this.socket.close(4000);
+      this.finish(null);
+      return;
+    }
+    this.request("ping").catch(() => {});
+  }
+
+  /** Fail what waits for a reply and tell the close handlers, once. */
+  finish(code) {
+    clearInterval(this.pingTimer);
+    for (const { reject: fail, timer } of this.pending.values()) {
+      clearTimeout(timer);
+      fail(new SignalingError("connection_lost", "the connection closed"));
+    }
+    this.pending.clear();
+    if (this.finished || this.pingTimer === null) return;
+    this.finished = true;
+    for (const handler of this.closeHandlers) handler(this.closingCause, code);
   }
 
   /** Handle a server event type ("participant_joined", ...). */

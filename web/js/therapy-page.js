@@ -16,6 +16,27 @@ const path = location.pathname.split("/").filter(Boolean);
 // /join/<invite token> for members and observers, /groups/<id>/room for therapists.
 const credentials = path[0] === "join" ? { invite: path[1] } : { group: path[1] };
 
+// A random key for this browser: the server gives a held seat back only to the
+// device that had it (docs/protocol.md, `enter`).
+function deviceKey() {
+  const name = "grouproom.device";
+  try {
+    const kept = localStorage.getItem(name);
+    if (kept && /^[A-Za-z0-9_-]{16,64}$/.test(kept)) return kept;
+  } catch {
+    // Storage may be off (private mode): a key for this page's lifetime will do.
+  }
+  const bytes = crypto.getRandomValues(new Uint8Array(18));
+  const key = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_");
+  try {
+    localStorage.setItem(name, key);
+  } catch {
+    // See above.
+  }
+  return key;
+}
+const device = deviceKey();
+
 const grid = new Grid(byId("grid"));
 const state = {
   info: null, // session_details
@@ -49,6 +70,7 @@ const ERROR_KEYS = {
   removed: "session.removedBefore",
   login_required: "session.loginRequired",
   not_allowed: "session.loginRequired",
+  in_use: "session.inUse",
 };
 
 function show(name) {
@@ -133,6 +155,7 @@ function renderParticipants() {
     let text = person.self ? t("room.you", { name: person.name }) : person.name;
     text += ` · ${t(`session.${person.role}`)}`;
     if (person.hand_raised) text += ` ✋ ${t("session.handRaised")}`;
+    if (person.reconnecting) text += ` · ${t("session.reconnecting")}`;
     if (person.audio_forwarded === false && person.role !== "observer") {
       const round = state.session && state.session.round;
       const waitsTurn = round && round.current && round.current !== person.id;
@@ -396,7 +419,10 @@ function enterSession(signaling, session) {
   signaling.on("dismissed", (data) => {
     state.endedCause = data.cause;
     state.endedReason = data.reason || "";
+    session.finalCause = data.cause;
   });
+  signaling.on("participant_reconnecting", (data) => setReconnecting(data.participant_id, true));
+  signaling.on("participant_reconnected", (data) => setReconnecting(data.participant_id, false));
   return new Promise((resolve, reject) => {
     signaling.on("admitted", (data) => resolve(seated(data.seat)));
     signaling
@@ -405,6 +431,7 @@ function enterSession(signaling, session) {
         accept_rules: state.moderator ? null : state.info.rules.version,
         audio_muted: session.audioMuted,
         video_muted: session.videoMuted,
+        device,
       })
       .then((entered) => {
         if (entered.state === "seated") resolve(seated(entered.seat));
@@ -430,15 +457,46 @@ function updateSession(data) {
 
 function addParticipant(participant) {
   state.participants.set(participant.id, { ...participant });
-  if (participant.role === "observer" || grid.get(participant.id)) return;
-  const tile = new Tile(participant.id, participant.name);
+  if (participant.role === "observer") return;
+  let tile = grid.get(participant.id);
+  if (!tile) {
+    tile = new Tile(participant.id, participant.name);
+    grid.add(tile);
+  }
   tile.setMediaState(participant.audio_muted, participant.video_muted);
-  grid.add(tile);
+  tile.setReconnecting(Boolean(participant.reconnecting));
+}
+
+function setReconnecting(id, reconnecting) {
+  const participant = state.participants.get(id);
+  if (participant) participant.reconnecting = reconnecting;
+  const tile = grid.get(id);
+  if (tile) tile.setReconnecting(reconnecting);
+  render();
+}
+
+/** Back after a reconnect: the seat tells who is there now; tiles keep their places. */
+function syncParticipants(seat) {
+  const present = new Set(seat.participants.map((participant) => participant.id));
+  for (const id of [...state.participants.keys()]) {
+    if (present.has(id)) continue;
+    state.participants.delete(id);
+    grid.remove(id);
+  }
+  for (const participant of seat.participants) addParticipant(participant);
 }
 
 function roomCallbacks() {
   return {
-    onJoined(seat) {
+    onJoined(seat, again) {
+      if (again) {
+        syncParticipants(seat);
+        const self = grid.get(seat.participant_id);
+        if (self) self.setTracks({ audio: room.audioTrack, video: room.videoTrack });
+        show("room");
+        render();
+        return;
+      }
       if (state.you.role !== "observer") {
         const self = new Tile(seat.participant_id, state.you.name, { self: true });
         self.setTracks({ audio: room.audioTrack, video: room.videoTrack });
@@ -471,8 +529,16 @@ function roomCallbacks() {
       if (tile) tile.setTracks({ [kind]: track });
     },
     onMediaConnection(connection) {
+      if (room && room.reconnecting) return;
       if (connection === "connected") state.statusKey = "status.connected";
       else if (connection === "disconnected" || connection === "failed") state.statusKey = "status.mediaProblem";
+      render();
+    },
+    onReconnecting(active) {
+      state.statusKey = active ? "status.reconnecting" : "status.connected";
+      document.body.classList.toggle("reconnecting", active);
+      const self = state.you && grid.get(state.you.id);
+      if (self) self.setReconnecting(active);
       render();
     },
     onEnded(cause) {

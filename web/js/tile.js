@@ -35,6 +35,7 @@ export class Tile {
     this.videoMuted = false;
     this.audioTrack = null;
     this.videoTrack = null;
+    this.reconnecting = false;
     this.stopWatching = () => {};
 
     this.element = document.createElement("div");
@@ -67,7 +68,12 @@ export class Tile {
     this.nameElement.className = "tile-name";
     label.append(this.mutedElement, this.nameElement);
 
-    this.element.append(this.video, this.initialsElement, label);
+    // Shown while the person's connection is broken and their seat is held.
+    this.reconnectingElement = document.createElement("div");
+    this.reconnectingElement.className = "tile-reconnecting";
+    this.reconnectingElement.hidden = true;
+
+    this.element.append(this.video, this.initialsElement, this.reconnectingElement, label);
     this.render();
   }
 
@@ -96,6 +102,12 @@ export class Tile {
     this.render();
   }
 
+  setReconnecting(reconnecting) {
+    this.reconnecting = reconnecting;
+    if (reconnecting) this.setSpeaking(false);
+    this.render();
+  }
+
   setSpeaking(speaking) {
     const value = speaking && !this.audioMuted;
     this.element.classList.toggle("speaking", value);
@@ -110,6 +122,10 @@ export class Tile {
     const showVideo = !this.videoMuted && this.videoTrack !== null && this.video.videoWidth > 0;
     this.element.classList.toggle("video-off", !showVideo);
     this.initialsElement.hidden = showVideo;
+    this.element.classList.toggle("reconnecting", this.reconnecting);
+    this.element.dataset.reconnecting = String(this.reconnecting);
+    this.reconnectingElement.hidden = !this.reconnecting;
+    this.reconnectingElement.textContent = t("tile.reconnecting");
   }
 
   remove() {
