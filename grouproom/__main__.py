@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--turn-secret", help="coturn's static-auth-secret")
     serve.add_argument("--max-participants", type=int, help="per room (default 12)")
     serve.add_argument("--video-max-bitrate", type=int, help="bit/s per camera (default 500000)")
+    serve.add_argument(
+        "--retention-days",
+        type=int,
+        help="days attendance and rule acceptances are kept (default 365)",
+    )
     for command in (serve,):
         add_storage_arguments(command)
 
@@ -100,6 +105,7 @@ def settings_from_arguments(arguments: argparse.Namespace) -> Settings:
         turn_secret=flag("turn_secret"),
         max_participants=flag("max_participants"),
         video_max_bitrate=flag("video_max_bitrate"),
+        retention_days=flag("retention_days"),
         data_dir=arguments.data_dir,
         database_url=arguments.database_url,
     )
