@@ -348,10 +348,12 @@ async def test_sessions_attendance_csv_and_the_audit_trail(lea: Browser) -> None
     assert session is not None
     status, _, body = await lea.post(f"/groups/{group_id}/sessions", {"csrf": token})
     assert status == 400 and "already has an open session" in body
-    for joined, name in ((True, "=HYPERLINK(1)"), (False, "=HYPERLINK(1)")):
+    name = "=HYPERLINK(1)"
+    member = await store_of(lea).add_to_roster(group_id, name, Role.MEMBER, NOW)
+    for joined in (True, False):
         await store_of(lea).record_attendance(
             AttendanceEntry(
-                session.id, "m1", name, Role.MEMBER, joined, NOW, None if joined else "left"
+                session.id, member.id, name, Role.MEMBER, joined, NOW, None if joined else "left"
             )
         )
     await lea.post(f"/groups/{group_id}/sessions/{session.id}/close", {"csrf": token})
