@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Request
 
-from tests.e2e.conftest import Server, end_by_closing_stdin, wait_until
+from tests.e2e.conftest import Server, end_by_closing_stdin
 from tests.e2e.test_therapy_session import PASSWORD, add_therapist
 
 pytestmark = pytest.mark.e2e
@@ -93,7 +93,7 @@ def test_own_forms_work_and_another_origins_post_is_refused(
             sent = answer.value.request.all_headers()
             assert sent.get("origin") == f"http://127.0.0.1:{OTHER_PORT}"
             assert sent.get("sec-fetch-site") == "same-site"  # same host: the cookie went too
-            wait_until(lambda: "form has expired" in page.content(), 20, "no refusal page")
+            page.wait_for_selector("#message:has-text('form has expired')", timeout=20000)
         finally:
             other.terminate()
             end_by_closing_stdin(other, 10)
