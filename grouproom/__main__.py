@@ -131,12 +131,16 @@ def settings_from_arguments(arguments: argparse.Namespace) -> Settings:
     )
 
 
+# Libraries whose INFO and DEBUG lines carry personal data or noise, held at WARNING:
+# aiortc and aioice log ICE candidate addresses; the database libraries log SQL
+# statements with their values (names among them); alembic every migration step.
+QUIET_LOGGERS = ("aiortc", "aioice", "sqlalchemy", "aiosqlite", "asyncpg", "alembic")
+
+
 def configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # aiortc and aioice log candidate addresses (personal data) at INFO and DEBUG.
-    for name in ("aiortc", "aioice"):
+    for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # every migration step at INFO
 
 
 def base_url(settings: Settings) -> str:

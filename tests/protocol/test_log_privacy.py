@@ -3,19 +3,33 @@ in a process of its own, logging as it does in production) takes a therapist and
 member with a distinctive name through login, group page, invite link, ground
 rules, waiting room and group chat, with a failed login on the way. Nothing it
 writes (standard output and error) may hold the member's name, the chat text,
-the therapist's email address or the invite token."""
+the therapist's email address or the invite token. The same again in-process,
+with every logger at DEBUG."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import signal
 import sys
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
+from grouproom.__main__ import QUIET_LOGGERS
+from grouproom.accounts.passwords import hash_password
+from grouproom.app import create_app, store_key
+from grouproom.data_dir import load_or_create_secret
+from grouproom.rooms.invites import InviteClaims, make_invite
+from grouproom.rooms.roles import Role
+from grouproom.settings import Settings
+from grouproom.store.store import Store
+from tests.protocol.conftest import AiohttpClient
 from tests.protocol.signaling_client import SignalingClient
 from tests.protocol.test_cli import REPO, clean_environment, free_port
 
@@ -159,3 +173,50 @@ async def group_of(http: aiohttp.ClientSession, base: str) -> str:
     match = re.search(r'href="/groups/([A-Za-z0-9_-]+)"', page)
     assert match, page
     return match.group(1)
+
+
+async def test_no_personal_data_in_any_log_line_even_at_debug(
+    aiohttp_client: AiohttpClient, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same way through the in-process application, with every logger (aiohttp,
+    asyncio, grouproom's own, ...) at DEBUG, except those the server holds at WARNING
+    (QUIET_LOGGERS: the database libraries log SQL values at DEBUG)."""
+    # (caplog.set_level also sets its handler's level: the DEBUG calls come last.)
+    for name in QUIET_LOGGERS:
+        caplog.set_level(logging.WARNING, logger=name)
+    for name in list(logging.root.manager.loggerDict):
+        if name.split(".")[0] not in QUIET_LOGGERS:
+            caplog.set_level(logging.DEBUG, logger=name)
+    caplog.set_level(logging.DEBUG)
+    client = await aiohttp_client(create_app(settings))
+    store: Store = client.app[store_key]
+    now = datetime.now(UTC)
+    lead = await store.add_therapist(EMAIL, "Lea", hash_password(PASSWORD), now)
+    group = await store.create_group("Dinsdag", "nl", lead.id, "Regels.", now)
+    member = await store.add_to_roster(group.id, NAME, Role.MEMBER, now)
+    await store.open_session(group.id, lead.id, now)
+    login = await store.create_web_session(lead.id, now, timedelta(hours=1))
+    secret = load_or_create_secret(Path(settings.data_dir))
+    invite = make_invite(secret, InviteClaims(group.id, member.id, 1, int(time.time()) + 3600))
+    cookie = {"Cookie": f"grouproom_login={login}"}
+    async with (
+        client.ws_connect("/ws", headers=cookie) as therapist_ws,
+        client.ws_connect("/ws") as member_ws,
+    ):
+        lea, person = SignalingClient(therapist_ws), SignalingClient(member_ws)
+        assert (await lea.request("enter", {"group": group.id}))["data"]["state"] == "seated"
+        entered = await person.request("enter", {"invite": invite, "accept_rules": 1})
+        assert entered["data"] == {"state": "waiting"}, entered
+        await lea.expect("moderate", {"action": "admit", "target": member.id})
+        await person.event("admitted")
+        await person.expect("chat", {"channel": "group", "text": CHAT})
+        while (await lea.event("chat_message"))["data"]["text"] != CHAT:
+            pass
+        await person.expect("leave")
+    await client.close()
+    assert any(record.levelno == logging.DEBUG for record in caplog.records)  # it listened
+    lines = "\n".join(
+        f"{record.name} {record.getMessage()} {record.exc_text or ''}" for record in caplog.records
+    )
+    for secret_value in (NAME, "Quackenbosch", CHAT, EMAIL, invite, login):
+        assert secret_value.lower() not in lines.lower(), secret_value
