@@ -40,7 +40,12 @@ def test_own_forms_work_and_another_origins_post_is_refused(
     add_therapist(server, email, "Lea")
     context = chromium.new_context(locale="en-US")
     posts: list[Request] = []
-    context.on("request", lambda request: posts.append(request) if request.method == "POST" else 0)
+
+    def record(request: Request) -> None:
+        if request.method == "POST":
+            posts.append(request)
+
+    context.on("request", record)
     try:
         page = context.new_page()
         response = page.goto(f"{server.base_url}/login")
