@@ -2,6 +2,8 @@
 
 grouproom serve                   run the server
 grouproom therapist add EMAIL     create a therapist account
+grouproom member export ID        everything stored about a roster member, as JSON
+grouproom member delete ID        delete a roster member's personal data (GDPR)
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -22,6 +25,8 @@ from grouproom.settings import Settings, SettingsError, settings_from_env
 
 if TYPE_CHECKING:
     from aiohttp import web
+
+    from grouproom.store.store import Store
 
 EXIT_SETTINGS = 2
 EXIT_HOOKS = 3
@@ -62,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--turn-secret", help="coturn's static-auth-secret")
     serve.add_argument("--max-participants", type=int, help="per room (default 12)")
     serve.add_argument("--video-max-bitrate", type=int, help="bit/s per camera (default 500000)")
+    serve.add_argument(
+        "--retention-days",
+        type=int,
+        help="days attendance and rule acceptances are kept (default 365)",
+    )
     for command in (serve,):
         add_storage_arguments(command)
 
@@ -76,6 +86,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the password from standard input instead of asking twice",
     )
     add_storage_arguments(add)
+
+    member = commands.add_parser("member", help="a roster member's own data (GDPR)")
+    member_commands = member.add_subparsers(dest="member_command", required=True)
+    export = member_commands.add_parser(
+        "export", help="write everything stored about a roster entry as JSON"
+    )
+    export.add_argument("id", help="the roster entry's id (on the group page and in the audit log)")
+    export.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
+    add_storage_arguments(export)
+    delete = member_commands.add_parser(
+        "delete", help="delete a roster entry's personal data; the audit log keeps its id"
+    )
+    delete.add_argument("id", help="the roster entry's id")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    add_storage_arguments(delete)
     return parser
 
 
@@ -100,17 +125,22 @@ def settings_from_arguments(arguments: argparse.Namespace) -> Settings:
         turn_secret=flag("turn_secret"),
         max_participants=flag("max_participants"),
         video_max_bitrate=flag("video_max_bitrate"),
+        retention_days=flag("retention_days"),
         data_dir=arguments.data_dir,
         database_url=arguments.database_url,
     )
 
 
+# Libraries whose INFO and DEBUG lines carry personal data or noise, held at WARNING:
+# aiortc and aioice log ICE candidate addresses; the database libraries log SQL
+# statements with their values (names among them); alembic every migration step.
+QUIET_LOGGERS = ("aiortc", "aioice", "sqlalchemy", "aiosqlite", "asyncpg", "alembic")
+
+
 def configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # aiortc and aioice log candidate addresses (personal data) at INFO and DEBUG.
-    for name in ("aiortc", "aioice"):
+    for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # every migration step at INFO
 
 
 def base_url(settings: Settings) -> str:
@@ -128,7 +158,6 @@ def serve(settings: Settings) -> int:
     from grouproom.app import create_app
     from grouproom.demo import describe, ensure_demo
     from grouproom.media.hooks import check_hooks
-    from grouproom.store.store import Store
 
     try:
         check_hooks()
@@ -194,6 +223,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(settings)
     if arguments.command == "therapist":
         return add_therapist(settings, arguments.email, arguments.name, arguments.password_stdin)
+    if arguments.command == "member" and arguments.member_command == "export":
+        return export_member(settings, arguments.id, arguments.output)
+    if arguments.command == "member":
+        return delete_member(settings, arguments.id, arguments.yes)
     return 0
 
 
@@ -235,6 +268,109 @@ def add_therapist(settings: Settings, email: str, name: str, password_stdin: boo
         print(f"grouproom: {exc}", file=sys.stderr)
         return EXIT_SETTINGS
     print(f"therapist account {email.strip().lower()} created", flush=True)
+    return 0
+
+
+CLI_ACTOR = "command-line"
+
+
+async def _open_store(settings: Settings) -> Store:
+    from grouproom.store.store import Store
+
+    if not settings.database_url:
+        ensure_data_dir(settings.data_dir)
+    return await Store.open(settings.effective_database_url)
+
+
+def export_member(settings: Settings, entry_id: str, output: str | None) -> int:
+    """Print (or write to a file) everything stored about one roster entry."""
+    from grouproom.store.records import AuditEntry
+    from grouproom.store.store import StoreError
+
+    async def export() -> dict[str, Any]:
+        store = await _open_store(settings)
+        try:
+            document = await store.member_data(entry_id)
+            group_id = document["roster_entry"]["group"]["id"]
+            await store.append_audit(
+                AuditEntry(
+                    datetime.now(UTC),
+                    CLI_ACTOR,
+                    "operator",
+                    "export_member_data",
+                    entry_id,
+                    group_id,
+                )
+            )
+            return document
+        finally:
+            await store.close()
+
+    try:
+        document = asyncio.run(export())
+    except StoreError as exc:
+        print(f"grouproom: {exc}", file=sys.stderr)
+        return EXIT_SETTINGS
+    text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return 0
+    try:
+        with open(output, "x", encoding="utf-8") as file:
+            file.write(text)
+    except OSError as exc:
+        print(f"grouproom: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_SETTINGS
+    print(f"the data of roster entry {entry_id} is in {output}", flush=True)
+    return 0
+
+
+def delete_member(settings: Settings, entry_id: str, confirmed: bool) -> int:
+    """Delete one roster entry's personal data, after a confirmation (or --yes)."""
+    from grouproom.store.records import AuditEntry
+    from grouproom.store.store import StoreError
+
+    async def erase(check_only: bool) -> str:
+        store = await _open_store(settings)
+        try:
+            entry = await store.roster_entry(entry_id, include_archived=True)
+            if entry is None:
+                raise StoreError(f"unknown roster entry {entry_id}")
+            if check_only:
+                return entry.display_name
+            counts = await store.erase_member(entry_id)
+            await store.append_audit(
+                AuditEntry(
+                    datetime.now(UTC),
+                    CLI_ACTOR,
+                    "operator",
+                    "erase_member_data",
+                    entry_id,
+                    counts.group_id,
+                    f"{counts.acceptances_deleted} rule acceptances deleted, "
+                    f"{counts.attendance_anonymised} attendance rows anonymised",
+                )
+            )
+            return entry.display_name
+        finally:
+            await store.close()
+
+    try:
+        name = asyncio.run(erase(check_only=True))
+        if not confirmed:
+            if not sys.stdin.isatty():
+                print("grouproom: add --yes to delete without being asked", file=sys.stderr)
+                return EXIT_SETTINGS
+            answer = input(f"Delete all personal data of {name!r} ({entry_id})? Type yes: ")
+            if answer.strip().lower() != "yes":
+                print("grouproom: nothing deleted", file=sys.stderr)
+                return 1
+        asyncio.run(erase(check_only=False))
+    except StoreError as exc:
+        print(f"grouproom: {exc}", file=sys.stderr)
+        return EXIT_SETTINGS
+    print(f"the personal data of roster entry {entry_id} is deleted", flush=True)
     return 0
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
@@ -19,6 +22,11 @@ from grouproom.settings import Settings
 from grouproom.signaling.session_hub import SessionHub
 from grouproom.signaling.switchboard import Switchboard
 from grouproom.signaling.websocket_handler import IDLE_TIMEOUT, WebSocketHandler
+from grouproom.store.retention import (
+    RETENTION_INTERVAL,
+    apply_retention,
+    keep_applying_retention,
+)
 from grouproom.store.store import Store
 
 logger = logging.getLogger(__name__)
@@ -73,6 +81,7 @@ def create_app(
     settings: Settings,
     *,
     idle_timeout: float = IDLE_TIMEOUT,
+    retention_interval: float = RETENTION_INTERVAL,
     store: Store | None = None,
     secret: bytes | None = None,
     on_ready: Callable[[Store, bytes], Awaitable[None]] | None = None,
@@ -122,7 +131,20 @@ def create_app(
         if own:
             await opened.close()
 
+    async def retention(app: web.Application) -> AsyncIterator[None]:
+        """Old attendance and acceptances go at start-up, then every interval."""
+        store = app[store_key]
+        await apply_retention(store, settings.retention_days, datetime.now(UTC))
+        task = asyncio.create_task(
+            keep_applying_retention(store, settings.retention_days, retention_interval)
+        )
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     app.cleanup_ctx.append(storage)
+    app.cleanup_ctx.append(retention)
     if settings.metrics_port:
         app.cleanup_ctx.append(_metrics_site)
     app.on_response_prepare.append(add_security_headers)

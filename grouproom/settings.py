@@ -12,6 +12,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
+# Upper bound of retention_days: twenty years, the standard retention period of a
+# Dutch medical record (WGBO); attendance has no reason to be kept longer.
+MAX_RETENTION_DAYS = 7300
+
 
 class SettingsError(ValueError):
     """A setting has a value the server cannot run with."""
@@ -73,6 +77,9 @@ class Settings:
     # host on loopback or a private network: the numbers are for operators.
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
+    # Attendance rows and ground-rule acceptances older than this many days are
+    # deleted (at start-up and every hour). The audit log is kept (ids only).
+    retention_days: int = 365
 
     def __post_init__(self) -> None:
         if not 0 <= self.metrics_port < 65536 or (
@@ -104,6 +111,11 @@ class Settings:
             raise SettingsError("video max bitrate must be at least 50000 bit/s")
         if self.public_url and not self.public_url.startswith(("http://", "https://")):
             raise SettingsError("the public URL starts with http:// or https://")
+        if not 1 <= self.retention_days <= MAX_RETENTION_DAYS:
+            raise SettingsError(
+                f"retention days must be between 1 and {MAX_RETENTION_DAYS}, "
+                f"not {self.retention_days}"
+            )
         if not 1 <= self.invite_days <= 730:
             raise SettingsError("invite links last 1 to 730 days")
         if self.database_url and not self.database_url.startswith(

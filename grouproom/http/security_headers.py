@@ -14,10 +14,10 @@ CONTENT_SECURITY_POLICY = (
 
 SECURITY_HEADERS: Mapping[str, str] = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    # Not "no-referrer": with it browsers send `Origin: null` on this server's own
-    # form posts, and the CSRF check needs the real origin. Other sites still get
-    # nothing (no invite token in a Referer).
-    "Referrer-Policy": "same-origin",
+    # No Referer anywhere, not even to this server (an invite token is in the page's
+    # address). Browsers then send `Origin: null` on this server's own form posts;
+    # the CSRF origin check recognises them by Sec-Fetch-Site (grouproom/http/csrf.py).
+    "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "Permissions-Policy": "camera=(self), microphone=(self), display-capture=()",
 }

@@ -83,6 +83,27 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "back_to_group": "Back to the group",
         "not_found": "Not found.",
         "invalid_input": "Please check what you entered: {problem}",
+        "export_data": "Export data",
+        "erase_data": "Delete data",
+        "former_members": "Taken off the roster",
+        "erased_name": "(deleted)",
+        "erase_title": "Delete the data of {name}",
+        "erase_explain": (
+            "This deletes everything grouproom stores about this person: the roster entry "
+            "with the name, the accepted ground rules, and the name in the attendance lists "
+            "(those rows stay, without a name). The personal invite link stops working. "
+            "The audit log keeps only an anonymous number. This cannot be undone."
+        ),
+        "erase_live": (
+            "Someone in a session right now stays until they leave, but cannot come back "
+            "with their link."
+        ),
+        "erase_export_first": "Export the data first (a JSON file)",
+        "erase_confirm": "Yes, delete the data of {name} for good",
+        "erase_button": "Delete the data",
+        "erase_cancel": "Cancel",
+        "erase_unconfirmed": "Tick the box to confirm the deletion.",
+        "erase_done": "The data were deleted.",
     },
     "nl": {
         "language_name": "Nederlands",
@@ -160,6 +181,28 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "back_to_group": "Terug naar de groep",
         "not_found": "Niet gevonden.",
         "invalid_input": "Controleer wat u heeft ingevuld: {problem}",
+        "export_data": "Gegevens exporteren",
+        "erase_data": "Gegevens wissen",
+        "former_members": "Van de lijst gehaald",
+        "erased_name": "(gewist)",
+        "erase_title": "De gegevens van {name} wissen",
+        "erase_explain": (
+            "Hiermee wist u alles wat grouproom over deze persoon bewaart: de plek op de "
+            "deelnemerslijst met de naam, de geaccepteerde groepsregels en de naam in de "
+            "aanwezigheidslijsten (die regels blijven, zonder naam). De persoonlijke "
+            "uitnodigingslink werkt niet meer. Het logboek houdt alleen een anoniem nummer. "
+            "Dit kan niet ongedaan worden gemaakt."
+        ),
+        "erase_live": (
+            "Wie nu in een sessie zit, blijft tot hij of zij weggaat, maar kan niet meer "
+            "terugkomen met de link."
+        ),
+        "erase_export_first": "Exporteer eerst de gegevens (een JSON-bestand)",
+        "erase_confirm": "Ja, wis de gegevens van {name} definitief",
+        "erase_button": "Gegevens wissen",
+        "erase_cancel": "Annuleren",
+        "erase_unconfirmed": "Vink het vakje aan om het wissen te bevestigen.",
+        "erase_done": "De gegevens zijn gewist.",
     },
 }
 

@@ -1,5 +1,6 @@
 """The therapists' pages: login, groups, roster and invite links, ground rules,
-session plan, settings, sessions, attendance (with CSV export) and the audit log.
+session plan, settings, sessions, attendance (with CSV export), the audit log, and
+the export and deletion of one member's data (GDPR).
 
 Every page needs a login (a server-side session behind an HttpOnly, SameSite=Strict
 cookie); every form carries a CSRF token and must come from this server's origin.
@@ -14,6 +15,7 @@ import csv
 import functools
 import hmac
 import io
+import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -28,14 +30,14 @@ from aiohttp import web
 
 from grouproom.accounts.login_throttle import LoginThrottle
 from grouproom.accounts.passwords import hash_password, needs_rehash, verify_password
-from grouproom.http.csrf import form_token, form_token_matches, same_origin
+from grouproom.http.csrf import form_token, form_token_matches, request_is_same_origin
 from grouproom.http.texts import LANGUAGES, TEXTS, choose_language
 from grouproom.rooms.ground_rules import RulesError
 from grouproom.rooms.invites import InviteClaims, make_invite
 from grouproom.rooms.roles import Role
 from grouproom.rooms.session_plan import Phase, PhaseKind, PlanError, SessionPlan
 from grouproom.settings import Settings
-from grouproom.store.records import AttendanceEntry, AuditEntry, Group, Therapist
+from grouproom.store.records import AttendanceEntry, AuditEntry, Group, RosterEntry, Therapist
 from grouproom.store.store import Store, StoreError
 
 LOGIN_COOKIE = "grouproom_login"
@@ -98,6 +100,9 @@ class TherapistPages:
         router.add_post("/groups/{group}/roster", self.add_member)
         router.add_post("/groups/{group}/roster/{member}/revoke", self.revoke_invite)
         router.add_post("/groups/{group}/roster/{member}/archive", self.archive_member)
+        router.add_get("/groups/{group}/roster/{member}/data", self.export_member)
+        router.add_get("/groups/{group}/roster/{member}/erase", self.erase_member_page)
+        router.add_post("/groups/{group}/roster/{member}/erase", self.erase_member)
         router.add_post("/groups/{group}/rules", self.revise_rules)
         router.add_post("/groups/{group}/plan", self.set_plan)
         router.add_post("/groups/{group}/settings", self.update_settings)
@@ -176,9 +181,7 @@ class TherapistPages:
     async def _form(self, request: web.Request, login_token: str) -> Mapping[str, str]:
         """The posted form, after the origin and CSRF checks."""
         form = await request.post()
-        if not same_origin(
-            request.headers.get("Origin"), request.headers.get("Referer"), request.host
-        ):
+        if not request_is_same_origin(request):
             raise Forbidden()
         submitted = form.get("csrf")
         if not isinstance(submitted, str) or not form_token_matches(
@@ -228,9 +231,7 @@ class TherapistPages:
         nonce = str(form.get("login_nonce", ""))
         cookie_nonce = request.cookies.get(NONCE_COOKIE, "")
         if (
-            not same_origin(
-                request.headers.get("Origin"), request.headers.get("Referer"), request.host
-            )
+            not request_is_same_origin(request)
             or not nonce
             or not hmac.compare_digest(nonce, cookie_nonce)
         ):
@@ -248,7 +249,14 @@ class TherapistPages:
         )
         if therapist is None or not valid:
             self.throttle.failed(email, address, now)
-            await self._audit(None, "login_failed", None, email.lower())
+            # The account's id, never the typed text (it may be anything, a name too).
+            await self._audit(
+                None,
+                "login_failed",
+                None,
+                therapist.id if therapist else None,
+                "" if therapist else "unknown email address",
+            )
             return self._login_form(request, email, self._text(request, "login_failed"), 401)
         self.throttle.succeeded(email)
         if needs_rehash(therapist.password_hash):
@@ -361,7 +369,8 @@ class TherapistPages:
         therapist, token = await self._require_login(request)
         group = await self._group_of(request, therapist)
         await self._audit(therapist, "view_group", group.id, None)
-        return await self._group_page(request, therapist, token, group)
+        message = self._text(request, "erase_done") if request.query.get("erased") else ""
+        return await self._group_page(request, therapist, token, group, message)
 
     async def _group_page(
         self,
@@ -392,6 +401,7 @@ class TherapistPages:
             lead=lead,
             cotherapist=cotherapist,
             roster=roster,
+            former=await self.store.archived_of(group.id),
             rules=await self.store.rules_history(group.id),
             plan_rows=[*plan.phases, *([None] * EMPTY_PLAN_ROWS)],
             kinds=list(PhaseKind),
@@ -433,31 +443,113 @@ class TherapistPages:
             entry = await self.store.add_to_roster(
                 group.id, form.get("display_name", ""), role, self._now()
             )
-            await self._audit(therapist, "add_to_roster", group.id, entry.display_name, role)
+            await self._audit(therapist, "add_to_roster", group.id, entry.id, role)
 
         return await self._changed(request, change)
 
-    async def _roster_entry_of(self, request: web.Request, group: Group) -> tuple[str, str]:
+    async def _roster_entry_of(self, request: web.Request, group: Group) -> str:
         entry = await self.store.roster_entry(request.match_info["member"])
         if entry is None or entry.group_id != group.id:
             raise StoreError("unknown roster entry")
-        return entry.id, entry.display_name
+        return entry.id
 
     async def revoke_invite(self, request: web.Request) -> web.Response:
         async def change(therapist: Therapist, group: Group, form: Mapping[str, str]) -> None:
-            entry_id, name = await self._roster_entry_of(request, group)
+            entry_id = await self._roster_entry_of(request, group)
             serial = await self.store.revoke_invite(entry_id)
-            await self._audit(therapist, "revoke_invite", group.id, name, f"serial {serial}")
+            await self._audit(therapist, "revoke_invite", group.id, entry_id, f"serial {serial}")
 
         return await self._changed(request, change)
 
     async def archive_member(self, request: web.Request) -> web.Response:
         async def change(therapist: Therapist, group: Group, form: Mapping[str, str]) -> None:
-            entry_id, name = await self._roster_entry_of(request, group)
+            entry_id = await self._roster_entry_of(request, group)
             await self.store.archive_roster_entry(entry_id, self._now())
-            await self._audit(therapist, "take_off_roster", group.id, name)
+            await self._audit(therapist, "take_off_roster", group.id, entry_id)
 
         return await self._changed(request, change)
+
+    # -- a member's own data (GDPR) ------------------------------------------------
+
+    async def _member_of(
+        self, request: web.Request, therapist: Therapist, group: Group
+    ) -> RosterEntry:
+        """The roster entry (archived or not) in the URL, of this group; else 404."""
+        entry = await self.store.roster_entry(request.match_info["member"], include_archived=True)
+        if entry is None or entry.group_id != group.id:
+            raise web.HTTPNotFound(
+                text=self._render(request, "error.html", therapist=therapist).text,
+                content_type="text/html",
+            )
+        return entry
+
+    async def export_member(self, request: web.Request) -> web.Response:
+        """Everything stored about one member, as a JSON download."""
+        therapist, _ = await self._require_login(request)
+        group = await self._group_of(request, therapist)
+        entry = await self._member_of(request, therapist, group)
+        await self._audit(therapist, "export_member_data", group.id, entry.id)
+        document = await self.store.member_data(entry.id)
+        return web.Response(
+            body=json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8"),
+            content_type="application/json",
+            charset="utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="member-{entry.id}.json"',
+                "Cache-Control": "no-store",
+            },
+        )
+
+    async def erase_member_page(self, request: web.Request) -> web.Response:
+        """The confirmation step before a member's data is deleted."""
+        therapist, token = await self._require_login(request)
+        group = await self._group_of(request, therapist)
+        entry = await self._member_of(request, therapist, group)
+        return self._erase_page(request, therapist, token, group, entry)
+
+    def _erase_page(
+        self,
+        request: web.Request,
+        therapist: Therapist,
+        token: str,
+        group: Group,
+        entry: RosterEntry,
+        message: str = "",
+        status: int = 200,
+    ) -> web.Response:
+        return self._render(
+            request,
+            "erase.html",
+            status=status,
+            therapist=therapist,
+            csrf=form_token(self.secret, token),
+            group=group,
+            entry=entry,
+            message=message,
+        )
+
+    async def erase_member(self, request: web.Request) -> web.Response:
+        """Delete a member's data: only with the form's token and its confirmation."""
+        therapist, token = await self._require_login(request)
+        group = await self._group_of(request, therapist)
+        try:
+            form = await self._form(request, token)
+        except Forbidden:
+            return self._forbidden(request)
+        entry = await self._member_of(request, therapist, group)
+        if form.get("confirm") != "yes":
+            message = self._text(request, "erase_unconfirmed")
+            return self._erase_page(request, therapist, token, group, entry, message, 400)
+        counts = await self.store.erase_member(entry.id)
+        await self._audit(
+            therapist,
+            "erase_member_data",
+            group.id,
+            entry.id,
+            f"{counts.acceptances_deleted} rule acceptances deleted, "
+            f"{counts.attendance_anonymised} attendance rows anonymised",
+        )
+        raise web.HTTPSeeOther(f"/groups/{group.id}?erased=1")
 
     async def revise_rules(self, request: web.Request) -> web.Response:
         async def change(therapist: Therapist, group: Group, form: Mapping[str, str]) -> None:
@@ -595,7 +687,7 @@ class TherapistPages:
                 [
                     entry.session_id,
                     entry.at.isoformat(),
-                    _csv_safe(entry.display_name),
+                    _csv_safe(entry.display_name or ""),
                     entry.role.value,
                     "joined" if entry.joined else "left",
                     entry.cause or "",
@@ -628,12 +720,21 @@ class TherapistPages:
             therapist=therapist,
             csrf=form_token(self.secret, token),
             group=group,
-            entries=[(entry, names.get(entry.actor_id, entry.actor_id)) for entry in entries],
+            entries=[
+                (
+                    entry,
+                    names.get(entry.actor_id, entry.actor_id),
+                    names.get(entry.subject or "", entry.subject or ""),
+                )
+                for entry in entries
+            ],
             older_url=older_url,
         )
 
     async def _names(self, group: Group) -> dict[str, str]:
-        names = {entry.id: entry.display_name for entry in await self.store.roster_of(group.id)}
+        """Names for the ids in the group's audit log (a deleted member stays an id)."""
+        roster = await self.store.roster_of(group.id, include_archived=True)
+        names = {entry.id: entry.display_name for entry in roster}
         for therapist_id in (group.lead_therapist_id, group.cotherapist_id):
             if therapist_id:
                 found = await self.store.therapist(therapist_id)

@@ -74,7 +74,7 @@ class SessionRecord:
 class AttendanceEntry:
     session_id: str
     person_id: str
-    display_name: str
+    display_name: str | None  # None: erased when the member's data was deleted
     role: Role
     joined: bool
     at: datetime

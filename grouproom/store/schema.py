@@ -152,7 +152,7 @@ rule_acceptances = Table(
     Column("group_id", String(ID), ForeignKey("groups.id"), nullable=False),
     Column("rules_version", Integer, nullable=False),
     Column("session_id", String(ID), ForeignKey("sessions.id"), nullable=False),
-    Column("accepted_at", UtcDateTime(), nullable=False),
+    Column("accepted_at", UtcDateTime(), nullable=False, index=True),
     UniqueConstraint("member_id", "session_id", "rules_version", name="once_per_session"),
 )
 
@@ -161,15 +161,18 @@ attendance = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("session_id", String(ID), ForeignKey("sessions.id"), nullable=False, index=True),
-    Column("person_id", String(ID), nullable=False),
-    Column("display_name", String(80), nullable=False),
+    Column("person_id", String(ID), nullable=False, index=True),
+    # NULL once the member's data was deleted on request (the row stays, anonymous).
+    Column("display_name", String(80), nullable=True),
     Column("role", String(16), nullable=False),
     Column("joined", Boolean, nullable=False),
-    Column("at", UtcDateTime(), nullable=False),
+    Column("at", UtcDateTime(), nullable=False, index=True),
     Column("cause", String(32), nullable=True),
 )
 
 # Append-only (NEN 7513): the migration adds triggers that refuse UPDATE and DELETE.
+# It outlives retention and a member's deletion, so it holds ids, never names or
+# free text about people: `subject` is a roster, therapist, group or session id.
 audit_log = Table(
     "audit_log",
     metadata,
@@ -178,7 +181,7 @@ audit_log = Table(
     Column("actor_id", String(ID), nullable=False),
     Column("actor_kind", String(16), nullable=False),
     Column("action", String(40), nullable=False),
-    Column("subject", String(120), nullable=True),
+    Column("subject", String(120), nullable=True, index=True),
     Column("group_id", String(ID), nullable=True, index=True),
     Column("detail", Text, nullable=False),
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,6 +43,27 @@ LANGUAGES = ("nl", "en")
 
 class StoreError(ValueError):
     """A request the store refuses: an unknown id, a duplicate, a broken rule."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionCounts:
+    """What one retention run deleted."""
+
+    attendance: int
+    acceptances: int
+
+    @property
+    def total(self) -> int:
+        return self.attendance + self.acceptances
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureCounts:
+    """What deleting one member's data changed."""
+
+    group_id: str
+    acceptances_deleted: int
+    attendance_anonymised: int
 
 
 def new_id() -> str:
@@ -319,23 +341,36 @@ class Store:
             )
         return entry
 
-    async def roster_of(self, group_id: str) -> list[RosterEntry]:
-        """The current roster (archived entries left out), in the order added."""
+    async def roster_of(self, group_id: str, include_archived: bool = False) -> list[RosterEntry]:
+        """The current roster (archived entries left out unless asked for), in the
+        order added."""
+        roster = schema.roster
+        query = select(roster).where(roster.c.group_id == group_id)
+        if not include_archived:
+            query = query.where(roster.c.archived_at.is_(None))
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(query.order_by(roster.c.created_at, roster.c.id))
+            return [_roster_entry(row) for row in rows]
+
+    async def archived_of(self, group_id: str) -> list[RosterEntry]:
+        """The people taken off the group's roster whose data is still kept."""
         roster = schema.roster
         async with self.engine.connect() as connection:
             rows = await connection.execute(
                 select(roster)
-                .where(roster.c.group_id == group_id, roster.c.archived_at.is_(None))
+                .where(roster.c.group_id == group_id, roster.c.archived_at.is_not(None))
                 .order_by(roster.c.created_at, roster.c.id)
             )
             return [_roster_entry(row) for row in rows]
 
-    async def roster_entry(self, entry_id: str) -> RosterEntry | None:
+    async def roster_entry(
+        self, entry_id: str, include_archived: bool = False
+    ) -> RosterEntry | None:
         roster = schema.roster
-        return await self._first(
-            select(roster).where(roster.c.id == entry_id, roster.c.archived_at.is_(None)),
-            _roster_entry,
-        )
+        query = select(roster).where(roster.c.id == entry_id)
+        if not include_archived:
+            query = query.where(roster.c.archived_at.is_(None))
+        return await self._first(query, _roster_entry)
 
     async def revoke_invite(self, entry_id: str) -> int:
         """Invalidate the member's invite links; returns the new serial."""
@@ -616,13 +651,25 @@ class Store:
     # -- attendance ------------------------------------------------------------------
 
     async def record_attendance(self, entry: AttendanceEntry) -> None:
+        """One arrival or departure. A member or observer who is not (or no longer)
+        on any roster, whose data was deleted while they were in a session, is
+        recorded without a name."""
         async with self.engine.begin() as connection:
+            display_name = entry.display_name
+            if entry.role in (Role.MEMBER, Role.OBSERVER):
+                known = await connection.scalar(
+                    select(func.count())
+                    .select_from(schema.roster)
+                    .where(schema.roster.c.id == entry.person_id)
+                )
+                if not known:
+                    display_name = None
             await self._insert(
                 connection,
                 insert(schema.attendance).values(
                     session_id=entry.session_id,
                     person_id=entry.person_id,
-                    display_name=entry.display_name,
+                    display_name=display_name,
                     role=str(entry.role),
                     joined=entry.joined,
                     at=entry.at,
@@ -689,19 +736,131 @@ class Store:
             query = query.where(log.c.id < before_id)
         async with self.engine.connect() as connection:
             rows = await connection.execute(query.order_by(log.c.id.desc()).limit(limit))
-            return [
-                AuditEntry(
-                    row.at,
-                    row.actor_id,
-                    row.actor_kind,
-                    row.action,
-                    row.subject,
-                    row.group_id,
-                    row.detail,
-                    row.id,
+            return [_audit_entry(row) for row in rows]
+
+    # -- retention and a member's own data (GDPR) -------------------------------------
+
+    async def delete_expired(self, before: datetime) -> RetentionCounts:
+        """Delete attendance rows and rule acceptances older than `before` (the
+        retention period). The audit log is kept (append-only, ids only)."""
+        async with self.engine.begin() as connection:
+            attendance = await connection.execute(
+                schema.attendance.delete().where(schema.attendance.c.at < before)
+            )
+            acceptances = await connection.execute(
+                schema.rule_acceptances.delete().where(
+                    schema.rule_acceptances.c.accepted_at < before
                 )
-                for row in rows
-            ]
+            )
+        return RetentionCounts(attendance.rowcount, acceptances.rowcount)
+
+    async def member_data(self, entry_id: str) -> dict[str, Any]:
+        """Everything stored about one roster entry (archived or not), as a
+        JSON-ready document: the entry, its rule acceptances, its attendance and the
+        audit entries about or by it."""
+        roster, acceptances = schema.roster, schema.rule_acceptances
+        attendance, log = schema.attendance, schema.audit_log
+        async with self.engine.connect() as connection:
+            entry = (
+                await connection.execute(select(roster).where(roster.c.id == entry_id))
+            ).first()
+            if entry is None:
+                raise StoreError(f"unknown roster entry {entry_id}")
+            group = await self._group_or_fail(connection, entry.group_id)
+            accepted = await connection.execute(
+                select(acceptances)
+                .where(acceptances.c.member_id == entry_id)
+                .order_by(acceptances.c.accepted_at, acceptances.c.id)
+            )
+            present = await connection.execute(
+                select(attendance)
+                .where(attendance.c.person_id == entry_id)
+                .order_by(attendance.c.at, attendance.c.id)
+            )
+            audited = await connection.execute(
+                select(log)
+                .where((log.c.subject == entry_id) | (log.c.actor_id == entry_id))
+                .order_by(log.c.id)
+            )
+            return {
+                "format": "grouproom member data 1",
+                "roster_entry": {
+                    "id": entry.id,
+                    "group": {"id": group.id, "name": group.name},
+                    "display_name": entry.display_name,
+                    "role": entry.role,
+                    "invite_serial": entry.invite_serial,
+                    "created_at": _iso(entry.created_at),
+                    "archived_at": _iso(entry.archived_at),
+                },
+                "rule_acceptances": [
+                    {
+                        "session_id": row.session_id,
+                        "rules_version": row.rules_version,
+                        "accepted_at": _iso(row.accepted_at),
+                    }
+                    for row in accepted
+                ],
+                "attendance": [
+                    {
+                        "session_id": row.session_id,
+                        "display_name": row.display_name,
+                        "role": row.role,
+                        "event": "joined" if row.joined else "left",
+                        "at": _iso(row.at),
+                        "cause": row.cause,
+                    }
+                    for row in present
+                ],
+                "audit_log": [
+                    {
+                        "id": row.id,
+                        "at": _iso(row.at),
+                        "actor_id": row.actor_id,
+                        "actor_kind": row.actor_kind,
+                        "action": row.action,
+                        "subject": row.subject,
+                        "group_id": row.group_id,
+                        "detail": row.detail,
+                    }
+                    for row in audited
+                ],
+            }
+
+    async def erase_member(self, entry_id: str) -> ErasureCounts:
+        """Delete one roster entry's personal data, in one transaction: the entry
+        itself (so its invite links stop working), its rule acceptances, and its name
+        in attendance rows (which stay, under the bare id). The audit log keeps the
+        id only."""
+        roster, acceptances = schema.roster, schema.rule_acceptances
+        attendance = schema.attendance
+        async with self.engine.begin() as connection:
+            group_id = await connection.scalar(
+                select(roster.c.group_id).where(roster.c.id == entry_id)
+            )
+            if group_id is None:
+                raise StoreError(f"unknown roster entry {entry_id}")
+            deleted = await connection.execute(
+                acceptances.delete().where(acceptances.c.member_id == entry_id)
+            )
+            anonymised = await connection.execute(
+                update(attendance)
+                .where(attendance.c.person_id == entry_id)
+                .values(display_name=None)
+            )
+            await connection.execute(roster.delete().where(roster.c.id == entry_id))
+        return ErasureCounts(str(group_id), deleted.rowcount, anonymised.rowcount)
+
+    async def audit_about(self, person_id: str) -> list[AuditEntry]:
+        """The audit entries about (subject) or by (actor) one person, oldest first."""
+        log = schema.audit_log
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(
+                select(log)
+                .where((log.c.subject == person_id) | (log.c.actor_id == person_id))
+                .order_by(log.c.id)
+            )
+            return [_audit_entry(row) for row in rows]
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -763,6 +922,23 @@ def _roster_entry(row: Row[Any]) -> RosterEntry:
     return RosterEntry(row.id, row.group_id, row.display_name, Role(row.role), row.invite_serial)
 
 
+def _audit_entry(row: Row[Any]) -> AuditEntry:
+    return AuditEntry(
+        row.at,
+        row.actor_id,
+        row.actor_kind,
+        row.action,
+        row.subject,
+        row.group_id,
+        row.detail,
+        row.id,
+    )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
 def _session(row: Row[Any]) -> SessionRecord:
     return SessionRecord(
         row.id,
@@ -778,4 +954,11 @@ def _session(row: Row[Any]) -> SessionRecord:
     )
 
 
-__all__: Sequence[str] = ("Store", "StoreError", "new_id", "sqlite_url")
+__all__: Sequence[str] = (
+    "ErasureCounts",
+    "RetentionCounts",
+    "Store",
+    "StoreError",
+    "new_id",
+    "sqlite_url",
+)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from grouproom.settings import Settings
 from grouproom.store.records import AttendanceEntry
 from grouproom.store.store import Store
 from tests.protocol.conftest import AiohttpClient
+from tests.protocol.signaling_client import SignalingClient
 
 PASSWORD = "a long enough password"
 NOW = datetime.now(UTC)
@@ -55,10 +57,16 @@ class Browser:
             return response.status, await response.text()
 
     async def post(
-        self, path: str, data: dict[str, str] | list[tuple[str, str]], origin: str | None = None
+        self,
+        path: str,
+        data: dict[str, str] | list[tuple[str, str]],
+        origin: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, str, str]:
-        """Status, final path and body (redirects followed)."""
-        headers = {"Origin": origin if origin is not None else self.origin}
+        """Status, final path and body (redirects followed). `headers` replace the
+        default Origin header."""
+        if headers is None:
+            headers = {"Origin": origin if origin is not None else self.origin}
         async with self.session.post(self.origin + path, data=data, headers=headers) as response:
             return response.status, response.url.path, await response.text()
 
@@ -348,10 +356,12 @@ async def test_sessions_attendance_csv_and_the_audit_trail(lea: Browser) -> None
     assert session is not None
     status, _, body = await lea.post(f"/groups/{group_id}/sessions", {"csrf": token})
     assert status == 400 and "already has an open session" in body
-    for joined, name in ((True, "=HYPERLINK(1)"), (False, "=HYPERLINK(1)")):
+    name = "=HYPERLINK(1)"
+    member = await store_of(lea).add_to_roster(group_id, name, Role.MEMBER, NOW)
+    for joined in (True, False):
         await store_of(lea).record_attendance(
             AttendanceEntry(
-                session.id, "m1", name, Role.MEMBER, joined, NOW, None if joined else "left"
+                session.id, member.id, name, Role.MEMBER, joined, NOW, None if joined else "left"
             )
         )
     await lea.post(f"/groups/{group_id}/sessions/{session.id}/close", {"csrf": token})
@@ -403,3 +413,154 @@ async def test_the_session_pages(lea: Browser, open_browser: OpenBrowser) -> Non
     assert status == 200 and "session page" in page
     actions = [e.action for e in await store_of(lea).audit_of_group(group_id)]
     assert "enter_room" in actions
+
+
+# -- privacy: referrer, CSRF origin check, pseudonymous audit, a member's own data -----
+
+
+async def test_no_referrer_and_the_origin_check_by_fetch_metadata(lea: Browser) -> None:
+    async with lea.session.get(lea.origin + "/groups") as response:
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+    token = await lea.csrf()
+    form = {"name": "G", "language": "nl", "rules": "R.", "csrf": token}
+    # What a browser sends on this server's own form under no-referrer.
+    own = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+    refused: list[dict[str, str]] = [
+        {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
+        {"Origin": lea.origin, "Sec-Fetch-Site": "cross-site"},  # Fetch Metadata decides
+        {"Origin": lea.origin, "Sec-Fetch-Site": "same-site"},
+        {"Origin": "null"},  # no way to tell where it came from
+        {"Origin": "https://evil.example", "Referer": lea.origin + "/groups"},
+        {"Referer": "https://evil.example/page"},
+    ]
+    for headers in refused:
+        assert (await lea.post("/groups", form, headers=headers))[0] == 403, headers
+    lea_id = await therapist_id(lea, "lea@example.org")
+    assert await store_of(lea).groups_of(lea_id) == []
+    for headers in (own, {"Origin": "null", "Referer": lea.origin + "/groups"}):
+        status, path, _ = await lea.post("/groups", form, headers=headers)
+        assert status == 200 and path.startswith("/groups/"), headers
+    assert len(await store_of(lea).groups_of(lea_id)) == 2
+
+
+async def test_the_audit_log_holds_ids_not_names_or_typed_text(
+    lea: Browser, open_browser: OpenBrowser
+) -> None:
+    group_id = await make_group(lea)
+    token = await lea.csrf(f"/groups/{group_id}")
+    await lea.post(
+        f"/groups/{group_id}/roster",
+        {"csrf": token, "display_name": "Gerarda Klaassen", "role": "member"},
+    )
+    (entry,) = await store_of(lea).roster_of(group_id)
+    await lea.post(f"/groups/{group_id}/roster/{entry.id}/revoke", {"csrf": token})
+    await lea.post(f"/groups/{group_id}/roster/{entry.id}/archive", {"csrf": token})
+    stranger = open_browser()
+    _status, page = await stranger.get("/login")
+    await stranger.post(
+        "/login",
+        {"email": "Gerarda typed this", "password": "x", "login_nonce": field(page, "login_nonce")},
+    )
+    async with store_of(lea).engine.connect() as connection:
+        rows = (await connection.execute(text("SELECT * FROM audit_log"))).all()
+    assert "Gerarda" not in repr(rows)
+    subjects = {row.action: row.subject for row in rows}
+    for action in ("add_to_roster", "revoke_invite", "take_off_roster"):
+        assert subjects[action] == entry.id
+    assert subjects["login_failed"] is None
+    # The audit page still shows who it was about, from the (archived) roster.
+    status, page = await lea.get(f"/groups/{group_id}/audit")
+    assert status == 200 and "Gerarda Klaassen" in page
+
+
+async def test_a_members_data_is_exported_and_deleted_from_the_group_page(
+    lea: Browser, open_browser: OpenBrowser
+) -> None:
+    group_id = await make_group(lea, cotherapist="cor@example.org")
+    token = await lea.csrf(f"/groups/{group_id}")
+    for name in ("Hendrika Zwart", "Bram"):
+        await lea.post(
+            f"/groups/{group_id}/roster", {"csrf": token, "display_name": name, "role": "member"}
+        )
+    hendrika, bram = await store_of(lea).roster_of(group_id)
+    _status, page = await lea.get(f"/groups/{group_id}?lang=en")
+    member = f"/groups/{group_id}/roster/{hendrika.id}"
+    assert f'href="{member}/data"' in page and f'href="{member}/erase"' in page
+    invite = re.findall(r'class="invite-link" readonly value="[^"]+/join/([^"]+)"', page)[0]
+    await lea.post(f"/groups/{group_id}/sessions", {"csrf": token})
+    session = await store_of(lea).open_session_of(group_id)
+    assert session is not None
+    await store_of(lea).record_attendance(
+        AttendanceEntry(
+            session.id, hendrika.id, hendrika.display_name, Role.MEMBER, True, NOW, None
+        )
+    )
+
+    # Export: a JSON download of everything about her, audited.
+    async with lea.session.get(lea.origin + member + "/data") as response:
+        assert response.status == 200 and response.content_type == "application/json"
+        assert "attachment" in response.headers["Content-Disposition"]
+        document = json.loads(await response.text())
+    assert document["roster_entry"]["display_name"] == "Hendrika Zwart"
+    assert [row["event"] for row in document["attendance"]] == ["joined"]
+
+    # A therapist of another group learns nothing, exports nothing, deletes nothing.
+    eve = open_browser()
+    await eve.login("eve@example.org")
+    eve_token = await eve.csrf()
+    for path in (member + "/data", member + "/erase"):
+        assert (await eve.get(path))[0] == 404
+    assert (await eve.post(member + "/erase", {"csrf": eve_token, "confirm": "yes"}))[0] == 404
+    # Nor through a group of her own with Hendrika's id.
+    eve_group = await make_group(eve, "Eves groep")
+    assert (await eve.get(f"/groups/{eve_group}/roster/{hendrika.id}/data"))[0] == 404
+
+    # The confirmation step, in both languages.
+    status, page = await lea.get(member + "/erase?lang=nl")
+    assert status == 200 and "De gegevens van Hendrika Zwart wissen" in page
+    status, page = await lea.get(member + "/erase?lang=en")
+    assert "Delete the data of Hendrika Zwart" in page and 'name="confirm"' in page
+    status, _, page = await lea.post(member + "/erase", {"csrf": token})
+    assert status == 400 and "Tick the box" in page
+    assert (await lea.post(member + "/erase", {"csrf": "forged", "confirm": "yes"}))[0] == 403
+    assert (
+        await lea.post(
+            member + "/erase", {"csrf": token, "confirm": "yes"}, origin="https://evil.example"
+        )
+    )[0] == 403
+    assert await store_of(lea).roster_entry(hendrika.id) is not None  # nothing deleted yet
+
+    status, path, page = await lea.post(member + "/erase", {"csrf": token, "confirm": "yes"})
+    assert (status, path) == (200, f"/groups/{group_id}") and "The data were deleted." in page
+    assert "Hendrika" not in page
+    assert [e.id for e in await store_of(lea).roster_of(group_id)] == [bram.id]
+    (row,) = await store_of(lea).attendance_of_session(session.id)
+    assert row.person_id == hendrika.id and row.display_name is None
+    status, page = await lea.get(f"/groups/{group_id}/attendance?lang=en")
+    assert "(deleted)" in page and "Hendrika" not in page
+    about = [(e.actor_kind, e.action) for e in await store_of(lea).audit_about(hendrika.id)]
+    assert ("therapist", "export_member_data") in about
+    assert about[-1] == ("therapist", "erase_member_data")
+    assert (await lea.get(member + "/data"))[0] == 404  # gone
+
+    # Her invite link no longer opens anything.
+    async with lea.client.session.ws_connect(lea.origin + "/ws") as ws:
+        socket = SignalingClient(ws)
+        error = await socket.error("session_info", {"invite": invite})
+    assert error["code"] == "invite_invalid"
+
+
+async def test_former_members_can_be_exported_and_deleted_too(lea: Browser) -> None:
+    group_id = await make_group(lea)
+    token = await lea.csrf(f"/groups/{group_id}")
+    await lea.post(
+        f"/groups/{group_id}/roster", {"csrf": token, "display_name": "Oud lid", "role": "member"}
+    )
+    (entry,) = await store_of(lea).roster_of(group_id)
+    await lea.post(f"/groups/{group_id}/roster/{entry.id}/archive", {"csrf": token})
+    _status, page = await lea.get(f"/groups/{group_id}?lang=en")
+    assert 'id="former-members"' in page and f"/roster/{entry.id}/erase" in page
+    assert (await lea.get(f"/groups/{group_id}/roster/{entry.id}/data"))[0] == 200
+    await lea.post(f"/groups/{group_id}/roster/{entry.id}/erase", {"csrf": token, "confirm": "yes"})
+    _status, page = await lea.get(f"/groups/{group_id}?lang=en")
+    assert "Oud lid" not in page and 'id="former-members"' not in page

@@ -48,7 +48,15 @@ def test_same_origin() -> None:
     assert same_origin("https://video.example.org", None, host)
     assert same_origin("https://VIDEO.example.org", None, host)
     assert not same_origin("https://evil.example", None, host)
-    assert not same_origin("null", "https://video.example.org/login", host)  # Origin wins
+    # A null Origin (no-referrer pages) falls back to the Referer, which must match.
+    assert same_origin("null", "https://video.example.org/login", host)
+    assert not same_origin("null", None, host)
+    assert not same_origin("null", "https://evil.example/", host)
+    assert not same_origin("https://evil.example", "https://video.example.org/", host)
+    # Fetch Metadata decides alone when the browser sends it.
+    assert same_origin("null", None, host, fetch_site="same-origin")
+    for other in ("same-site", "cross-site", "none"):
+        assert not same_origin("https://video.example.org", None, host, fetch_site=other)
     assert same_origin(None, "https://video.example.org/groups", host)
     assert not same_origin(None, "https://video.example.org.evil.example/", host)
     assert not same_origin(None, None, host)
