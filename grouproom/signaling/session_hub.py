@@ -789,7 +789,8 @@ class SessionHub:
         )
 
     async def _record_moderation(self, live: Live, event: Moderated, now: float) -> None:
-        subject = live.name(event.subject_id) if event.subject_id else None
+        # The person's id, never their name: the audit page resolves names.
+        subject = event.subject_id or None
         await self.store.append_audit(
             AuditEntry(
                 _when(now),

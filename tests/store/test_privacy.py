@@ -110,15 +110,17 @@ async def test_the_server_applies_retention_at_start_and_then_periodically(
     await store.record_attendance(
         AttendanceEntry(recent, lead_id, "Lea", Role.LEAD_THERAPIST, False, OLD, None)
     )
+    async def retention_runs() -> int:
+        entries = await store.audit_about("retention")
+        return len([entry for entry in entries if entry.action == "retention"])
+
+    # The run deletes, then writes its audit entry: wait for both.
     for _ in range(200):
-        if len(await store.attendance_of_group(group_id)) == 3:
+        if len(await store.attendance_of_group(group_id)) == 3 and await retention_runs() == 2:
             break
         await asyncio.sleep(0.05)
     assert len(await store.attendance_of_group(group_id)) == 3
-    retention_runs = [
-        entry for entry in await store.audit_about("retention") if entry.action == "retention"
-    ]
-    assert len(retention_runs) == 2
+    assert await retention_runs() == 2
     await client.close()  # the task stops with the app (no pending-task warning)
     assert await store.has_accepted(member_id, group_id, 1)
 
