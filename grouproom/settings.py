@@ -41,6 +41,14 @@ class Settings:
     # (Wi-Fi lost, a laptop asleep, a server restart): coming back within it, they
     # get the same seat, role and mute state without the waiting room.
     reconnect_grace: int = 60
+    # Limits per client: messages per second on one socket (bursts of twice as many
+    # are fine), and open sockets per address.
+    messages_per_second: int = 20
+    connections_per_address: int = 30
+    # Reverse proxies whose X-Forwarded-For header is believed (e.g. 127.0.0.1 for
+    # nginx on the same machine): the limits and the login throttle then count the
+    # client's address, not the proxy's.
+    trusted_proxies: tuple[str, ...] = ()
     # Media caps applied to every publisher.
     max_participants: int = 12
     video_max_bitrate: int = 500_000
@@ -105,6 +113,15 @@ class Settings:
             raise SettingsError("a TURN url needs a TURN secret (GROUPROOM_TURN_SECRET)")
         if not 1 <= self.reconnect_grace <= 600:
             raise SettingsError("the reconnect grace period is 1 to 600 seconds")
+        if not 1 <= self.messages_per_second <= 1000:
+            raise SettingsError("messages per second is 1 to 1000")
+        if not 1 <= self.connections_per_address <= 10000:
+            raise SettingsError("connections per address is 1 to 10000")
+        for address in self.trusted_proxies:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise SettingsError(f"trusted proxy {address!r} is not an IP address") from None
         if not 2 <= self.max_participants <= 32:
             raise SettingsError("max participants must be between 2 and 32")
         if self.video_max_bitrate < 50_000:

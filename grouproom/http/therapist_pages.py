@@ -30,6 +30,7 @@ from aiohttp import web
 
 from grouproom.accounts.login_throttle import LoginThrottle
 from grouproom.accounts.passwords import hash_password, needs_rehash, verify_password
+from grouproom.http.client_address import client_address
 from grouproom.http.csrf import form_token, form_token_matches, request_is_same_origin
 from grouproom.http.texts import LANGUAGES, TEXTS, choose_language
 from grouproom.rooms.ground_rules import RulesError
@@ -236,7 +237,7 @@ class TherapistPages:
             or not hmac.compare_digest(nonce, cookie_nonce)
         ):
             return self._login_form(request, email, self._text(request, "form_expired"), 403)
-        address = request.remote or "unknown"
+        address = client_address(request, self.settings.trusted_proxies)
         now = self.clock()
         wait = self.throttle.retry_after(email, address, now)
         if wait is not None:

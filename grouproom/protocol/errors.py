@@ -36,6 +36,9 @@ class ErrorCode(StrEnum):
     NOT_YOUR_TURN = "not_your_turn"
     CHAT_OFF = "chat_off"
     IN_USE = "in_use"  # the invite link is in use on another device
+    # Limits.
+    RATE_LIMITED = "rate_limited"  # too many messages per second on this socket
+    TOO_MANY_CONNECTIONS = "too_many_connections"  # from this address
 
 
 class ProtocolError(Exception):

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from datetime import UTC, datetime
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from grouproom.http.client_address import client_address
 from grouproom.http.therapist_pages import logged_in
-from grouproom.protocol import Closing, ClosingCause
+from grouproom.protocol import Closing, ClosingCause, ErrorCode, ErrorMessage
+from grouproom.protocol.encoding import encode
 from grouproom.signaling.connection import Connection
 from grouproom.signaling.idle_watch import IdleWatch
+from grouproom.signaling.limits import ConnectionsPerAddress, MessageRate
 from grouproom.signaling.outbox import Outbox
 from grouproom.signaling.session_hub import SessionHub
 from grouproom.signaling.switchboard import Switchboard
@@ -23,12 +27,28 @@ HEARTBEAT = 5.0
 # error reply instead of aiohttp closing the socket without one.
 MAX_MESSAGE_SIZE = 1024 * 1024
 IDLE_TIMEOUT = 60.0
+# A socket that keeps sending over its rate after this many refusals is closed.
+REFUSALS_BEFORE_CLOSING = 200
+
+
+def request_id_of(raw: str | bytes) -> str | None:
+    """The id of a frame, for an error reply to a request that is not handled."""
+    if not isinstance(raw, str) or len(raw) > 65536:
+        return None
+    try:
+        frame = json.loads(raw)
+    except ValueError:
+        return None
+    request_id = frame.get("id") if isinstance(frame, dict) else None
+    return request_id if isinstance(request_id, str) and len(request_id) <= 64 else None
 
 
 class WebSocketHandler:
     def __init__(self, switchboard: Switchboard, idle_timeout: float = IDLE_TIMEOUT) -> None:
         self.switchboard = switchboard
         self.idle_timeout = idle_timeout
+        self.settings = switchboard.settings
+        self.connections = ConnectionsPerAddress(self.settings.connections_per_address)
         # Set at start-up, once the store is open.
         self.hub: SessionHub | None = None
 
@@ -40,6 +60,27 @@ class WebSocketHandler:
         return None if found is None else found[0].id
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        address = client_address(request, self.settings.trusted_proxies)
+        if not self.connections.acquire(address):
+            return await self._refuse(request)
+        try:
+            return await self._handle(request)
+        finally:
+            self.connections.release(address)
+
+    async def _refuse(self, request: web.Request) -> web.WebSocketResponse:
+        """Over the limit of open sockets from one address: a clear error, then close."""
+        ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_SIZE)
+        await ws.prepare(request)
+        error = ErrorMessage(
+            None, ErrorCode.TOO_MANY_CONNECTIONS, "too many open connections from your address"
+        )
+        await ws.send_str(encode(error))
+        await ws.close(code=WSCloseCode.POLICY_VIOLATION)
+        logger.info("refused a socket: too many from one address")
+        return ws
+
+    async def _handle(self, request: web.Request) -> web.WebSocketResponse:
         therapist_id = await self._therapist_id(request)
         ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=MAX_MESSAGE_SIZE)
         await ws.prepare(request)
@@ -52,10 +93,25 @@ class WebSocketHandler:
             lambda: outbox.close(WSCloseCode.OK, Closing(ClosingCause.IDLE)),
         )
         logger.debug("connection %s opened", connection.log_id)
+        rate = MessageRate(self.settings.messages_per_second, 2 * self.settings.messages_per_second)
+        refusals = 0
         try:
             async for msg in ws:
                 idle.heard()
                 if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    if not rate.allow():
+                        refusals += 1
+                        outbox.send(
+                            ErrorMessage(
+                                request_id_of(msg.data),
+                                ErrorCode.RATE_LIMITED,
+                                "too many messages; slow down",
+                            )
+                        )
+                        if refusals >= REFUSALS_BEFORE_CLOSING:
+                            outbox.close(WSCloseCode.POLICY_VIOLATION)
+                        continue
+                    refusals = 0
                     await connection.receive(msg.data)
                 elif msg.type is WSMsgType.ERROR:
                     break

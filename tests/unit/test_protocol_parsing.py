@@ -369,6 +369,8 @@ def test_error_codes_are_the_documented_strings() -> None:
         "not_your_turn",
         "chat_off",
         "in_use",
+        "rate_limited",
+        "too_many_connections",
     ]
 
 
