@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from aiohttp import WSMsgType
@@ -32,7 +33,7 @@ async def test_too_many_messages_are_refused_and_the_others_do_not_notice(
     await bystander.join("demo", "Bea")
     for index in range(40):  # at once: the burst is 10
         await flooder.send_frame({"v": 1, "type": "ping", "id": f"p{index}", "data": {}})
-    replies = []
+    replies: list[dict[str, Any]] = []
     while len(replies) < 40:
         frame = await flooder.receive()
         if frame["id"] is None and frame["type"] != "error":
