@@ -6,7 +6,8 @@ act only on the member's path: 5% random loss both ways (nftables in the home
 namespace) under a 1 Mbit/s cap (a token bucket on both ends of the pair), where video
 and audio keep flowing, helped by NACK retransmission and keyframe requests; then a
 10 s blackout, after which the member is back in the same seat, held meanwhile,
-without the waiting room or the ground rules.
+without the waiting room or the ground rules; then a server restart, after which
+both browsers come back by themselves and the session goes on as it was.
 
 Added delay (150 ms) needs netem, which the test machines' kernel does not have
 (CONFIG_NET_SCH_NETEM is off); the test runs without it.
@@ -96,11 +97,41 @@ class Lab:
     home: str  # namespace of the member
     base_url: str
     log_path: Path
-    therapist_browser: Browser
-    member_browser: Browser
+    command: list[str]
+    therapist_browser: Browser | None = None
+    member_browser: Browser | None = None
+    server: subprocess.Popen[bytes] | None = None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def start(self) -> None:
+        environment = {**os.environ, "GROUPROOM_RECONNECT_GRACE": str(GRACE)}
+        started = self.log().count("grouproom listens on") if self.log_path.exists() else 0
+        with self.log_path.open("a") as log:
+            self.server = subprocess.Popen(
+                self.command, stdout=log, stderr=subprocess.STDOUT, env=environment
+            )
+        server = self.server
+        wait_until(
+            lambda: self.log().count("grouproom listens on") > started or server.poll() is not None,
+            30,
+            "the server did not start",
+        )
+        assert server.poll() is None, self.log()
+
+    def stop(self) -> None:
+        """A graceful stop (SIGTERM), as a service manager does it."""
+        server = self.server
+        if server is None:
+            return
+        self.server = None
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=5)
 
     def lose(self, percent: int) -> None:
         """Drop this share of the member's packets, both ways, at random (nftables)."""
@@ -160,8 +191,8 @@ def lab(playwright: Playwright, tmp_path_factory: pytest.TempPathFactory) -> Ite
         pytest.fail("the network fault tests need root (network namespaces)", pytrace=False)
     lab_ns, home_ns = f"grouproom-faults-lab-{os.getpid()}", f"grouproom-faults-home-{os.getpid()}"
     folder = tmp_path_factory.mktemp("faults")
-    processes: list[subprocess.Popen[bytes]] = []
     browsers: list[Browser] = []
+    lab: Lab | None = None
     try:
         for namespace in (lab_ns, home_ns):
             _ip("netns", "add", namespace)
@@ -173,42 +204,21 @@ def lab(playwright: Playwright, tmp_path_factory: pytest.TempPathFactory) -> Ite
         _ip("-n", lab_ns, "link", "set", "s0", "up")
         _ip("-n", home_ns, "link", "set", "m0", "up")
 
-        log_path = folder / "server.log"
         command = ["ip", "netns", "exec", lab_ns, sys.executable, "-m", "grouproom", "serve"]
         command += ["--host", LAB_ADDRESS, "--port", str(PORT), "--data-dir", str(folder / "data")]
         command += ["--ice-address", LAB_ADDRESS]
-        environment = {**os.environ, "GROUPROOM_RECONNECT_GRACE": str(GRACE)}
-        with log_path.open("w") as log:
-            processes.append(
-                subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
-            )
-        wait_until(
-            lambda: "grouproom listens on" in log_path.read_text() or processes[0].poll(),
-            30,
-            "the server did not start",
-        )
-        assert processes[0].poll() is None, log_path.read_text()
+        lab = Lab(lab_ns, home_ns, f"http://{LAB_ADDRESS}:{PORT}", folder / "server.log", command)
+        lab.start()
         for namespace, name in ((lab_ns, "lab"), (home_ns, "home")):
             (folder / name).mkdir()
             browsers.append(launch_chromium(playwright, namespace, folder / name, BROWSER_ARGS))
-        yield Lab(
-            lab_ns,
-            home_ns,
-            f"http://{LAB_ADDRESS}:{PORT}",
-            log_path,
-            browsers[0],
-            browsers[1],
-        )
+        lab.therapist_browser, lab.member_browser = browsers
+        yield lab
     finally:
         for browser in browsers:
             browser.close()
-        for process in processes:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+        if lab is not None:
+            lab.stop()
         for namespace in (lab_ns, home_ns):
             subprocess.run(["ip", "netns", "del", namespace], capture_output=True, check=False)
 
@@ -249,8 +259,9 @@ def demo_links(log: str) -> tuple[str, str, str]:
     return email.group(1), password.group(1), invite.group(1)
 
 
-def test_a_weak_connection_keeps_playing_and_a_blackout_keeps_the_seat(lab: Lab) -> None:
+def test_a_weak_connection_a_blackout_and_a_server_restart(lab: Lab) -> None:
     email, password, invite = demo_links(lab.log())
+    assert lab.therapist_browser is not None and lab.member_browser is not None
     people: list[Participant] = []
     try:
         therapist = open_participant(
@@ -322,6 +333,23 @@ def test_a_weak_connection_keeps_playing_and_a_blackout_keeps_the_seat(lab: Lab)
         assert grid_order(therapist) == order
         keeps_playing(therapist, 6, "the therapist, from Anna after the blackout")
         keeps_playing(member, 6, "Anna, from the therapist after the blackout")
+
+        # A server restart: the graceful stop tells the browsers, which come back by
+        # themselves once it runs again; the session resumes with Anna in her place.
+        lab.stop()
+        for participant in (therapist, member):
+            participant.page.wait_for_selector("body.reconnecting", timeout=15000)
+        lab.start()
+        for participant in (therapist, member):
+            participant.page.wait_for_selector(
+                "body:not(.reconnecting) #room:not([hidden])", timeout=60000
+            )
+        page.wait_for_selector(
+            f'.tile[data-participant-id="{anna_id}"][data-reconnecting="false"]', timeout=30000
+        )
+        assert grid_order(therapist) == order
+        keeps_playing(therapist, 6, "the therapist, from Anna after the restart")
+        keeps_playing(member, 6, "Anna, from the therapist after the restart")
 
         # She never left: the attendance has her joining once and no departure.
         page.goto(group_url + "/attendance")
