@@ -135,10 +135,41 @@ async def test_session_info_shows_the_rules_and_whether_they_were_accepted(group
     assert info["accepted_before"] is True and info["session_open"] is True
 
 
+def _tampered_signature(token: str) -> str:
+    last = token[-1]
+    return token[:-1] + ("A" if last != "A" else "B")
+
+
+def _tampered_claims(group: Group, name: str, other: str) -> str:
+    """Someone edits the claims of their own link to name another member, keeping
+    the signature."""
+    signature = group.invite(name).split(".")[1]
+    forged = make_invite(
+        group.secret,
+        InviteClaims(group.group_id, group.members[other], 1, int(time.time()) + 3600),
+    )
+    return forged.split(".")[0] + "." + signature
+
+
+def _for_another_group(group: Group, name: str) -> str:
+    """A correctly signed link whose member is on another group's roster."""
+    claims = InviteClaims("another-group-id", group.members[name], 1, int(time.time()) + 3600)
+    return make_invite(group.secret, claims)
+
+
+def _from_another_server(group: Group, name: str) -> str:
+    claims = InviteClaims(group.group_id, group.members[name], 1, int(time.time()) + 3600)
+    return make_invite(b"another server's secret key 1234", claims)
+
+
 @pytest.mark.parametrize(
     ("make_credentials", "code"),
     [
         (lambda g: {"invite": "not-a-token"}, "invite_invalid"),
+        (lambda g: {"invite": _tampered_signature(g.invite("Ann"))}, "invite_invalid"),
+        (lambda g: {"invite": _tampered_claims(g, "Ann", "Bob")}, "invite_invalid"),
+        (lambda g: {"invite": _for_another_group(g, "Ann")}, "invite_invalid"),
+        (lambda g: {"invite": _from_another_server(g, "Ann")}, "invite_invalid"),
         (lambda g: {"invite": g.invite("Ann", expires=int(time.time()) - 1)}, "invite_expired"),
         (lambda g: {"invite": g.invite("Ann", serial=2)}, "invite_invalid"),  # revoked
         (lambda g: {"group": g.group_id}, "login_required"),
