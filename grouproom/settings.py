@@ -41,6 +41,8 @@ class Settings:
     # (Wi-Fi lost, a laptop asleep, a server restart): coming back within it, they
     # get the same seat, role and mute state without the waiting room.
     reconnect_grace: int = 60
+    # Seats in a therapy session, therapists and observers included.
+    session_max_participants: int = 16
     # Limits per client: messages per second on one socket (bursts of twice as many
     # are fine), and open sockets per address.
     messages_per_second: int = 20
@@ -113,6 +115,8 @@ class Settings:
             raise SettingsError("a TURN url needs a TURN secret (GROUPROOM_TURN_SECRET)")
         if not 1 <= self.reconnect_grace <= 600:
             raise SettingsError("the reconnect grace period is 1 to 600 seconds")
+        if not 2 <= self.session_max_participants <= 32:
+            raise SettingsError("session max participants must be between 2 and 32")
         if not 1 <= self.messages_per_second <= 1000:
             raise SettingsError("messages per second is 1 to 1000")
         if not 1 <= self.connections_per_address <= 10000:

@@ -50,6 +50,7 @@ class DenialCode(StrEnum):
     CHAT_OFF = "chat_off"
     INVALID = "invalid"  # an empty or oversized text
     IN_USE = "in_use"  # the invite link is in use on another device
+    FULL = "full"  # every seat of the session is taken
 
 
 class Denied(Exception):
@@ -97,6 +98,8 @@ class SessionOptions:
     auto_admit: bool = False
     # In a round everyone but the current speaker and the therapists is muted.
     round_mutes_others: bool = True
+    # Seats, therapists and observers included (held seats count).
+    max_seats: int = 16
 
 
 # -- events --------------------------------------------------------------------------
@@ -475,11 +478,15 @@ class TherapySession:
             returning = person.role.is_moderator or person_id in self.admitted
             if self.locked and not returning:
                 raise Denied(DenialCode.LOCKED, "the session is locked")
-            if returning or (self.options.auto_admit and self.moderator_present):
+            if returning and len(self.seats) >= self.options.max_seats:
+                raise Denied(DenialCode.FULL, "every seat of the session is taken")
+            full = len(self.seats) >= self.options.max_seats
+            if returning or (self.options.auto_admit and self.moderator_present and not full):
                 self._seat(seat, now, changes)
                 if person.role.is_moderator and self.options.auto_admit:
                     for waiting_id in list(self.waiting):
-                        self._admit(waiting_id, now, changes)
+                        if len(self.seats) < self.options.max_seats:
+                            self._admit(waiting_id, now, changes)
                 return Entry.SEATED, changes.events
             self.waiting[person_id] = seat
             changes.add(Waiting(Audience.MODERATORS, person_id))
@@ -490,6 +497,8 @@ class TherapySession:
             self._authorise(actor_id, Action.ADMIT)
             if person_id not in self.waiting:
                 raise Denied(DenialCode.NOT_WAITING, "this person is not in the waiting room")
+            if len(self.seats) >= self.options.max_seats:
+                raise Denied(DenialCode.FULL, "every seat of the session is taken")
             self._admit(person_id, now, changes)
             changes.add(Moderated(Audience.RECORD, actor_id, Action.ADMIT, person_id))
             return changes.events

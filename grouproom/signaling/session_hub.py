@@ -116,6 +116,7 @@ DENIAL_CODES: dict[DenialCode, ErrorCode] = {
     DenialCode.CHAT_OFF: ErrorCode.CHAT_OFF,
     DenialCode.INVALID: ErrorCode.INVALID_DATA,
     DenialCode.IN_USE: ErrorCode.IN_USE,
+    DenialCode.FULL: ErrorCode.ROOM_FULL,
 }
 
 
@@ -295,7 +296,9 @@ class SessionHub:
             await self.store.current_rules(group.id),
             await self.store.plan_of(group.id),
             SessionOptions(
-                auto_admit=group.auto_admit, round_mutes_others=group.round_mutes_others
+                auto_admit=group.auto_admit,
+                round_mutes_others=group.round_mutes_others,
+                max_seats=self.settings.session_max_participants,
             ),
             reconnect_grace=self.settings.reconnect_grace,
         )
@@ -322,7 +325,8 @@ class SessionHub:
                 session.restore_live_state(json.loads(record.live_state))
             except ValueError:
                 logger.warning("session %s: unreadable saved state", pseudonym(record.id))
-        slots = min(MAX_RECEIVE_SLOTS, max(1, len(people) - 1))
+        seats = min(len(people), self.settings.session_max_participants)
+        slots = min(MAX_RECEIVE_SLOTS, max(1, seats - 1))
         media = MediaSettings(
             ice_addresses=self.media_settings.ice_addresses,
             stun_urls=self.media_settings.stun_urls,

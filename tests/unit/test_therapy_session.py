@@ -463,6 +463,22 @@ def test_a_saved_state_that_does_not_fit_is_left_out(garbage: object) -> None:
     assert not session.seats["ann"].hand_raised
 
 
+def test_a_full_session_seats_nobody_more() -> None:
+    session = seated("ann", options=SessionOptions(max_seats=3))
+    session.request_entry("bob", "c-bob", RULES.version, 0)
+    with denial(DenialCode.FULL):
+        session.admit("lead", "bob", 0)
+    assert "bob" in session.waiting  # still waiting, nothing changed
+    session.leave("ann", "c-ann", LeaveCause.LEFT, 1)
+    session.admit("lead", "bob", 1)
+    with denial(DenialCode.FULL):
+        session.request_entry("ann", "c-ann-2", RULES.version, 2)  # admitted before
+    # With auto-admission, a newcomer to a full session waits instead.
+    auto = seated("ann", options=SessionOptions(auto_admit=True, max_seats=3))
+    entry, _ = auto.request_entry("bob", "c-bob", RULES.version, 0)
+    assert entry is Entry.WAITING
+
+
 # -- any sequence of commands --------------------------------------------------------
 
 PEOPLE = [person.id for person in ROSTER]
