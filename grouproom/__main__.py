@@ -168,7 +168,8 @@ def serve(settings: Settings) -> int:
     url = base_url(settings)
     public = settings.public_url.rstrip("/") or url
     banner = [f"grouproom listens on {url}/"]
-    banner += [f"  room link: {url}/r/{room}" for room in settings.demo_rooms]
+    if settings.open_rooms:
+        banner += [f"  room link: {url}/r/{room}" for room in settings.demo_rooms]
     banner.append(f"  therapists log in at: {url}/login")
 
     async def prepare_demo(store: Store, secret: bytes) -> None:

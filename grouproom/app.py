@@ -95,7 +95,7 @@ def create_app(
     app[registry_key] = registry
     app[switchboard_key] = switchboard
 
-    pages = Pages(settings.web_root)
+    pages = Pages(settings.web_root, settings.open_rooms)
     app.router.add_get("/", pages.index)
     app.router.add_get("/r/{room}", pages.room)
     app.router.add_get("/healthz", pages.healthz)

@@ -57,6 +57,10 @@ class Settings:
     video_max_width: int = 640
     video_max_height: int = 360
     video_max_framerate: int = 25
+    # Open rooms (/r/<name>): anyone with the server's address can make one, without
+    # an account. On for trying grouproom out; switch them off on a server that only
+    # hosts therapy groups (docs/security.md).
+    open_rooms: bool = True
     # Rooms created when the server starts (their links are printed).
     demo_rooms: tuple[str, ...] = ("demo",)
     # A demo therapist, group and open session on a new, empty database (see

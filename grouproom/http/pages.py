@@ -33,8 +33,9 @@ def room_not_found() -> web.Response:
 
 
 class Pages:
-    def __init__(self, web_root: str | Path) -> None:
+    def __init__(self, web_root: str | Path, open_rooms: bool = True) -> None:
         self.web_root = Path(web_root)
+        self.open_rooms = open_rooms
 
     def _file(self, name: str) -> web.StreamResponse:
         path = self.web_root / name
@@ -43,10 +44,12 @@ class Pages:
         return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
 
     async def index(self, request: web.Request) -> web.StreamResponse:
+        if not self.open_rooms:  # members come by invite link; therapists log in
+            raise web.HTTPFound("/login")
         return self._file("index.html")
 
     async def room(self, request: web.Request) -> web.StreamResponse:
-        if not is_valid_room_id(request.match_info["room"]):
+        if not self.open_rooms or not is_valid_room_id(request.match_info["room"]):
             return room_not_found()
         return self._file("room.html")
 

@@ -127,6 +127,8 @@ class Switchboard:
         """Admit and seat a participant; raises ProtocolError when refused."""
         if self.shut_down:
             raise ProtocolError(ErrorCode.INVALID_STATE, "the server is shutting down")
+        if not self.settings.open_rooms:
+            raise ProtocolError(ErrorCode.NOT_ALLOWED, "open rooms are switched off here")
         room = self.registry.get_or_create(room_id)
         admission = decide_join(room, request)
         if not isinstance(admission, Admitted):

@@ -100,3 +100,16 @@ async def test_an_untrusted_forwarded_header_is_ignored(
         await client.ws_connect("/ws", headers={"X-Forwarded-For": "192.0.2.99"})
     )
     assert (await forged.receive())["data"]["code"] == "too_many_connections"
+
+
+async def test_open_rooms_can_be_switched_off(
+    aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    client = await aiohttp_client(create_app(replace(settings, open_rooms=False)))
+    assert (await client.get("/r/demo")).status == 404
+    index = await client.get("/", allow_redirects=False)
+    assert index.status == 302 and index.headers["Location"] == "/login"
+    socket = SignalingClient(await client.ws_connect("/ws"))
+    refused = await socket.error("join", {"room": "demo", "name": "Eve"})
+    assert refused["code"] == "not_allowed" and "open rooms" in refused["message"]
+    assert (await socket.request("ping"))["type"] == "pong"
