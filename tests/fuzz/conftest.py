@@ -82,9 +82,18 @@ async def fuzz(
 
 async def settle(condition: Callable[[], bool], seconds: float = SETTLE_TIMEOUT) -> None:
     """Wait until `condition()` holds (failing after `seconds`)."""
-    async with asyncio.timeout(seconds):
-        while not condition():
-            await asyncio.sleep(0.01)
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come true"
+        await asyncio.sleep(0.01)
+
+
+async def receives_from(receiver: Bystander, publisher: Bystander) -> None:
+    """Wait until `receiver` has had RTP from `publisher`."""
+    deadline = time.monotonic() + MEDIA_TIMEOUT
+    while await receiver.packets_from(publisher.id) == 0:
+        assert time.monotonic() < deadline, f"{receiver.name} gets nothing from {publisher.name}"
+        await asyncio.sleep(0.05)
 
 
 def troubles(records: list[logging.LogRecord]) -> list[str]:
