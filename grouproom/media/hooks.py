@@ -50,7 +50,7 @@ def _source_contains(function: Callable[..., object], text: str) -> bool:
 def verify_static_hooks() -> None:
     """Check module- and class-level hooks (no event loop needed)."""
     _require(
-        _source_contains(aioice.ice.StunProtocol.datagram_received, "data_received("),
+        _source_contains(_original_datagram_received, "data_received("),
         "aioice StunProtocol.datagram_received -> receiver.data_received (datagram guard)",
     )
     _require(
@@ -180,12 +180,12 @@ def _harmful(data: bytes | str) -> bool:
 
 
 def _guarded_datagram_received(
-    protocol: aioice.ice.StunProtocol, data: bytes | str, addr: tuple[Any, ...]
+    self: aioice.ice.StunProtocol, data: bytes | str, addr: tuple[Any, ...]
 ) -> None:
     if _harmful(data):
         return
     try:
-        _original_datagram_received(protocol, data, addr)
+        _original_datagram_received(self, data, addr)
     except struct.error:
         # aioice's STUN parser raises struct.error (not ValueError) for an attribute
         # too short for its type; asyncio would log each such datagram at ERROR.

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -50,7 +50,9 @@ T = TypeVar("T")
 
 
 async def fuzz(
-    strategy: st.SearchStrategy[T], apply: Callable[[T], Awaitable[None]], examples: int
+    strategy: st.SearchStrategy[T],
+    apply: Callable[[T], Coroutine[Any, Any, None]],
+    examples: int,
 ) -> None:
     """Run `apply` on `examples` values drawn from `strategy` (reproducibly: no
     database, derandomized). Hypothesis runs in a thread of its own and hands each
