@@ -19,7 +19,7 @@ from grouproom.media.contract import (
     MediaSettings,
     OfferError,
 )
-from grouproom.media.hooks import install_host_addresses
+from grouproom.media.hooks import install_datagram_guard, install_host_addresses
 from grouproom.media.peer import Peer, Slot
 from grouproom.media.subscription import Subscription
 
@@ -46,6 +46,7 @@ class Forwarder:
         # The counters of peers that left, so that totals never go backwards.
         self.retired: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         install_host_addresses(settings.ice_addresses)
+        install_datagram_guard()
 
     async def connect(self, participant_id: str, offer_sdp: str, publishes: bool = True) -> str:
         """Accept a participant's offer and return the SDP answer (with the server's

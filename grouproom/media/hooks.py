@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import struct
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import aioice.ice
 import aiortc
@@ -47,6 +49,10 @@ def _source_contains(function: Callable[..., object], text: str) -> bool:
 
 def verify_static_hooks() -> None:
     """Check module- and class-level hooks (no event loop needed)."""
+    _require(
+        _source_contains(_original_datagram_received, "data_received("),
+        "aioice StunProtocol.datagram_received -> receiver.data_received (datagram guard)",
+    )
     _require(
         hasattr(aioice.ice, "get_host_addresses")
         and _source_contains(aioice.ice.Connection.gather_candidates, "get_host_addresses("),
@@ -156,3 +162,40 @@ def install_host_addresses(addresses: Sequence[str]) -> None:
         ]
 
     aioice.ice.get_host_addresses = configured_host_addresses
+
+
+_original_datagram_received = aioice.ice.StunProtocol.datagram_received
+# pylibsrtp unprotects in a buffer of this many bytes and raises ValueError (not its
+# own Error, which aiortc catches) for a longer packet.
+SRTP_BUFFER_BYTES = 1500
+
+
+def _harmful(data: bytes | str) -> bool:
+    """A datagram that would end aiortc's DTLS transport instead of being dropped:
+    empty (it reads the first byte of every datagram that is not STUN), or
+    SRTP-looking (first byte 128-191) and longer than pylibsrtp's buffer."""
+    if not data:
+        return True
+    return 127 < data[0] < 192 and len(data) > SRTP_BUFFER_BYTES  # type: ignore[operator]
+
+
+def _guarded_datagram_received(
+    self: aioice.ice.StunProtocol, data: bytes | str, addr: tuple[Any, ...]
+) -> None:
+    if _harmful(data):
+        return
+    try:
+        _original_datagram_received(self, data, addr)
+    except struct.error:
+        # aioice's STUN parser raises struct.error (not ValueError) for an attribute
+        # too short for its type; asyncio would log each such datagram at ERROR.
+        return
+
+
+def install_datagram_guard() -> None:
+    """Drop the UDP datagrams that would end a participant's media connection
+    (`_harmful`) before aioice hands them on, and malformed STUN that aioice fails
+    to parse with struct.error. Anybody who can reach a media port can
+    send them: without the guard, one empty datagram cut a member off. This is
+    process-wide and idempotent."""
+    aioice.ice.StunProtocol.datagram_received = _guarded_datagram_received  # type: ignore[method-assign]

@@ -1,0 +1,294 @@
+"""A real server with a pair of real aiortc bystanders whose media must survive the
+fuzzing: in an open room, or seated in a therapy session.
+
+The bystanders publish generated audio and video (tests/media/peers.py) and decode
+what they receive; their signalling sockets are read in the background, so that
+events caused by the fuzzing never pile up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import warnings
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+import pytest
+from aiohttp.test_utils import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from grouproom.app import hub_key, switchboard_key
+from grouproom.media.contract import MediaRoom
+from grouproom.settings import Settings
+from tests.media.peers import TestParticipant
+from tests.protocol.conftest import loopback_only
+from tests.protocol.signaling_client import SignalingClient, SocketClosed
+from tests.protocol.test_sessions import Group, group, open_session
+
+__all__ = ["group", "loopback_only"]
+
+ROOM = "fuzz"
+# Room size for the open room: the two bystanders, a fuzzing socket and one spare.
+MAX_PARTICIPANTS = 4
+MEDIA_TIMEOUT = 30.0
+SETTLE_TIMEOUT = 15.0
+EXAMPLE_TIMEOUT = 120.0
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return replace(settings, max_participants=MAX_PARTICIPANTS)
+
+
+T = TypeVar("T")
+
+
+async def fuzz(
+    strategy: st.SearchStrategy[T],
+    apply: Callable[[T], Coroutine[Any, Any, None]],
+    examples: int,
+) -> None:
+    """Run `apply` on `examples` values drawn from `strategy` (reproducibly: no
+    database, derandomized). Hypothesis runs in a thread of its own and hands each
+    value to this event loop, which keeps running in between, as a server does."""
+    loop = asyncio.get_running_loop()
+
+    @hypothesis_settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(strategy)
+    def example(value: T) -> None:
+        asyncio.run_coroutine_threadsafe(apply(value), loop).result(timeout=EXAMPLE_TIMEOUT)
+
+    def run() -> None:
+        # The server uses the random module while Hypothesis draws a value, which
+        # Hypothesis would take for a strategy using it.
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message="Do not use the `random` module inside strategies"
+            )
+            example()
+
+    await asyncio.to_thread(run)
+
+
+async def settle(condition: Callable[[], bool], seconds: float = SETTLE_TIMEOUT) -> None:
+    """Wait until `condition()` holds (failing after `seconds`)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come true"
+        await asyncio.sleep(0.01)
+
+
+async def receives_from(receiver: Bystander, publisher: Bystander) -> None:
+    """Wait until `receiver` has had RTP from `publisher`."""
+    deadline = time.monotonic() + MEDIA_TIMEOUT
+    while await receiver.packets_from(publisher.id) == 0:
+        assert time.monotonic() < deadline, f"{receiver.name} gets nothing from {publisher.name}"
+        await asyncio.sleep(0.05)
+
+
+def troubles(records: list[logging.LogRecord]) -> list[str]:
+    """Log records that signal a fault: ERROR or worse, or any record carrying a
+    traceback (aiortc logs a dying transport's traceback as a WARNING)."""
+    found = []
+    for record in records:
+        message = record.getMessage()
+        if record.levelno >= logging.ERROR or record.exc_info or "Traceback" in message:
+            found.append(f"{record.levelname} {record.name}: {message}")
+    return found
+
+
+class Bystander:
+    """A real participant: a signalling socket and an aiortc peer with media."""
+
+    def __init__(self, name: str, luma: int, signaling: SignalingClient, seat: dict[str, Any]):
+        self.name = name
+        self.signaling = signaling
+        self.id: str = seat["participant_id"]
+        self.participant = TestParticipant(name, luma, seat["receive_slots"])
+        self.answer_sdp = ""
+        self.offer_sdp = ""
+        self.mids: dict[tuple[str, str], str] = {}  # (publisher id, kind) -> mid
+        self.close_code: int | None = None
+        self.closed = False
+        self._drain: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        self.offer_sdp = await self.participant.make_offer()
+        answer = await self.signaling.expect("offer", {"sdp": self.offer_sdp})
+        self.answer_sdp = answer["sdp"]
+        await self.participant.accept_answer(self.answer_sdp)
+
+    def start_draining(self) -> None:
+        self._drain = asyncio.ensure_future(self._read_events())
+
+    def _note(self, frame: dict[str, Any]) -> None:
+        data = frame["data"]
+        if frame["type"] == "track_published":
+            self.mids[(data["participant_id"], data["kind"])] = data["mid"]
+        elif frame["type"] == "track_removed":
+            self.mids.pop((data["participant_id"], data["kind"]), None)
+
+    async def _read_events(self) -> None:
+        for frame in self.signaling.events:
+            self._note(frame)
+        self.signaling.events.clear()
+        try:
+            while True:
+                self._note(await self.signaling.receive(seconds=3600))
+        except SocketClosed as closed:
+            self.close_code = closed.code
+            self.closed = True
+
+    async def packets_from(self, publisher_id: str) -> int:
+        """RTP packets this peer received on the slots carrying `publisher_id`."""
+        total = 0
+        for kind in ("audio", "video"):
+            mid = self.mids.get((publisher_id, kind))
+            if mid is None:
+                continue
+            transceiver = next(t for t in self.participant.pc.getTransceivers() if t.mid == mid)
+            stats = await transceiver.receiver.getStats()
+            total += sum(s.packetsReceived for s in stats.values() if s.type == "inbound-rtp")
+        return total
+
+    def media_connected(self) -> bool:
+        pc = self.participant.pc
+        return pc.connectionState == "connected" and pc.iceConnectionState in (
+            "connected",
+            "completed",
+        )
+
+    async def close(self) -> None:
+        if self._drain is not None:
+            self._drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._drain
+        await self.participant.close()
+        await self.signaling.ws.close()
+
+
+@dataclass
+class Pair:
+    """Two bystanders who see and hear each other, and what they have received."""
+
+    client: TestClient[Any, Any]
+    first: Bystander
+    second: Bystander
+    forwarder: Callable[[], MediaRoom]
+    counts: tuple[int, int] = (0, 0)
+    checks: int = 0
+    last_check: float = field(default_factory=time.monotonic)
+
+    async def _counts(self) -> tuple[int, int]:
+        return (
+            await self.first.packets_from(self.second.id),
+            await self.second.packets_from(self.first.id),
+        )
+
+    async def media_advances(self, seconds: float = MEDIA_TIMEOUT) -> None:
+        """Wait until each bystander has received more packets from the other than at
+        the last check; their sockets and both ends of their peer connections stay up."""
+        before = self.counts
+        async with asyncio.timeout(seconds):
+            while True:
+                now = await self._counts()
+                if now[0] > before[0] and now[1] > before[1]:
+                    break
+                await asyncio.sleep(0.05)
+        self.counts = now
+        self.checks += 1
+        self.last_check = time.monotonic()
+        self.assert_connected()
+
+    async def media_advances_now_and_then(self, every: float = 2.0) -> None:
+        """media_advances when `every` seconds have passed since the last check."""
+        if time.monotonic() - self.last_check >= every:
+            await self.media_advances()
+
+    def assert_connected(self) -> None:
+        for bystander in (self.first, self.second):
+            assert not bystander.closed, f"{bystander.name}'s socket closed: {bystander.close_code}"
+            assert bystander.media_connected(), bystander.participant.pc.connectionState
+            peer = self.forwarder().peers[bystander.id]  # type: ignore[attr-defined]
+            assert peer.pc.connectionState == "connected", peer.pc.connectionState
+
+    async def start(self) -> None:
+        for bystander in (self.first, self.second):
+            bystander.start_draining()
+        await self.media_advances()
+
+    async def close(self) -> None:
+        await self.first.close()
+        await self.second.close()
+
+
+async def room_bystander(client: TestClient[Any, Any], name: str, luma: int) -> Bystander:
+    signaling = SignalingClient(await client.ws_connect("/ws"))
+    joined = await signaling.join(ROOM, name)
+    bystander = Bystander(name, luma, signaling, joined)
+    await bystander.connect()
+    return bystander
+
+
+@pytest.fixture
+async def room_pair(group: Group) -> AsyncIterator[Pair]:
+    """Two bystanders in the open room ROOM of the same server as `group`."""
+    client = group.client
+    first = await room_bystander(client, "Anna", 60)
+    second = await room_bystander(client, "Bram", 200)
+    pair = Pair(client, first, second, lambda: client.app[switchboard_key].forwarders[ROOM])
+    try:
+        await pair.start()
+        yield pair
+    finally:
+        await pair.close()
+
+
+@dataclass
+class SessionPair(Pair):
+    session_id: str = ""
+
+
+@pytest.fixture
+async def session_pair(group: Group) -> AsyncIterator[SessionPair]:
+    """The lead therapist and the member Ann seated in an open session, with media;
+    Bob (member) and Olga (observer) were admitted once, so that they come back
+    straight to a seat with their invite links."""
+    session_id = await open_session(group)
+    lead_socket, lead_seat = await group.therapist(group.lead_id)
+    sockets = {}
+    for name in ("Ann", "Bob", "Olga"):
+        socket, entered = await group.member(name)
+        assert entered == {"state": "waiting"}
+        await lead_socket.expect("moderate", {"action": "admit", "target": group.members[name]})
+        sockets[name] = socket
+    ann_seat = (await sockets["Ann"].event("admitted"))["data"]["seat"]
+    for name in ("Bob", "Olga"):
+        await sockets[name].ws.close()
+    first = Bystander("Lea", 60, lead_socket, lead_seat)
+    second = Bystander("Ann", 200, sockets["Ann"], ann_seat)
+    await first.connect()
+    await second.connect()
+    hub = group.client.app[hub_key]
+    pair = SessionPair(
+        group.client, first, second, lambda: hub.live[session_id].forwarder, session_id=session_id
+    )
+    try:
+        seats = hub.live[session_id].session.seats
+        await settle(lambda: not {group.members["Bob"], group.members["Olga"]} & set(seats))
+        await pair.start()
+        yield pair
+    finally:
+        await pair.close()
