@@ -186,9 +186,11 @@ def _guarded_datagram_received(
         return
     try:
         _original_datagram_received(self, data, addr)
-    except struct.error:
+    except (struct.error, KeyError):
         # aioice's STUN parser raises struct.error (not ValueError) for an attribute
-        # too short for its type; asyncio would log each such datagram at ERROR.
+        # too short for its type, and its check handling KeyError for an
+        # authenticated binding request without PRIORITY; asyncio would log each
+        # such datagram at ERROR.
         return
 
 

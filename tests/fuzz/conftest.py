@@ -43,7 +43,9 @@ EXAMPLE_TIMEOUT = 120.0
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return replace(settings, max_participants=MAX_PARTICIPANTS)
+    # A fuzzing socket that a frame closes leaves a held seat behind: released
+    # after a second here, not a minute.
+    return replace(settings, max_participants=MAX_PARTICIPANTS, reconnect_grace=1)
 
 
 T = TypeVar("T")
@@ -123,6 +125,7 @@ class Bystander:
         self.close_code: int | None = None
         self.closed = False
         self._drain: asyncio.Task[None] | None = None
+        self._keep_alive: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         self.offer_sdp = await self.participant.make_offer()
@@ -132,6 +135,15 @@ class Bystander:
 
     def start_draining(self) -> None:
         self._drain = asyncio.ensure_future(self._read_events())
+        self._keep_alive = asyncio.ensure_future(self._ping())
+
+    async def _ping(self) -> None:
+        """A browser pings; a silent socket is closed after 60 s (`idle`)."""
+        while not self.closed:
+            await asyncio.sleep(15)
+            frame = {"v": 1, "type": "ping", "id": "keep-alive", "data": {}}
+            with contextlib.suppress(Exception):
+                await self.signaling.send_frame(frame)
 
     def _note(self, frame: dict[str, Any]) -> None:
         data = frame["data"]
@@ -171,10 +183,11 @@ class Bystander:
         )
 
     async def close(self) -> None:
-        if self._drain is not None:
-            self._drain.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._drain
+        for task in (self._drain, self._keep_alive):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.participant.close()
         await self.signaling.ws.close()
 
@@ -275,7 +288,8 @@ async def session_pair(group: Group) -> AsyncIterator[SessionPair]:
         await lead_socket.expect("moderate", {"action": "admit", "target": group.members[name]})
         sockets[name] = socket
     ann_seat = (await sockets["Ann"].event("admitted"))["data"]["seat"]
-    for name in ("Bob", "Olga"):
+    for name in ("Bob", "Olga"):  # they leave (a closed socket would keep the seat)
+        await sockets[name].expect("leave")
         await sockets[name].ws.close()
     first = Bystander("Lea", 60, lead_socket, lead_seat)
     second = Bystander("Ann", 200, sockets["Ann"], ann_seat)

@@ -15,6 +15,7 @@ nothing is logged at ERROR or with a traceback. Afterwards a newcomer can join.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import re
@@ -347,7 +348,11 @@ class Sockets:
         return socket
 
     async def gone(self, socket: SignalingClient) -> None:
-        """Close the socket and wait until the server has let its participant go."""
+        """Leave, close the socket and wait until the server has let its participant
+        go (a socket that a frame closed leaves a seat held for the grace period)."""
+        if not socket.ws.closed:
+            with contextlib.suppress(Exception):
+                await socket.send_frame({"v": 1, "type": "leave", "id": "bye", "data": {}})
         await socket.ws.close()
         app = self.group.client.app
         room = app[registry_key].get(ROOM)
