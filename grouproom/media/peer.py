@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import random
 from collections.abc import Callable
@@ -83,6 +84,29 @@ def _validate_layout(description: SessionDescription, max_slots: int) -> None:
         raise OfferError("every m-line must be in one BUNDLE group")
 
 
+def is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def without_named_candidates(sdp: str) -> str:
+    """The offer without candidates named by a host name (mDNS `.local` names
+    included): resolving them would make the server look up, or send multicast
+    queries for, whatever a client writes. The browser's checks still reach the
+    server, which learns its address from them (a peer-reflexive candidate)."""
+    kept = []
+    for line in sdp.splitlines(keepends=True):
+        if line.startswith("a=candidate:"):
+            fields = line.split()
+            if len(fields) < 5 or not is_ip_address(fields[4]):
+                continue
+        kept.append(line)
+    return "".join(kept)
+
+
 def _parse_offer(offer_sdp: str, max_slots: int) -> SessionDescription:
     if len(offer_sdp) > MAX_OFFER_LENGTH:
         raise OfferError("the offer is too long")
@@ -137,6 +161,7 @@ class Peer:
     async def accept_offer(self, offer_sdp: str) -> str:
         if self.pc.signalingState != "stable" or self.pc.remoteDescription is not None:
             raise OfferError("this participant already sent an offer")
+        offer_sdp = without_named_candidates(offer_sdp)
         description = _parse_offer(offer_sdp, self.settings.receive_slots)
         self._create_transceivers(len(description.media))
         try:
@@ -195,8 +220,10 @@ class Peer:
             parsed = candidate_from_sdp(line)
         except (AssertionError, ValueError, IndexError):
             raise CandidateError("the ICE candidate cannot be parsed") from None
-        if parsed.protocol.lower() != "udp" or (":" in parsed.ip and parsed.ip.startswith("[")):
-            return  # TCP candidates are not used; aioice speaks UDP
+        if parsed.protocol.lower() != "udp" or not is_ip_address(parsed.ip):
+            # TCP candidates are not used (aioice speaks UDP), nor named ones (see
+            # without_named_candidates).
+            return
         # Everything is bundled over the transport of the first m-line.
         parsed.sdpMid = self.pc.getTransceivers()[0].mid
         parsed.sdpMLineIndex = 0

@@ -133,3 +133,33 @@ async def test_the_answer_asks_for_opus_dtx_and_fec(room: Room) -> None:
     # The published microphone and the receive slot's audio both carry them.
     assert len(opus) == 2
     assert all("usedtx=1" in line and "useinbandfec=1" in line for line in opus)
+
+
+def _remote_hosts(room: Room, name: str) -> list[str]:
+    transceiver = room.forwarder.peers[name].pc.getTransceivers()[0]
+    connection = transceiver.receiver.transport.transport._connection
+    return [candidate.host for candidate in connection._remote_candidates]
+
+
+async def test_named_candidates_are_never_resolved(room: Room) -> None:
+    """Host names and mDNS names in an offer or trickled are left out: the server
+    looks up nothing and sends no multicast query for what a client writes."""
+    participant = TestParticipant("anna", 10, slots=1)
+    try:
+        offer = await participant.make_offer()
+        named = (
+            "a=candidate:9 1 udp 2130706431 3f1c2d4e-0000-4000-8000-000000000000.local"
+            " 50000 typ host\r\n"
+            "a=candidate:8 1 udp 2130706430 media.example.org 50001 typ host\r\n"
+        )
+        first_media = offer.index("m=")
+        mid_line = offer.index("a=mid:", first_media)
+        offer = offer[:mid_line] + named + offer[mid_line:]
+        await room.forwarder.connect("anna", offer)
+        await room.forwarder.add_ice_candidate(
+            "anna", "candidate:7 1 udp 2130706429 other.example.org 50002 typ host", "0", 0
+        )
+        hosts = _remote_hosts(room, "anna")
+        assert hosts and all(not host.endswith((".local", ".org")) for host in hosts), hosts
+    finally:
+        await participant.close()
