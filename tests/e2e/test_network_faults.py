@@ -1,16 +1,18 @@
 """Real network faults between a member's browser and the server.
 
-Two network namespaces made here: the server and the therapist's Chromium in one
-("lab"), the member's Chromium in the other ("home"), joined by a veth pair. Faults
-act only on the member's path: 5% random loss both ways (nftables in the home
-namespace) under a 1 Mbit/s cap (a token bucket on both ends of the pair), where video
-and audio keep flowing, helped by NACK retransmission and keyframe requests; then a
+Three network namespaces made here: the server and the therapist's Chromium in one
+("lab"), the member's Chromium in another ("home"), and between them a third
+("wire") that copies frames between two veth pairs. Faults act only on the member's
+path: 5% random loss both ways (nftables in the home namespace), 150 ms delay each
+way (the wire, delay_wire.py) and a 1 Mbit/s cap (a token bucket on both ends),
+where video and audio keep flowing, helped by NACK retransmission and keyframe
+requests; then a
 10 s blackout, after which the member is back in the same seat, held meanwhile,
 without the waiting room or the ground rules; then a server restart, after which
 both browsers come back by themselves and the session goes on as it was.
 
-Added delay (150 ms) needs netem, which the test machines' kernel does not have
-(CONFIG_NET_SCH_NETEM is off); the test runs without it.
+The delay is not netem's because the test machines' kernel has no netem
+(CONFIG_NET_SCH_NETEM is off); the wire delays real frames between real stacks.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from tests.e2e.conftest import (
     CHROMIUM_ARGS,
     Participant,
     close_all,
+    end_by_closing_stdin,
     launch_chromium,
     open_participant,
     wait_until,
@@ -39,6 +42,7 @@ from tests.e2e.conftest import (
 
 pytestmark = pytest.mark.e2e
 
+WIRE = Path(__file__).with_name("delay_wire.py")
 LAB_ADDRESS = "10.204.0.1"
 HOME_ADDRESS = "10.204.0.2"
 PORT = 18091
@@ -57,10 +61,13 @@ BROWSER_ARGS = [
 # Inbound media on the page: what arrived and what was decoded, over all its peer
 # connections (one remote publisher in this test).
 INBOUND = """async () => {
-  const totals = {audioPackets: 0, framesDecoded: 0, nacks: 0, plis: 0, lost: 0};
+  const totals = {audioPackets: 0, framesDecoded: 0, nacks: 0, plis: 0, lost: 0, rttMs: 0};
   for (const pc of window.__e2ePeerConnections || []) {
     if (pc.connectionState === 'closed') continue;
     (await pc.getStats()).forEach((report) => {
+      if (report.type === 'candidate-pair' && report.nominated && report.currentRoundTripTime) {
+        totals.rttMs = Math.max(totals.rttMs, Math.round(report.currentRoundTripTime * 1000));
+      }
       if (report.type !== 'inbound-rtp') return;
       if (report.kind === 'audio') totals.audioPackets += report.packetsReceived || 0;
       if (report.kind === 'video') {
@@ -101,6 +108,7 @@ class Lab:
     therapist_browser: Browser | None = None
     member_browser: Browser | None = None
     server: subprocess.Popen[bytes] | None = None
+    wire: subprocess.Popen[str] | None = None  # delay_wire.py between lab and home
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -151,6 +159,14 @@ table inet faults {{
             text=True,
         )
 
+    def delay(self, milliseconds: int) -> None:
+        """Every frame of the member's path waits this long, each way."""
+        wire = self.wire
+        assert wire is not None and wire.stdin is not None and wire.stdout is not None
+        wire.stdin.write(f"delay {milliseconds}\n")
+        wire.stdin.flush()
+        assert wire.stdout.readline().strip() == f"delay {milliseconds}"
+
     def cap(self, rate: str) -> None:
         """A token bucket on both directions of the member's path."""
         for namespace, device in ((self.lab, "s0"), (self.home, "m0")):
@@ -172,6 +188,8 @@ table inet faults {{
 
     def clear(self) -> None:
         self._nft("flush ruleset")
+        if self.wire is not None and self.wire.poll() is None:
+            self.delay(0)
         for namespace, device in ((self.lab, "s0"), (self.home, "m0")):
             subprocess.run(
                 ["ip", "netns", "exec", namespace, "tc", "qdisc", "del", "dev", device, "root"],
@@ -190,24 +208,40 @@ def lab(playwright: Playwright, tmp_path_factory: pytest.TempPathFactory) -> Ite
     if os.geteuid() != 0:
         pytest.fail("the network fault tests need root (network namespaces)", pytrace=False)
     lab_ns, home_ns = f"grouproom-faults-lab-{os.getpid()}", f"grouproom-faults-home-{os.getpid()}"
+    wire_ns = f"grouproom-faults-wire-{os.getpid()}"
+    wire: subprocess.Popen[str] | None = None
     folder = tmp_path_factory.mktemp("faults")
     browsers: list[Browser] = []
     lab: Lab | None = None
     try:
-        for namespace in (lab_ns, home_ns):
+        for namespace in (lab_ns, home_ns, wire_ns):
             _ip("netns", "add", namespace)
             _ip("-n", namespace, "link", "set", "lo", "up")
-        _ip("-n", lab_ns, "link", "add", "s0", "type", "veth", "peer", "name", "m0")
-        _ip("-n", lab_ns, "link", "set", "m0", "netns", home_ns)
+        # lab s0 <-> w0 [the wire] w1 <-> m0 home
+        _ip("-n", lab_ns, "link", "add", "s0", "type", "veth", "peer", "name", "w0")
+        _ip("-n", lab_ns, "link", "set", "w0", "netns", wire_ns)
+        _ip("-n", home_ns, "link", "add", "m0", "type", "veth", "peer", "name", "w1")
+        _ip("-n", home_ns, "link", "set", "w1", "netns", wire_ns)
         _ip("-n", lab_ns, "addr", "add", f"{LAB_ADDRESS}/24", "dev", "s0")
         _ip("-n", home_ns, "addr", "add", f"{HOME_ADDRESS}/24", "dev", "m0")
-        _ip("-n", lab_ns, "link", "set", "s0", "up")
-        _ip("-n", home_ns, "link", "set", "m0", "up")
+        for namespace, device in ((lab_ns, "s0"), (home_ns, "m0")):
+            # One segment per frame: the wire copies frames, it cannot split them.
+            _ip("-n", namespace, "link", "set", device, "gso_max_segs", "1", "up")
+        for device in ("w0", "w1"):
+            _ip("-n", wire_ns, "link", "set", device, "promisc", "on", "up")
+        wire = subprocess.Popen(
+            ["ip", "netns", "exec", wire_ns, sys.executable, str(WIRE), "w0", "w1"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert wire.stdout is not None and wire.stdout.readline().strip() == "ready"
 
         command = ["ip", "netns", "exec", lab_ns, sys.executable, "-m", "grouproom", "serve"]
         command += ["--host", LAB_ADDRESS, "--port", str(PORT), "--data-dir", str(folder / "data")]
         command += ["--ice-address", LAB_ADDRESS]
         lab = Lab(lab_ns, home_ns, f"http://{LAB_ADDRESS}:{PORT}", folder / "server.log", command)
+        lab.wire = wire
         lab.start()
         for namespace, name in ((lab_ns, "lab"), (home_ns, "home")):
             (folder / name).mkdir()
@@ -219,7 +253,9 @@ def lab(playwright: Playwright, tmp_path_factory: pytest.TempPathFactory) -> Ite
             browser.close()
         if lab is not None:
             lab.stop()
-        for namespace in (lab_ns, home_ns):
+        if wire is not None:
+            end_by_closing_stdin(wire, 10)
+        for namespace in (lab_ns, home_ns, wire_ns):
             subprocess.run(["ip", "netns", "del", namespace], capture_output=True, check=False)
 
 
@@ -300,8 +336,9 @@ def test_a_weak_connection_a_blackout_and_a_server_restart(lab: Lab) -> None:
         order = grid_order(therapist)
         anna_id = next(tile["id"] for tile in therapist.remote_tiles())
 
-        # A weak home connection: loss and a cap, both ways.
+        # A weak home connection: loss, delay and a cap, both ways.
         lab.lose(5)
+        lab.delay(150)
         lab.cap("1mbit")
         time.sleep(4)  # the bandwidth estimate settles
         seen_by_therapist = keeps_playing(therapist, 12, "the therapist, from Anna")
@@ -311,6 +348,8 @@ def test_a_weak_connection_a_blackout_and_a_server_restart(lab: Lab) -> None:
         # way up is repaired between her browser and the server, so the therapist
         # sees a stream that keeps playing.
         assert seen_by_member["nacks"] > 0, seen_by_member
+        # The delay is there: 150 ms each way.
+        assert inbound(member)["rttMs"] >= 280, inbound(member)
         assert seen_by_therapist["framesDecoded"] >= 60, seen_by_therapist
         lab.clear()
 
