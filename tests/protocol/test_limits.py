@@ -113,3 +113,15 @@ async def test_open_rooms_can_be_switched_off(
     refused = await socket.error("join", {"room": "demo", "name": "Eve"})
     assert refused["code"] == "not_allowed" and "open rooms" in refused["message"]
     assert (await socket.request("ping"))["type"] == "pong"
+
+
+async def test_a_frame_over_a_mebibyte_closes_only_its_socket(
+    aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    client = await aiohttp_client(create_app(settings))
+    sender = await client.ws_connect("/ws")
+    bystander = SignalingClient(await client.ws_connect("/ws"))
+    await sender.send_str("x" * (2 * 1024 * 1024))
+    message = await sender.receive(timeout=10)
+    assert message.type is WSMsgType.CLOSE and message.data == 1009
+    assert (await bystander.request("ping"))["type"] == "pong"
