@@ -83,6 +83,11 @@ class MediaRoom(Protocol):
     def set_forwarding(self, participant_id: str, kind: Kind, enabled: bool) -> None:
         """Stop or resume forwarding one kind of a participant's media."""
 
+    def set_visible_video(self, subscriber_id: str, publisher_ids: frozenset[str]) -> None:
+        """Forward to `subscriber_id` the video of exactly these publishers (those it
+        shows now); audio is not affected. Until the first call, every publisher's
+        video is forwarded. May come before the subscriber's offer."""
+
     async def disconnect(self, participant_id: str) -> None:
         """Release everything the participant held; safe to call twice."""
 

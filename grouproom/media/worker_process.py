@@ -9,8 +9,8 @@ process runs a Forwarder and answers on standard output, one JSON object per
 line:
 
 - requests carry an `id` and an `op` (connect, candidate, set_forwarding,
-  disconnect, counters, stats); each gets a reply with the same `id` and either a `result`
-  or an `error` (`offer` or `candidate`, with a `message`);
+  set_visible_video, disconnect, counters, stats); each gets a reply with the
+  same `id` and either a `result` or an `error` (`offer` or `candidate`, with a `message`);
 - the forwarder's events go up without an `id`: `{"event": "track_published",
   ...}`, `track_removed`, `connection_lost`.
 
@@ -83,6 +83,11 @@ async def handle(forwarder: Forwarder, request: dict[str, Any]) -> Any:
         return None
     if op == "set_forwarding":
         forwarder.set_forwarding(request["participant_id"], request["kind"], request["enabled"])
+        return None
+    if op == "set_visible_video":
+        forwarder.set_visible_video(
+            request["participant_id"], frozenset(map(str, request["publisher_ids"]))
+        )
         return None
     if op == "disconnect":
         await forwarder.disconnect(request["participant_id"])

@@ -512,6 +512,11 @@ class SessionHub:
         self._apply_forwarding(live, person_id)
         self._send(live, Audience.EVERYONE, MediaState(person_id, audio, video), exclude=person_id)
 
+    def set_visible_video(self, live: Live, person_id: str, publisher_ids: frozenset[str]) -> None:
+        if person_id not in live.session.seats:
+            raise ProtocolError(ErrorCode.NOT_PRESENT, "you are not in the session")
+        live.forwarder.set_visible_video(person_id, publisher_ids)
+
     async def connect_media(self, live: Live, person_id: str, offer_sdp: str) -> str:
         seat = live.session.seats.get(person_id)
         if seat is None:

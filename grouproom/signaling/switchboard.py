@@ -193,6 +193,13 @@ class Switchboard:
             room, MediaState(participant.id, audio_muted, video_muted), exclude=participant.id
         )
 
+    def set_visible_video(
+        self, room_id: str, participant_id: str, publisher_ids: frozenset[str]
+    ) -> None:
+        """Forward to the participant only the video of those it shows."""
+        _, _, forwarder = self._present(room_id, participant_id)
+        forwarder.set_visible_video(participant_id, publisher_ids)
+
     @staticmethod
     def _apply_forwarding(forwarder: MediaRoom, participant: Participant) -> None:
         forwarder.set_forwarding(participant.id, "audio", not participant.audio_muted)

@@ -5,29 +5,14 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import AsyncIterator
 
 import pytest
 
-from grouproom.media.contract import CandidateError, MediaSettings, OfferError
-from grouproom.media.room_worker import RoomWorker, WorkerGone, open_media_room
+from grouproom.media.contract import CandidateError, OfferError
+from grouproom.media.room_worker import RoomWorker, WorkerGone
 from tests.media.conftest import SLOTS, RecordedEvents
 from tests.media.peers import TestParticipant
 from tests.media.test_forwarding import LUMA, eventually
-
-
-@pytest.fixture
-async def worker() -> AsyncIterator[tuple[RoomWorker, RecordedEvents, list[TestParticipant]]]:
-    events = RecordedEvents()
-    room = open_media_room(
-        MediaSettings(ice_addresses=("127.0.0.1",), receive_slots=SLOTS), events, own_process=True
-    )
-    assert isinstance(room, RoomWorker)
-    participants: list[TestParticipant] = []
-    yield room, events, participants
-    for participant in participants:
-        await participant.close()
-    await room.close()
 
 
 async def join(room: RoomWorker, participants: list[TestParticipant], name: str) -> TestParticipant:

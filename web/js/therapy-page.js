@@ -9,6 +9,7 @@ import { toggleCamera, toggleMicrophone } from "./own-controls.js";
 import { Grid } from "./grid.js";
 import { Tile } from "./tile.js";
 import { RoomSession } from "./session.js";
+import { watchVisibleVideo } from "./video-visibility.js";
 import { Signaling, SignalingError, signalingUrl } from "./signaling.js";
 
 const byId = (id) => document.getElementById(id);
@@ -40,6 +41,7 @@ let previewReady = null;
 let room = null; // RoomSession once entering
 let clockOffset = 0; // server time minus this browser's time
 let timer = null;
+let visibleVideo = null;
 
 const ERROR_KEYS = {
   session_not_open: "session.notOpen",
@@ -447,6 +449,7 @@ function roomCallbacks() {
       }
       for (const participant of seat.participants) addParticipant(participant);
       byId("preview").srcObject = null;
+      visibleVideo = watchVisibleVideo(byId("grid"), room.signaling);
       show("room");
       if (!timer) timer = setInterval(renderPhase, 1000);
       render();
@@ -476,6 +479,7 @@ function roomCallbacks() {
       render();
     },
     onEnded(cause) {
+      if (visibleVideo) visibleVideo.stop();
       state.endedCause = state.endedCause || cause;
       state.statusKey = null;
       clearInterval(timer);
