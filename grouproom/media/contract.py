@@ -24,6 +24,8 @@ class MediaSettings:
     receive_slots: int = 11
     # Upper bound passed to every publisher as its video bandwidth estimate (REMB).
     video_max_bitrate: int = 500_000
+    # The event loop of a room worker process ("asyncio" or "uvloop"), as the server's.
+    event_loop: str = "asyncio"
 
 
 COUNTERS = (

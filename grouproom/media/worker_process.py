@@ -141,4 +141,11 @@ if __name__ == "__main__":
     fields = json.loads(sys.argv[1])
     fields["ice_addresses"] = tuple(fields["ice_addresses"])
     fields["stun_urls"] = tuple(fields["stun_urls"])
-    asyncio.run(main(MediaSettings(**fields)))
+    settings = MediaSettings(**fields)
+    loop_factory = None
+    if settings.event_loop == "uvloop":  # the server checked that uvloop is installed
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(main(settings))

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from aiohttp import WSCloseCode
@@ -298,12 +298,7 @@ class SessionHub:
             elif record_entry.cause == LeaveCause.REMOVED:
                 session.removed[record_entry.person_id] = ""
         slots = min(MAX_RECEIVE_SLOTS, max(1, len(people) - 1))
-        media = MediaSettings(
-            ice_addresses=self.media_settings.ice_addresses,
-            stun_urls=self.media_settings.stun_urls,
-            receive_slots=slots,
-            video_max_bitrate=self.media_settings.video_max_bitrate,
-        )
+        media = replace(self.media_settings, receive_slots=slots)
         forwarder = open_media_room(
             media, SessionEvents(self, record.id), self.settings.room_workers
         )

@@ -59,6 +59,7 @@ def media_settings_for(settings: Settings) -> MediaSettings:
         stun_urls=settings.stun_urls,
         receive_slots=settings.max_participants - 1,
         video_max_bitrate=settings.video_max_bitrate,
+        event_loop=settings.event_loop,
     )
 
 
