@@ -36,7 +36,7 @@ async def test_a_receiver_part_used_elsewhere_is_named(monkeypatch: pytest.Monke
     # The forwarder drops the receiver's own bitrate estimator: only safe while
     # nothing but the replaced _handle_rtp_packet uses it.
     async def get_stats(self: RTCRtpReceiver) -> object:
-        return self.__remote_bitrate_estimator  # type: ignore[attr-defined]
+        return self.__remote_bitrate_estimator
 
     monkeypatch.setattr(RTCRtpReceiver, "getStats", get_stats)
     with pytest.raises(MissingHookError, match="remote_bitrate_estimator"):
