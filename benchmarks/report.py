@@ -179,7 +179,9 @@ every server in it, one scenario after the other, with the same bots:
   a keyframe every 2 s and at once when the server asks; Opus in 20 ms packets) and
   subscribe to everyone, counting packets, frames and keyframes without decoding.
   Every payload carries a 12-byte stamp (publisher, send time), so each packet's
-  delay from the publisher's send to the subscriber's receive is known.
+  delay from the publisher's send to the subscriber's receive is known. The bots
+  show every video all the time (they never send `set_visible_video`): the figures
+  are the worst case, where no member has a hidden tab or a tile out of view.
 - **Servers**: grouproom as `grouproom serve`; Janus 1.1 VideoRoom (Debian package)
   with only its WebSocket transport and the VideoRoom plugin, `event_loops` = the
   number of cores, rooms capped at 500 kbit/s; aiortc's MediaRelay (decode once,

@@ -24,6 +24,8 @@ class MediaSettings:
     receive_slots: int = 11
     # Upper bound passed to every publisher as its video bandwidth estimate (REMB).
     video_max_bitrate: int = 500_000
+    # The event loop of a room worker process ("asyncio" or "uvloop"), as the server's.
+    event_loop: str = "asyncio"
 
 
 COUNTERS = (
@@ -82,6 +84,11 @@ class MediaRoom(Protocol):
 
     def set_forwarding(self, participant_id: str, kind: Kind, enabled: bool) -> None:
         """Stop or resume forwarding one kind of a participant's media."""
+
+    def set_visible_video(self, subscriber_id: str, publisher_ids: frozenset[str]) -> None:
+        """Forward to `subscriber_id` the video of exactly these publishers (those it
+        shows now); audio is not affected. Until the first call, every publisher's
+        video is forwarded. May come before the subscriber's offer."""
 
     async def disconnect(self, participant_id: str) -> None:
         """Release everything the participant held; safe to call twice."""

@@ -45,6 +45,9 @@ class Forwarder:
         self.peers: dict[str, Peer] = {}
         # The counters of peers that left, so that totals never go backwards.
         self.retired: dict[str, int] = dict.fromkeys(COUNTERS, 0)
+        # Per subscriber, the publishers whose video it shows (set_visible_video);
+        # a subscriber without an entry gets everyone's.
+        self.visible_video: dict[str, frozenset[str]] = {}
         install_host_addresses(settings.ice_addresses)
         install_datagram_guard()
 
@@ -96,9 +99,28 @@ class Forwarder:
         if peer is not None:
             peer.publications[kind].set_enabled(enabled)
 
+    def set_visible_video(self, subscriber_id: str, publisher_ids: frozenset[str]) -> None:
+        """Forward to the subscriber only the video of the publishers it shows. A
+        video it stops showing pauses; one it shows again resumes at a keyframe
+        (asked of the publisher at once) with continuous sequence numbers and
+        timestamps. Ids of people not in the room are ignored."""
+        self.visible_video[subscriber_id] = publisher_ids
+        peer = self.peers.get(subscriber_id)
+        if peer is None:  # applied when the subscriber's media connects
+            return
+        for slot in peer.slots:
+            subscription = slot.video.subscription
+            if subscription is not None and slot.publisher_id is not None:
+                subscription.set_wanted(slot.publisher_id in publisher_ids)
+
+    def _shows_video(self, subscriber_id: str, publisher_id: str) -> bool:
+        visible = self.visible_video.get(subscriber_id)
+        return visible is None or publisher_id in visible
+
     async def disconnect(self, participant_id: str) -> None:
         """Close the participant's peer connection and release everything it held.
         Safe to call twice."""
+        self.visible_video.pop(participant_id, None)
         peer = self.peers.pop(participant_id, None)
         if peer is None:
             return
@@ -167,7 +189,10 @@ class Forwarder:
         for kind in KINDS:
             sender = slot.sender(kind)
             publication = publisher.publications[kind]
-            subscription = Subscription(publication, sender)
+            wanted = kind == "audio" or self._shows_video(
+                subscriber.participant_id, publisher.participant_id
+            )
+            subscription = Subscription(publication, sender, wanted)
             sender.subscription = subscription
             publication.subscriptions.append(subscription)
             if sender.started:

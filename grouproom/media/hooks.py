@@ -27,6 +27,11 @@ from aiortc.rtcdtlstransport import RTCDtlsTransport
 
 AIORTC_VERSION = "1.16.0"
 
+# Private attributes of RTCRtpReceiver that serve only its own media pipeline
+# (used in __init__ and _handle_rtp_packet, which the forwarder replaces); the
+# forwarder drops them (endpoints._drop_unused_parts).
+UNUSED_RECEIVER_PARTS = ("jitter_buffer", "nack_generator", "remote_bitrate_estimator")
+
 
 class MissingHookError(RuntimeError):
     """An aiortc/aioice internal the forwarder needs is absent or has changed."""
@@ -97,6 +102,13 @@ def verify_static_hooks() -> None:
         _source_contains(aioice.ice.StunProtocol.send_data, "self.transport.sendto("),
         "aioice StunProtocol.send_data -> transport.sendto",
     )
+    for name, member in vars(RTCRtpReceiver).items():
+        if callable(member) and name not in ("__init__", "_handle_rtp_packet"):
+            for part in UNUSED_RECEIVER_PARTS:
+                _require(
+                    not _source_contains(member, f"self.__{part}"),
+                    f"RTCRtpReceiver.__{part} used only by _handle_rtp_packet (not {name})",
+                )
     for name in ("StreamStatistics", "NackGenerator"):
         _require(hasattr(aiortc_receiver, name), f"aiortc.rtcrtpreceiver.{name}")
     _require(hasattr(aiortc_rate, "RemoteBitrateEstimator"), "aiortc.rate.RemoteBitrateEstimator")
@@ -113,6 +125,12 @@ async def verify_instance_hooks() -> None:
         receiver = transceiver.receiver
         for name in ("_ssrc", "_stream_id"):
             _require(hasattr(sender, name), f"RTCRtpSender.{name}")
+        video_receiver = pc.addTransceiver("video", direction="recvonly").receiver
+        for name in UNUSED_RECEIVER_PARTS:
+            _require(
+                getattr(video_receiver, f"_RTCRtpReceiver__{name}", None) is not None,
+                f"RTCRtpReceiver.__{name}",
+            )
         _require(
             isinstance(getattr(transceiver, "_codecs", None), list), "RTCRtpTransceiver._codecs"
         )

@@ -52,6 +52,8 @@ class RoomWorker:
         self._starting: asyncio.Future[None] | None = None
         self._closed = False
         self._last_counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
+        # The latest set_visible_video per subscriber, for a child started after it.
+        self._visible_video: dict[str, frozenset[str]] = {}
 
     @property
     def pid(self) -> int | None:
@@ -103,7 +105,22 @@ class RoomWorker:
             }
         )
 
+    def set_visible_video(self, subscriber_id: str, publisher_ids: frozenset[str]) -> None:
+        self._visible_video[subscriber_id] = publisher_ids
+        if self.running:
+            self._send_visible_video(subscriber_id, publisher_ids)
+
+    def _send_visible_video(self, subscriber_id: str, publisher_ids: frozenset[str]) -> None:
+        self._send(
+            {
+                "op": "set_visible_video",
+                "participant_id": subscriber_id,
+                "publisher_ids": sorted(publisher_ids),
+            }
+        )
+
     async def disconnect(self, participant_id: str) -> None:
+        self._visible_video.pop(participant_id, None)
         if participant_id not in self.participants:
             return
         self.participants.discard(participant_id)
@@ -165,6 +182,8 @@ class RoomWorker:
             raise WorkerGone("the room worker did not start")
         self._reader = asyncio.ensure_future(self._read())
         logger.info("room worker %d started", self.process.pid)
+        for subscriber_id, publisher_ids in self._visible_video.items():
+            self._send_visible_video(subscriber_id, publisher_ids)
 
     async def _call(self, op: str, **fields: Any) -> Any:
         await self.start()

@@ -33,9 +33,13 @@ def codec_key(codec: RTCRtpCodecParameters) -> tuple[str, str]:
 
 
 class Subscription:
-    def __init__(self, publication: Publication, sender: ForwardingSender) -> None:
+    def __init__(
+        self, publication: Publication, sender: ForwardingSender, wanted: bool = True
+    ) -> None:
         self.publication = publication
         self.sender = sender
+        # False while the subscriber does not show this video (set_visible_video).
+        self.wanted = wanted
         # The slot's numbering continues where its previous subscription ended.
         self.munger = sender.munger
         self.munger.pause()
@@ -48,13 +52,27 @@ class Subscription:
     # -- lifecycle --------------------------------------------------------------
 
     def sender_started(self) -> None:
-        if self.publication.is_video:
+        if self.publication.is_video and self.wanted:
             self.publication.request_keyframe()
 
     def pause(self) -> None:
         self.munger.pause()
         if self.publication.is_video:
             self.waiting_for_keyframe = True
+
+    def set_wanted(self, wanted: bool) -> None:
+        """The subscriber stopped or started showing this stream. Stopping pauses
+        it like a mute (the numbering goes on without a gap when it resumes);
+        starting again resumes at a keyframe, requested at once."""
+        if wanted == self.wanted:
+            return
+        self.wanted = wanted
+        self.pause()
+        if not wanted:
+            # A subscriber that receives nothing of this stream has no say in its rate.
+            self.publication.bandwidth.forget_subscriber(id(self))
+        elif self.sender.started and self.publication.enabled:
+            self.publication.request_keyframe()
 
     def close(self) -> None:
         self.closed = True
@@ -78,7 +96,7 @@ class Subscription:
         """Send one packet on (synchronously: this runs once per packet and
         subscriber, and a coroutine per call was a large part of the cost)."""
         sender = self.sender
-        if not sender.started or self.closed:
+        if not sender.started or self.closed or not self.wanted:
             return
         if self.waiting_for_keyframe:
             if not forwarded.keyframe:
@@ -149,6 +167,8 @@ class Subscription:
         self.publication.request_keyframe()
 
     def bandwidth_reported(self, bitrate: int) -> None:
+        if not self.wanted:
+            return
         self.publication.bandwidth.report_subscriber(id(self), bitrate, time.monotonic())
 
     async def send_sender_report(self, ntp_timestamp: int, rtp_timestamp: int) -> None:

@@ -9,8 +9,8 @@ process runs a Forwarder and answers on standard output, one JSON object per
 line:
 
 - requests carry an `id` and an `op` (connect, candidate, set_forwarding,
-  disconnect, counters, stats); each gets a reply with the same `id` and either a `result`
-  or an `error` (`offer` or `candidate`, with a `message`);
+  set_visible_video, disconnect, counters, stats); each gets a reply with the
+  same `id` and either a `result` or an `error` (`offer` or `candidate`, with a `message`);
 - the forwarder's events go up without an `id`: `{"event": "track_published",
   ...}`, `track_removed`, `connection_lost`.
 
@@ -84,6 +84,11 @@ async def handle(forwarder: Forwarder, request: dict[str, Any]) -> Any:
     if op == "set_forwarding":
         forwarder.set_forwarding(request["participant_id"], request["kind"], request["enabled"])
         return None
+    if op == "set_visible_video":
+        forwarder.set_visible_video(
+            request["participant_id"], frozenset(map(str, request["publisher_ids"]))
+        )
+        return None
     if op == "disconnect":
         await forwarder.disconnect(request["participant_id"])
         return None
@@ -136,4 +141,11 @@ if __name__ == "__main__":
     fields = json.loads(sys.argv[1])
     fields["ice_addresses"] = tuple(fields["ice_addresses"])
     fields["stun_urls"] = tuple(fields["stun_urls"])
-    asyncio.run(main(MediaSettings(**fields)))
+    settings = MediaSettings(**fields)
+    loop_factory = None
+    if settings.event_loop == "uvloop":  # the server checked that uvloop is installed
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(main(settings))

@@ -9,6 +9,7 @@ from grouproom.protocol.client_messages import (
     Offer,
     Ping,
     SetMediaState,
+    SetVisibleVideo,
 )
 from grouproom.protocol.encoding import AnyServerMessage, encode
 from grouproom.protocol.envelope import MAX_FRAME_BYTES, PROTOCOL_VERSION
@@ -59,6 +60,7 @@ __all__ = [
     "ProtocolError",
     "ServerMessage",
     "SetMediaState",
+    "SetVisibleVideo",
     "TrackPublished",
     "TrackRemoved",
     "VideoCaps",

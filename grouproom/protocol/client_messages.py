@@ -44,6 +44,16 @@ class SetMediaState:
 
 
 @dataclass(frozen=True, slots=True)
+class SetVisibleVideo:
+    """The participants whose video this client shows now (a tile in view on a page
+    that is not hidden); the server forwards no one else's video to it."""
+
+    TYPE: ClassVar[str] = "set_visible_video"
+    request_id: str
+    participants: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Leave:
     TYPE: ClassVar[str] = "leave"
     request_id: str
@@ -55,7 +65,7 @@ class Ping:
     request_id: str
 
 
-RoomRequest = Join | Offer | IceCandidate | SetMediaState | Leave | Ping
+RoomRequest = Join | Offer | IceCandidate | SetMediaState | SetVisibleVideo | Leave | Ping
 
 
 # Every request: the open rooms' and the therapy sessions'.

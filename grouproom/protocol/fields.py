@@ -46,6 +46,27 @@ class Fields:
             raise self.error(name, "contains an invalid character")
         return value
 
+    def string_list(
+        self, name: str, *, max_items: int, min_length: int, max_length: int
+    ) -> list[str]:
+        """An array of strings, each checked like `string`."""
+        if name not in self.data:
+            raise self.error(name, "is missing")
+        value = self.data[name]
+        if type(value) is not list:
+            raise self.error(name, "must be an array")
+        if len(value) > max_items:
+            raise self.error(name, f"must have at most {max_items} entries")
+        items = []
+        for index, item in enumerate(value):
+            entry = Fields({"item": item}, self.request_id)
+            try:
+                items.append(entry.string("item", min_length=min_length, max_length=max_length))
+            except ProtocolError as error:
+                problem = error.message.removeprefix("item ")
+                raise self.error(f"{name}[{index}]", problem) from None
+        return items
+
     def boolean(self, name: str) -> bool:
         if name not in self.data:
             raise self.error(name, "is missing")

@@ -14,6 +14,7 @@ from grouproom.protocol.client_messages import (
     Offer,
     Ping,
     SetMediaState,
+    SetVisibleVideo,
 )
 from grouproom.protocol.display_name import DisplayNameError, normalize_display_name
 from grouproom.protocol.envelope import (
@@ -42,6 +43,9 @@ MAX_SDP_LENGTH = 60_000
 MAX_CANDIDATE_LENGTH = 1_024
 MAX_MID_LENGTH = 64
 MAX_MLINE_INDEX = 1_023
+# Participant ids in set_visible_video: rooms and sessions hold at most 32 people;
+# the limit leaves room for a list sent while someone leaves and another joins.
+MAX_VISIBLE_PARTICIPANTS = 64
 
 
 def _frame_size(raw: str) -> int:
@@ -112,6 +116,16 @@ def _set_media_state(fields: Fields) -> SetMediaState:
         audio_muted=fields.boolean("audio_muted"),
         video_muted=fields.boolean("video_muted"),
     )
+
+
+def _set_visible_video(fields: Fields) -> SetVisibleVideo:
+    participants = fields.string_list(
+        "participants",
+        max_items=MAX_VISIBLE_PARTICIPANTS,
+        min_length=1,
+        max_length=PERSON_ID_MAX_LENGTH,
+    )
+    return SetVisibleVideo(request_id=fields.request_id, participants=frozenset(participants))
 
 
 def _leave(fields: Fields) -> Leave:
@@ -210,6 +224,7 @@ PARSERS: Mapping[str, Callable[[Fields], ClientMessage]] = {
     Offer.TYPE: _offer,
     IceCandidate.TYPE: _ice_candidate,
     SetMediaState.TYPE: _set_media_state,
+    SetVisibleVideo.TYPE: _set_visible_video,
     Leave.TYPE: _leave,
     Ping.TYPE: _ping,
     SessionInfo.TYPE: _session_info,

@@ -25,6 +25,7 @@ from grouproom.protocol import (
     Pong,
     ProtocolError,
     SetMediaState,
+    SetVisibleVideo,
     VideoCaps,
     parse_client_message,
 )
@@ -151,6 +152,11 @@ class Connection:
                 self.room_id, self.participant_id, message.audio_muted, message.video_muted
             )
             self.outbox.send(Ack(message.request_id))
+        elif isinstance(message, SetVisibleVideo):
+            self.switchboard.set_visible_video(
+                self.room_id, self.participant_id, message.participants
+            )
+            self.outbox.send(Ack(message.request_id))
         elif isinstance(message, Leave):
             self.outbox.send(Ack(message.request_id))
             await self.switchboard.depart(self.room_id, self.participant_id, LeaveCause.LEFT)
@@ -249,6 +255,8 @@ class Connection:
             return
         if isinstance(message, SetMediaState):
             hub.set_self_muted(live, person_id, message.audio_muted, message.video_muted)
+        elif isinstance(message, SetVisibleVideo):
+            hub.set_visible_video(live, person_id, message.participants)
         elif isinstance(message, Offer):
             await self._offer(message, lambda sdp: hub.connect_media(live, person_id, sdp))
             return

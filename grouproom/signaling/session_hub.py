@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from aiohttp import WSCloseCode
@@ -327,12 +327,7 @@ class SessionHub:
                 logger.warning("session %s: unreadable saved state", pseudonym(record.id))
         seats = min(len(people), self.settings.session_max_participants)
         slots = min(MAX_RECEIVE_SLOTS, max(1, seats - 1))
-        media = MediaSettings(
-            ice_addresses=self.media_settings.ice_addresses,
-            stun_urls=self.media_settings.stun_urls,
-            receive_slots=slots,
-            video_max_bitrate=self.media_settings.video_max_bitrate,
-        )
+        media = replace(self.media_settings, receive_slots=slots)
         forwarder = open_media_room(
             media, SessionEvents(self, record.id), self.settings.room_workers
         )
@@ -589,6 +584,11 @@ class SessionHub:
         live.self_muted[person_id] = (audio, video)
         self._apply_forwarding(live, person_id)
         self._send(live, Audience.EVERYONE, MediaState(person_id, audio, video), exclude=person_id)
+
+    def set_visible_video(self, live: Live, person_id: str, publisher_ids: frozenset[str]) -> None:
+        if person_id not in live.session.seats:
+            raise ProtocolError(ErrorCode.NOT_PRESENT, "you are not in the session")
+        live.forwarder.set_visible_video(person_id, publisher_ids)
 
     async def connect_media(self, live: Live, person_id: str, offer_sdp: str) -> str:
         seat = live.session.seats.get(person_id)

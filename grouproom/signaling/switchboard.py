@@ -59,6 +59,7 @@ def media_settings_for(settings: Settings) -> MediaSettings:
         stun_urls=settings.stun_urls,
         receive_slots=settings.max_participants - 1,
         video_max_bitrate=settings.video_max_bitrate,
+        event_loop=settings.event_loop,
     )
 
 
@@ -194,6 +195,13 @@ class Switchboard:
         self.broadcast(
             room, MediaState(participant.id, audio_muted, video_muted), exclude=participant.id
         )
+
+    def set_visible_video(
+        self, room_id: str, participant_id: str, publisher_ids: frozenset[str]
+    ) -> None:
+        """Forward to the participant only the video of those it shows."""
+        _, _, forwarder = self._present(room_id, participant_id)
+        forwarder.set_visible_video(participant_id, publisher_ids)
 
     @staticmethod
     def _apply_forwarding(forwarder: MediaRoom, participant: Participant) -> None:

@@ -7,6 +7,7 @@ import pytest
 
 from grouproom.media.contract import Kind, MediaSettings
 from grouproom.media.forwarder import Forwarder
+from grouproom.media.room_worker import RoomWorker, open_media_room
 from tests.media.peers import TestParticipant
 
 SLOTS = 3
@@ -71,3 +72,18 @@ async def room() -> AsyncIterator[Room]:
     for participant in list(room.participants.values()):
         await participant.close()
     await forwarder.close()
+
+
+@pytest.fixture
+async def worker() -> AsyncIterator[tuple[RoomWorker, RecordedEvents, list[TestParticipant]]]:
+    """A room's media in a worker process, and the participants a test connects."""
+    events = RecordedEvents()
+    room = open_media_room(
+        MediaSettings(ice_addresses=("127.0.0.1",), receive_slots=SLOTS), events, own_process=True
+    )
+    assert isinstance(room, RoomWorker)
+    participants: list[TestParticipant] = []
+    yield room, events, participants
+    for participant in participants:
+        await participant.close()
+    await room.close()

@@ -81,6 +81,10 @@ async def test_server_never_creates_a_decoder_or_encoder(room: Room) -> None:
             assert receiver._RTCRtpReceiver__decoder_thread is None  # type: ignore[attr-defined]
             assert sender._RTCRtpSender__encoder is None  # type: ignore[attr-defined]
             assert sender._RTCRtpSender__rtp_task is None  # type: ignore[attr-defined]
+            # Nor does it keep aiortc's receive pipeline (a video receiver's bitrate
+            # estimator alone is 1,000 objects for the garbage collector to walk).
+            for part in ("jitter_buffer", "nack_generator", "remote_bitrate_estimator"):
+                assert getattr(receiver, f"_RTCRtpReceiver__{part}") is None
     server_threads = [t.name for t in threading.enumerate() if t.name.endswith("-decoder")]
     # Only the three participants decode: two remote audio + two video each.
     assert len(server_threads) == 3 * (2 * 3)  # every participant's receive slots

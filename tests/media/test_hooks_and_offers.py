@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import aioice.ice
 import pytest
+from aiortc import RTCRtpReceiver
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 
 from grouproom.media.contract import CandidateError, OfferError
@@ -28,6 +29,17 @@ async def test_a_changed_hook_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(RTCDtlsTransport, "_handle_rtp_data", handle_rtp_data)
     with pytest.raises(MissingHookError, match="_handle_rtp_packet"):
+        await verify_hooks()
+
+
+async def test_a_receiver_part_used_elsewhere_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The forwarder drops the receiver's own bitrate estimator: only safe while
+    # nothing but the replaced _handle_rtp_packet uses it.
+    async def get_stats(self: RTCRtpReceiver) -> object:
+        return self.__remote_bitrate_estimator
+
+    monkeypatch.setattr(RTCRtpReceiver, "getStats", get_stats)
+    with pytest.raises(MissingHookError, match="remote_bitrate_estimator"):
         await verify_hooks()
 
 

@@ -3,31 +3,18 @@ process, the same behaviour as a Forwarder in the server's own process."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from grouproom.media.contract import CandidateError, MediaSettings, OfferError
-from grouproom.media.room_worker import RoomWorker, WorkerGone, open_media_room
+from grouproom.media.room_worker import RoomWorker, WorkerGone
 from tests.media.conftest import SLOTS, RecordedEvents
 from tests.media.peers import TestParticipant
 from tests.media.test_forwarding import LUMA, eventually
-
-
-@pytest.fixture
-async def worker() -> AsyncIterator[tuple[RoomWorker, RecordedEvents, list[TestParticipant]]]:
-    events = RecordedEvents()
-    room = open_media_room(
-        MediaSettings(ice_addresses=("127.0.0.1",), receive_slots=SLOTS), events, own_process=True
-    )
-    assert isinstance(room, RoomWorker)
-    participants: list[TestParticipant] = []
-    yield room, events, participants
-    for participant in participants:
-        await participant.close()
-    await room.close()
 
 
 async def join(room: RoomWorker, participants: list[TestParticipant], name: str) -> TestParticipant:
@@ -88,3 +75,24 @@ async def test_a_worker_that_dies_reports_its_members_lost(
     assert await eventually(lambda: sorted(events.lost) == ["anna", "bram"])
     with pytest.raises(WorkerGone):
         await room.connect("cees", "v=0")
+
+
+async def test_a_worker_runs_on_the_servers_event_loop() -> None:
+    # GROUPROOM_EVENT_LOOP=uvloop holds for the rooms' worker processes too.
+    events = RecordedEvents()
+    settings = MediaSettings(ice_addresses=("127.0.0.1",), receive_slots=SLOTS, event_loop="uvloop")
+    room = RoomWorker(settings, events)
+    participants: list[TestParticipant] = []
+    try:
+        anna = await join(room, participants, "anna")
+        bram = await join(room, participants, "bram")
+        assert room.pid is not None
+        maps = await asyncio.to_thread(Path(f"/proc/{room.pid}/maps").read_text)
+        assert "uvloop" in maps  # the child loaded uvloop's extension
+        assert await eventually(
+            lambda: sees(events, anna, "bram") and sees(events, bram, "anna"), 20
+        )
+    finally:
+        for participant in participants:
+            await participant.close()
+        await room.close()

@@ -15,46 +15,12 @@ from aiortc.sdp import SessionDescription
 
 from grouproom.app import create_app, switchboard_key
 from grouproom.settings import Settings
-from tests.protocol.conftest import AiohttpClient, Connect
+from tests.protocol.conftest import AiohttpClient, Connect, Member
 from tests.protocol.rtc_client import RtcClient
 from tests.protocol.signaling_client import SignalingClient
 
 MakeRtc = Callable[[int], RtcClient]
 CONNECT_TIMEOUT = 15.0
-
-
-class Member:
-    """A signalling socket plus its peer connection."""
-
-    def __init__(self, signaling: SignalingClient, rtc: RtcClient, joined: dict[str, Any]) -> None:
-        self.signaling = signaling
-        self.rtc = rtc
-        self.joined = joined
-        self.id: str = joined["participant_id"]
-
-    async def publish(self) -> str:
-        offer = await self.rtc.offer()
-        answer = await self.signaling.expect("offer", {"sdp": offer})
-        await self.rtc.accept(answer["sdp"])
-        return str(answer["sdp"])
-
-    async def track_events(self, event_type: str, count: int) -> dict[tuple[str, str], str]:
-        """(participant id, kind) -> mid from the next `count` events of this type."""
-        found = {}
-        for _ in range(count):
-            data = (await self.signaling.event(event_type))["data"]
-            found[(data["participant_id"], data["kind"])] = data["mid"]
-        return found
-
-
-@pytest.fixture
-def member(connect: Connect, rtc_clients: MakeRtc) -> Callable[..., Any]:
-    async def join(name: str, room: str = "demo") -> Member:
-        signaling = await connect()
-        joined = await signaling.join(room, name)
-        return Member(signaling, rtc_clients(joined["receive_slots"]), joined)
-
-    return join
 
 
 async def test_an_offer_gets_a_valid_answer_and_media_connects(member: Any) -> None:

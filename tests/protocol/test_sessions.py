@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestClient
 from grouproom.accounts.passwords import hash_password
 from grouproom.app import create_app, hub_key, store_key
 from grouproom.data_dir import load_or_create_secret
+from grouproom.media.forwarder import Forwarder
 from grouproom.rooms.invites import InviteClaims, make_invite
 from grouproom.rooms.roles import Role
 from grouproom.settings import Settings
@@ -533,3 +534,23 @@ async def test_offer_and_candidates_in_a_session(
         "code"
     ] == "bad_candidate"
     assert await lea.expect("ping") == {}
+
+
+async def test_seated_people_choose_the_video_they_are_sent(group: Group) -> None:
+    lea, ann, _ = await seated_group(group)
+    olga, entered = await group.member("Olga")
+    assert entered == {"state": "waiting"}
+    error = await olga.error("set_visible_video", {"participants": []})
+    assert error["code"] == "not_present"
+    shown = [group.lead_id, "nobody-here"]
+    assert await ann.expect("set_visible_video", {"participants": shown}) == {}
+    assert await lea.expect("set_visible_video", {"participants": []}) == {}
+    error = await ann.error("set_visible_video", {"participants": [7]})
+    assert error["code"] == "invalid_data"
+    (live,) = group.client.app[hub_key].live.values()
+    forwarder = live.forwarder
+    assert isinstance(forwarder, Forwarder)
+    assert forwarder.visible_video == {
+        group.members["Ann"]: frozenset(shown),
+        group.lead_id: frozenset(),
+    }

@@ -7,6 +7,7 @@ import { toggleCamera, toggleMicrophone } from "./own-controls.js";
 import { Grid } from "./grid.js";
 import { Tile } from "./tile.js";
 import { RoomSession } from "./session.js";
+import { watchVisibleVideo } from "./video-visibility.js";
 
 const NAME_KEY = "grouproom.name";
 const byId = (id) => document.getElementById(id);
@@ -43,6 +44,7 @@ let joinErrorParams = {};
 let statusKey = null;
 let endedCause = null;
 let session = null;
+let visibleVideo = null;
 
 function setText(element, key, params) {
   element.textContent = key ? t(key, params) : "";
@@ -139,6 +141,8 @@ async function join(event) {
         grid.add(self);
         for (const participant of joined.participants) addRemoteTile(participant);
         elements.preview.srcObject = null;
+        if (visibleVideo) visibleVideo.stop();
+        visibleVideo = watchVisibleVideo(byId("grid"), () => session && session.signaling);
         showScreen("room");
         render();
       },
@@ -165,6 +169,7 @@ async function join(event) {
         render();
       },
       onEnded(cause) {
+        if (visibleVideo) visibleVideo.stop();
         endedCause = cause;
         statusKey = null;
         grid.clear();

@@ -9,6 +9,7 @@ import { toggleCamera, toggleMicrophone } from "./own-controls.js";
 import { Grid } from "./grid.js";
 import { Tile } from "./tile.js";
 import { RoomSession } from "./session.js";
+import { watchVisibleVideo } from "./video-visibility.js";
 import { Signaling, SignalingError, signalingUrl } from "./signaling.js";
 
 const byId = (id) => document.getElementById(id);
@@ -61,6 +62,7 @@ let previewReady = null;
 let room = null; // RoomSession once entering
 let clockOffset = 0; // server time minus this browser's time
 let timer = null;
+let visibleVideo = null;
 
 const ERROR_KEYS = {
   session_not_open: "session.notOpen",
@@ -491,6 +493,7 @@ function roomCallbacks() {
     onJoined(seat, again) {
       if (again) {
         syncParticipants(seat);
+        if (visibleVideo) visibleVideo.resend();
         const self = grid.get(seat.participant_id);
         if (self) self.setTracks({ audio: room.audioTrack, video: room.videoTrack });
         show("room");
@@ -505,6 +508,7 @@ function roomCallbacks() {
       }
       for (const participant of seat.participants) addParticipant(participant);
       byId("preview").srcObject = null;
+      visibleVideo = watchVisibleVideo(byId("grid"), () => room && room.signaling);
       show("room");
       if (!timer) timer = setInterval(renderPhase, 1000);
       render();
@@ -542,6 +546,7 @@ function roomCallbacks() {
       render();
     },
     onEnded(cause) {
+      if (visibleVideo) visibleVideo.stop();
       state.endedCause = state.endedCause || cause;
       state.statusKey = null;
       clearInterval(timer);
