@@ -113,7 +113,7 @@ bad_request_ids = (
 
 @dataclass(frozen=True)
 class Field:
-    kind: str  # "string", "boolean", "integer", "choice"
+    kind: str  # "string", "boolean", "integer", "choice", "list"
     required: bool
     valid: st.SearchStrategy[Any]
     too_big: st.SearchStrategy[Any] | None = None  # too long or out of range
@@ -163,6 +163,20 @@ FIELDS: dict[str, dict[str, Field]] = {
         ),
         "audio_muted": Field("boolean", False, st.booleans()),
         "video_muted": Field("boolean", False, st.booleans()),
+        "device": Field(
+            "string",
+            False,
+            text_of(16, 64, "abcdefghijklmnopqrstuvwxyzABCDEF0123456789-_"),
+            st.just("d" * 65),
+        ),
+    },
+    "set_visible_video": {
+        "participants": Field(
+            "list",
+            True,
+            st.lists(text_of(1, 24), max_size=5),
+            st.just(["p" * 65]) | st.just(["x"] * 65),
+        ),
     },
     "moderate": {
         "action": Field(
@@ -188,6 +202,7 @@ WRONG_TYPES = {
     "choice": st.booleans() | st.integers() | st.lists(st.text(max_size=3)) | st.none(),
     "boolean": st.integers(0, 1) | st.text(max_size=5) | st.none() | st.floats(allow_nan=False),
     "integer": st.booleans() | st.floats(allow_nan=False) | st.text(max_size=5) | st.just([1]),
+    "list": st.booleans() | st.integers() | st.text(max_size=5) | st.just([1]) | st.just([None]),
 }
 HUGE = st.sampled_from(["array", "object", "number", "nested"]).map(
     lambda shape: {
