@@ -1,18 +1,22 @@
-"""The media of one room in a process of its own: the child side.
+"""The media of rooms in a process of their own: the child side.
 
     python -m grouproom.media.worker_process SETTINGS_JSON
 
-One event loop forwards at most about one core's worth of packets, so each busy
-room gets its own process (as mediasoup runs a worker per core). The parent
-(room_worker.RoomWorker) sends one JSON object per line on standard input; this
-process runs a Forwarder and answers on standard output, one JSON object per
-line:
+One event loop forwards at most about one core's worth of packets, so the server
+spreads its rooms over up to one such process per core (room_worker.WorkerPool),
+as mediasoup runs a worker per core. The parent (room_worker.WorkerProcess) sends
+one JSON object per line on standard input; this process runs one Forwarder per
+room and answers on standard output, one JSON object per line:
 
-- requests carry an `id` and an `op` (connect, candidate, set_forwarding,
-  set_visible_video, disconnect, counters, stats); each gets a reply with the
-  same `id` and either a `result` or an `error` (`offer` or `candidate`, with a `message`);
-- the forwarder's events go up without an `id`: `{"event": "track_published",
-  ...}`, `track_removed`, `connection_lost`.
+- requests name a `room` (the parent's key for it) and an `op`: `open` (with the
+  room's `settings`; the first request of every room), connect, candidate,
+  set_forwarding, set_visible_video, disconnect, counters, stats, `close`. Those
+  with an `id` get a reply with the same `id` and either a `result` or an `error`
+  (`offer` or `candidate`, with a `message`); set_forwarding and
+  set_visible_video carry none and get no reply;
+- the forwarders' events go up without an `id`, with their `room`:
+  `{"event": "track_published", "room": ..., ...}`, `track_removed`,
+  `connection_lost`.
 
 End of input closes every peer connection and ends the process.
 """
@@ -33,13 +37,15 @@ logger = logging.getLogger(__name__)
 
 
 class WorkerEvents:
-    def __init__(self, say: Any) -> None:
+    def __init__(self, say: Any, room: str) -> None:
         self._say = say
+        self._room = room
 
     def track_published(self, subscriber_id: str, publisher_id: str, kind: Kind, mid: str) -> None:
         self._say(
             {
                 "event": "track_published",
+                "room": self._room,
                 "subscriber_id": subscriber_id,
                 "publisher_id": publisher_id,
                 "kind": kind,
@@ -51,6 +57,7 @@ class WorkerEvents:
         self._say(
             {
                 "event": "track_removed",
+                "room": self._room,
                 "subscriber_id": subscriber_id,
                 "publisher_id": publisher_id,
                 "kind": kind,
@@ -59,12 +66,52 @@ class WorkerEvents:
         )
 
     def connection_lost(self, participant_id: str) -> None:
-        self._say({"event": "connection_lost", "participant_id": participant_id})
+        self._say(
+            {"event": "connection_lost", "room": self._room, "participant_id": participant_id}
+        )
 
 
 def say(message: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(message) + "\n")
     sys.stdout.flush()
+
+
+def media_settings(fields: dict[str, Any]) -> MediaSettings:
+    fields = dict(fields)
+    fields["ice_addresses"] = tuple(fields["ice_addresses"])
+    fields["stun_urls"] = tuple(fields["stun_urls"])
+    return MediaSettings(**fields)
+
+
+class Rooms:
+    """The Forwarders of this process, by the parent's room key."""
+
+    def __init__(self) -> None:
+        self.forwarders: dict[str, Forwarder] = {}
+
+    async def handle(self, request: dict[str, Any]) -> Any:
+        room = str(request["room"])
+        op = request["op"]
+        if op == "open":
+            if room not in self.forwarders:
+                settings = media_settings(request["settings"])
+                self.forwarders[room] = Forwarder(settings, WorkerEvents(say, room))
+            return None
+        forwarder = self.forwarders.get(room)
+        if forwarder is None:
+            if op == "close":
+                return None
+            raise ValueError(f"no open room for {op!r}")
+        if op == "close":
+            del self.forwarders[room]
+            await forwarder.close()
+            return None
+        return await handle(forwarder, request)
+
+    async def close(self) -> None:
+        for forwarder in self.forwarders.values():
+            await forwarder.close()
+        self.forwarders.clear()
 
 
 async def handle(forwarder: Forwarder, request: dict[str, Any]) -> Any:
@@ -99,10 +146,10 @@ async def handle(forwarder: Forwarder, request: dict[str, Any]) -> Any:
     raise ValueError(f"unknown operation {op!r}")
 
 
-async def answer(forwarder: Forwarder, request: dict[str, Any]) -> None:
+async def answer(rooms: Rooms, request: dict[str, Any]) -> None:
     reply: dict[str, Any] = {"id": request.get("id")}
     try:
-        reply["result"] = await handle(forwarder, request)
+        reply["result"] = await rooms.handle(request)
     except OfferError as exc:
         reply.update(error="offer", message=str(exc))
     except CandidateError as exc:
@@ -110,11 +157,12 @@ async def answer(forwarder: Forwarder, request: dict[str, Any]) -> None:
     except Exception as exc:  # a bug: reported to the parent, the room goes on
         logger.exception("room worker request %s failed", request.get("op"))
         reply.update(error="internal", message=type(exc).__name__)
-    say(reply)
+    if reply["id"] is not None:
+        say(reply)
 
 
-async def main(settings: MediaSettings) -> None:
-    forwarder = Forwarder(settings, WorkerEvents(say))
+async def main() -> None:
+    rooms = Rooms()
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=2**20)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -123,13 +171,13 @@ async def main(settings: MediaSettings) -> None:
     tasks: set[asyncio.Task[None]] = set()
     try:
         while line := await reader.readline():
-            task = asyncio.ensure_future(answer(forwarder, json.loads(line)))
+            task = asyncio.ensure_future(answer(rooms, json.loads(line)))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
     finally:
         for task in tasks:
             task.cancel()
-        await forwarder.close()
+        await rooms.close()
 
 
 if __name__ == "__main__":
@@ -138,14 +186,12 @@ if __name__ == "__main__":
     from grouproom.__main__ import configure_logging
 
     configure_logging()
-    fields = json.loads(sys.argv[1])
-    fields["ice_addresses"] = tuple(fields["ice_addresses"])
-    fields["stun_urls"] = tuple(fields["stun_urls"])
-    settings = MediaSettings(**fields)
+    # The server's settings: the process's event loop (each room sends its own).
+    settings = media_settings(json.loads(sys.argv[1]))
     loop_factory = None
     if settings.event_loop == "uvloop":  # the server checked that uvloop is installed
         import uvloop
 
         loop_factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(main(settings))
+        runner.run(main())

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from grouproom.media.contract import CandidateError, MediaSettings, OfferError
-from grouproom.media.room_worker import RoomWorker, WorkerGone
+from grouproom.media.room_worker import RoomWorker, WorkerGone, WorkerPool
 from tests.media.conftest import SLOTS, RecordedEvents
 from tests.media.peers import TestParticipant
 from tests.media.test_forwarding import LUMA, eventually
@@ -96,3 +96,67 @@ async def test_a_worker_runs_on_the_servers_event_loop() -> None:
         for participant in participants:
             await participant.close()
         await room.close()
+
+
+async def test_rooms_share_the_pools_processes() -> None:
+    # A process per core, not per room: with one core's worth of pool, two rooms
+    # run in one process, each with its own members and events.
+    pool = WorkerPool(size=1)
+    settings = MediaSettings(ice_addresses=("127.0.0.1",), receive_slots=SLOTS)
+    first_events, second_events = RecordedEvents(), RecordedEvents()
+    first = RoomWorker(settings, first_events, pool)
+    second = RoomWorker(settings, second_events, pool)
+    participants: list[TestParticipant] = []
+    try:
+        anna = await join(first, participants, "anna")
+        bram = await join(first, participants, "bram")
+        cees = await join(second, participants, "cees")
+        assert first.pid is not None and first.pid == second.pid
+        assert await eventually(lambda: sees(first_events, anna, "bram"), 20)
+        assert await eventually(lambda: sees(first_events, bram, "anna"), 20)
+        assert not any("cees" in key for key in first_events.published)
+        assert not second_events.published  # cees is alone in his room
+        assert all(received.frames == 0 for received in cees.received.values())
+
+        pid = first.pid
+        await first.close()  # the process stays for the other room
+        assert second.running and second.pid == pid
+        assert (await second.stats("cees", "video"))["subscriptions"] == 0
+        await second.close()  # its last room: the process ends
+        assert pool.processes == [] and second.worker is not None
+        assert second.worker.process is not None
+        assert second.worker.process.returncode is not None
+    finally:
+        for participant in participants:
+            await participant.close()
+        await first.close()
+        await second.close()
+
+
+async def test_a_pool_starts_up_to_its_size_and_reports_a_death_to_every_room() -> None:
+    pool = WorkerPool(size=2)
+    settings = MediaSettings(ice_addresses=("127.0.0.1",), receive_slots=SLOTS)
+    events = [RecordedEvents() for _ in range(3)]
+    rooms = [RoomWorker(settings, recorded, pool) for recorded in events]
+    participants: list[TestParticipant] = []
+    try:
+        for room in rooms:
+            await room.start()
+        pids = [room.pid for room in rooms]
+        assert len(set(pids)) == 2  # the third room shares a process
+        shared = next(pid for pid in pids if pids.count(pid) == 2)
+        assert shared is not None
+        on_shared = [index for index, pid in enumerate(pids) if pid == shared]
+        for index, name in zip(on_shared, ("anna", "bram"), strict=True):
+            await join(rooms[index], participants, name)
+        os.kill(shared, signal.SIGKILL)
+        assert await eventually(lambda: [events[i].lost for i in on_shared] == [["anna"], ["bram"]])
+        alone = next(index for index in range(3) if index not in on_shared)
+        assert rooms[alone].running and events[alone].lost == []
+        with pytest.raises(WorkerGone):
+            await rooms[on_shared[0]].connect("cees", "v=0")
+    finally:
+        for participant in participants:
+            await participant.close()
+        for room in rooms:
+            await room.close()
