@@ -83,9 +83,9 @@ class Settings:
     # The event loop: "asyncio" (the standard library's) or "uvloop" (libuv; needs
     # `pip install uvloop`; the bench measured no clear gain, see docs/performance.md).
     event_loop: str = "asyncio"
-    # Each room's (and session's) media in a process of its own, so that several busy
-    # rooms use more than one core. Off by default: on one room, the bench measured
-    # about 15% more CPU per packet and a longer delay tail with it.
+    # Rooms' and sessions' media in worker processes (a pool of at most one per core,
+    # each serving several rooms), so that several busy rooms use more than one core.
+    # Off by default: a single room gains nothing and the workers cost memory.
     room_workers: bool = False
     # Prometheus metrics (GET /metrics) on a port of their own; 0: off. Keep the
     # host on loopback or a private network: the numbers are for operators.
