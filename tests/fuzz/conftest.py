@@ -306,3 +306,15 @@ async def session_pair(group: Group) -> AsyncIterator[SessionPair]:
         yield pair
     finally:
         await pair.close()
+
+
+async def a_newcomer_receives_both(pair: Pair) -> None:
+    """After the fuzzing, a fresh participant can still join the room and receives
+    both bystanders."""
+    newcomer = await room_bystander(pair.client, "Carla", 120)
+    try:
+        newcomer.start_draining()
+        await receives_from(newcomer, pair.first)
+        await receives_from(newcomer, pair.second)
+    finally:
+        await newcomer.close()

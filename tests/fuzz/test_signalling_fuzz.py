@@ -35,9 +35,8 @@ from tests.fuzz.conftest import (
     ROOM,
     Pair,
     SessionPair,
+    a_newcomer_receives_both,
     fuzz,
-    receives_from,
-    room_bystander,
     settle,
     troubles,
 )
@@ -440,13 +439,7 @@ async def test_frames_in_an_open_room(
 ) -> None:
     await run_frames(room_pair, Sockets(group), ["fresh", "room"], caplog)
     await after_fuzzing(room_pair, caplog)
-    newcomer = await room_bystander(room_pair.client, "Carla", 120)
-    try:
-        newcomer.start_draining()
-        await receives_from(newcomer, room_pair.first)
-        await receives_from(newcomer, room_pair.second)
-    finally:
-        await newcomer.close()
+    await a_newcomer_receives_both(room_pair)
 
 
 async def test_frames_in_a_session(

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import strategies as st
 
-from tests.fuzz.conftest import Pair, fuzz, receives_from, room_bystander, troubles
+from tests.fuzz.conftest import Pair, a_newcomer_receives_both, fuzz, troubles
 
 EXAMPLES = 1500
 SENDERS = 4
@@ -242,11 +242,4 @@ async def test_datagrams_to_the_media_ports_harm_nobody(
     await asyncio.sleep(0.1)
     assert troubles(caplog.records) == []
     assert room_pair.checks >= 3
-    # A fresh participant can still join the room and receives both bystanders.
-    newcomer = await room_bystander(room_pair.client, "Carla", 120)
-    try:
-        newcomer.start_draining()
-        await receives_from(newcomer, room_pair.first)
-        await receives_from(newcomer, room_pair.second)
-    finally:
-        await newcomer.close()
+    await a_newcomer_receives_both(room_pair)
