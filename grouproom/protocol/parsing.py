@@ -237,6 +237,20 @@ PARSERS: Mapping[str, Callable[[Fields], ClientMessage]] = {
 }
 
 
+def _request_id(frame: Mapping[str, object]) -> str | None:
+    raw_id = frame.get("id")
+    return raw_id if isinstance(raw_id, str) and is_valid_request_id(raw_id) else None
+
+
+def request_id_of(raw: str | bytes) -> str | None:
+    """The usable id of a frame, or None: for the error reply to a frame that is not
+    handled (e.g. over the socket's message rate)."""
+    try:
+        return _request_id(_decode(raw))
+    except ProtocolError:
+        return None
+
+
 def parse_client_message(raw: str | bytes) -> ClientMessage:
     """One client frame (text, or bytes for a binary frame) as a typed request.
 
@@ -244,8 +258,7 @@ def parse_client_message(raw: str | bytes) -> ClientMessage:
     id whenever the frame has a usable one.
     """
     frame = _decode(raw)
-    raw_id = frame.get("id")
-    request_id = raw_id if isinstance(raw_id, str) and is_valid_request_id(raw_id) else None
+    request_id = _request_id(frame)
 
     version = frame.get("v")
     if type(version) is not int:

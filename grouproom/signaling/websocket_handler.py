@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from datetime import UTC, datetime
@@ -13,6 +12,7 @@ from grouproom.http.client_address import client_address
 from grouproom.http.therapist_pages import logged_in
 from grouproom.protocol import Closing, ClosingCause, ErrorCode, ErrorMessage
 from grouproom.protocol.encoding import encode
+from grouproom.protocol.parsing import request_id_of
 from grouproom.signaling.connection import Connection
 from grouproom.signaling.idle_watch import IdleWatch
 from grouproom.signaling.limits import ConnectionsPerAddress, MessageRate
@@ -30,17 +30,6 @@ IDLE_TIMEOUT = 60.0
 # A socket that keeps sending over its rate after this many refusals is closed.
 REFUSALS_BEFORE_CLOSING = 200
 
-
-def request_id_of(raw: str | bytes) -> str | None:
-    """The id of a frame, for an error reply to a request that is not handled."""
-    if not isinstance(raw, str) or len(raw) > 65536:
-        return None
-    try:
-        frame = json.loads(raw)
-    except ValueError:
-        return None
-    request_id = frame.get("id") if isinstance(frame, dict) else None
-    return request_id if isinstance(request_id, str) and len(request_id) <= 64 else None
 
 
 class WebSocketHandler:
