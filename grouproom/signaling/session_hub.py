@@ -306,15 +306,13 @@ class SessionHub:
         if record.phase_index is not None and record.phase_started_at is not None:
             session.phase_index = min(record.phase_index, len(session.plan.phases) - 1)
             session.phase_started_at = record.phase_started_at.timestamp()
-        seated: dict[str, None] = {}  # in the order they took their seats
-        for record_entry in await self.store.attendance_of_session(record.id):
+        entries = await self.store.attendance_of_session(record.id)
+        for record_entry in entries:
             if record_entry.joined:
                 session.admitted.add(record_entry.person_id)
-                seated[record_entry.person_id] = None
-            else:
-                seated.pop(record_entry.person_id, None)
-                if record_entry.cause == LeaveCause.REMOVED:
-                    session.removed[record_entry.person_id] = ""
+            elif record_entry.cause == LeaveCause.REMOVED:
+                session.removed[record_entry.person_id] = ""
+        seated = seated_when_stopped(entries)
         # Seated when the server stopped: their seats wait for them, as after any
         # broken connection.
         now = self.clock()
@@ -343,11 +341,8 @@ class SessionHub:
         server stopped, so that their held seats count down from now."""
         for record in await self.store.open_sessions():
             entries = await self.store.attendance_of_session(record.id)
-            present: set[str] = set()
-            for entry in entries:
-                (present.add if entry.joined else present.discard)(entry.person_id)
             group = await self.store.group(record.group_id)
-            if present and group is not None:
+            if seated_when_stopped(entries) and group is not None:
                 await self._live(group)
 
     async def enter(
@@ -830,6 +825,18 @@ class SessionHub:
         live.outboxes.clear()
         await live.forwarder.close()
         logger.info("session %s is no longer live", pseudonym(live.record.id))
+
+
+def seated_when_stopped(entries: Iterable[AttendanceEntry]) -> list[str]:
+    """Who was in a seat when the attendance ends (the server stopped), in the order
+    they took their seats."""
+    seated: dict[str, None] = {}
+    for entry in entries:
+        if entry.joined:
+            seated[entry.person_id] = None
+        else:
+            seated.pop(entry.person_id, None)
+    return list(seated)
 
 
 def _resumable_change(events: Iterable[Event]) -> bool:
