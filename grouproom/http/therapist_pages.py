@@ -491,15 +491,8 @@ class TherapistPages:
         entry = await self._member_of(request, therapist, group)
         await self._audit(therapist, "export_member_data", group.id, entry.id)
         document = await self.store.member_data(entry.id)
-        return web.Response(
-            body=json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8"),
-            content_type="application/json",
-            charset="utf-8",
-            headers={
-                "Content-Disposition": f'attachment; filename="member-{entry.id}.json"',
-                "Cache-Control": "no-store",
-            },
-        )
+        body = json.dumps(document, ensure_ascii=False, indent=2)
+        return _download(body, "application/json", f"member-{entry.id}.json")
 
     async def erase_member_page(self, request: web.Request) -> web.Response:
         """The confirmation step before a member's data is deleted."""
@@ -694,15 +687,7 @@ class TherapistPages:
                     entry.cause or "",
                 ]
             )
-        return web.Response(
-            body=buffer.getvalue().encode("utf-8"),
-            content_type="text/csv",
-            charset="utf-8",
-            headers={
-                "Content-Disposition": f'attachment; filename="attendance-{group.id}.csv"',
-                "Cache-Control": "no-store",
-            },
-        )
+        return _download(buffer.getvalue(), "text/csv", f"attendance-{group.id}.csv")
 
     async def audit(self, request: web.Request) -> web.Response:
         therapist, token = await self._require_login(request)
@@ -799,3 +784,16 @@ def _safe_next(target: str) -> str:
 def _csv_safe(value: str) -> str:
     """A cell a spreadsheet shows as text, never runs as a formula."""
     return "'" + value if value.startswith(_CSV_FORMULA_START) else value
+
+
+def _download(text: str, content_type: str, filename: str) -> web.Response:
+    """A UTF-8 file the browser saves rather than shows, never cached."""
+    return web.Response(
+        body=text.encode("utf-8"),
+        content_type=content_type,
+        charset="utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
