@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ from grouproom.app import switchboard_key
 from grouproom.media.forwarder import Forwarder
 from grouproom.media.keyframe import starts_keyframe
 from grouproom.media.munger import SEQ_MOD, TS_MOD
+from tests.media.test_forwarding import eventually
 from tests.protocol.conftest import Connect, Member
 from tests.protocol.rtc_client import RtcClient
 
@@ -48,15 +48,6 @@ def record(peer: RtcClient, mid: str) -> list[Arrival]:
     return arrivals
 
 
-async def eventually(predicate: Callable[[], bool], within: float = 15.0) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return predicate()
-
-
 def after(arrivals: list[Arrival], moment: float) -> list[Arrival]:
     return [arrival for arrival in arrivals if arrival.at > moment]
 
@@ -71,7 +62,7 @@ async def test_hidden_video_stops_and_returns_at_a_keyframe_without_a_gap(
     mids = await bram.track_events("track_published", 2)
     video = record(bram.rtc, mids[(anna.id, "video")])
     audio = record(bram.rtc, mids[(anna.id, "audio")])
-    assert await eventually(lambda: len(video) > 30 and len(audio) > 30)
+    assert await eventually(lambda: len(video) > 30 and len(audio) > 30, within=15.0)
     forwarder = http.app[switchboard_key].forwarders["demo"]
     assert isinstance(forwarder, Forwarder)
 
@@ -92,7 +83,7 @@ async def test_hidden_video_stops_and_returns_at_a_keyframe_without_a_gap(
     requests = forwarder.publication_stats(anna.id, "video")["keyframe_requests_sent"]
     shown = {"participants": [anna.id]}
     assert await bram.signaling.expect("set_visible_video", shown) == {}
-    assert await eventually(lambda: len(video) > stopped + 20)
+    assert await eventually(lambda: len(video) > stopped + 20, within=15.0)
     resumed = video[stopped:]
     first = resumed[0]
     assert first.keyframe, "video resumed without a keyframe"
@@ -105,7 +96,7 @@ async def test_hidden_video_stops_and_returns_at_a_keyframe_without_a_gap(
     # Anna, who did not send the message, still gets Bram's video.
     anna_mids = await anna.track_events("track_published", 2)
     from_bram = record(anna.rtc, anna_mids[(bram.id, "video")])
-    assert await eventually(lambda: len(from_bram) > 10)
+    assert await eventually(lambda: len(from_bram) > 10, within=15.0)
 
 
 async def test_a_list_sent_before_the_offer_applies_when_media_connects(member: Any) -> None:
@@ -117,10 +108,10 @@ async def test_a_list_sent_before_the_offer_applies_when_media_connects(member: 
     mids = await bram.track_events("track_published", 2)
     video = record(bram.rtc, mids[(anna.id, "video")])
     audio = record(bram.rtc, mids[(anna.id, "audio")])
-    assert await eventually(lambda: len(audio) > 50)
+    assert await eventually(lambda: len(audio) > 50, within=15.0)
     assert video == []
     assert await bram.signaling.expect("set_visible_video", {"participants": [anna.id]}) == {}
-    assert await eventually(lambda: len(video) > 10)
+    assert await eventually(lambda: len(video) > 10, within=15.0)
     assert video[0].keyframe
 
 
