@@ -103,6 +103,7 @@ def percentile_ms(histogram: dict[int, int], fraction: float) -> float | None:
 @dataclass
 class Sent:
     window_packets: int = 0  # stamped packets sent inside the window
+    window_audio_packets: int = 0  # of those, audio
     audio_packets: int = 0
     video_packets: int = 0
     video_frames: int = 0
@@ -194,6 +195,8 @@ class ClipSender(RTCRtpSender):
             payload += STAMP.pack(STAMP_MARK, self.bot, now)
             if WINDOW.start_ns <= now < WINDOW.end_ns:
                 self.sent.window_packets += 1
+                if self.kind == "audio":
+                    self.sent.window_audio_packets += 1
         packet = RtpPacket(
             payload_type=self._payload_type,
             marker=int(marker),

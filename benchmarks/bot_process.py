@@ -73,6 +73,7 @@ async def main(plan: dict[str, Any]) -> None:
             clip=clip,
             delays=delays,
             phase=spec["phase"],
+            show_video=spec.get("show_video", True),
         )
         for spec in plan["bots"]
     ]

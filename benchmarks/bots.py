@@ -56,6 +56,9 @@ class Bot:
     clip: Clip
     delays: DelayHistogram
     phase: float
+    # False: the bot shows no video (as a hidden browser tab), so grouproom forwards
+    # it only audio (`set_visible_video` with nobody).
+    show_video: bool = True
     sent: Sent = field(default_factory=Sent)
     received: dict[int, FromPublisher] = field(default_factory=dict)
     joined_ns: int | None = None
@@ -127,13 +130,21 @@ class Bot:
             number = str(next(ids))
             await socket.send_json({"v": 1, "type": kind, "id": number, "data": data})
             while True:
-                message = json.loads((await socket.receive(timeout=20)).data)
+                received = await socket.receive(timeout=20)
+                if received.type != aiohttp.WSMsgType.TEXT:
+                    raise RuntimeError(
+                        f"{kind}: socket closed ({received.type.name}, {received.data!r}, "
+                        f"{received.extra!r})"
+                    )
+                message = json.loads(received.data)
                 if message.get("id") == number:
                     if message["type"] == "error":
                         raise RuntimeError(f"{kind}: {message['data']}")
                     return dict(message["data"])
 
         joined = await request("join", {"room": self.room, "name": self.name})
+        if not self.show_video:
+            await request("set_visible_video", {"participants": []})
         for participant in joined.get("participants", []):
             name = str(participant.get("name", ""))
             if name.startswith("bot "):

@@ -50,11 +50,14 @@ ROOM_STEPS = (1, 2, 4, 6, 8, 10, 12)  # rooms of 6 at once, until the server sat
 
 @dataclass
 class Scenario:
-    name: str  # grid | rooms | storm
+    name: str  # grid | rooms | storm | hidden
     members: int
     rooms: int = 1
     join_spacing: float = 0.25  # seconds between two joins
     settle: float = 3.0
+    # False (the hidden scenario): every bot shows no video, so only audio is
+    # forwarded; what the server still spends is mostly receiving.
+    show_video: bool = True
 
 
 @dataclass
@@ -158,12 +161,23 @@ def plan_bots(server: str, scenario: Scenario, processes: int) -> list[list[dict
                     "room": _room_name(server, room),
                     "join_at": (number - 1) * scenario.join_spacing,
                     "phase": (number * 0.618) % 1.0,
+                    "show_video": scenario.show_video,
                 }
             )
     return [plan for plan in plans if plan]
 
 
-def start_server(kind: str, log: Path) -> Server:
+def bot_protocol(kind: str) -> str:
+    """How the bots talk to a server: every grouproom variant speaks grouproom's."""
+    return "grouproom" if kind.startswith(("grouproom", "baseline")) else kind
+
+
+def start_server(kind: str, log: Path, baseline: Path | None = None) -> Server:
+    if kind.startswith("baseline"):
+        if baseline is None:
+            raise ValueError("the baseline servers need --baseline DIR")
+        loop = "uvloop" if kind.endswith("-uvloop") else "asyncio"
+        return start_grouproom(ICE_ADDRESS, log, event_loop=loop, source=baseline)
     if kind == "grouproom":
         return start_grouproom(ICE_ADDRESS, log)
     if kind == "grouproom-uvloop":
@@ -221,9 +235,10 @@ async def run_scenario(
     processes: int,
     log: Path,
     profile_to: Path | None = None,
+    baseline: Path | None = None,
 ) -> Record:
     print(f"-- {kind} {scenario.name}: {scenario.rooms} x {scenario.members}", flush=True)
-    server = start_server(kind, log)
+    server = start_server(kind, log, baseline)
     bots: list[BotProcess] = []
     try:
         for bot_plan in plan_bots(kind, scenario, processes):
@@ -231,7 +246,7 @@ async def run_scenario(
                 await BotProcess.start(
                     {
                         "clip": str(clip),
-                        "server": "grouproom" if kind.startswith("grouproom") else kind,
+                        "server": bot_protocol(kind),
                         "url": server.url,
                         "bots": bot_plan,
                         "deadline": seconds + 180,
@@ -329,7 +344,10 @@ def measure(
     for number, bot in after["bots"].items():
         old = before["bots"][number]["sent"]
         new = bot["sent"]
-        sent_packets[number] = late["bots"][number]["sent"]["window_packets"]
+        window = late["bots"][number]["sent"]
+        sent_packets[number] = (
+            window["window_packets"] if scenario.show_video else window["window_audio_packets"]
+        )
         sent_frames[number] = (
             new["audio_packets"] + new["video_frames"] - old["audio_packets"] - old["video_frames"]
         )
@@ -360,7 +378,7 @@ def measure(
             if publisher != number and other["room"] == bot["room"] and other["joined"]:
                 expected_packets += sent_packets[publisher]
                 expected_frames += sent_frames[publisher]
-        for publisher in bot["present_at_join"]:
+        for publisher in bot["present_at_join"] if scenario.show_video else ():
             first = bot["received"].get(str(publisher), {}).get("first_decodable_ns")
             if first is None:
                 missing_first += 1
@@ -410,7 +428,7 @@ def scenarios_for(
     """The scenarios of one server; the string "rooms" stands for the rising series."""
     if quick:
         return [Scenario("grid", 3)]
-    if kind == "grouproom-uvloop":  # compared where the load is highest
+    if kind in ("grouproom-uvloop", "baseline-uvloop"):  # compared where the load is highest
         return [Scenario("grid", 12)] if "grid" in names else []
     if kind == "grouproom-workers":  # one room, and the rooms series where workers pay
         found_workers: list[Scenario | str] = []
@@ -427,6 +445,8 @@ def scenarios_for(
         found.append("rooms")
     if "storm" in names and kind != "relay":
         found.append(Scenario("storm", 12, join_spacing=1 / 12))
+    if "hidden" in names and kind in ("grouproom", "baseline"):
+        found.append(Scenario("hidden", 12, show_video=False))
     return found
 
 
@@ -443,7 +463,9 @@ async def main(arguments: argparse.Namespace) -> list[Record]:
     if "janus" in arguments.servers and "janus" not in servers:
         print("janus is not installed: skipped (scripts/bench installs it)", flush=True)
     records: list[Record] = []
-    for kind in servers:
+    # With --rounds N the servers take turns N times (A, B, A, B...), so that two
+    # versions meet the machine's changing load alike.
+    for kind in servers * arguments.rounds:
         log = work / f"{kind}.log"
         for scenario in scenarios_for(
             kind, arguments.scenarios, arguments.quick, arguments.members
@@ -457,6 +479,7 @@ async def main(arguments: argparse.Namespace) -> list[Record]:
                         clip,
                         arguments.bot_processes,
                         log,
+                        baseline=arguments.baseline,
                     )
                     records.append(record)
                     if saturated(record):
@@ -475,6 +498,7 @@ async def main(arguments: argparse.Namespace) -> list[Record]:
                         arguments.bot_processes,
                         log,
                         profile_to,
+                        baseline=arguments.baseline,
                     )
                 )
     return records
@@ -488,13 +512,31 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         "--servers",
         nargs="+",
         default=["grouproom", "grouproom-uvloop", "grouproom-workers", "janus", "relay"],
-        choices=["grouproom", "grouproom-uvloop", "grouproom-workers", "janus", "relay"],
+        choices=[
+            "grouproom",
+            "grouproom-uvloop",
+            "grouproom-workers",
+            "janus",
+            "relay",
+            "baseline",
+            "baseline-uvloop",
+        ],
+        help="baseline and baseline-uvloop run the grouproom of --baseline DIR",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout of grouproom (e.g. a git worktree of an earlier commit) "
+        "to measure as the servers baseline and baseline-uvloop in the same run",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="run the list of servers this many times, in turn"
     )
     parser.add_argument(
         "--scenarios",
         nargs="+",
-        default=["grid", "rooms", "storm"],
-        choices=["grid", "rooms", "storm"],
+        default=["grid", "rooms", "storm", "hidden"],
+        choices=["grid", "rooms", "storm", "hidden"],
     )
     parser.add_argument(
         "--seconds", type=float, default=15.0, help="length of each measuring window"

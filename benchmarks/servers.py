@@ -119,8 +119,14 @@ class Server:
 
 
 def start_grouproom(
-    ice_address: str, log: Path, event_loop: str = "asyncio", room_workers: bool = False
+    ice_address: str,
+    log: Path,
+    event_loop: str = "asyncio",
+    room_workers: bool = False,
+    source: Path | None = None,
 ) -> Server:
+    """`source`: another checkout of grouproom to run instead of this one (the
+    bench's --baseline, to compare two versions in one run)."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-grouproom-"))
     port = free_port()
     env = {
@@ -132,12 +138,18 @@ def start_grouproom(
         "GROUPROOM_DEMO_GROUP": "0",
         "GROUPROOM_DEMO_ROOMS": "",
         "GROUPROOM_MAX_PARTICIPANTS": "12",
+        # Every bot connects from 127.0.0.1: the per-address limit would refuse the
+        # largest rooms series (6 rooms of 6 and beyond).
+        "GROUPROOM_CONNECTIONS_PER_ADDRESS": "1000",
         "GROUPROOM_EVENT_LOOP": event_loop,
         "GROUPROOM_ROOM_WORKERS": "true" if room_workers else "false",
     }
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
     process = subprocess.Popen(
         [sys.executable, "-m", "grouproom", "serve"],
         env=env,
+        cwd=source,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
