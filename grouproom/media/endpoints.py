@@ -35,6 +35,8 @@ from aiortc.rtp import (
     unpack_remb_fci,
 )
 
+from grouproom.media import direct_receive
+from grouproom.media.datagram_send import protect, send_datagram
 from grouproom.media.hooks import UNUSED_RECEIVER_PARTS
 from grouproom.media.munger import Munger, PictureIdMunger
 from grouproom.media.rtp_header import RtpHeaderWriter, UnsupportedHeader
@@ -82,10 +84,12 @@ class ForwardingReceiver(RTCRtpReceiver):
             return
         self.transport._register_rtp_receiver(self, parameters)
         self.publication.start(list(parameters.codecs))
+        direct_receive.install(self.transport, _deliver)
         self.started = True
 
     async def stop(self) -> None:
         if self.started:
+            direct_receive.uninstall(self.transport)
             self.transport._unregister_rtp_receiver(self)
             self.started = False
 
@@ -93,7 +97,8 @@ class ForwardingReceiver(RTCRtpReceiver):
         pass
 
     async def _handle_rtp_packet(self, packet: RtpPacket, arrival_time_ms: int) -> None:
-        await self.publication.on_rtp(packet, arrival_time_ms)
+        # aiortc's path: RTP that arrived before the direct handler could take it.
+        self.publication.on_rtp(packet, arrival_time_ms)
 
     async def _handle_rtcp_packet(self, packet: Any) -> None:
         if isinstance(packet, RtcpSrPacket):
@@ -104,6 +109,14 @@ class ForwardingReceiver(RTCRtpReceiver):
             await self.transport._send_rtp(data)
         except ConnectionError:
             pass
+
+
+def _deliver(receiver: Any, packet: RtpPacket, arrival_time_ms: int) -> bool:
+    """direct_receive's delivery: a publication's packet, straight to it."""
+    if type(receiver) is ForwardingReceiver:
+        receiver.publication.on_rtp(packet, arrival_time_ms)
+        return True
+    return type(receiver) is UnusedReceiver  # it would drop the packet anyway
 
 
 class UnusedReceiver(RTCRtpReceiver):
@@ -206,10 +219,10 @@ class ForwardingSender(RTCRtpSender):
         pair = dtls.transport._connection._nominated.get(1)
         if pair is None:
             return False
-        protected = dtls._tx_srtp.protect_rtcp(data) if rtcp else dtls._tx_srtp.protect(data)
+        protected = dtls._tx_srtp.protect_rtcp(data) if rtcp else protect(dtls._tx_srtp, data)
         protocol = pair.protocol
         if type(protocol) is StunProtocol:
-            protocol.transport.sendto(protected, pair.remote_addr)
+            send_datagram(protocol.transport, protected, pair.remote_addr)
         else:  # e.g. a TURN allocation, whose send path is a coroutine
             task = asyncio.ensure_future(protocol.send_data(protected, pair.remote_addr))
             self._pending.add(task)

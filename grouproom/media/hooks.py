@@ -18,6 +18,7 @@ from typing import Any
 
 import aioice.ice
 import aiortc
+import pylibsrtp
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc import rate as aiortc_rate
 from aiortc import rtcdtlstransport as aiortc_dtls
@@ -26,6 +27,7 @@ from aiortc import rtp as aiortc_rtp
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 
 AIORTC_VERSION = "1.16.0"
+PYLIBSRTP_VERSION = "1.0.0"
 
 # Private attributes of RTCRtpReceiver that serve only its own media pipeline
 # (used in __init__ and _handle_rtp_packet, which the forwarder replaces); the
@@ -83,6 +85,28 @@ def verify_static_hooks() -> None:
         _source_contains(RTCDtlsTransport._handle_rtcp_data, "._handle_rtcp_packet("),
         "RTCDtlsTransport._handle_rtcp_data -> recipient._handle_rtcp_packet",
     )
+    # The direct receive path (direct_receive): what aiortc does with SRTP and RTP.
+    _require(
+        _source_contains(
+            _original_datagram_received,
+            "self.receiver.data_received(data, self.local_candidate.component)",
+        ),
+        "aioice StunProtocol.datagram_received -> receiver.data_received(data, component)",
+    )
+    _require(
+        _source_contains(RTCDtlsTransport._recv_next, "self._rx_srtp.unprotect(data)")
+        and _source_contains(RTCDtlsTransport._recv_next, "is_rtcp(data)"),
+        "RTCDtlsTransport._recv_next -> is_rtcp / self._rx_srtp.unprotect",
+    )
+    _require(
+        _source_contains(
+            RTCDtlsTransport._handle_rtp_data,
+            "RtpPacket.parse(data, self._rtp_header_extensions_map)",
+        )
+        and _source_contains(RTCDtlsTransport._handle_rtp_data, "self._rtp_router.route_rtp("),
+        "RTCDtlsTransport._handle_rtp_data -> RtpPacket.parse / _rtp_router.route_rtp",
+    )
+    _require(hasattr(aiortc_rtp, "is_rtcp"), "aiortc.rtp.is_rtcp")
     # The direct send path (ForwardingSender.send_now): SRTP, then the nominated
     # candidate pair's datagram transport.
     _require(
@@ -114,6 +138,13 @@ def verify_static_hooks() -> None:
     _require(hasattr(aiortc_rate, "RemoteBitrateEstimator"), "aiortc.rate.RemoteBitrateEstimator")
     for name in ("pack_remb_fci", "unpack_remb_fci", "RtcpSrPacket", "RtcpRrPacket"):
         _require(hasattr(aiortc_rtp, name), f"aiortc.rtp.{name}")
+    # datagram_send.protect: libsrtp called with the session's own buffer.
+    _require(pylibsrtp.__version__ == PYLIBSRTP_VERSION, f"pylibsrtp version {PYLIBSRTP_VERSION}")
+    _require(
+        _source_contains(pylibsrtp.Session.protect, "lib.srtp_protect")
+        and hasattr(pylibsrtp._binding.lib, "srtp_err_status_ok"),
+        "pylibsrtp Session.protect -> lib.srtp_protect(self._srtp[0], self._cdata, ...)",
+    )
 
 
 async def verify_instance_hooks() -> None:
@@ -135,8 +166,12 @@ async def verify_instance_hooks() -> None:
             isinstance(getattr(transceiver, "_codecs", None), list), "RTCRtpTransceiver._codecs"
         )
         dtls = receiver.transport
-        for name in ("_rtp_header_extensions_map", "_state", "_tx_srtp"):
+        for name in ("_rtp_header_extensions_map", "_state", "_tx_srtp", "_rx_srtp", "_rtp_router"):
             _require(hasattr(dtls, name), f"RTCDtlsTransport.{name}")
+        session = pylibsrtp.Session()
+        for name in ("_buffer", "_cdata", "_srtp"):
+            _require(hasattr(session, name), f"pylibsrtp.Session.{name}")
+
         _require(hasattr(dtls.transport, "_connection"), "RTCIceTransport._connection")
         connection = dtls.transport._connection
         _require(
@@ -183,6 +218,8 @@ def install_host_addresses(addresses: Sequence[str]) -> None:
 
 
 _original_datagram_received = aioice.ice.StunProtocol.datagram_received
+# Where direct_receive keeps its handler on an aioice Connection (same name there).
+DIRECT_RTP_HANDLER = "_grouproom_direct_rtp"
 # pylibsrtp unprotects in a buffer of this many bytes and raises ValueError (not its
 # own Error, which aiortc catches) for a longer packet.
 SRTP_BUFFER_BYTES = 1500
@@ -201,6 +238,14 @@ def _guarded_datagram_received(
     self: aioice.ice.StunProtocol, data: bytes | str, addr: tuple[Any, ...]
 ) -> None:
     if _harmful(data):
+        return
+    if isinstance(data, bytes) and 127 < data[0] < 192:
+        # RTP or RTCP (RFC 7983), never STUN: what aioice does after its STUN parse
+        # fails, without the attempt; the forwarder's own connections take RTP
+        # directly (direct_receive).
+        direct = getattr(self.receiver, DIRECT_RTP_HANDLER, None)
+        if direct is None or not direct(data):
+            self.receiver.data_received(data, self.local_candidate.component)
         return
     try:
         _original_datagram_received(self, data, addr)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiortc.rate import RemoteBitrateEstimator
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
@@ -98,7 +99,9 @@ class Publication:
 
     # -- incoming media -------------------------------------------------------
 
-    async def on_rtp(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+    def on_rtp(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        """One packet from the publisher: synchronous, called from the datagram
+        callback (direct_receive) for each packet."""
         codec = self.codecs.get(packet.payload_type)
         if codec is None:
             return
@@ -111,7 +114,7 @@ class Publication:
             return  # padding used for bandwidth probing: nothing to forward
         keyframe = False
         if self.is_video:
-            keyframe = await self._video_bookkeeping(packet, codec, arrival_time_ms)
+            keyframe = self._video_bookkeeping(packet, codec, arrival_time_ms)
         extensions = packet.extensions
         forwarded = ForwardedPacket(
             packet=packet,
@@ -135,7 +138,7 @@ class Publication:
         for subscription in self.subscriptions:
             subscription.forward(forwarded, now)
 
-    async def _video_bookkeeping(
+    def _video_bookkeeping(
         self, packet: RtpPacket, codec: RTCRtpCodecParameters, arrival_time_ms: int
     ) -> bool:
         assert self._nack is not None and self._estimator is not None
@@ -149,7 +152,7 @@ class Publication:
             if estimate is not None:
                 self.bandwidth.report_incoming(estimate[0], time.monotonic())
         if self._nack.add(packet) and self._nack.missing:
-            await self._send_nack(sorted(self._nack.missing))
+            self._send_soon(self._send_nack(sorted(self._nack.missing)))
         return starts_keyframe(codec.mimeType, packet.payload)
 
     async def on_sender_report(self, report: RtcpSrPacket) -> None:
@@ -204,7 +207,10 @@ class Publication:
         pli = RtcpPsfbPacket(
             fmt=RTCP_PSFB_PLI, ssrc=self.receiver.rtcp_ssrc, media_ssrc=self.media_ssrc
         )
-        task = asyncio.ensure_future(self.receiver.send_rtcp(bytes(pli)))
+        self._send_soon(self.receiver.send_rtcp(bytes(pli)))
+
+    def _send_soon(self, sending: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(sending)
         self._pending_sends.add(task)
         task.add_done_callback(self._pending_sends.discard)
 

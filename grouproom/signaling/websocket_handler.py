@@ -31,7 +31,6 @@ IDLE_TIMEOUT = 60.0
 REFUSALS_BEFORE_CLOSING = 200
 
 
-
 class WebSocketHandler:
     def __init__(self, switchboard: Switchboard, idle_timeout: float = IDLE_TIMEOUT) -> None:
         self.switchboard = switchboard
