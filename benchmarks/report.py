@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 
 SERVER_NAMES = {
     "grouproom": "grouproom",
-    "grouproom-uvloop": "grouproom on uvloop",
-    "grouproom-workers": "grouproom with a worker process per room",
+    "grouproom-asyncio": "grouproom on asyncio's own event loop",
+    "grouproom-workers": "grouproom with room worker processes (at most one per core)",
     "janus": "Janus VideoRoom (tuned)",
     "relay": "aiortc MediaRelay (decode + re-encode)",
 }

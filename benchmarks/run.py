@@ -176,12 +176,12 @@ def start_server(kind: str, log: Path, baseline: Path | None = None) -> Server:
     if kind.startswith("baseline"):
         if baseline is None:
             raise ValueError("the baseline servers need --baseline DIR")
-        loop = "uvloop" if kind.endswith("-uvloop") else "asyncio"
+        loop = kind.partition("-")[2] or None  # baseline-asyncio, baseline-uvloop
         return start_grouproom(ICE_ADDRESS, log, event_loop=loop, source=baseline)
     if kind == "grouproom":
         return start_grouproom(ICE_ADDRESS, log)
-    if kind == "grouproom-uvloop":
-        return start_grouproom(ICE_ADDRESS, log, event_loop="uvloop")
+    if kind == "grouproom-asyncio":
+        return start_grouproom(ICE_ADDRESS, log, event_loop="asyncio")
     if kind == "grouproom-workers":
         return start_grouproom(ICE_ADDRESS, log, room_workers=True)
     if kind == "janus":
@@ -428,7 +428,8 @@ def scenarios_for(
     """The scenarios of one server; the string "rooms" stands for the rising series."""
     if quick:
         return [Scenario("grid", 3)]
-    if kind in ("grouproom-uvloop", "baseline-uvloop"):  # compared where the load is highest
+    if kind in ("grouproom-asyncio", "baseline-asyncio", "baseline-uvloop"):
+        # compared where the load is highest
         return [Scenario("grid", 12)] if "grid" in names else []
     if kind == "grouproom-workers":  # one room, and the rooms series where workers pay
         found_workers: list[Scenario | str] = []
@@ -511,23 +512,25 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--servers",
         nargs="+",
-        default=["grouproom", "grouproom-uvloop", "grouproom-workers", "janus", "relay"],
+        default=["grouproom", "grouproom-asyncio", "grouproom-workers", "janus", "relay"],
         choices=[
             "grouproom",
-            "grouproom-uvloop",
+            "grouproom-asyncio",
             "grouproom-workers",
             "janus",
             "relay",
             "baseline",
+            "baseline-asyncio",
             "baseline-uvloop",
         ],
-        help="baseline and baseline-uvloop run the grouproom of --baseline DIR",
+        help="the baseline servers run the grouproom of --baseline DIR (on its default "
+        "event loop, or the one named)",
     )
     parser.add_argument(
         "--baseline",
         type=Path,
         help="another checkout of grouproom (e.g. a git worktree of an earlier commit) "
-        "to measure as the servers baseline and baseline-uvloop in the same run",
+        "to measure as the baseline servers in the same run",
     )
     parser.add_argument(
         "--rounds", type=int, default=1, help="run the list of servers this many times, in turn"

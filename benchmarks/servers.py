@@ -121,7 +121,7 @@ class Server:
 def start_grouproom(
     ice_address: str,
     log: Path,
-    event_loop: str = "asyncio",
+    event_loop: str | None = None,
     room_workers: bool = False,
     source: Path | None = None,
 ) -> Server:
@@ -141,9 +141,10 @@ def start_grouproom(
         # Every bot connects from 127.0.0.1: the per-address limit would refuse the
         # largest rooms series (6 rooms of 6 and beyond).
         "GROUPROOM_CONNECTIONS_PER_ADDRESS": "1000",
-        "GROUPROOM_EVENT_LOOP": event_loop,
         "GROUPROOM_ROOM_WORKERS": "true" if room_workers else "false",
     }
+    if event_loop is not None:  # else the server's default
+        env["GROUPROOM_EVENT_LOOP"] = event_loop
     if source is not None:
         env["PYTHONPATH"] = str(source)
     process = subprocess.Popen(
