@@ -182,15 +182,18 @@ every server in it, one scenario after the other, with the same bots:
   delay from the publisher's send to the subscriber's receive is known. The bots
   show every video all the time (they never send `set_visible_video`): the figures
   are the worst case, where no member has a hidden tab or a tile out of view.
-- **Servers**: grouproom as `grouproom serve`; Janus 1.1 VideoRoom (Debian package)
-  with only its WebSocket transport and the VideoRoom plugin, `event_loops` = the
-  number of cores, rooms capped at 500 kbit/s; aiortc's MediaRelay (decode once,
-  encode per subscriber) as the lower reference, only up to 6 members (it collapses
-  beyond).
+- **Servers**: grouproom as `grouproom serve` (its defaults: uvloop, one process);
+  Janus 1.1 VideoRoom (Debian package) with only its WebSocket transport and the
+  VideoRoom plugin, `event_loops` = the number of cores, rooms capped at
+  500 kbit/s; aiortc's MediaRelay (decode once, encode per subscriber) as the lower
+  reference, only up to 6 members (it collapses beyond).
 - **Scenarios**: one full-grid room of 4, 6, 8 and 12 members joining 0.25 s apart;
   rooms of 6 at once (1, 2, 4, 6, 8, 10, 12) until the server saturates (delivery
-  under 99%); a join storm of 12 members within one second. Variants of grouproom:
-  on uvloop, and with a worker process per room (`GROUPROOM_ROOM_WORKERS`).
+  under 99%); a join storm of 12 members within one second; *hidden*: a 12-member
+  grid in which no bot shows video (`set_visible_video` with nobody, as hidden
+  browser tabs), so only audio is forwarded: what grouproom still spends is mostly
+  receiving. Variants of grouproom: on asyncio's own event loop instead of uvloop,
+  and with room worker processes (`GROUPROOM_ROOM_WORKERS`, at most one per core).
 - **Figures**, over a measuring window that starts 3 s after the last join: server
   CPU (user + system of the server process and its children, from /proc) per second
   of window (*cores*) and per forwarded packet (*µs/packet*); resident memory at the
@@ -201,16 +204,19 @@ every server in it, one scenario after the other, with the same bots:
   keyframe from each member already in the room; *bot cores*: the load generator's
   own CPU (near 2 would mean it, not the server, is the limit).
 - One run compares servers on the same machine at the same time of day: read the
-  ratios. The machine is shared and noisy; absolute numbers move between runs, the
-  delay p99 most of all (for grouproom's 12-member grid it was between 9 and 20 ms
-  in repeated runs). The bots share the machine's two cores with the server: in the
-  largest rooms series the machine, not only the server, is saturated. With Janus
-  every subscription is a peer connection of its own (five per bot in a room of 6,
-  against one with grouproom), so from about 10 rooms the bots lag (delays of
-  seconds while Janus itself used under a core): read the last Janus steps as the
-  load generator's limit, not Janus's.
-- *kernel_share* in results.json is the part of the server's CPU spent in the
-  kernel (sending and receiving datagrams): about 40% for grouproom, 50% for Janus.
+  ratios. The machine is shared and noisy; absolute numbers move between runs (for
+  grouproom's 12-member grid between 14 and 21 µs per packet in one morning), the
+  delay p99 most of all (between 9 and 20 ms). To compare two versions of
+  grouproom, `scripts/bench --baseline DIR --rounds N` runs another checkout as
+  *baseline* turn about with this one. The bots share the machine's two cores
+  with the server: in the largest rooms series the machine, not only the server,
+  is saturated. With Janus every subscription is a peer connection of its own
+  (five per bot in a room of 6, against one with grouproom), so from about 10
+  rooms the bots lag (delays of seconds while Janus itself used under a core):
+  read the last Janus steps as the load generator's limit, not Janus's.
+- *kernel_share* in results.json is the part of the server's CPU that /proc counts
+  as system time. These virtual machines split user and system time by timer
+  ticks, so it is a rough indication only (docs/media.md).
 
 Why the numbers are what they are, and what was done about them: docs/media.md,
 "What the per-packet cost is made of".
