@@ -163,6 +163,14 @@ class ForwardingSender(RTCRtpSender):
     octets_sent: int
     retransmissions: int
     _pending: set[asyncio.Future[None]]
+    # The nominated candidate pair last sent on, and what sending on it needs (its
+    # socket's transport and the remote address, a property that builds a tuple).
+    _route_pair: Any
+    _route: tuple[Any, tuple[Any, ...]] | None
+    # The DTLS transport and its ICE connection, fixed once sending starts (two
+    # properties fewer per packet).
+    _dtls: Any
+    _connection: Any
 
     @classmethod
     def take_over(cls, sender: RTCRtpSender, stream_id: str) -> ForwardingSender:
@@ -179,6 +187,10 @@ class ForwardingSender(RTCRtpSender):
         sender.octets_sent = 0
         sender.retransmissions = 0
         sender._pending = set()
+        sender._route_pair = None
+        sender._route = None
+        sender._dtls = None
+        sender._connection = None
         sender._stream_id = stream_id
         return sender
 
@@ -190,6 +202,8 @@ class ForwardingSender(RTCRtpSender):
         if self.started:
             return
         self.transport._register_rtp_sender(self, parameters)
+        self._dtls = self.transport
+        self._connection = self.transport.transport._connection
         self.mid = parameters.muxId
         self.codecs = list(parameters.codecs)
         try:
@@ -213,18 +227,26 @@ class ForwardingSender(RTCRtpSender):
         RTCDtlsTransport._send_rtp does through four nested coroutines, once per
         packet and subscriber. False when the transport is not (or no longer)
         connected."""
-        dtls = self.transport
-        if dtls._state is not DtlsState.CONNECTED:
+        dtls = self._dtls
+        if dtls is None or dtls._state is not DtlsState.CONNECTED:
             return False
-        pair = dtls.transport._connection._nominated.get(1)
+        pair = self._connection._nominated.get(1)
         if pair is None:
             return False
         protected = dtls._tx_srtp.protect_rtcp(data) if rtcp else protect(dtls._tx_srtp, data)
-        protocol = pair.protocol
-        if type(protocol) is StunProtocol:
-            send_datagram(protocol.transport, protected, pair.remote_addr)
-        else:  # e.g. a TURN allocation, whose send path is a coroutine
-            task = asyncio.ensure_future(protocol.send_data(protected, pair.remote_addr))
+        if pair is not self._route_pair:
+            self._route_pair = pair
+            protocol = pair.protocol
+            # None: not a plain UDP socket (e.g. a TURN allocation, whose send
+            # path is a coroutine).
+            self._route = (
+                (protocol.transport, pair.remote_addr) if type(protocol) is StunProtocol else None
+            )
+        route = self._route
+        if route is not None:
+            send_datagram(route[0], protected, route[1])
+        else:
+            task = asyncio.ensure_future(pair.protocol.send_data(protected, pair.remote_addr))
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
         return True

@@ -19,6 +19,7 @@ import random
 from grouproom.media.keyframe import vp8_picture_id
 
 SEQ_MOD = 1 << 16
+HALF_SEQ = SEQ_MOD // 2
 TS_MOD = 1 << 32
 PICTURE_ID_MOD = 1 << 15
 
@@ -66,7 +67,9 @@ class Munger:
             self.ts_offset = (out_ts - in_ts) % TS_MOD
             self.highest_in_seq = in_seq
             self.run_start_seq = out_seq
-        elif self.highest_in_seq is not None and not seq_newer(in_seq, self.highest_in_seq):
+        elif self.highest_in_seq is not None and not (
+            0 < (in_seq - self.highest_in_seq) % SEQ_MOD < HALF_SEQ  # seq_newer, inlined
+        ):
             # A late or retransmitted packet of this run: map it with the same offsets,
             # unless it is from before the run began.
             out_seq = (in_seq + self.seq_offset) % SEQ_MOD
@@ -77,7 +80,8 @@ class Munger:
             self.highest_in_seq = in_seq
         out_seq = (in_seq + self.seq_offset) % SEQ_MOD
         out_ts = (in_ts + self.ts_offset) % TS_MOD
-        if seq_newer(out_seq, self.last_seq) or out_seq == self.run_start_seq:
+        # This runs once per packet and subscriber: seq_newer inlined.
+        if 0 < (out_seq - self.last_seq) % SEQ_MOD < HALF_SEQ or out_seq == self.run_start_seq:
             self.last_seq = out_seq
             self.last_ts = out_ts
             self.last_time = now
@@ -116,7 +120,11 @@ class PictureIdMunger:
         self._new_source = True
 
     def rewrite(self, payload: bytes) -> bytes:
-        located = vp8_picture_id(payload)
+        return self.rewrite_at(payload, vp8_picture_id(payload))
+
+    def rewrite_at(self, payload: bytes, located: tuple[int, int] | None) -> bytes:
+        """rewrite(), with the PictureID's place already found (once per packet,
+        by the publication, instead of once per subscriber)."""
         if located is None:
             return payload
         position, bits = located
@@ -129,7 +137,8 @@ class PictureIdMunger:
             if self.last_out is not None:
                 self.offset = (self.last_out + 1 - value) % PICTURE_ID_MOD
         out = (value + self.offset) % PICTURE_ID_MOD
-        if self.last_out is None or _picture_id_newer(out, self.last_out):
+        last_out = self.last_out
+        if last_out is None or 0 < (out - last_out) % PICTURE_ID_MOD < PICTURE_ID_MOD // 2:
             self.last_out = out
         if self.offset == 0:
             return payload
@@ -138,7 +147,3 @@ class PictureIdMunger:
         else:
             field = bytes([out & 0x7F])
         return payload[:position] + field + payload[position + len(field) :]
-
-
-def _picture_id_newer(a: int, b: int) -> bool:
-    return a != b and ((a - b) % PICTURE_ID_MOD) < PICTURE_ID_MOD // 2

@@ -32,7 +32,7 @@ from aiortc.rtp import (
 
 from grouproom.media.bandwidth import BandwidthEstimate
 from grouproom.media.contract import Kind
-from grouproom.media.keyframe import starts_keyframe
+from grouproom.media.keyframe import starts_keyframe, vp8_picture_id
 from grouproom.media.packet_buffer import PacketBuffer
 
 if TYPE_CHECKING:
@@ -60,7 +60,9 @@ class ForwardedPacket:
     marker: int
     abs_send_time: int | None
     audio_level: tuple[bool, int] | None
-    vp8: bool  # its payload descriptor carries a PictureID that a slot may rewrite
+    # VP8: where the payload descriptor's PictureID is (offset, bits), which a slot
+    # may rewrite; None for other codecs and VP8 without one.
+    picture_id_at: tuple[int, int] | None
 
 
 class Publication:
@@ -70,6 +72,7 @@ class Publication:
         self.enabled = True
         self.subscriptions: list[Subscription] = []
         self.codecs: dict[int, RTCRtpCodecParameters] = {}
+        self._vp8_payload_types: frozenset[int] = frozenset()
         self.media_ssrc: int | None = None
         self.receiver: ForwardingReceiver | None = None
         self.packets_received = 0
@@ -96,6 +99,9 @@ class Publication:
         self.codecs = {
             codec.payloadType: codec for codec in codecs if codec.payloadType is not None
         }
+        self._vp8_payload_types = frozenset(
+            pt for pt, codec in self.codecs.items() if codec.mimeType.lower() == "video/vp8"
+        )
 
     # -- incoming media -------------------------------------------------------
 
@@ -127,7 +133,11 @@ class Publication:
             marker=packet.marker,
             abs_send_time=extensions.abs_send_time,
             audio_level=extensions.audio_level,
-            vp8=codec.mimeType.lower() == "video/vp8",
+            picture_id_at=(
+                vp8_picture_id(packet.payload)
+                if packet.payload_type in self._vp8_payload_types
+                else None
+            ),
         )
         if self.buffer is not None:
             self.buffer.put(forwarded.seq, forwarded)

@@ -6,14 +6,15 @@ packet. An `RtpHeaderWriter` is made once per outgoing stream from what was
 negotiated with that subscriber (the ids of the mid, abs-send-time and
 audio-level header extensions and the stream's mid) and then writes headers with
 one struct call and a few byte joins (RFC 3550 fixed header, RFC 8285 one-byte
-header extensions).
+header extensions), each header with a single `struct.pack`.
 """
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters
 
@@ -22,10 +23,9 @@ ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 
 FIXED_HEADER = struct.Struct("!BBHII")
-ONE_BYTE_PROFILE = b"\xbe\xde"
+ONE_BYTE_PROFILE_WORD = 0xBEDE
 MAX_ONE_BYTE_ID = 14
 MAX_ONE_BYTE_LENGTH = 16
-PADDING = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")
 
 
 class UnsupportedHeader(ValueError):
@@ -39,6 +39,15 @@ class RtpHeaderWriter:
     mid_element: bytes  # the mid extension, id and value, or b"" when not negotiated
     abs_send_time_id: int
     audio_level_id: int
+    # The header's struct and extension length per combination of extensions
+    # (`_layouts_for`), looked up once.
+    _layouts: tuple[struct.Struct, ...] = field(init=False, repr=False, compare=False)
+    _words: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        layouts, words = _layouts_for(len(self.mid_element))
+        object.__setattr__(self, "_layouts", layouts)
+        object.__setattr__(self, "_words", words)
 
     @classmethod
     def negotiated(
@@ -70,24 +79,50 @@ class RtpHeaderWriter:
         abs_send_time: int | None,
         audio_level: tuple[bool, int] | None,
     ) -> bytes:
-        elements = self.mid_element
-        if abs_send_time is not None and self.abs_send_time_id:
-            elements += bytes([self.abs_send_time_id << 4 | 2]) + abs_send_time.to_bytes(3, "big")
-        if audio_level is not None and self.audio_level_id:
-            voice, level = audio_level
-            elements += bytes([self.audio_level_id << 4, (0x80 if voice else 0) | (level & 0x7F)])
-        if not elements:
+        with_time = abs_send_time is not None and self.abs_send_time_id != 0
+        with_level = audio_level is not None and self.audio_level_id != 0
+        if not (with_time or with_level or self.mid_element):
             return FIXED_HEADER.pack(
                 0x80, marker << 7 | payload_type, sequence_number, timestamp, self.ssrc
             )
-        length = len(elements)
-        padding = PADDING[length % 4]
-        return (
-            FIXED_HEADER.pack(
-                0x90, marker << 7 | payload_type, sequence_number, timestamp, self.ssrc
-            )
-            + ONE_BYTE_PROFILE
-            + ((length + len(padding)) // 4).to_bytes(2, "big")
-            + elements
-            + padding
+        layout = self._layouts[with_time << 1 | with_level]
+        values: list[int] = []
+        if with_time:
+            # The element's id byte and its 24-bit value, as one 32-bit word.
+            values.append((self.abs_send_time_id << 4 | 2) << 24 | abs_send_time)  # type: ignore[operator]
+        if with_level:
+            voice, level = audio_level  # type: ignore[misc]
+            values.append(self.audio_level_id << 12 | (0x80 if voice else 0) | (level & 0x7F))
+        return layout.pack(
+            0x90,
+            marker << 7 | payload_type,
+            sequence_number,
+            timestamp,
+            self.ssrc,
+            ONE_BYTE_PROFILE_WORD,
+            self._words[with_time << 1 | with_level],
+            self.mid_element,
+            *values,
         )
+
+
+@functools.cache
+def _layouts_for(mid_length: int) -> tuple[tuple[struct.Struct, ...], tuple[int, ...]]:
+    """The header with one-byte extensions as one struct, for a mid element of this
+    length and each combination of (abs-send-time, audio level), indexed
+    time << 1 | level; and each one's extension length in 32-bit words."""
+    layouts = []
+    words = []
+    for with_time, with_level in ((False, False), (False, True), (True, False), (True, True)):
+        length = mid_length + 4 * with_time + 2 * with_level
+        padding = -length % 4
+        layouts.append(
+            struct.Struct(
+                f"!BBHIIHH{mid_length}s"
+                + ("I" if with_time else "")
+                + ("H" if with_level else "")
+                + ("x" * padding)
+            )
+        )
+        words.append((length + padding) // 4)
+    return tuple(layouts), tuple(words)

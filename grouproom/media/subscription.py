@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# No outgoing payload type worked out yet (None: the subscriber cannot take it).
+MISSING = -1
+
 
 def codec_key(codec: RTCRtpCodecParameters) -> tuple[str, str]:
     """What must match for a payload to be understood the same on both sides."""
@@ -103,7 +106,9 @@ class Subscription:
                 self.publication.request_keyframe()
                 return
             self.waiting_for_keyframe = False
-        payload_type = self._outgoing_payload_type(forwarded)
+        payload_type = self._payload_types.get(forwarded.payload_type, MISSING)
+        if payload_type is MISSING:
+            payload_type = self._outgoing_payload_type(forwarded)
         if payload_type is None:
             return
         rewritten = self.munger.rewrite(forwarded.seq, forwarded.timestamp, now)
@@ -117,8 +122,8 @@ class Subscription:
         self, forwarded: ForwardedPacket, seq: int, timestamp: int, payload_type: int
     ) -> bytes:
         payload = forwarded.payload
-        if forwarded.vp8:
-            payload = self.picture_ids.rewrite(payload)
+        if forwarded.picture_id_at is not None:
+            payload = self.picture_ids.rewrite_at(payload, forwarded.picture_id_at)
         writer = self.sender.header_writer
         if writer is not None:
             header = writer.header(
