@@ -45,6 +45,7 @@ from aiortc.rtp import (
 )
 
 from benchmarks.clip import AUDIO_FRAME, FRAME_RATE, Clip
+from grouproom.media import direct_receive
 from grouproom.media.keyframe import starts_keyframe
 
 STAMP = struct.Struct("!HHQ")
@@ -324,10 +325,15 @@ class CountingReceiver(RTCRtpReceiver):
         if not self.started:
             self.started = True
             self.transport._register_rtp_receiver(self, parameters)
+            # Counted in the datagram callback, as the server receives: the bot's
+            # own queueing then adds less to the delay it measures (bot_process
+            # installs the datagram guard that calls this).
+            direct_receive.install(self.transport, _count_directly)
 
     async def stop(self) -> None:
         if self.started:
             self.started = False
+            direct_receive.uninstall(self.transport)
             self.transport._unregister_rtp_receiver(self)
 
     def _handle_disconnect(self) -> None:
@@ -337,6 +343,9 @@ class CountingReceiver(RTCRtpReceiver):
         pass
 
     async def _handle_rtp_packet(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        self.count(packet)
+
+    def count(self, packet: RtpPacket) -> None:
         now = time.monotonic_ns()
         payload = packet.payload
         publisher = self.publisher
@@ -373,3 +382,10 @@ class CountingReceiver(RTCRtpReceiver):
             if counts.first_decodable_ns is None and self._frame_start.get(ssrc) is not None:
                 counts.first_decodable_ns = now
             self._frame_start[ssrc] = None
+
+
+def _count_directly(receiver: Any, packet: RtpPacket, arrival_time_ms: int) -> bool:
+    if type(receiver) is CountingReceiver:
+        receiver.count(packet)
+        return True
+    return False

@@ -25,6 +25,7 @@ from typing import Any
 from benchmarks.bot_media import WINDOW, DelayHistogram
 from benchmarks.bots import Bot
 from benchmarks.clip import Clip
+from grouproom.media.hooks import install_datagram_guard
 
 
 def say(message: dict[str, Any]) -> None:
@@ -62,6 +63,7 @@ async def join_later(bot: Bot, delay: float) -> None:
 
 
 async def main(plan: dict[str, Any]) -> None:
+    install_datagram_guard()  # and with it the direct receive of CountingReceiver
     clip = Clip.load(Path(plan["clip"]))
     delays = DelayHistogram()
     bots = [

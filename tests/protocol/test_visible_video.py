@@ -77,7 +77,8 @@ async def test_hidden_video_stops_and_returns_at_a_keyframe_without_a_gap(
     assert len(after(audio, hidden_at + 0.3)) > 40, "audio stopped with the video"
 
     # Anna's tile is on his screen again. A keyframe was asked of her just now, so
-    # the next one is 0.5 s away: the frames before it must not reach Bram.
+    # the next one is an interval (KEYFRAME_REQUEST_INTERVAL) away: the frames before
+    # it must not reach Bram.
     publication = forwarder.peers[anna.id].publications["video"]
     publication._last_keyframe_request = asyncio.get_running_loop().time()
     requests = forwarder.publication_stats(anna.id, "video")["keyframe_requests_sent"]
