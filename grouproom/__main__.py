@@ -51,6 +51,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="an address offered to browsers as ICE candidate (repeatable)",
     )
     serve.add_argument(
+        "--media-port",
+        type=int,
+        help="UDP port for every participant's media (default 10000; 0: any free port)",
+    )
+    serve.add_argument(
+        "--media-bind-address",
+        help="bind the media port here (e.g. 0.0.0.0 in a container) and offer the one "
+        "--ice-address to browsers",
+    )
+    serve.add_argument(
         "--stun",
         action="append",
         dest="stun_urls",
@@ -120,6 +130,8 @@ def settings_from_arguments(arguments: argparse.Namespace) -> Settings:
         host=flag("host"),
         port=flag("port"),
         ice_addresses=as_tuple(flag("ice_addresses")),
+        media_port=flag("media_port"),
+        media_bind_address=flag("media_bind_address"),
         stun_urls=as_tuple(flag("stun_urls")),
         turn_urls=as_tuple(flag("turn_urls")),
         turn_secret=flag("turn_secret"),
@@ -155,9 +167,10 @@ async def freeze_startup_objects(app: web.Application) -> None:
 def serve(settings: Settings) -> int:
     from aiohttp import web
 
-    from grouproom.app import create_app
+    from grouproom.app import create_app, media_ports_key
     from grouproom.demo import describe, ensure_demo
     from grouproom.media.hooks import check_hooks
+    from grouproom.media.udp_mux import MediaPortError
 
     try:
         check_hooks()
@@ -181,7 +194,8 @@ def serve(settings: Settings) -> int:
 
     def show_banner(_: str) -> None:
         # run_app calls this once the server listens: a link printed here works.
-        print("\n".join(banner), flush=True)
+        media = media_line(app.get(media_ports_key, []), settings)
+        print("\n".join([*banner, media]), flush=True)
 
     loop = None
     if settings.event_loop == "uvloop":
@@ -206,10 +220,23 @@ def serve(settings: Settings) -> int:
             print=show_banner,
             access_log=None,
         )
+    except MediaPortError as exc:
+        print(f"grouproom: cannot start: {exc.strerror}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"grouproom: cannot listen on {url}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def media_line(ports: list[int], settings: Settings) -> str:
+    """Where media arrives, for the firewall."""
+    listed = ", ".join(str(port) for port in ports) or "?"
+    if not settings.room_workers:
+        return f"  media: UDP port {listed}"
+    if settings.media_port == 0:
+        return f"  media: UDP port {listed}, room workers: any free port"
+    return f"  media: UDP port {listed}, room workers from {settings.media_port + 1} up"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

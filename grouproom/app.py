@@ -15,7 +15,9 @@ from grouproom.data_dir import ensure_data_dir, load_or_create_secret
 from grouproom.http.pages import Pages
 from grouproom.http.security_headers import add_security_headers
 from grouproom.http.therapist_pages import TherapistPages
+from grouproom.media import udp_mux
 from grouproom.media.contract import MediaRoom
+from grouproom.media.hooks import install_host_addresses
 from grouproom.metrics import ServerMetrics, serve_metrics
 from grouproom.rooms.registry import RoomRegistry
 from grouproom.settings import Settings
@@ -36,6 +38,8 @@ registry_key = web.AppKey("room_registry", RoomRegistry)
 switchboard_key = web.AppKey("switchboard", Switchboard)
 store_key = web.AppKey("store", Store)
 hub_key = web.AppKey("session_hub", SessionHub)
+# The UDP ports this process's media uses (udp_mux), known once it started.
+media_ports_key = web.AppKey("media_ports", list)
 
 
 async def _say_goodbye(app: web.Application) -> None:
@@ -48,6 +52,18 @@ async def _close_rooms(app: web.Application) -> AsyncIterator[None]:
     """Cleanup context: whatever happens, every forwarder is closed at the end."""
     yield
     await app[switchboard_key].shutdown()
+
+
+async def _media_port(app: web.Application) -> AsyncIterator[None]:
+    """Cleanup context: the media port is opened at start-up (a port in use stops
+    the server with a clear message, not the first participant) and held until the
+    end; this process's rooms share it. Room worker processes open their own."""
+    media = app[switchboard_key].media_settings
+    install_host_addresses(media.ice_addresses)
+    mux = udp_mux.acquire(media.ice_addresses, media.media_port, media.media_bind_address)
+    app[media_ports_key] = mux.ports
+    yield
+    await udp_mux.release(mux)
 
 
 async def _metrics_site(app: web.Application) -> AsyncIterator[None]:
@@ -143,6 +159,7 @@ def create_app(
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
+    app.cleanup_ctx.append(_media_port)
     app.cleanup_ctx.append(storage)
     app.cleanup_ctx.append(retention)
     if settings.metrics_port:

@@ -30,6 +30,13 @@ class Settings:
     # address of this machine (aioice's choice), or 127.0.0.1 when `host` is a
     # loopback address.
     ice_addresses: tuple[str, ...] = ()
+    # The UDP port every participant's media uses (on each ICE address); room worker
+    # processes take the ports after it. 0: a free port chosen at start-up.
+    media_port: int = 10000
+    # Bind the media socket here (e.g. 0.0.0.0 in a container whose UDP port is
+    # published) and offer the one ICE address to browsers. Empty: bind to each ICE
+    # address itself.
+    media_bind_address: str = ""
     # STUN servers, e.g. "stun:stun.example.org:3478". None by default: the server
     # never contacts a STUN or TURN server it was not configured with.
     stun_urls: tuple[str, ...] = ()
@@ -109,6 +116,8 @@ class Settings:
         if self.event_loop == "auto":
             chosen = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
             object.__setattr__(self, "event_loop", chosen)
+        if not 0 <= self.media_port < 65536:
+            raise SettingsError(f"media port must be between 0 and 65535, not {self.media_port}")
         if not 0 < self.port < 65536:
             raise SettingsError(f"port must be between 1 and 65535, not {self.port}")
         for address in self.ice_addresses:
@@ -116,6 +125,18 @@ class Settings:
                 ipaddress.ip_address(address)
             except ValueError:
                 raise SettingsError(f"ice address {address!r} is not an IP address") from None
+        if self.media_bind_address:
+            try:
+                ipaddress.ip_address(self.media_bind_address)
+            except ValueError:
+                raise SettingsError(
+                    f"media bind address {self.media_bind_address!r} is not an IP address"
+                ) from None
+            if len(self.ice_addresses) != 1:
+                raise SettingsError(
+                    "a media bind address needs exactly one ICE address: the one browsers "
+                    "reach it on (GROUPROOM_ICE_ADDRESSES)"
+                )
         for url in self.stun_urls:
             if not url.startswith("stun:"):
                 raise SettingsError(f"STUN url {url!r} must start with 'stun:'")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from grouproom.settings import Settings
+
+# Servers the tests start as processes take any free media port, unless a test
+# asks for the default (the e2e servers, each in a network namespace of its own).
+os.environ.setdefault("GROUPROOM_MEDIA_PORT", "0")
 
 
 @pytest.fixture
@@ -26,4 +31,10 @@ def settings(web_root: Path, tmp_path: Path) -> Settings:
     # Media in the test's own process (the default), where tests can look into the
     # forwarder; tests/media/test_room_worker.py and tests/protocol/test_metrics.py
     # run room workers.
-    return Settings(web_root=str(web_root), data_dir=str(tmp_path / "data"), room_workers=False)
+    # Media port 0: any free port, so that tests never compete for the default one.
+    return Settings(
+        web_root=str(web_root),
+        data_dir=str(tmp_path / "data"),
+        room_workers=False,
+        media_port=0,
+    )

@@ -17,6 +17,13 @@ class MediaSettings:
     # Addresses offered as ICE host candidates; empty means every address of the
     # machine (aioice's default, which leaves out loopback).
     ice_addresses: tuple[str, ...] = ("127.0.0.1",)
+    # The UDP port of every participant's media on each of those addresses (one
+    # socket per process and address, udp_mux.py); 0: one free port chosen when the
+    # first participant connects.
+    media_port: int = 0
+    # Where that socket is bound when not on the ICE address itself (a container
+    # behind a published port): "" binds to each ICE address.
+    media_bind_address: str = ""
     # STUN servers the *server* uses to learn its public address ("stun:host:port").
     stun_urls: tuple[str, ...] = ()
     # Receive slots each participant's offer carries: one audio and one video

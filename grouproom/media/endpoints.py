@@ -40,6 +40,11 @@ from grouproom.media.datagram_send import protect, send_datagram
 from grouproom.media.hooks import UNUSED_RECEIVER_PARTS
 from grouproom.media.munger import Munger, PictureIdMunger
 from grouproom.media.rtp_header import RtpHeaderWriter, UnsupportedHeader
+from grouproom.media.udp_mux import MuxedProtocol
+
+# The ICE protocols that send with a plain datagram transport (a socket of the
+# connection's own, or the shared media socket); a TURN allocation does not.
+PLAIN_UDP_PROTOCOLS = (StunProtocol, MuxedProtocol)
 
 if TYPE_CHECKING:
     from grouproom.media.publication import Publication
@@ -240,7 +245,9 @@ class ForwardingSender(RTCRtpSender):
             # None: not a plain UDP socket (e.g. a TURN allocation, whose send
             # path is a coroutine).
             self._route = (
-                (protocol.transport, pair.remote_addr) if type(protocol) is StunProtocol else None
+                (protocol.transport, pair.remote_addr)
+                if type(protocol) in PLAIN_UDP_PROTOCOLS
+                else None
             )
         route = self._route
         if route is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from grouproom.media import udp_mux
 from grouproom.media.contract import (
     COUNTERS,
     CandidateError,
@@ -50,6 +51,9 @@ class Forwarder:
         self.visible_video: dict[str, frozenset[str]] = {}
         install_host_addresses(settings.ice_addresses)
         install_datagram_guard()
+        udp_mux.install_gathering()
+        # The process's shared media sockets, taken at the first connect.
+        self.mux: udp_mux.UdpMux | None = None
 
     async def connect(self, participant_id: str, offer_sdp: str, publishes: bool = True) -> str:
         """Accept a participant's offer and return the SDP answer (with the server's
@@ -59,7 +63,13 @@ class Forwarder:
         seen nor heard) receives everyone but takes no receive slot of anyone."""
         if participant_id in self.peers:
             raise OfferError("this participant already sent an offer")
-        peer = Peer(participant_id, self.settings, self._peer_failed)
+        if self.mux is None:
+            self.mux = udp_mux.acquire(
+                self.settings.ice_addresses,
+                self.settings.media_port,
+                self.settings.media_bind_address,
+            )
+        peer = Peer(participant_id, self.settings, self._peer_failed, self.mux)
         try:
             answer = await peer.accept_offer(offer_sdp)
         except BaseException:
@@ -139,6 +149,9 @@ class Forwarder:
         """Disconnect everyone."""
         for participant_id in list(self.peers):
             await self.disconnect(participant_id)
+        if self.mux is not None:
+            await udp_mux.release(self.mux)
+            self.mux = None
 
     def publication_stats(self, participant_id: str, kind: Kind) -> dict[str, int]:
         """Counters of one publication, for tests and metrics."""

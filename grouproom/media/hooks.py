@@ -26,6 +26,8 @@ from aiortc import rtcrtpreceiver as aiortc_receiver
 from aiortc import rtp as aiortc_rtp
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 
+from grouproom.media import udp_mux
+
 AIORTC_VERSION = "1.16.0"
 PYLIBSRTP_VERSION = "1.0.0"
 
@@ -125,6 +127,29 @@ def verify_static_hooks() -> None:
     _require(
         _source_contains(aioice.ice.StunProtocol.send_data, "self.transport.sendto("),
         "aioice StunProtocol.send_data -> transport.sendto",
+    )
+    # The shared media port (udp_mux): how aioice gathers host candidates, routes
+    # STUN responses and answers authenticated binding requests.
+    _require(
+        _source_contains(aioice.ice.Connection.gather_candidates, "self.get_component_candidates(")
+        and _source_contains(udp_mux._original_component_candidates, "StunProtocol(self)")
+        and hasattr(aioice.ice, "server_reflexive_candidate"),
+        "aioice Connection.gather_candidates -> get_component_candidates(component, addresses)",
+    )
+    _require(
+        _source_contains(
+            aioice.ice.Connection.local_username.fget,  # type: ignore[attr-defined]
+            "self._local_username",
+        ),
+        "aioice Connection.local_username reads _local_username",
+    )
+    _require(
+        _source_contains(_original_datagram_received, "in self.transactions")
+        and _source_contains(aioice.ice.Connection.request_received, "check_message_integrity(")
+        and _source_contains(
+            aioice.ice.Connection.request_received, "protocol.send_stun(response, addr)"
+        ),
+        "aioice: responses by transaction id; success sent after the integrity check",
     )
     for name, member in vars(RTCRtpReceiver).items():
         if callable(member) and name not in ("__init__", "_handle_rtp_packet"):

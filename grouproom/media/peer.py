@@ -32,6 +32,7 @@ from aiortc.sdp import SessionDescription, candidate_from_sdp
 from grouproom.media.contract import CandidateError, Kind, MediaSettings, OfferError
 from grouproom.media.endpoints import ForwardingReceiver, ForwardingSender, UnusedReceiver
 from grouproom.media.publication import Publication
+from grouproom.media.udp_mux import UdpMux
 
 logger = logging.getLogger(__name__)
 
@@ -135,8 +136,10 @@ class Peer:
         participant_id: str,
         settings: MediaSettings,
         on_failed: Callable[[str], None],
+        mux: UdpMux | None = None,
     ) -> None:
         self.participant_id = participant_id
+        self.mux = mux
         self.settings = settings
         self._on_failed = on_failed
         self.pc = RTCPeerConnection(
@@ -167,12 +170,20 @@ class Peer:
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             self._ask_for_opus_dtx_and_fec()
+            self._use_mux()
             answer = await self.pc.createAnswer()
             await self.pc.setLocalDescription(answer)
         except Exception as exc:  # aiortc raises ValueError, OperationError, ...
             raise OfferError(f"the offer was refused: {exc}") from None
         self._rtcp_task = asyncio.ensure_future(self._run_rtcp())
         return str(self.pc.localDescription.sdp)
+
+    def _use_mux(self) -> None:
+        """Gather from the shared media sockets (before the answer names the ufrag)."""
+        if self.mux is None:
+            return
+        for transceiver in self.pc.getTransceivers():
+            self.mux.attach(transceiver.receiver.transport.transport.iceGatherer._connection)
 
     def _ask_for_opus_dtx_and_fec(self) -> None:
         """The answer asks the browser's Opus encoder for DTX (a member who is

@@ -27,7 +27,7 @@ import json
 import logging
 import os
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from grouproom.media.contract import (
@@ -61,8 +61,13 @@ def default_pool_size() -> int:
 class WorkerProcess:
     """One child process and the rooms it serves."""
 
-    def __init__(self, settings: MediaSettings) -> None:
+    def __init__(self, settings: MediaSettings, index: int = 0) -> None:
         # Server-wide settings (addresses, STUN, event loop); each room sends its own.
+        # The media port: the server's port plus 1 + index (each process opens its
+        # own; 0 stays 0, any free port).
+        self.index = index
+        if settings.media_port:
+            settings = replace(settings, media_port=settings.media_port + 1 + index)
         self.settings = settings
         self.rooms: dict[str, RoomWorker] = {}  # by room key
         self.process: asyncio.subprocess.Process | None = None
@@ -190,6 +195,7 @@ class WorkerPool:
     def __init__(self, size: int | None = None) -> None:
         self.size = size if size is not None else default_pool_size()
         self.processes: list[WorkerProcess] = []
+        self._ending: set[WorkerProcess] = set()
         self._keys = itertools.count(1)
 
     def new_key(self) -> str:
@@ -198,12 +204,17 @@ class WorkerPool:
     def assign(self, room: RoomWorker) -> WorkerProcess:
         self.processes = [p for p in self.processes if not p.ended]
         if len(self.processes) < self.size:
-            chosen = WorkerProcess(room.settings)
+            chosen = WorkerProcess(room.settings, self._free_index())
             self.processes.append(chosen)
         else:
             chosen = min(self.processes, key=lambda process: len(process.rooms))
         chosen.rooms[room.key] = room
         return chosen
+
+    def _free_index(self) -> int:
+        """The lowest index (media port) no live or ending process holds."""
+        used = {process.index for process in [*self.processes, *self._ending]}
+        return next(index for index in itertools.count() if index not in used)
 
     async def release(self, room: RoomWorker, process: WorkerProcess) -> None:
         """The room closed: end its process when no other room is left on it."""
@@ -211,7 +222,11 @@ class WorkerPool:
         if not process.rooms and not process.ended:
             if process in self.processes:
                 self.processes.remove(process)
-            await process.close()
+            self._ending.add(process)
+            try:
+                await process.close()
+            finally:
+                self._ending.discard(process)
 
 
 _pools: dict[asyncio.AbstractEventLoop, WorkerPool] = {}

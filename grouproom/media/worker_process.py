@@ -27,11 +27,14 @@ import asyncio
 import json
 import logging
 import sys
+from dataclasses import replace
 from typing import Any
 
 from grouproom.long_lived import freeze_start_up_objects
+from grouproom.media import udp_mux
 from grouproom.media.contract import CandidateError, Kind, MediaSettings, OfferError
 from grouproom.media.forwarder import Forwarder
+from grouproom.media.hooks import install_host_addresses
 
 logger = logging.getLogger(__name__)
 
@@ -86,15 +89,17 @@ def media_settings(fields: dict[str, Any]) -> MediaSettings:
 class Rooms:
     """The Forwarders of this process, by the parent's room key."""
 
-    def __init__(self) -> None:
+    def __init__(self, media_port: int = 0) -> None:
         self.forwarders: dict[str, Forwarder] = {}
+        # This process's own media port (the parent gives each worker its own).
+        self.media_port = media_port
 
     async def handle(self, request: dict[str, Any]) -> Any:
         room = str(request["room"])
         op = request["op"]
         if op == "open":
             if room not in self.forwarders:
-                settings = media_settings(request["settings"])
+                settings = replace(media_settings(request["settings"]), media_port=self.media_port)
                 self.forwarders[room] = Forwarder(settings, WorkerEvents(say, room))
             return None
         forwarder = self.forwarders.get(room)
@@ -161,8 +166,12 @@ async def answer(rooms: Rooms, request: dict[str, Any]) -> None:
         say(reply)
 
 
-async def main() -> None:
-    rooms = Rooms()
+async def main(settings: MediaSettings) -> None:
+    # The media port is opened before the parent hears "ready": a port in use ends
+    # this process with the reason on stderr, and the parent's room with WorkerGone.
+    install_host_addresses(settings.ice_addresses)
+    mux = udp_mux.acquire(settings.ice_addresses, settings.media_port, settings.media_bind_address)
+    rooms = Rooms(settings.media_port)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=2**20)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -178,6 +187,7 @@ async def main() -> None:
         for task in tasks:
             task.cancel()
         await rooms.close()
+        await udp_mux.release(mux)
 
 
 if __name__ == "__main__":
@@ -194,4 +204,8 @@ if __name__ == "__main__":
 
         loop_factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(main())
+        try:
+            runner.run(main(settings))
+        except udp_mux.MediaPortError as error:
+            logger.error("room worker: %s", error.strerror)
+            sys.exit(1)

@@ -56,6 +56,8 @@ def participant_info(participant: Participant) -> ParticipantInfo:
 def media_settings_for(settings: Settings) -> MediaSettings:
     return MediaSettings(
         ice_addresses=settings.effective_ice_addresses,
+        media_port=settings.media_port,
+        media_bind_address=settings.media_bind_address,
         stun_urls=settings.stun_urls,
         receive_slots=settings.max_participants - 1,
         video_max_bitrate=settings.video_max_bitrate,

@@ -121,7 +121,10 @@ def server(netns: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ser
     command += ["--host", "127.0.0.1", "--port", str(SERVER_PORT), "--data-dir", str(data_dir)]
     # The browsers meet a server with a worker process per room: the protocol and
     # media tests cover media in the server's own process (the default).
+    # The namespace is the server's own: the default media port (10000 here, the
+    # workers 10001 and up), not the any-port of the other tests.
     environment = {**os.environ, "GROUPROOM_ROOM_WORKERS": "true"}
+    environment.pop("GROUPROOM_MEDIA_PORT", None)
     with log_path.open("w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
     try:

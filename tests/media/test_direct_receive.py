@@ -48,8 +48,10 @@ async def test_publishers_rtp_is_handled_in_the_datagram_callback(room: Room) ->
     received_before = room.forwarder.publication_stats("anna", "video")["packets_received"]
     frames_before = room.participants["bram"].received[room.mid("bram", "anna", "video")].frames
     assert await eventually(
-        lambda: room.participants["bram"].received[room.mid("bram", "anna", "video")].frames
-        >= frames_before + 10
+        lambda: (
+            room.participants["bram"].received[room.mid("bram", "anna", "video")].frames
+            >= frames_before + 10
+        )
     )
     received = room.forwarder.publication_stats("anna", "video")["packets_received"]
     assert received > received_before

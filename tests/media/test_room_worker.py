@@ -160,3 +160,81 @@ async def test_a_pool_starts_up_to_its_size_and_reports_a_death_to_every_room() 
             await participant.close()
         for room in rooms:
             await room.close()
+
+
+def free_port_run(length: int) -> int:
+    """A port P with P .. P + length - 1 all free for UDP on loopback (now)."""
+    import socket
+
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = int(probe.getsockname()[1])
+        if base + length >= 65536:
+            continue
+        taken = []
+        try:
+            for offset in range(length):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                taken.append(s)
+                s.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in taken:
+                s.close()
+    raise RuntimeError("no run of free UDP ports")
+
+
+async def test_each_worker_process_has_its_own_media_port() -> None:
+    # The server's media port is P; its worker processes take P + 1, P + 2, ...
+    # (a firewall opens P to P + cores), and a process that ended frees its port
+    # for the next one.
+    from aiortc.sdp import SessionDescription
+
+    base = free_port_run(3)
+    pool = WorkerPool(size=2)
+    settings = MediaSettings(ice_addresses=("127.0.0.1",), receive_slots=SLOTS, media_port=base)
+    first = RoomWorker(settings, RecordedEvents(), pool)
+    second = RoomWorker(settings, RecordedEvents(), pool)
+    participants: list[TestParticipant] = []
+
+    async def port_seen_by(room: RoomWorker, name: str) -> int:
+        participant = TestParticipant(name, LUMA[name], SLOTS)
+        participants.append(participant)
+        answer = await room.connect(name, await participant.make_offer())
+        await participant.accept_answer(answer)
+        ports = {c.port for m in SessionDescription.parse(answer).media for c in m.ice_candidates}
+        assert len(ports) == 1
+        return ports.pop()
+
+    try:
+        assert await port_seen_by(first, "anna") == base + 1
+        assert await port_seen_by(second, "bram") == base + 2
+        await first.close()
+        third = RoomWorker(settings, RecordedEvents(), pool)
+        try:
+            assert await port_seen_by(third, "cees") == base + 1
+        finally:
+            await third.close()
+    finally:
+        for participant in participants:
+            await participant.close()
+        await first.close()
+        await second.close()
+
+
+async def test_a_worker_whose_port_is_taken_does_not_start() -> None:
+    import socket
+
+    base = free_port_run(2)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", base + 1))
+        settings = MediaSettings(ice_addresses=("127.0.0.1",), receive_slots=SLOTS, media_port=base)
+        room = RoomWorker(settings, RecordedEvents(), WorkerPool(size=1))
+        try:
+            with pytest.raises(WorkerGone):
+                await room.start()
+        finally:
+            await room.close()

@@ -39,6 +39,8 @@ async def start_server(data_dir: Path, *flags: str) -> asyncio.subprocess.Proces
         "serve",
         "--data-dir",
         str(data_dir),
+        # Any free media port unless a test names one (10000 may be taken here).
+        *(() if "--media-port" in flags else ("--media-port", "0")),
         *flags,
         cwd=REPO,
         env=clean_environment(),
@@ -102,6 +104,9 @@ async def test_serve_prints_links_and_stops_gracefully_on_sigterm(tmp_path: Path
         (["--turn", "turn:example.org"], "TURN secret"),
         (["--ice-address", "not-an-address"], "not an IP address"),
         (["--port", "70000"], "port"),
+        (["--media-port", "-1"], "media port"),
+        (["--media-bind-address", "0.0.0.0"], "exactly one ICE address"),
+        (["--media-bind-address", "any", "--ice-address", "127.0.0.1"], "not an IP address"),
     ],
 )
 def test_bad_settings_exit_2_with_a_message(
@@ -125,6 +130,33 @@ def test_a_missing_aiortc_hook_exits_3(
     monkeypatch.delattr(RTCDtlsTransport, "_send_rtp")
     assert main(["serve", "--port", str(free_port()), "--data-dir", str(tmp_path)]) == 3
     assert "RTCDtlsTransport._send_rtp" in capsys.readouterr().err
+
+
+async def test_the_media_port_is_printed_and_a_taken_one_stops_the_start(
+    tmp_path: Path,
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        media_port = probe.getsockname()[1]
+    server = await start_server(
+        tmp_path / "free", "--port", str(free_port()), "--media-port", str(media_port)
+    )
+    try:
+        assert server.stdout is not None
+        banner = await read_until(server.stdout, "media: UDP port")
+        assert f"media: UDP port {media_port}\n" in banner
+        # The port is the server's now: a second server cannot have it.
+        second = await start_server(
+            tmp_path / "taken", "--port", str(free_port()), "--media-port", str(media_port)
+        )
+        assert await asyncio.wait_for(second.wait(), 30) == 1
+        assert second.stderr is not None
+        error = (await second.stderr.read()).decode()
+        assert f"UDP port {media_port} on 127.0.0.1 for media is in use" in error
+        assert "GROUPROOM_MEDIA_PORT" in error and "Traceback" not in error
+    finally:
+        server.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(server.wait(), 15)
 
 
 async def read_until(stream: asyncio.StreamReader, marker: str, seconds: float = 30) -> str:

@@ -110,6 +110,7 @@ async def test_the_server_applies_retention_at_start_and_then_periodically(
     await store.record_attendance(
         AttendanceEntry(recent, lead_id, "Lea", Role.LEAD_THERAPIST, False, OLD, None)
     )
+
     async def retention_runs() -> int:
         entries = await store.audit_about("retention")
         return len([entry for entry in entries if entry.action == "retention"])
