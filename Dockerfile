@@ -1,16 +1,18 @@
 # grouproom in a container.
 #
 #   docker build -t grouproom .
-#   docker run --network host -e GROUPROOM_ICE_ADDRESSES=203.0.113.10 grouproom
+#   docker run -p 127.0.0.1:8080:8080 -p 10000:10000/udp \
+#     -e GROUPROOM_ICE_ADDRESSES=203.0.113.10 -e GROUPROOM_MEDIA_BIND_ADDRESS=0.0.0.0 \
+#     grouproom
 #
 # Ports:
-#   8080/tcp  HTTP and the signalling WebSocket (/ws); put a TLS proxy in front,
-#             browsers only allow camera and microphone on https or localhost.
-#   UDP       media. aiortc opens one UDP port per participant, chosen by the
-#             kernel from its ephemeral range, so publish them with host
-#             networking (as above), or relay media through TURN (coturn) and
-#             open only the TURN ports. GROUPROOM_ICE_ADDRESSES is the address
-#             browsers can reach this host on. See docs/deployment.md.
+#   8080/tcp   HTTP and the signalling WebSocket (/ws); put a TLS proxy in front,
+#              browsers only allow camera and microphone on https or localhost.
+#   10000/udp  media of every participant (GROUPROOM_MEDIA_PORT); room worker
+#              processes, when switched on, use the ports after it.
+#              GROUPROOM_ICE_ADDRESSES is the address browsers reach this host
+#              on; with GROUPROOM_MEDIA_BIND_ADDRESS=0.0.0.0 the container listens
+#              on its own address, whatever it is. See docs/deployment.md.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -38,7 +40,7 @@ ENV PATH=/opt/grouproom/bin:$PATH \
     GROUPROOM_WEB_ROOT=/opt/grouproom/src/web \
     GROUPROOM_DATA_DIR=/var/lib/grouproom
 
-EXPOSE 8080/tcp
+EXPOSE 8080/tcp 10000/udp
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('GROUPROOM_PORT', '8080'), timeout=4)"]
