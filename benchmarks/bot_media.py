@@ -71,20 +71,28 @@ WINDOW = Window()
 
 @dataclass
 class DelayHistogram:
-    """Delays in 50 us buckets; the last bucket holds everything slower."""
+    """Delays in 50 us buckets; the last bucket holds everything slower. Audio
+    packets are also counted on their own (a voice that lags is what a group
+    notices first; video has the browser's frame buffer)."""
 
     counts: list[int] = field(default_factory=lambda: [0] * DELAY_BUCKETS)
+    audio_counts: list[int] = field(default_factory=lambda: [0] * DELAY_BUCKETS)
 
-    def add(self, delay_ns: int) -> None:
+    def add(self, delay_ns: int, audio: bool = False) -> None:
         bucket = delay_ns // (DELAY_BUCKET_US * 1000)
         if bucket < 0:
             bucket = 0
         elif bucket >= DELAY_BUCKETS:
             bucket = DELAY_BUCKETS - 1
         self.counts[bucket] += 1
+        if audio:
+            self.audio_counts[bucket] += 1
 
     def sparse(self) -> dict[int, int]:
         return {index: count for index, count in enumerate(self.counts) if count}
+
+    def sparse_audio(self) -> dict[int, int]:
+        return {index: count for index, count in enumerate(self.audio_counts) if count}
 
 
 def percentile_ms(histogram: dict[int, int], fraction: float) -> float | None:
@@ -356,7 +364,7 @@ class CountingReceiver(RTCRtpReceiver):
                 publisher = bot
                 in_window = WINDOW.start_ns <= sent_ns < WINDOW.end_ns
                 if in_window:
-                    self.delays.add(now - sent_ns)
+                    self.delays.add(now - sent_ns, not self._video)
         if publisher is None or not payload:
             return
         counts = self.received.get(publisher)

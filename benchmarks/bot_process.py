@@ -48,6 +48,7 @@ def snapshot(bots: list[Bot], delays: DelayHistogram) -> dict[str, Any]:
             for bot in bots
         },
         "delays": delays.sparse(),
+        "audio_delays": delays.sparse_audio(),
     }
 
 

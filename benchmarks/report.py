@@ -34,6 +34,7 @@ COLUMNS = (
     ("delivery_ratio", "delivered"),
     ("delay_p50_ms", "delay p50 ms"),
     ("delay_p99_ms", "delay p99 ms"),
+    ("audio_delay_p99_ms", "audio delay p99 ms"),
     ("first_frame_ms", "first frame ms (p50)"),
     ("first_frame_p95_ms", "first frame ms (p95)"),
     ("bot_cores", "bot cores"),
@@ -120,7 +121,12 @@ def targets(records: Sequence[dict[str, Any]]) -> str:
     if ours["delay_p99_ms"] is not None:
         row(
             "added delay p99 at most 10 ms (12-member grid)",
-            f"{ours['delay_p99_ms']} ms",
+            f"{ours['delay_p99_ms']} ms"
+            + (
+                f" (audio alone {ours['audio_delay_p99_ms']} ms)"
+                if ours.get("audio_delay_p99_ms") is not None
+                else ""
+            ),
             ours["delay_p99_ms"] <= 10,
         )
     first = (storm or ours)["first_frame_ms"]

@@ -81,6 +81,8 @@ class Record:
     first_frame_p95_ms: float | None
     joined: int
     note: str = ""
+    # The delay p99 of audio packets alone (None in results from before it existed).
+    audio_delay_p99_ms: float | None = None
 
 
 def check_private_network() -> None:
@@ -314,11 +316,14 @@ async def run_scenario(
 def _merge(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
     bots: dict[str, Any] = {}
     delays: dict[int, int] = {}
+    audio_delays: dict[int, int] = {}
     for snapshot in snapshots:
         bots.update(snapshot["bots"])
         for bucket, count in snapshot["delays"].items():
             delays[int(bucket)] = delays.get(int(bucket), 0) + count
-    return {"bots": bots, "delays": delays}
+        for bucket, count in snapshot.get("audio_delays", {}).items():
+            audio_delays[int(bucket)] = audio_delays.get(int(bucket), 0) + count
+    return {"bots": bots, "delays": delays, "audio_delays": audio_delays}
 
 
 def measure(
@@ -402,6 +407,7 @@ def measure(
         delivery_ratio=round(delivery, 5) if delivery is not None else None,
         delay_p50_ms=_round(percentile_ms(late["delays"], 0.50)),
         delay_p99_ms=_round(percentile_ms(late["delays"], 0.99)),
+        audio_delay_p99_ms=_round(percentile_ms(late["audio_delays"], 0.99)),
         first_frame_ms=_round(statistics.median(first_frames)) if first_frames else None,
         packets_per_second=round(forwarded / elapsed),
         bot_cores=round(bot_cpu / elapsed, 3),

@@ -40,4 +40,6 @@ def test_a_quick_bench_measures_grouproom_and_janus() -> None:
         assert record["us_per_packet"] > 0, record
         assert record["first_frame_ms"] is not None, record
         assert record["delay_p50_ms"] is not None, record
+        # Audio's own tail, within the whole one's range of buckets.
+        assert record["audio_delay_p99_ms"] is not None, record
         assert record["note"] == "", record
