@@ -154,7 +154,12 @@ class TherapistPages:
         )
         if request.query.get("lang") in LANGUAGES:
             response.set_cookie(
-                LANGUAGE_COOKIE, lang, max_age=365 * 86400, samesite="Lax", httponly=True
+                LANGUAGE_COOKIE,
+                lang,
+                max_age=365 * 86400,
+                samesite="Lax",
+                httponly=True,
+                secure=self._secure(request),
             )
         return response
 

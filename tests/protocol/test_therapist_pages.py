@@ -180,6 +180,43 @@ async def test_the_login_cookie_is_http_only_and_strict(open_browser: OpenBrowse
     assert "HttpOnly" in login and "SameSite=Strict" in login
 
 
+async def test_cookies_are_secure_behind_an_https_proxy(open_browser: OpenBrowser) -> None:
+    # The reverse proxy terminates TLS and says so (X-Forwarded-Proto): every cookie
+    # the pages set (language, login nonce, login) is then sent over HTTPS only.
+    browser = open_browser()
+    https = {"X-Forwarded-Proto": "https"}
+    for headers, secure in (({}, False), (https, True)):
+        async with browser.session.get(
+            browser.origin + "/login?lang=en", headers=headers
+        ) as response:
+            cookies = response.headers.getall("Set-Cookie")
+            page = await response.text()
+        names = {cookie.split("=", 1)[0] for cookie in cookies}
+        assert names == {"grouproom_lang", "grouproom_login_nonce"}, cookies
+        assert all(("Secure" in cookie) is secure for cookie in cookies), cookies
+    async with browser.session.post(
+        browser.origin + "/login",
+        data={
+            "email": "lea@example.org",
+            "password": PASSWORD,
+            "login_nonce": field(page, "login_nonce"),
+        },
+        # The browser is on the proxy's https origin; the client's cookie jar sends
+        # no Secure cookie over this plain-HTTP test connection: the nonce by hand.
+        headers={
+            "Origin": browser.origin.replace("http://", "https://"),
+            "Cookie": f"grouproom_login_nonce={field(page, 'login_nonce')}",
+            **https,
+        },
+        allow_redirects=False,
+    ) as response:
+        assert response.status == 303
+        login = next(
+            c for c in response.headers.getall("Set-Cookie") if c.startswith("grouproom_login=")
+        )
+    assert "Secure" in login
+
+
 async def test_wrong_passwords_are_refused_then_throttled(open_browser: OpenBrowser) -> None:
     browser = open_browser()
     for _ in range(5):
