@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CHECK = ROOT.parent / "shared" / "tools" / "container-check"
 CONTAINER_CHECK = Path(os.environ.get("GROUPROOM_CONTAINER_CHECK", DEFAULT_CHECK))
 PORT = 8080
+MEDIA_PORT = 10000  # the image's default media port (UDP), also taken with host networking
 
 pytestmark = [pytest.mark.container, pytest.mark.timeout(1500)]
 
@@ -41,6 +42,11 @@ def test_the_image_builds_runs_as_non_root_and_serves_the_room_page() -> None:
     if os.geteuid() != 0:
         pytest.fail("building the image needs root (podman)", pytrace=False)
     assert port_is_free(PORT), f"port {PORT} is taken: the container could not listen on it"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as media:
+        try:
+            media.bind(("127.0.0.1", MEDIA_PORT))
+        except OSError:
+            pytest.fail(f"UDP port {MEDIA_PORT} is taken: the container's media port", False)
     result = subprocess.run(
         [str(CONTAINER_CHECK), str(ROOT), "--port", str(PORT), "--path", "/r/demo"],
         capture_output=True,

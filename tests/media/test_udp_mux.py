@@ -107,13 +107,19 @@ async def test_two_rooms_of_one_process_share_the_port() -> None:
             await room.forwarder.close()
 
 
-async def test_strangers_datagrams_are_dropped_and_the_room_goes_on(room: Room) -> None:
+async def three_members_on_the_mux(room: Room) -> tuple[udp_mux.UdpMux, udp_mux.SharedSocket]:
+    """Everyone of LUMA joined and seen; the room's mux and its one shared socket."""
     for name, luma in LUMA.items():
         await room.join(name, luma)
-    assert await eventually(lambda: sees(room, "anna", "bram"))
+    assert await eventually(lambda: sees(room, "anna", "bram") and sees(room, "cees", "anna"))
     mux = room.forwarder.mux
     assert mux is not None
-    shared = next(iter(mux.shared.values()))
+    (shared,) = mux.shared.values()
+    return mux, shared
+
+
+async def test_strangers_datagrams_are_dropped_and_the_room_goes_on(room: Room) -> None:
+    mux, shared = await three_members_on_the_mux(room)
     target = shared.address
     ufrag = next(iter(shared.by_ufrag))
     known_addresses = set(shared.by_address)
@@ -150,12 +156,7 @@ async def test_strangers_datagrams_are_dropped_and_the_room_goes_on(room: Room) 
 
 
 async def test_a_leaver_gives_up_its_addresses_and_ufrag(room: Room) -> None:
-    for name, luma in LUMA.items():
-        await room.join(name, luma)
-    assert await eventually(lambda: sees(room, "cees", "anna"))
-    mux = room.forwarder.mux
-    assert mux is not None
-    shared = next(iter(mux.shared.values()))
+    _mux, shared = await three_members_on_the_mux(room)
     bram_protocols = set(server_protocols(room.forwarder, "bram"))
     assert any(p in bram_protocols for p in shared.by_address.values())
     await room.leave("bram")
