@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Dialog, Page
 
 from tests.e2e.conftest import (
     Participant,
@@ -92,7 +92,13 @@ def open_page(chromium: Browser, url: str, name: str) -> Participant:
     participant = open_participant(chromium, url, name, join=False)
     participant.context.add_init_script(RECORD_SOCKET_FRAMES)
     participant.page.reload()
-    participant.page.on("dialog", lambda dialog: dialog.accept())
+
+    # The pages ask in dialogs of their own: a browser dialog is noted as an error.
+    def refuse(dialog: Dialog) -> None:
+        participant.errors.append(f"a browser dialog: {dialog.message}")
+        dialog.dismiss()
+
+    participant.page.on("dialog", refuse)
     return participant
 
 
@@ -234,11 +240,31 @@ def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -
             frames: list[str] = member.page.evaluate("window.__e2eFrames")
             assert frames and not any(PRIVATE in frame for frame in frames)
 
-        # Lea ends the session; everyone is told; the attendance has both members.
+        # Lea removes Bob, in the page's own dialog: cancelled first, nothing happens;
+        # then with a reason, which Bob reads.
+        remove_bob = f'.tile[data-participant-id="{bob_id}"] [data-action="remove"]'
+        lea.page.click(remove_bob)
+        assert "Remove Bob from the session?" in lea.page.inner_text("#remove-dialog")
+        lea.page.click("#remove-dialog button[value=cancel]")
+        lea.page.wait_for_timeout(500)
+        assert bob.page.is_visible("#room")
+        lea.page.click(remove_bob)
+        lea.page.fill("#remove-reason", "We spreken elkaar apart.")
+        lea.page.click("#remove-confirm")
+        bob.page.wait_for_selector("#left:not([hidden])", timeout=10000)
+        assert "removed you" in bob.page.inner_text("#left-message")
+        assert "We spreken elkaar apart." in bob.page.inner_text("#left-message")
+
+        # Lea ends the session (confirmed in a dialog); Ann is told; the attendance
+        # has both members.
         lea.page.click("#end-button")
-        for member in (ann, bob):
-            member.page.wait_for_selector("#left:not([hidden])", timeout=10000)
-            assert "session has ended" in member.page.inner_text("#left-message")
+        lea.page.click("#end-dialog button[value=cancel]")
+        lea.page.wait_for_timeout(500)
+        assert ann.page.is_visible("#room")
+        lea.page.click("#end-button")
+        lea.page.click("#end-confirm")
+        ann.page.wait_for_selector("#left:not([hidden])", timeout=10000)
+        assert "session has ended" in ann.page.inner_text("#left-message")
         lea.page.goto(group_url + "/attendance")
         table = lea.page.inner_text("#attendance")
         for name in ("Ann", "Bob"):

@@ -190,7 +190,9 @@ function actionButton(labelKey, action, target) {
   button.className = "small";
   button.dataset.action = action;
   button.textContent = t(labelKey);
-  button.addEventListener("click", () => moderate(action, target));
+  button.addEventListener("click", () =>
+    action === "remove" ? askToRemove(target) : moderate(action, target),
+  );
   return button;
 }
 
@@ -571,15 +573,22 @@ async function request(type, data) {
   }
 }
 
-function moderate(action, target) {
+function moderate(action, target, reason) {
   const data = { action };
   if (target) data.target = target;
-  if (action === "remove") {
-    const reason = window.prompt(t("session.removeReason"), "");
-    if (reason === null) return;
-    data.reason = reason.slice(0, 300);
-  }
+  if (reason !== undefined) data.reason = reason.slice(0, 300);
   return request("moderate", data);
+}
+
+/** Removing a member asks first, in a dialog of the page (a browser's own prompt
+ * is easy to miss on a tablet, and some browsers suppress it). */
+function askToRemove(target) {
+  const dialog = byId("remove-dialog");
+  dialog.dataset.target = target;
+  byId("remove-title").textContent = t("session.removeTitle", { name: nameOf(target) });
+  byId("remove-reason").value = "";
+  dialog.showModal();
+  byId("remove-reason").focus();
 }
 
 async function toggleMute() {
@@ -636,7 +645,18 @@ byId("lock-button").addEventListener("click", () =>
   moderate(state.session && state.session.locked ? "unlock" : "lock"),
 );
 byId("end-button").addEventListener("click", () => {
-  if (window.confirm(t("session.endConfirm"))) moderate("end");
+  byId("end-dialog").returnValue = "";
+  byId("end-dialog").showModal();
+});
+byId("end-dialog").addEventListener("close", () => {
+  if (byId("end-dialog").returnValue === "end") moderate("end");
+});
+byId("remove-dialog").addEventListener("close", () => {
+  const dialog = byId("remove-dialog");
+  if (dialog.returnValue === "remove") {
+    moderate("remove", dialog.dataset.target, byId("remove-reason").value.trim());
+  }
+  dialog.returnValue = "";
 });
 byId("leave-button").addEventListener("click", () => room && room.leave());
 byId("rules-button").addEventListener("click", () => byId("rules-dialog").showModal());
