@@ -109,6 +109,29 @@ def log_in(page: Page, email: str) -> None:
     page.wait_for_url(re.compile(r".*/groups$"))
 
 
+def set_up_group(
+    page: Page, name: str, members: list[str], cotherapist_email: str = ""
+) -> tuple[str, list[str]]:
+    """A new English-speaking group with RULES and these members, from the groups
+    page; its address and the members' invite links."""
+    page.fill("#group-name", name)
+    page.select_option("#group-language", "en")
+    page.fill("#cotherapist-email", cotherapist_email)
+    page.fill("#group-rules", RULES)
+    page.click("#create-group-button")
+    page.wait_for_selector("#group-title")
+    group_url = page.url
+    for member in members:
+        page.fill("#member-name", member)
+        page.click("#add-member-button")
+        page.wait_for_selector(f"#roster td.member-name:text-is('{member}')")
+    links: list[str] = page.eval_on_selector_all(
+        ".invite-link", "(inputs) => inputs.map((i) => i.value)"
+    )
+    assert len(links) == len(members)
+    return group_url, links
+
+
 def go_in(page: Page) -> None:
     """Through the devices and the rules, as a therapist (no agreement needed)."""
     page.click("#devices-next")
@@ -138,21 +161,9 @@ def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -
     try:
         # Lea sets up the group and opens a session.
         log_in(lea.page, lea_email)
-        lea.page.fill("#group-name", f"Tuesday group {suffix}")
-        lea.page.select_option("#group-language", "en")
-        lea.page.fill("#cotherapist-email", cor_email)
-        lea.page.fill("#group-rules", RULES)
-        lea.page.click("#create-group-button")
-        lea.page.wait_for_selector("#group-title")
-        group_url = lea.page.url
-        for name in ("Ann", "Bob"):
-            lea.page.fill("#member-name", name)
-            lea.page.click("#add-member-button")
-            lea.page.wait_for_selector(f"#roster td.member-name:text-is('{name}')")
-        links = lea.page.eval_on_selector_all(
-            ".invite-link", "(inputs) => inputs.map((i) => i.value)"
+        group_url, links = set_up_group(
+            lea.page, f"Tuesday group {suffix}", ["Ann", "Bob"], cor_email
         )
-        assert len(links) == 2
         lea.page.click("#open-session")
         lea.page.click("#enter-room")
         go_in(lea.page)

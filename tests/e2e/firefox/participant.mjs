@@ -3,7 +3,10 @@
 //
 //   node participant.mjs URL NAME EXPECTED_REMOTE_TILES
 //
-// Joins the room like a user, waits until EXPECTED_REMOTE_TILES remote videos play,
+// An open room's URL (/r/...): joins with NAME. A therapy session's invite link
+// (/join/...): goes through the devices step, agrees to the ground rules, enters
+// and waits (up to 45 s) to be let in from the waiting room.
+// Then waits until EXPECTED_REMOTE_TILES remote videos play,
 // prints one JSON line with what it saw, then stays in the room until its standard
 // input closes (or 120 s pass) and leaves.
 import puppeteer from "puppeteer-core";
@@ -85,9 +88,22 @@ try {
   page.on("pageerror", (error) => consoleErrors.push(String(error)));
   await page.setViewport({ width: 1024, height: 640 });
   await page.goto(url);
-  await page.waitForSelector("#name");
-  await page.type("#name", name);
-  await page.click("#join-button");
+  let rules = null;
+  let enterLockedUntilAgreed = null;
+  if (url.includes("/join/")) {
+    await page.waitForSelector("#devices-next:not([disabled])", { timeout: WAIT_MS });
+    await page.click("#devices-next");
+    await page.waitForSelector("#step-rules:not([hidden])");
+    rules = await page.$eval("#rules-text", (element) => element.textContent);
+    enterLockedUntilAgreed = await page.$eval("#rules-enter", (button) => button.disabled);
+    await page.click("#rules-agree");
+    await page.click("#rules-enter");
+    await page.waitForSelector("#step-waiting:not([hidden])", { timeout: WAIT_MS });
+  } else {
+    await page.waitForSelector("#name");
+    await page.type("#name", name);
+    await page.click("#join-button");
+  }
   await page.waitForSelector("#room:not([hidden])", { timeout: WAIT_MS });
 
   const remoteVideos = () =>
@@ -115,7 +131,7 @@ try {
     if (second.length === expected && playing.length === expected) break;
   }
   const tiles = await page.evaluate(() => document.querySelectorAll(".tile").length);
-  report({ ok: playing.length === expected, tiles, playing, consoleErrors });
+  report({ ok: playing.length === expected, tiles, playing, rules, enterLockedUntilAgreed, consoleErrors });
 } catch (error) {
   report({ ok: false, error: String(error), consoleErrors });
   await finish(1);
