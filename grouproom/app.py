@@ -61,6 +61,7 @@ async def _media_port(app: web.Application) -> AsyncIterator[None]:
     media = app[switchboard_key].media_settings
     install_host_addresses(media.ice_addresses)
     mux = udp_mux.acquire(media.ice_addresses, media.media_port, media.media_bind_address)
+    await mux.start()  # read from now on, whether or not this process forwards
     app[media_ports_key] = mux.ports
     yield
     await udp_mux.release(mux)

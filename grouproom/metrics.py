@@ -2,8 +2,9 @@
 
 What an operator watches: open rooms and sessions, connected participants,
 forwarded packets and bytes, retransmissions, NACKs and keyframe requests sent
-to publishers, packets lost on the way from publishers, the event loop's lag and
-the CPU of the server and of each room worker. Labels come from small fixed sets
+to publishers, packets lost on the way from publishers, the event loop's lag,
+the CPU of the server and of each room worker, and the datagrams the media ports
+dropped (udp_mux). Labels come from small fixed sets
 (kind, pid): no names, room names, group names or participant ids.
 
 Counters are read when Prometheus scrapes: from each room's Forwarder, or over
@@ -25,8 +26,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.process_collector import ProcessCollector
 
+from grouproom.media import udp_mux
 from grouproom.media.contract import COUNTERS, MediaRoom
-from grouproom.media.room_worker import RoomWorker
+from grouproom.media.room_worker import RoomWorker, WorkerGone, WorkerProcess
 
 LAG_INTERVAL = 0.5  # seconds between two event-loop lag probes
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -66,6 +68,11 @@ class ServerMetrics:
         self._totals: dict[str, int] = dict(self._retired)
         self._open: dict[str, int] = {}
         self._workers: dict[int, float] = {}
+        # Datagrams the media ports dropped: worker processes' last readings, those
+        # of processes that have ended, and the total (with this process's own).
+        self._dropped_live: dict[WorkerProcess, int] = {}
+        self._dropped_ended = 0
+        self._dropped = 0
 
     async def refresh(self) -> None:
         """Read every room's counters (a round trip to each worker)."""
@@ -86,12 +93,30 @@ class ServerMetrics:
                 totals[name] += counters.get(name, 0)
         self._totals = totals
         self._open = {kind: len(rooms) for kind, rooms in by_kind.items()}
+        await self._read_dropped(live)
         self._workers = {}
         for room in live:
             if isinstance(room, RoomWorker) and room.pid is not None:
                 seconds = worker_cpu_seconds(room.pid)
                 if seconds is not None:
                     self._workers[room.pid] = seconds
+
+    async def _read_dropped(self, live: list[MediaRoom]) -> None:
+        processes = {
+            room.worker
+            for room in live
+            if isinstance(room, RoomWorker) and room.worker is not None and room.worker.running
+        }
+        for process in list(self._dropped_live):
+            if process not in processes:
+                self._dropped_ended += self._dropped_live.pop(process)
+        for process in processes:
+            with contextlib.suppress(WorkerGone, asyncio.TimeoutError):
+                counters = await process.process_counters()
+                self._dropped_live[process] = counters.get("media_datagrams_dropped", 0)
+        self._dropped = (
+            udp_mux.dropped_total() + self._dropped_ended + sum(self._dropped_live.values())
+        )
 
     def collect(self) -> Iterator[Metric]:
         rooms = GaugeMetricFamily(
@@ -121,6 +146,12 @@ class ServerMetrics:
             "grouproom_event_loop_lag_max_seconds",
             "The largest event-loop lag since the previous scrape.",
             value=self.loop_lag_max,
+        )
+        yield CounterMetricFamily(
+            "grouproom_media_datagrams_dropped",
+            "Datagrams on the media ports from addresses no ICE check proved "
+            "(strangers, scans, leftovers of closed connections).",
+            value=self._dropped,
         )
         workers = CounterMetricFamily(
             "grouproom_room_worker_cpu_seconds",

@@ -139,6 +139,10 @@ class WorkerProcess:
             raise WorkerGone(f"the room's media process failed: {reply.get('message')}")
         return reply.get("result")
 
+    async def process_counters(self) -> dict[str, int]:
+        """Counters of the process itself (its media port), not of one room."""
+        return _counts(await self.call("", "process_counters"))
+
     def send(self, message: dict[str, Any]) -> None:
         assert self.process is not None and self.process.stdin is not None
         self.process.stdin.write(json.dumps(message).encode() + b"\n")

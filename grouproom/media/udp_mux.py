@@ -321,6 +321,21 @@ def bind(addresses: Sequence[str], port: int, bind_address: str = "") -> UdpMux:
 
 
 _muxes: dict[tuple[asyncio.AbstractEventLoop, tuple[str, ...], int, str], UdpMux] = {}
+# Datagrams dropped by muxes of this process that have closed since.
+_dropped_by_closed = 0
+
+
+def dropped_total() -> int:
+    """Datagrams this process's media ports dropped (no connection could be proved
+    to be theirs), since the process started: for the metrics."""
+    return _dropped_by_closed + sum(mux.dropped for mux in _muxes.values())
+
+
+def _forget(mux: UdpMux) -> None:
+    global _dropped_by_closed
+    for key in [key for key, known in _muxes.items() if known is mux]:
+        del _muxes[key]
+        _dropped_by_closed += mux.dropped
 
 
 def acquire(addresses: Sequence[str], port: int, bind_address: str = "") -> UdpMux:
@@ -328,7 +343,7 @@ def acquire(addresses: Sequence[str], port: int, bind_address: str = "") -> UdpM
     opened by the first user; `release` it when done (the last user closes it)."""
     loop = asyncio.get_running_loop()
     for key in [key for key in _muxes if key[0].is_closed()]:
-        del _muxes[key]
+        _forget(_muxes[key])
     chosen = tuple(addresses) or tuple(aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True))
     key = (loop, chosen, port, bind_address)
     mux = _muxes.get(key)
@@ -344,8 +359,7 @@ async def release(mux: UdpMux) -> None:
     mux.users -= 1
     if mux.users > 0:
         return
-    for key in [key for key, known in _muxes.items() if known is mux]:
-        del _muxes[key]
+    _forget(mux)
     await mux.close()
 
 

@@ -97,6 +97,8 @@ class Rooms:
     async def handle(self, request: dict[str, Any]) -> Any:
         room = str(request["room"])
         op = request["op"]
+        if op == "process_counters":  # the process's, not a room's
+            return {"media_datagrams_dropped": udp_mux.dropped_total()}
         if op == "open":
             if room not in self.forwarders:
                 settings = replace(media_settings(request["settings"]), media_port=self.media_port)
@@ -171,6 +173,7 @@ async def main(settings: MediaSettings) -> None:
     # this process with the reason on stderr, and the parent's room with WorkerGone.
     install_host_addresses(settings.ice_addresses)
     mux = udp_mux.acquire(settings.ice_addresses, settings.media_port, settings.media_bind_address)
+    await mux.start()
     rooms = Rooms(settings.media_port)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=2**20)

@@ -4,15 +4,17 @@ what real peers send through a room worker, and naming nobody."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestClient
+from aiortc.sdp import SessionDescription
 from prometheus_client.parser import text_string_to_metric_families
 
-from grouproom.app import create_app
+from grouproom.app import create_app, media_ports_key
 from grouproom.settings import Settings
 from tests.protocol.conftest import AiohttpClient
 from tests.protocol.rtc_client import RtcClient
@@ -59,6 +61,9 @@ async def test_metrics_count_forwarding_and_name_nobody(
         answer = await signaling.expect("offer", {"sdp": await rtc.offer()})
         await rtc.accept(answer["sdp"])
         members.append((signaling, joined["participant_id"]))
+        worker_ports = {
+            c.port for m in SessionDescription.parse(answer["sdp"]).media for c in m.ice_candidates
+        }
 
     async def forwarded_at_least(count: float) -> dict[Any, float]:
         for _ in range(100):
@@ -69,6 +74,22 @@ async def test_metrics_count_forwarding_and_name_nobody(
         raise AssertionError(f"fewer than {count} packets forwarded")
 
     first = await forwarded_at_least(50)
+    # Strangers' datagrams on the media ports, the room worker's and the server's
+    # own, are dropped and counted.
+    (worker_port,) = worker_ports
+    dropped = ("grouproom_media_datagrams_dropped_total", ())
+    # The server's own count is process-wide: other tests' strangers are in it.
+    before = first[dropped]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
+        for port_hit, count in ((worker_port, 3), (app[media_ports_key][0], 2)):
+            for _ in range(count):
+                stranger.sendto(b"\x80\x60" + bytes(100), ("127.0.0.1", port_hit))
+    for _ in range(100):
+        _, values = await scrape(port)
+        if values[dropped] >= before + 5:
+            break
+        await asyncio.sleep(0.1)
+    assert values[dropped] == before + 5
     second = await forwarded_at_least(forwarded(first) + 50)
     text, values = await scrape(port)
     assert values[("grouproom_participants", ())] == 2
@@ -86,6 +107,7 @@ async def test_metrics_count_forwarding_and_name_nobody(
     await asyncio.sleep(0.5)
     _, after = await scrape(port)
     assert forwarded(after) >= forwarded(second)
+    assert after[dropped] == before + 5  # the worker has ended; what it counted stays
     assert after[("grouproom_participants", ())] == 0
 
 
