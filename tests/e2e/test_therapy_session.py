@@ -139,6 +139,15 @@ def go_in(page: Page) -> None:
     page.wait_for_selector("#room:not([hidden])", timeout=20000)
 
 
+def tile_action(page: Page, participant_id: str, action: str) -> None:
+    """A therapist's action on a member's tile: open the tile's menu, choose."""
+    tile = f'.tile[data-participant-id="{participant_id}"]'
+    assert page.is_hidden(f'{tile} [data-action="{action}"]')  # not over the face
+    page.click(f"{tile} .tile-actions summary")
+    page.click(f'{tile} [data-action="{action}"]')
+    assert page.is_hidden(f'{tile} [data-action="{action}"]')  # the menu closed
+
+
 def person_id(page: Page, name: str) -> str:
     locator = page.locator("#participants li", has_text=name).first
     value = locator.get_attribute("data-person-id")
@@ -207,7 +216,7 @@ def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -
         ann_id = person_id(lea.page, "Ann")
         bob_id = person_id(lea.page, "Bob")
         wait_until(lambda: audio_packets(bob, ann_id) > 50, 15, "Bob gets no audio from Ann")
-        lea.page.click(f'.tile[data-participant-id="{ann_id}"] [data-action="mute"]')
+        tile_action(lea.page, ann_id, "mute")
         bob.page.wait_for_selector(
             f'#participants li[data-person-id="{ann_id}"]:has-text("muted by the therapist")'
         )
@@ -215,7 +224,7 @@ def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -
         before = audio_packets(bob, ann_id)
         lea.page.wait_for_timeout(2000)
         assert audio_packets(bob, ann_id) - before <= 5, "Ann's muted audio still reaches Bob"
-        lea.page.click(f'.tile[data-participant-id="{ann_id}"] [data-action="allow_speak"]')
+        tile_action(lea.page, ann_id, "allow_speak")
         wait_until(
             lambda: audio_packets(bob, ann_id) > before + 50, 15, "Ann's audio did not come back"
         )
@@ -253,13 +262,12 @@ def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -
 
         # Lea removes Bob, in the page's own dialog: cancelled first, nothing happens;
         # then with a reason, which Bob reads.
-        remove_bob = f'.tile[data-participant-id="{bob_id}"] [data-action="remove"]'
-        lea.page.click(remove_bob)
+        tile_action(lea.page, bob_id, "remove")
         assert "Remove Bob from the session?" in lea.page.inner_text("#remove-dialog")
         lea.page.click("#remove-dialog button[value=cancel]")
         lea.page.wait_for_timeout(500)
         assert bob.page.is_visible("#room")
-        lea.page.click(remove_bob)
+        tile_action(lea.page, bob_id, "remove")
         lea.page.fill("#remove-reason", "We spreken elkaar apart.")
         lea.page.click("#remove-confirm")
         bob.page.wait_for_selector("#left:not([hidden])", timeout=10000)

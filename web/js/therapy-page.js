@@ -190,9 +190,12 @@ function actionButton(labelKey, action, target) {
   button.className = "small";
   button.dataset.action = action;
   button.textContent = t(labelKey);
-  button.addEventListener("click", () =>
-    action === "remove" ? askToRemove(target) : moderate(action, target),
-  );
+  button.addEventListener("click", (event) => {
+    const menu = event.currentTarget.closest("details");
+    if (menu) menu.open = false; // a tile's menu (the waiting list has plain buttons)
+    if (action === "remove") askToRemove(target);
+    else moderate(action, target);
+  });
   return button;
 }
 
@@ -205,11 +208,23 @@ function renderTileActions() {
       continue;
     }
     if (!actions) {
-      actions = document.createElement("div");
+      // One small button on the tile opens the actions, so that they do not cover
+      // the member's face (a disclosure: works with touch, keyboard and screen
+      // readers; kept across renders so that an open menu stays open).
+      actions = document.createElement("details");
       actions.className = "tile-actions";
+      const summary = document.createElement("summary");
+      summary.textContent = "⋯";
+      const menu = document.createElement("div");
+      menu.className = "tile-menu";
+      actions.append(summary, menu);
       tile.element.append(actions);
     }
-    actions.replaceChildren(
+    actions.querySelector("summary").setAttribute(
+      "aria-label",
+      t("session.tileActions", { name: participant.name }),
+    );
+    actions.querySelector(".tile-menu").replaceChildren(
       participant.audio_forwarded
         ? actionButton("session.tileMute", "mute", tile.id)
         : actionButton("session.tileAllow", "allow_speak", tile.id),
@@ -659,6 +674,16 @@ byId("remove-dialog").addEventListener("close", () => {
   dialog.returnValue = "";
 });
 byId("leave-button").addEventListener("click", () => room && room.leave());
+// An open tile menu closes on a click elsewhere or Escape.
+document.addEventListener("click", (event) => {
+  for (const menu of document.querySelectorAll("details.tile-actions[open]")) {
+    if (!menu.contains(event.target)) menu.open = false;
+  }
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape") return;
+  for (const menu of document.querySelectorAll("details.tile-actions[open]")) menu.open = false;
+});
 byId("rules-button").addEventListener("click", () => byId("rules-dialog").showModal());
 byId("rules-dialog-close").addEventListener("click", () => byId("rules-dialog").close());
 for (const tab of byId("chat-tabs").querySelectorAll("[data-channel]")) {
