@@ -20,7 +20,11 @@ from grouproom.media.contract import (
     MediaSettings,
     OfferError,
 )
-from grouproom.media.hooks import install_datagram_guard, install_host_addresses
+from grouproom.media.hooks import (
+    install_connect_guard,
+    install_datagram_guard,
+    install_host_addresses,
+)
 from grouproom.media.peer import Peer, Slot
 from grouproom.media.subscription import Subscription
 
@@ -51,6 +55,7 @@ class Forwarder:
         self.visible_video: dict[str, frozenset[str]] = {}
         install_host_addresses(settings.ice_addresses)
         install_datagram_guard()
+        install_connect_guard()
         udp_mux.install_gathering()
         # The process's shared media sockets, taken at the first connect.
         self.mux: udp_mux.UdpMux | None = None

@@ -24,6 +24,7 @@ from aiortc import rate as aiortc_rate
 from aiortc import rtcdtlstransport as aiortc_dtls
 from aiortc import rtcrtpreceiver as aiortc_receiver
 from aiortc import rtp as aiortc_rtp
+from aiortc.exceptions import InvalidStateError
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 
 from grouproom.media import udp_mux
@@ -127,6 +128,12 @@ def verify_static_hooks() -> None:
     _require(
         _source_contains(aioice.ice.StunProtocol.send_data, "self.transport.sendto("),
         "aioice StunProtocol.send_data -> transport.sendto",
+    )
+    # The connect guard: the task setLocalDescription starts, and the closed flag.
+    _require(
+        _source_contains(RTCPeerConnection.setLocalDescription, "self.__connect()")
+        and _source_contains(_original_connect, "self.__isClosed"),
+        "RTCPeerConnection.setLocalDescription -> ensure_future(self.__connect())",
     )
     # The shared media port (udp_mux): how aioice gathers host candidates, routes
     # STUN responses and answers authenticated binding requests.
@@ -289,3 +296,26 @@ def install_datagram_guard() -> None:
     send them: without the guard, one empty datagram cut a member off. This is
     process-wide and idempotent."""
     aioice.ice.StunProtocol.datagram_received = _guarded_datagram_received  # type: ignore[method-assign]
+
+
+_original_connect = RTCPeerConnection._RTCPeerConnection__connect  # type: ignore[attr-defined]
+
+
+async def _connect_until_closed(self: RTCPeerConnection) -> None:
+    """aiortc's __connect, which setLocalDescription starts as a task of its own
+    and nobody awaits. It checks for a closed connection only before its loop over
+    the transceivers: a participant who leaves while that loop waits (their
+    connection closed by the forwarder) made the next `RTCIceTransport.start`
+    raise InvalidStateError, logged as "Task exception was never retrieved" with a
+    traceback that kept the connection alive in the log record."""
+    try:
+        await _original_connect(self)
+    except InvalidStateError:
+        if not self._RTCPeerConnection__isClosed:  # type: ignore[attr-defined]
+            raise
+
+
+def install_connect_guard() -> None:
+    """Let a connection closed while it connects end quietly. Process-wide and
+    idempotent."""
+    RTCPeerConnection._RTCPeerConnection__connect = _connect_until_closed  # type: ignore[attr-defined]
