@@ -97,8 +97,12 @@ try {
     rules = await page.$eval("#rules-text", (element) => element.textContent);
     enterLockedUntilAgreed = await page.$eval("#rules-enter", (button) => button.disabled);
     await page.click("#rules-agree");
+    await page.waitForSelector("#rules-enter:not([disabled])");
     await page.click("#rules-enter");
-    await page.waitForSelector("#step-waiting:not([hidden])", { timeout: WAIT_MS });
+    // Let in at once (an admitted member skips the waiting room) or after a wait.
+    await page.waitForSelector("#step-waiting:not([hidden]), #room:not([hidden])", {
+      timeout: WAIT_MS,
+    });
   } else {
     await page.waitForSelector("#name");
     await page.type("#name", name);
@@ -133,7 +137,18 @@ try {
   const tiles = await page.evaluate(() => document.querySelectorAll(".tile").length);
   report({ ok: playing.length === expected, tiles, playing, rules, enterLockedUntilAgreed, consoleErrors });
 } catch (error) {
-  report({ ok: false, error: String(error), consoleErrors });
+  // What the page showed, to tell why it stopped.
+  const shown = await browser
+    .pages()
+    .then((pages) =>
+      pages[pages.length - 1].evaluate(() => ({
+        sections: [...document.querySelectorAll("section:not([hidden])")].map((s) => s.id),
+        status: document.querySelector("#status")?.textContent ?? null,
+        message: document.querySelector("#left-message")?.textContent ?? null,
+      })),
+    )
+    .catch(() => null);
+  report({ ok: false, error: String(error), shown, consoleErrors });
   await finish(1);
 }
 
