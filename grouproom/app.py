@@ -17,7 +17,6 @@ from grouproom.http.security_headers import add_security_headers
 from grouproom.http.therapist_pages import TherapistPages
 from grouproom.media import udp_mux
 from grouproom.media.contract import MediaRoom
-from grouproom.media.hooks import install_host_addresses
 from grouproom.metrics import ServerMetrics, serve_metrics
 from grouproom.rooms.registry import RoomRegistry
 from grouproom.settings import Settings
@@ -59,7 +58,6 @@ async def _media_port(app: web.Application) -> AsyncIterator[None]:
     the server with a clear message, not the first participant) and held until the
     end; this process's rooms share it. Room worker processes open their own."""
     media = app[switchboard_key].media_settings
-    install_host_addresses(media.ice_addresses)
     mux = udp_mux.acquire(media.ice_addresses, media.media_port, media.media_bind_address)
     await mux.start()  # read from now on, whether or not this process forwards
     app[media_ports_key] = mux.ports

@@ -182,8 +182,12 @@ class Peer:
         """Gather from the shared media sockets (before the answer names the ufrag)."""
         if self.mux is None:
             return
-        for transceiver in self.pc.getTransceivers():
-            self.mux.attach(transceiver.receiver.transport.transport.iceGatherer._connection)
+        connections = {
+            transceiver.receiver.transport.transport.iceGatherer._connection
+            for transceiver in self.pc.getTransceivers()
+        }  # with BUNDLE, one
+        for connection in connections:
+            self.mux.attach(connection)
 
     def _ask_for_opus_dtx_and_fec(self) -> None:
         """The answer asks the browser's Opus encoder for DTX (a member who is

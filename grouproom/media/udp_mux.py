@@ -321,6 +321,9 @@ def bind(addresses: Sequence[str], port: int, bind_address: str = "") -> UdpMux:
 
 
 _muxes: dict[tuple[asyncio.AbstractEventLoop, tuple[str, ...], int, str], UdpMux] = {}
+# aioice's own choice of host addresses (every non-loopback one), as it was before
+# hooks.install_host_addresses could replace it: what empty `addresses` mean.
+_every_host_address = aioice.ice.get_host_addresses
 # Datagrams dropped by muxes of this process that have closed since.
 _dropped_by_closed = 0
 
@@ -344,7 +347,7 @@ def acquire(addresses: Sequence[str], port: int, bind_address: str = "") -> UdpM
     loop = asyncio.get_running_loop()
     for key in [key for key in _muxes if key[0].is_closed()]:
         _forget(_muxes[key])
-    chosen = tuple(addresses) or tuple(aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True))
+    chosen = tuple(addresses) or tuple(_every_host_address(use_ipv4=True, use_ipv6=True))
     key = (loop, chosen, port, bind_address)
     mux = _muxes.get(key)
     if mux is None:

@@ -34,7 +34,6 @@ from grouproom.long_lived import freeze_start_up_objects
 from grouproom.media import udp_mux
 from grouproom.media.contract import CandidateError, Kind, MediaSettings, OfferError
 from grouproom.media.forwarder import Forwarder
-from grouproom.media.hooks import install_host_addresses
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +170,6 @@ async def answer(rooms: Rooms, request: dict[str, Any]) -> None:
 async def main(settings: MediaSettings) -> None:
     # The media port is opened before the parent hears "ready": a port in use ends
     # this process with the reason on stderr, and the parent's room with WorkerGone.
-    install_host_addresses(settings.ice_addresses)
     mux = udp_mux.acquire(settings.ice_addresses, settings.media_port, settings.media_bind_address)
     await mux.start()
     rooms = Rooms(settings.media_port)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from grouproom.media.room_worker import RoomWorker, WorkerGone, WorkerPool
 from tests.media.conftest import SLOTS, RecordedEvents
 from tests.media.peers import TestParticipant
 from tests.media.test_forwarding import LUMA, eventually
+from tests.media.test_udp_mux import candidate_ports, free_udp_port
 
 
 async def join(room: RoomWorker, participants: list[TestParticipant], name: str) -> TestParticipant:
@@ -164,12 +166,8 @@ async def test_a_pool_starts_up_to_its_size_and_reports_a_death_to_every_room() 
 
 def free_port_run(length: int) -> int:
     """A port P with P .. P + length - 1 all free for UDP on loopback (now)."""
-    import socket
-
     for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
+        base = free_udp_port()
         if base + length >= 65536:
             continue
         taken = []
@@ -191,8 +189,6 @@ async def test_each_worker_process_has_its_own_media_port() -> None:
     # The server's media port is P; its worker processes take P + 1, P + 2, ...
     # (a firewall opens P to P + cores), and a process that ended frees its port
     # for the next one.
-    from aiortc.sdp import SessionDescription
-
     base = free_port_run(3)
     pool = WorkerPool(size=2)
     settings = MediaSettings(ice_addresses=("127.0.0.1",), receive_slots=SLOTS, media_port=base)
@@ -205,9 +201,8 @@ async def test_each_worker_process_has_its_own_media_port() -> None:
         participants.append(participant)
         answer = await room.connect(name, await participant.make_offer())
         await participant.accept_answer(answer)
-        ports = {c.port for m in SessionDescription.parse(answer).media for c in m.ice_candidates}
-        assert len(ports) == 1
-        return ports.pop()
+        (port,) = candidate_ports(answer)
+        return port
 
     try:
         assert await port_seen_by(first, "anna") == base + 1
@@ -226,8 +221,6 @@ async def test_each_worker_process_has_its_own_media_port() -> None:
 
 
 async def test_a_worker_whose_port_is_taken_does_not_start() -> None:
-    import socket
-
     base = free_port_run(2)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.0.1", base + 1))

@@ -16,6 +16,7 @@ import pytest
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 
 from grouproom.__main__ import main
+from tests.media.test_udp_mux import free_udp_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -135,9 +136,7 @@ def test_a_missing_aiortc_hook_exits_3(
 async def test_the_media_port_is_printed_and_a_taken_one_stops_the_start(
     tmp_path: Path,
 ) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        media_port = probe.getsockname()[1]
+    media_port = free_udp_port()
     server = await start_server(
         tmp_path / "free", "--port", str(free_port()), "--media-port", str(media_port)
     )

@@ -11,11 +11,11 @@ from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestClient
-from aiortc.sdp import SessionDescription
 from prometheus_client.parser import text_string_to_metric_families
 
 from grouproom.app import create_app, media_ports_key
 from grouproom.settings import Settings
+from tests.media.test_udp_mux import candidate_ports
 from tests.protocol.conftest import AiohttpClient
 from tests.protocol.rtc_client import RtcClient
 from tests.protocol.signaling_client import SignalingClient
@@ -61,9 +61,7 @@ async def test_metrics_count_forwarding_and_name_nobody(
         answer = await signaling.expect("offer", {"sdp": await rtc.offer()})
         await rtc.accept(answer["sdp"])
         members.append((signaling, joined["participant_id"]))
-        worker_ports = {
-            c.port for m in SessionDescription.parse(answer["sdp"]).media for c in m.ice_candidates
-        }
+        worker_ports = candidate_ports(answer["sdp"])
 
     async def forwarded_at_least(count: float) -> dict[Any, float]:
         for _ in range(100):
