@@ -32,6 +32,7 @@ from aiortc.rtp import (
 
 from grouproom.media.bandwidth import BandwidthEstimate
 from grouproom.media.contract import Kind
+from grouproom.media.fan_out import VideoFanOut, fan_out_for
 from grouproom.media.keyframe import starts_keyframe, vp8_picture_id
 from grouproom.media.packet_buffer import PacketBuffer
 
@@ -95,6 +96,7 @@ class Publication:
         )
         self.bandwidth = BandwidthEstimate(cap=video_max_bitrate)
         self._estimator = RemoteBitrateEstimator() if self.is_video else None
+        self._fan_out: VideoFanOut | None = None
 
     def attach(self, receiver: ForwardingReceiver) -> None:
         self.receiver = receiver
@@ -148,6 +150,19 @@ class Publication:
         if not self.enabled:
             return
         now = time.monotonic()
+        if self.is_video:
+            fan_out = self._fan_out
+            if fan_out is None:
+                fan_out = self._fan_out = fan_out_for(asyncio.get_running_loop())
+            fan_out.add(self, forwarded, now)
+        else:
+            self.forward(forwarded, now)
+
+    def forward(self, forwarded: ForwardedPacket, now: float) -> None:
+        """Send one packet to every subscriber (video comes here from the loop's
+        fan-out queue, which may hold it past a mute)."""
+        if not self.enabled:
+            return
         # forward() never awaits, so the list cannot change while it is walked.
         for subscription in self.subscriptions:
             subscription.forward(forwarded, now)
