@@ -9,7 +9,10 @@ everyone else's picture).
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
+
+from aiortc.rate import MIN_FRAME_PERIOD_HISTORY_LENGTH, OveruseEstimator, RemoteBitrateEstimator
 
 REPORT_LIFETIME = 5.0  # seconds a subscriber's estimate counts
 
@@ -41,3 +44,30 @@ class BandwidthEstimate:
             if now - at <= REPORT_LIFETIME:
                 target = min(target, bitrate)
         return max(min(self.floor, self.cap), target)
+
+
+class LeanOveruseEstimator(OveruseEstimator):
+    """aiortc's delay-based overuse estimator with its minimum-frame-period step
+    done by the built-in `min` over a deque instead of a Python loop over a list
+    it shifts with pop(0): same results (tests/unit/test_media_logic.py compares
+    them), and the step was about half of the estimator's share of the server's
+    CPU in a 12-member grid (py-spy)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._history: deque[float] = deque()
+
+    def update_min_frame_period(self, ts_delta: float) -> float:
+        history = self._history
+        if len(history) >= MIN_FRAME_PERIOD_HISTORY_LENGTH:
+            history.popleft()
+        min_frame_period = min(history, default=ts_delta)
+        history.append(ts_delta)
+        return ts_delta if ts_delta < min_frame_period else min_frame_period
+
+
+def lean_bitrate_estimator() -> RemoteBitrateEstimator:
+    """aiortc's receive-side bitrate estimator (for REMB), with the lean overuse estimator."""
+    estimator = RemoteBitrateEstimator()
+    estimator.estimator = LeanOveruseEstimator()
+    return estimator

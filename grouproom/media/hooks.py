@@ -168,6 +168,17 @@ def verify_static_hooks() -> None:
     for name in ("StreamStatistics", "NackGenerator"):
         _require(hasattr(aiortc_receiver, name), f"aiortc.rtcrtpreceiver.{name}")
     _require(hasattr(aiortc_rate, "RemoteBitrateEstimator"), "aiortc.rate.RemoteBitrateEstimator")
+    # bandwidth.LeanOveruseEstimator replaces one step of aiortc's estimator.
+    _require(
+        _source_contains(
+            aiortc_rate.RemoteBitrateEstimator.__init__, "self.estimator = OveruseEstimator()"
+        )
+        and _source_contains(aiortc_rate.OveruseEstimator.update, "self.update_min_frame_period(")
+        and _source_contains(
+            aiortc_rate.OveruseEstimator.update_min_frame_period, "MIN_FRAME_PERIOD_HISTORY_LENGTH"
+        ),
+        "aiortc RemoteBitrateEstimator.estimator: an OveruseEstimator with update_min_frame_period",
+    )
     for name in ("pack_remb_fci", "unpack_remb_fci", "RtcpSrPacket", "RtcpRrPacket"):
         _require(hasattr(aiortc_rtp, name), f"aiortc.rtp.{name}")
     # datagram_send.protect: libsrtp called with the session's own buffer.

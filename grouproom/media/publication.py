@@ -14,7 +14,6 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aiortc.rate import RemoteBitrateEstimator
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
 from aiortc.rtp import (
@@ -30,7 +29,7 @@ from aiortc.rtp import (
     pack_remb_fci,
 )
 
-from grouproom.media.bandwidth import BandwidthEstimate
+from grouproom.media.bandwidth import BandwidthEstimate, lean_bitrate_estimator
 from grouproom.media.contract import Kind
 from grouproom.media.fan_out import VideoFanOut, fan_out_for
 from grouproom.media.keyframe import starts_keyframe, vp8_picture_id
@@ -95,7 +94,7 @@ class Publication:
             PacketBuffer(RETRANSMISSION_BUFFER) if self.is_video else None
         )
         self.bandwidth = BandwidthEstimate(cap=video_max_bitrate)
-        self._estimator = RemoteBitrateEstimator() if self.is_video else None
+        self._estimator = lean_bitrate_estimator() if self.is_video else None
         self._fan_out: VideoFanOut | None = None
 
     def attach(self, receiver: ForwardingReceiver) -> None:

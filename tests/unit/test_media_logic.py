@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+import random
 
-from grouproom.media.bandwidth import BandwidthEstimate
+import pytest
+from aiortc.rate import RemoteBitrateEstimator
+
+from grouproom.media.bandwidth import BandwidthEstimate, lean_bitrate_estimator
 from grouproom.media.keyframe import (
     h264_starts_keyframe,
     starts_keyframe,
@@ -214,3 +217,32 @@ def test_bandwidth_is_capped_and_follows_the_slowest_recent_report() -> None:
     estimate.report_subscriber(2, 200_000, now=10.0)
     estimate.forget_subscriber(2)
     assert estimate.target(now=10.0) == 500_000
+
+
+def test_lean_bitrate_estimator_gives_aiortcs_estimates() -> None:
+    """The same packets (a 500 kbit/s stream whose path turns congested, then
+    recovers) give the same estimates, step by step, as aiortc's own."""
+    generator = random.Random(7)
+    theirs = RemoteBitrateEstimator()
+    ours = lean_bitrate_estimator()
+    send_ms = 0.0
+    arrival_ms = 0.0
+    estimates = 0
+    for number in range(6000):
+        send_ms += generator.choice((0.0, 0.0, generator.uniform(25.0, 55.0)))  # frames' bursts
+        congested = 2000 <= number < 3500
+        arrival_ms = max(arrival_ms, send_ms) + generator.uniform(0, 6.0 if congested else 1.0)
+        abs_send_time = int(send_ms * (1 << 18) / 1000) & 0xFFFFFF
+        arguments = {
+            "abs_send_time": abs_send_time,
+            "arrival_time_ms": int(arrival_ms),
+            "payload_size": generator.randint(200, 1200),
+            "ssrc": 1234,
+        }
+        expected = theirs.add(**arguments)
+        assert ours.add(**arguments) == expected
+        assert ours.estimator.offset() == theirs.estimator.offset()
+        assert ours.estimator.var_noise == theirs.estimator.var_noise
+        estimates += expected is not None
+    assert estimates > 10
+    assert ours.estimator.num_of_deltas() == theirs.estimator.num_of_deltas() > 300
