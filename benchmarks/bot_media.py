@@ -6,7 +6,9 @@ peer connection starts them), keeping aiortc's ICE, DTLS and SRTP:
 
 - `ClipSender` sends the pre-encoded clip (benchmarks/clip.py) as RTP at its own
   pace: VP8 with a payload descriptor and picture id, Opus in 20 ms packets. A
-  keyframe request (PLI or FIR) makes it send a keyframe at the next frame; a NACK
+  keyframe request (PLI or FIR) makes it send a keyframe at the next frame (in
+  place of that frame: the clip's own keyframes keep their times, except in
+  the unstamped streams a relay decodes, which start the clip over); a NACK
   is answered from the last 512 packets; a sender report goes out every second.
 - `CountingReceiver` counts packets, bytes, frames and keyframes per publisher,
   when the first decodable frame (a whole keyframe) arrived, and the delay of every
@@ -240,10 +242,21 @@ class ClipSender(RTCRtpSender):
         index = 0
         picture_id = random.randrange(1 << 15)
         async for _ in self._paced(1 / FRAME_RATE):
+            frame = frames[index]
             if self._keyframe_wanted:
                 self._keyframe_wanted = False
-                index = 0
-            frame = frames[index]
+                if self.stamped:
+                    # The clip's first keyframe in place of the frame due now; the
+                    # clip goes on where it was. Restarting the clip moved every
+                    # bot's 2-second keyframe to the moment of the request, and as
+                    # a server asks all publishers at once when someone joins, the
+                    # bots ended up sending their periodic keyframes together.
+                    frame = frames[0]
+                else:
+                    # A stream that is decoded (the relay's) starts over, so that
+                    # every frame after the keyframe refers to the right ones.
+                    index = 0
+                    frame = frames[0]
             last = len(frame.chunks) - 1
             for number, chunk in enumerate(frame.chunks):
                 descriptor = bytes(
