@@ -50,6 +50,18 @@ from benchmarks.clip import AUDIO_FRAME, FRAME_RATE, Clip
 from grouproom.media import direct_receive
 from grouproom.media.keyframe import starts_keyframe
 
+# Opus DTX (RFC 7587 section 3.1.3; what libopus and browsers do): in silence one
+# small packet (comfort noise) every 400 ms instead of one every 20 ms.
+DTX_FRAMES = 20
+DTX_PAYLOAD = bytes((0x08, 0x00, 0x00))
+
+
+def speaks(bot: int, now: float, seconds: float, members: int) -> bool:
+    """Whether bot number `bot` (from 1) has the turn at time `now` when `members`
+    bots speak in turn for `seconds` each."""
+    return int(now / seconds) % members == (bot - 1) % members
+
+
 STAMP = struct.Struct("!HHQ")
 STAMP_MARK = 0x6772  # "gr"
 VIDEO_TICKS = 90_000 // FRAME_RATE
@@ -144,6 +156,7 @@ class ClipSender(RTCRtpSender):
     started: bool
     _phase: float
     _keyframe_wanted: bool
+    _turn: tuple[float, int] | None  # (seconds, members) when speaking in turn
     _history: dict[int, bytes]
     _tasks: list[asyncio.Task[None]]
     _extensions: HeaderExtensionsMap
@@ -169,7 +182,20 @@ class ClipSender(RTCRtpSender):
         sender._keyframe_wanted = False
         sender._history = {}
         sender._tasks = []
+        sender._turn = None
         return sender
+
+    def speak_in_turn(self, seconds: float, members: int) -> None:
+        """Speak only in this bot's turn: bot n in the n-th of every `members`
+        turns of `seconds` (on CLOCK_MONOTONIC, which every bot process shares);
+        otherwise send what Opus DTX sends in silence, one small packet every
+        400 ms, while the RTP timestamp goes on."""
+        self._turn = (seconds, members)
+
+    def _speaking(self) -> bool:
+        if self._turn is None:
+            return True
+        return speaks(self.bot, time.monotonic(), *self._turn)
 
     async def send(self, parameters: RTCRtpSendParameters) -> None:
         if self.started:
@@ -278,9 +304,17 @@ class ClipSender(RTCRtpSender):
     async def _run_audio(self) -> None:
         packets = self.clip.audio
         index = 0
+        silent_frames = 0
         async for _ in self._paced(AUDIO_FRAME / 48_000):
-            await self._send(packets[index], marker=False)
-            self.sent.audio_packets += 1
+            if self._speaking():
+                silent_frames = 0
+                await self._send(packets[index], marker=False)
+                self.sent.audio_packets += 1
+            else:
+                if silent_frames % DTX_FRAMES == 0:
+                    await self._send(DTX_PAYLOAD, marker=False)
+                    self.sent.audio_packets += 1
+                silent_frames += 1
             self._timestamp = (self._timestamp + AUDIO_FRAME) & 0xFFFFFFFF
             index = (index + 1) % len(packets)
 

@@ -77,6 +77,8 @@ async def main(plan: dict[str, Any]) -> None:
             delays=delays,
             phase=spec["phase"],
             show_video=spec.get("show_video", True),
+            speaking_turn=spec.get("speaking_turn"),
+            members=spec.get("members", 1),
         )
         for spec in plan["bots"]
     ]

@@ -59,6 +59,10 @@ class Bot:
     # False: the bot shows no video (as a hidden browser tab), so grouproom forwards
     # it only audio (`set_visible_video` with nobody).
     show_video: bool = True
+    # The talking scenario: members speak in turn for this many seconds each
+    # (`members` of them), and are silent (Opus DTX) otherwise.
+    speaking_turn: float | None = None
+    members: int = 1
     sent: Sent = field(default_factory=Sent)
     received: dict[int, FromPublisher] = field(default_factory=dict)
     joined_ns: int | None = None
@@ -108,6 +112,9 @@ class Bot:
         video = pc.addTransceiver("video", direction="sendonly")
         prefer(video, "video/vp8")
         ClipSender.take_over(audio.sender, self.clip, self.number, stamped, self.sent, self.phase)
+        if self.speaking_turn is not None:
+            assert isinstance(audio.sender, ClipSender)
+            audio.sender.speak_in_turn(self.speaking_turn, self.members)
         ClipSender.take_over(video.sender, self.clip, self.number, stamped, self.sent, self.phase)
 
     def _count_on(self, pc: RTCPeerConnection, publisher: int | None) -> None:

@@ -207,7 +207,10 @@ every server in it, one scenario after the other, with the same bots:
   under 99%); a join storm of 12 members within one second; *hidden*: a 12-member
   grid in which no bot shows video (`set_visible_video` with nobody, as hidden
   browser tabs), so only audio is forwarded: what grouproom still spends is mostly
-  receiving. Variants of grouproom: on asyncio's own event loop instead of uvloop,
+  receiving; *talking*: a 12-member grid as a group session sounds, one member
+  speaking at a time (each for 5 s in turn) and the others silent, sending what
+  Opus DTX sends in silence (a small packet every 400 ms instead of 50 a second),
+  every camera on. Variants of grouproom: on asyncio's own event loop instead of uvloop,
   and with room worker processes (`GROUPROOM_ROOM_WORKERS`, at most one per core).
 - **Figures**, over a measuring window that starts 3 s after the last join: server
   CPU (user + system of the server process and its children, from /proc) per second

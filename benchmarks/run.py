@@ -46,11 +46,12 @@ ICE_ADDRESS = "10.203.0.1"
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs/benchmarks/results.json"
 ROOM_STEPS = (1, 2, 4, 6, 8, 10, 12)  # rooms of 6 at once, until the server saturates
+TALKING_TURN = 5.0  # seconds each member speaks in the talking scenario
 
 
 @dataclass
 class Scenario:
-    name: str  # grid | rooms | storm | hidden
+    name: str  # grid | rooms | storm | hidden | talking
     members: int
     rooms: int = 1
     join_spacing: float = 0.25  # seconds between two joins
@@ -58,6 +59,9 @@ class Scenario:
     # False (the hidden scenario): every bot shows no video, so only audio is
     # forwarded; what the server still spends is mostly receiving.
     show_video: bool = True
+    # Seconds each member speaks in turn (the talking scenario); the others are
+    # silent and send Opus DTX. None: every member sends audio all the time.
+    speaking_turn: float | None = None
 
 
 @dataclass
@@ -164,6 +168,8 @@ def plan_bots(server: str, scenario: Scenario, processes: int) -> list[list[dict
                     "join_at": (number - 1) * scenario.join_spacing,
                     "phase": (number * 0.618) % 1.0,
                     "show_video": scenario.show_video,
+                    "speaking_turn": scenario.speaking_turn,
+                    "members": scenario.members,
                 }
             )
     return [plan for plan in plans if plan]
@@ -454,6 +460,8 @@ def scenarios_for(
         found.append(Scenario("storm", 12, join_spacing=1 / 12))
     if "hidden" in names and kind in ("grouproom", "baseline"):
         found.append(Scenario("hidden", 12, show_video=False))
+    if "talking" in names and kind != "relay":
+        found.append(Scenario("talking", 12, speaking_turn=TALKING_TURN))
     return found
 
 
@@ -544,8 +552,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--scenarios",
         nargs="+",
-        default=["grid", "rooms", "storm", "hidden"],
-        choices=["grid", "rooms", "storm", "hidden"],
+        default=["grid", "rooms", "storm", "hidden", "talking"],
+        choices=["grid", "rooms", "storm", "hidden", "talking"],
     )
     parser.add_argument(
         "--seconds", type=float, default=15.0, help="length of each measuring window"

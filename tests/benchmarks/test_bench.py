@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.bot_media import speaks
+
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(
@@ -43,3 +45,14 @@ def test_a_quick_bench_measures_grouproom_and_janus() -> None:
         # Audio's own tail, within the whole one's range of buckets.
         assert record["audio_delay_p99_ms"] is not None, record
         assert record["note"] == "", record
+
+
+def test_talking_bots_speak_one_at_a_time_and_all_in_turn() -> None:
+    members, seconds = 12, 5.0
+    turns: dict[int, int] = {}
+    for step in range(2 * members * 10):  # two rounds, ten looks per turn
+        now = 1_000.0 + step * seconds / 10
+        speaking = [bot for bot in range(1, members + 1) if speaks(bot, now, seconds, members)]
+        assert len(speaking) == 1, (now, speaking)
+        turns[speaking[0]] = turns.get(speaking[0], 0) + 1
+    assert turns == {bot: 20 for bot in range(1, members + 1)}
