@@ -7,6 +7,9 @@ from typing import ClassVar
 
 from grouproom.protocol.session_requests import SessionRequest
 
+# Characters of a rejoin token (`joined`'s rejoin_token, `join`'s replaces).
+REJOIN_TOKEN_LENGTH = 32
+
 
 @dataclass(frozen=True, slots=True)
 class Join:
@@ -16,6 +19,9 @@ class Join:
     name: str
     audio_muted: bool = False
     video_muted: bool = False
+    # The rejoin token of this browser's earlier participation (from `joined`):
+    # that participant, whose connection broke, is removed before this one joins.
+    replaces: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

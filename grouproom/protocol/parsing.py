@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 
 from grouproom.protocol.client_messages import (
+    REJOIN_TOKEN_LENGTH,
     ClientMessage,
     IceCandidate,
     Join,
@@ -85,6 +86,9 @@ def _join(fields: Fields) -> Join:
         name=name,
         audio_muted=fields.optional_boolean("audio_muted", False),
         video_muted=fields.optional_boolean("video_muted", False),
+        replaces=fields.optional_string(
+            "replaces", min_length=REJOIN_TOKEN_LENGTH, max_length=REJOIN_TOKEN_LENGTH
+        ),
     )
 
 

@@ -81,6 +81,9 @@ class Joined:
     receive_slots: int
     ice_servers: tuple[IceServer, ...]
     video: VideoCaps
+    # Sent back as `replaces` when this browser joins again after its connection
+    # broke (open rooms have no seat to hold: the old participant is removed).
+    rejoin_token: str
 
     def data(self) -> dict[str, object]:
         return {
@@ -90,6 +93,7 @@ class Joined:
             "receive_slots": self.receive_slots,
             "ice_servers": [s.data() for s in self.ice_servers],
             "video": self.video.data(),
+            "rejoin_token": self.rejoin_token,
         }
 
 

@@ -131,7 +131,7 @@ class Connection:
         elif isinstance(message, Moderate | RaiseHand | Turn | Chat | Signal):
             raise ProtocolError(ErrorCode.NOT_JOINED, "enter a session first")
         elif isinstance(message, Join):
-            self._join(message)
+            await self._join(message)
         elif self.room_id is None or self.participant_id is None:
             raise ProtocolError(ErrorCode.NOT_JOINED, "join a room first")
         elif isinstance(message, Offer):
@@ -162,9 +162,11 @@ class Connection:
             await self.switchboard.depart(self.room_id, self.participant_id, LeaveCause.LEFT)
             self.outbox.close(WSCloseCode.OK)
 
-    def _join(self, message: Join) -> None:
+    async def _join(self, message: Join) -> None:
         if self.participant_id is not None:
             raise ProtocolError(ErrorCode.ALREADY_JOINED, "this socket has joined already")
+        if message.replaces is not None:
+            await self.switchboard.replace(message.room, message.replaces)
         request = JoinRequest(
             display_name=message.name,
             audio_muted=message.audio_muted,
@@ -188,6 +190,7 @@ class Connection:
                     max_framerate=settings.video_max_framerate,
                     max_bitrate=settings.video_max_bitrate,
                 ),
+                rejoin_token=self.switchboard.rejoin_token(participant.id),
             )
         )
 

@@ -8,7 +8,9 @@ room what changed. Request handling for one socket lives in connection.py.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
+import secrets
 from collections.abc import Coroutine
 
 from aiohttp import WSCloseCode
@@ -28,6 +30,7 @@ from grouproom.protocol import (
     TrackPublished,
     TrackRemoved,
 )
+from grouproom.protocol.client_messages import REJOIN_TOKEN_LENGTH
 from grouproom.rooms.admission import Admitted, JoinRequest, Refusal, decide_join
 from grouproom.rooms.leave_cause import LeaveCause
 from grouproom.rooms.participant import Participant
@@ -90,6 +93,9 @@ class Switchboard:
         self.forwarders: dict[str, MediaRoom] = {}  # by room id
         self._outboxes: dict[str, Outbox] = {}  # by participant id
         self._sockets: set[Outbox] = set()  # every open socket, joined or not
+        # Rejoin tokens: a browser whose connection broke joins again as a new
+        # participant and names its old one by this token, which is removed.
+        self._rejoin_tokens: dict[str, str] = {}  # participant id -> token
         self._tasks: set[asyncio.Task[None]] = set()
         self.shut_down = False
 
@@ -146,6 +152,7 @@ class Switchboard:
             )
             logger.info("room %s opened", pseudonym(room_id))
         self._outboxes[participant.id] = outbox
+        self._rejoin_tokens[participant.id] = secrets.token_urlsafe(REJOIN_TOKEN_LENGTH * 3 // 4)
         joined = ParticipantJoined(participant_info(participant))
         self.broadcast(room, joined, exclude=participant.id)
         logger.info(
@@ -155,6 +162,23 @@ class Switchboard:
             len(room.participants),
         )
         return room, participant
+
+    def rejoin_token(self, participant_id: str) -> str:
+        return self._rejoin_tokens[participant_id]
+
+    async def replace(self, room_id: str, token: str) -> None:
+        """Before a browser joins again: remove the participant it was in this
+        room, if its token names one (the old connection broke and may not have
+        been noticed yet; the others see it leave, as with a lost connection).
+        A token that names nobody, or someone in another room, changes nothing."""
+        room = self.registry.get(room_id)
+        if room is None:
+            return
+        for participant_id, known in list(self._rejoin_tokens.items()):
+            if hmac.compare_digest(known, token):
+                if room.get(participant_id) is not None:
+                    await self.lose_connection(room_id, participant_id)
+                return
 
     def _present(self, room_id: str, participant_id: str) -> tuple[Room, Participant, MediaRoom]:
         room = self.registry.get(room_id)
@@ -219,6 +243,7 @@ class Switchboard:
         if room is None or departure is None:
             return
         self._outboxes.pop(participant_id, None)
+        self._rejoin_tokens.pop(participant_id, None)
         forwarder = self.forwarders.get(room_id)
         emptied = self.registry.drop_if_empty(room)
         if emptied:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, WebSocketRoute
 
 from tests.e2e.conftest import (
     Participant,
@@ -127,6 +130,70 @@ def test_leaving_and_dropping_out_remove_the_tile_everywhere(
         assert_no_page_errors(anna, carla)
     finally:
         close_all(anna, carla)
+
+
+def test_a_browser_that_lost_its_socket_comes_back_by_itself_once(
+    chromium: Browser, server: Server
+) -> None:
+    """Anna's socket breaks on her side only (Playwright keeps its server end open).
+    Her page reconnects by itself and joins again as a new participant, naming the
+    old one by its rejoin token (`replaces`: what removes the old participant at
+    once when the old connection cannot tell the server, tests/protocol/
+    test_open_room_rejoin.py), and Bram sees one Anna, playing, not two."""
+    url = server.room_url(unique_room())
+    bram = open_participant(chromium, url, "Bram")
+    anna = open_participant(chromium, url, "Anna", join=False)
+    page_sides: list[WebSocketRoute] = []
+    sent: list[list[dict[str, Any]]] = []  # per socket, what the page sent
+    received: list[list[dict[str, Any]]] = []  # per socket, what the server sent
+
+    def route(socket: WebSocketRoute) -> None:
+        to_server = socket.connect_to_server()
+        mine: list[dict[str, Any]] = []
+        theirs: list[dict[str, Any]] = []
+        sent.append(mine)
+        received.append(theirs)
+
+        def upward(message: str | bytes) -> None:
+            mine.append(json.loads(message))
+            to_server.send(message)
+
+        def downward(message: str | bytes) -> None:
+            theirs.append(json.loads(message))
+            socket.send(message)
+
+        socket.on_message(upward)
+        to_server.on_message(downward)
+        # Closing one side must not close the other (on_close handlers stop that).
+        socket.on_close(lambda code, reason: None)
+        to_server.on_close(lambda code, reason: None)
+        page_sides.append(socket)
+
+    anna.page.route_web_socket(re.compile(r"/ws$"), route)
+    try:
+        anna.page.fill("#name", "Anna")
+        anna.page.click("#join-button")
+        anna.page.wait_for_selector("#room:not([hidden])", timeout=20000)
+        assert_everyone_plays([anna, bram])
+        (old_anna,) = (tile["id"] for tile in bram.remote_tiles())
+
+        page_sides[0].close()  # the page's end only
+        wait_until(
+            lambda: (
+                [t["id"] for t in bram.remote_tiles() if t["id"] != old_anna]
+                and [t["name"] for t in bram.remote_tiles()] == ["Anna"]
+            ),
+            20,
+            f"Bram does not see one new Anna: {bram.remote_tiles()}",
+        )
+        assert len(page_sides) == 2  # one reconnect
+        (first_joined,) = (m for m in received[0] if m["type"] == "joined")
+        (second_join,) = (m for m in sent[1] if m["type"] == "join")
+        assert second_join["data"]["replaces"] == first_joined["data"]["rejoin_token"]
+        assert_everyone_plays([anna, bram])
+        assert_no_page_errors(bram)
+    finally:
+        close_all(anna, bram)
 
 
 def test_mute_and_camera_are_shown_to_the_others_and_work_from_the_keyboard(

@@ -32,8 +32,10 @@ async def test_joined_describes_the_room(connect: Connect) -> None:
         "receive_slots": 11,
         "ice_servers": [],
         "video": {"max_width": 640, "max_height": 360, "max_framerate": 25, "max_bitrate": 500_000},
+        "rejoin_token": joined["rejoin_token"],
     }
     assert len(joined["participant_id"]) >= 22
+    assert len(joined["rejoin_token"]) == 32
 
 
 async def test_the_second_participant_sees_the_first(connect: Connect) -> None:

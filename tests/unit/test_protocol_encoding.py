@@ -53,6 +53,7 @@ def test_joined() -> None:
             IceServer(urls=("turn:turn.example.org",), username="u", credential="c"),
         ),
         video=VideoCaps(max_width=640, max_height=360, max_framerate=25, max_bitrate=500_000),
+        rejoin_token="t" * 32,
     )
     assert decoded(message) == {
         "v": 1,
@@ -75,6 +76,7 @@ def test_joined() -> None:
                 "max_framerate": 25,
                 "max_bitrate": 500_000,
             },
+            "rejoin_token": "t" * 32,
         },
     }
 

@@ -88,14 +88,22 @@ export class RoomSession {
   }
 
   async start() {
-    await this.startWith((signaling) =>
-      signaling.request("join", {
+    // An open room holds no seat: after a reconnect this browser joins as a new
+    // participant and names its old one by the token of the previous `joined`,
+    // so that the others do not see it twice until the old connection times out.
+    let rejoinToken = null;
+    await this.startWith(async (signaling) => {
+      const request = {
         room: this.roomId,
         name: this.name,
         audio_muted: this.audioMuted,
         video_muted: this.videoMuted,
-      }),
-    );
+      };
+      if (rejoinToken) request.replaces = rejoinToken;
+      const joined = await signaling.request("join", request);
+      rejoinToken = joined.rejoin_token || null;
+      return joined;
+    });
   }
 
   /**
