@@ -271,18 +271,16 @@ class ClipSender(RTCRtpSender):
             frame = frames[index]
             if self._keyframe_wanted:
                 self._keyframe_wanted = False
-                if self.stamped:
-                    # The clip's first keyframe in place of the frame due now; the
-                    # clip goes on where it was. Restarting the clip moved every
-                    # bot's 2-second keyframe to the moment of the request, and as
-                    # a server asks all publishers at once when someone joins, the
-                    # bots ended up sending their periodic keyframes together.
-                    frame = frames[0]
-                else:
+                # The clip's first keyframe in place of the frame due now; the clip
+                # goes on where it was. Restarting the clip moved every bot's
+                # 2-second keyframe to the moment of the request, and as a server
+                # asks all publishers at once when someone joins, the bots ended up
+                # sending their periodic keyframes together.
+                frame = frames[0]
+                if not self.stamped:
                     # A stream that is decoded (the relay's) starts over, so that
                     # every frame after the keyframe refers to the right ones.
                     index = 0
-                    frame = frames[0]
             last = len(frame.chunks) - 1
             for number, chunk in enumerate(frame.chunks):
                 descriptor = bytes(
