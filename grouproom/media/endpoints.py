@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from aioice.ice import StunProtocol
@@ -29,6 +30,7 @@ from aiortc.rtp import (
     RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
     RtcpPsfbPacket,
+    RtcpRrPacket,
     RtcpRtpfbPacket,
     RtcpSrPacket,
     RtpPacket,
@@ -39,6 +41,7 @@ from grouproom.media import direct_receive
 from grouproom.media.datagram_send import protect, send_datagram
 from grouproom.media.hooks import UNUSED_RECEIVER_PARTS
 from grouproom.media.munger import Munger, PictureIdMunger
+from grouproom.media.round_trip import RoundTrip
 from grouproom.media.rtp_header import RtpHeaderWriter, UnsupportedHeader
 from grouproom.media.udp_mux import MuxedProtocol
 
@@ -167,6 +170,9 @@ class ForwardingSender(RTCRtpSender):
     packets_sent: int
     octets_sent: int
     retransmissions: int
+    # The round trip to the subscriber's browser, measured on this stream's sender
+    # reports (shared by the peer connection's senders and publications).
+    round_trip: RoundTrip
     _pending: set[asyncio.Future[None]]
     # The nominated candidate pair last sent on, and what sending on it needs (its
     # socket's transport and the remote address, a property that builds a tuple).
@@ -178,7 +184,9 @@ class ForwardingSender(RTCRtpSender):
     _connection: Any
 
     @classmethod
-    def take_over(cls, sender: RTCRtpSender, stream_id: str) -> ForwardingSender:
+    def take_over(
+        cls, sender: RTCRtpSender, stream_id: str, round_trip: RoundTrip
+    ) -> ForwardingSender:
         sender.__class__ = cls
         assert isinstance(sender, ForwardingSender)
         sender.subscription = None
@@ -191,6 +199,7 @@ class ForwardingSender(RTCRtpSender):
         sender.packets_sent = 0
         sender.octets_sent = 0
         sender.retransmissions = 0
+        sender.round_trip = round_trip
         sender._pending = set()
         sender._route_pair = None
         sender._route = None
@@ -259,6 +268,12 @@ class ForwardingSender(RTCRtpSender):
         return True
 
     async def _handle_rtcp_packet(self, packet: Any) -> None:
+        if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+            now = time.monotonic()
+            for report in packet.reports:
+                if report.ssrc == self.ssrc:
+                    self.round_trip.report_answered(report.lsr, report.dlsr, now)
+            return
         subscription = self.subscription
         if subscription is None:
             return

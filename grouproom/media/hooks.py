@@ -165,8 +165,7 @@ def verify_static_hooks() -> None:
                     not _source_contains(member, f"self.__{part}"),
                     f"RTCRtpReceiver.__{part} used only by _handle_rtp_packet (not {name})",
                 )
-    for name in ("StreamStatistics", "NackGenerator"):
-        _require(hasattr(aiortc_receiver, name), f"aiortc.rtcrtpreceiver.{name}")
+    _require(hasattr(aiortc_receiver, "StreamStatistics"), "aiortc.rtcrtpreceiver.StreamStatistics")
     _require(hasattr(aiortc_rate, "RemoteBitrateEstimator"), "aiortc.rate.RemoteBitrateEstimator")
     # bandwidth.LeanOveruseEstimator replaces one step of aiortc's estimator.
     _require(

@@ -32,6 +32,7 @@ from aiortc.sdp import SessionDescription, candidate_from_sdp
 from grouproom.media.contract import CandidateError, Kind, MediaSettings, OfferError
 from grouproom.media.endpoints import ForwardingReceiver, ForwardingSender, UnusedReceiver
 from grouproom.media.publication import Publication
+from grouproom.media.round_trip import RoundTrip
 from grouproom.media.udp_mux import UdpMux
 
 logger = logging.getLogger(__name__)
@@ -148,9 +149,11 @@ class Peer:
                 bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
             )
         )
+        # One path for everything (bundled): one round trip.
+        self.round_trip = RoundTrip()
         self.publications: dict[Kind, Publication] = {
-            "audio": Publication(participant_id, "audio", settings.video_max_bitrate),
-            "video": Publication(participant_id, "video", settings.video_max_bitrate),
+            kind: Publication(participant_id, kind, settings.video_max_bitrate, self.round_trip)
+            for kind in ("audio", "video")
         }
         self.slots: list[Slot] = []
         # False for an observer: their (empty) media is bound to nobody's slot.
@@ -211,7 +214,7 @@ class Peer:
             )
             # The sender of a receive-only transceiver never sends media, but it owns
             # the SSRC used for this receiver's RTCP.
-            ForwardingSender.take_over(transceiver.sender, f"publish-{kind}")
+            ForwardingSender.take_over(transceiver.sender, f"publish-{kind}", self.round_trip)
         for index in range((media_count - 2) // 2):
             stream_id = f"slot-{index}-{random.getrandbits(32):08x}"
             senders = []
@@ -219,7 +222,9 @@ class Peer:
                 transceiver = self.pc.addTransceiver(kind, direction="sendonly")
                 _set_codec_preferences(transceiver)
                 UnusedReceiver.take_over(transceiver.receiver)
-                senders.append(ForwardingSender.take_over(transceiver.sender, stream_id))
+                senders.append(
+                    ForwardingSender.take_over(transceiver.sender, stream_id, self.round_trip)
+                )
             self.slots.append(Slot(index=index, audio=senders[0], video=senders[1]))
 
     async def add_ice_candidate(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
+from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RTCP_PSFB_PLI,
@@ -33,7 +33,9 @@ from grouproom.media.bandwidth import BandwidthEstimate, lean_bitrate_estimator
 from grouproom.media.contract import Kind
 from grouproom.media.fan_out import VideoFanOut, fan_out_for
 from grouproom.media.keyframe import starts_keyframe, vp8_picture_id
+from grouproom.media.nack import NackRequests
 from grouproom.media.packet_buffer import PacketBuffer
+from grouproom.media.round_trip import RoundTrip, middle_ntp_bits
 
 if TYPE_CHECKING:
     from grouproom.media.endpoints import ForwardingReceiver
@@ -47,6 +49,9 @@ logger = logging.getLogger(__name__)
 # 0.25 s, 97 ms (the bench's grid and join storm).
 KEYFRAME_REQUEST_INTERVAL = 0.25
 RETRANSMISSION_BUFFER = 512  # packets of video kept for NACKs (about 1.5 s at 500 kbps)
+# Seconds between two looks at the packets still missing from a publisher (each
+# is asked for again once per round trip; see nack.py).
+NACK_CHECK_INTERVAL = 0.04
 
 
 @dataclass(slots=True)
@@ -70,8 +75,16 @@ class ForwardedPacket:
 
 
 class Publication:
-    def __init__(self, owner_id: str, kind: Kind, video_max_bitrate: int) -> None:
+    def __init__(
+        self,
+        owner_id: str,
+        kind: Kind,
+        video_max_bitrate: int,
+        round_trip: RoundTrip | None = None,
+    ) -> None:
         self.owner_id = owner_id
+        # The round trip to the publisher's browser (its peer connection's).
+        self.round_trip = round_trip if round_trip is not None else RoundTrip()
         self.kind = kind
         self.enabled = True
         self.subscriptions: list[Subscription] = []
@@ -85,11 +98,13 @@ class Publication:
         self._statistics: StreamStatistics | None = None
         self._most_lost = 0
         self._last_sender_report: tuple[int, int] | None = None
+        self._last_sender_report_arrival = 0.0  # monotonic
         self._last_keyframe_request = -KEYFRAME_REQUEST_INTERVAL
         self._keyframe_request_timer: asyncio.TimerHandle | None = None
         self._pending_sends: set[asyncio.Future[None]] = set()
         self.is_video = kind == "video"
-        self._nack = NackGenerator() if self.is_video else None
+        self._nack = NackRequests() if self.is_video else None
+        self._nack_timer: asyncio.TimerHandle | None = None
         self.buffer: PacketBuffer[ForwardedPacket] | None = (
             PacketBuffer(RETRANSMISSION_BUFFER) if self.is_video else None
         )
@@ -118,7 +133,10 @@ class Publication:
             return
         if self._statistics is None:
             self._statistics = StreamStatistics(codec.clockRate)
-        self.media_ssrc = packet.ssrc
+        if packet.ssrc != self.media_ssrc:
+            self.media_ssrc = packet.ssrc
+            if self._nack is not None:
+                self._nack.reset()
         self._statistics.add(packet)
         self.packets_received += 1
         if not packet.payload:
@@ -179,13 +197,35 @@ class Publication:
             )
             if estimate is not None:
                 self.bandwidth.report_incoming(estimate[0], time.monotonic())
-        if self._nack.add(packet) and self._nack.missing:
-            self._send_soon(self._send_nack(sorted(self._nack.missing)))
+        lost = self._nack.received(packet.sequence_number, time.monotonic())
+        if lost is None:
+            self.request_keyframe()  # too much missing to ask for
+        elif lost:
+            self._send_soon(self._send_nack(list(lost)))
+            if self._nack_timer is None:
+                self._nack_timer = asyncio.get_running_loop().call_later(
+                    NACK_CHECK_INTERVAL, self._ask_again
+                )
         return starts_keyframe(codec.mimeType, packet.payload)
+
+    def _ask_again(self) -> None:
+        """Ask the publisher again for what is still missing, once per round trip."""
+        self._nack_timer = None
+        nack = self._nack
+        if nack is None or not nack.missing:
+            return
+        again = nack.due(time.monotonic(), self.round_trip.seconds)
+        if again:
+            self._send_soon(self._send_nack(again))
+        if nack.missing:
+            self._nack_timer = asyncio.get_running_loop().call_later(
+                NACK_CHECK_INTERVAL, self._ask_again
+            )
 
     async def on_sender_report(self, report: RtcpSrPacket) -> None:
         info = report.sender_info
         self._last_sender_report = (info.ntp_timestamp, info.rtp_timestamp)
+        self._last_sender_report_arrival = time.monotonic()
         for subscription in list(self.subscriptions):
             await subscription.send_sender_report(info.ntp_timestamp, info.rtp_timestamp)
 
@@ -259,6 +299,12 @@ class Publication:
             return
         stats = self._statistics
         assert stats.max_seq is not None
+        now = time.monotonic()
+        # LSR and DLSR: the publisher's browser measures its round trip from them.
+        lsr = dlsr = 0
+        if self._last_sender_report is not None:
+            lsr = middle_ntp_bits(self._last_sender_report[0])
+            dlsr = min(int((now - self._last_sender_report_arrival) * 65536), 0xFFFFFFFF)
         report = RtcpRrPacket(
             ssrc=self.receiver.rtcp_ssrc,
             reports=[
@@ -268,8 +314,8 @@ class Publication:
                     packets_lost=stats.packets_lost,
                     highest_sequence=stats.max_seq,
                     jitter=stats.jitter,
-                    lsr=0,
-                    dlsr=0,
+                    lsr=lsr,
+                    dlsr=dlsr,
                 )
             ],
         )
@@ -279,7 +325,7 @@ class Publication:
                 fmt=RTCP_PSFB_APP,
                 ssrc=self.receiver.rtcp_ssrc,
                 media_ssrc=0,
-                fci=pack_remb_fci(self.bandwidth.target(time.monotonic()), [self.media_ssrc]),
+                fci=pack_remb_fci(self.bandwidth.target(now), [self.media_ssrc]),
             )
             data += bytes(remb)
         await self.receiver.send_rtcp(data)
@@ -288,6 +334,9 @@ class Publication:
         if self._keyframe_request_timer is not None:
             self._keyframe_request_timer.cancel()
             self._keyframe_request_timer = None
+        if self._nack_timer is not None:
+            self._nack_timer.cancel()
+            self._nack_timer = None
         self.subscriptions.clear()
         if self.buffer is not None:
             self.buffer.clear()

@@ -188,4 +188,5 @@ class Subscription:
                 octet_count=self.sender.octets_sent & 0xFFFFFFFF,
             ),
         )
-        self.sender.send_now(bytes(report), rtcp=True)
+        if self.sender.send_now(bytes(report), rtcp=True):
+            self.sender.round_trip.report_sent(ntp_timestamp, time.monotonic())
