@@ -1,19 +1,24 @@
-"""A wire with a delay: copies every Ethernet frame between two interfaces of the
-network namespace it runs in, each one after a set delay, in both directions.
+"""A wire with a delay and loss: copies every Ethernet frame between two interfaces
+of the network namespace it runs in, each one after a set delay, in both
+directions, and loses a set share of them at random.
 
 The test machines' kernel has no netem, so the fault tests put this between the
 member's namespace and the server's: the kernel's own stacks on both ends see a
-real link whose frames arrive late. Usage (as root, inside the namespace):
+real link whose frames arrive late or not at all. A frame lost here is lost as on
+a real link: the sender learns of it only by its absence. Usage (as root, inside
+the namespace):
 
     python delay_wire.py IFACE_A IFACE_B
 
-Standard input takes commands, one per line: `delay <milliseconds>`. The wire stops
+Standard input takes commands, one per line: `delay <milliseconds>` and
+`loss <percent>` (100: nothing gets through). The wire stops
 when standard input closes. It prints `ready` once both interfaces are open.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import sys
 
@@ -61,6 +66,7 @@ def with_checksums(frame: bytes) -> bytes:
 class Wire:
     def __init__(self, first: str, second: str) -> None:
         self.delay = 0.0
+        self.loss = 0.0  # share of frames lost, 0 to 1
         self.sockets = {name: self._open(name) for name in (first, second)}
         self.peer = {first: second, second: first}
 
@@ -84,6 +90,8 @@ class Wire:
             except BlockingIOError:
                 return
             if address[2] == PACKET_OUTGOING:
+                continue
+            if self.loss and random.random() < self.loss:
                 continue
             frame = with_checksums(frame)
             if self.delay > 0:
@@ -111,6 +119,9 @@ async def main(first: str, second: str) -> None:
         if len(parts) == 2 and parts[0] == "delay":
             wire.delay = float(parts[1]) / 1000
             print(f"delay {parts[1]}", flush=True)
+        elif len(parts) == 2 and parts[0] == "loss":
+            wire.loss = float(parts[1]) / 100
+            print(f"loss {parts[1]}", flush=True)
 
 
 if __name__ == "__main__":
