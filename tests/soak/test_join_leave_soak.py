@@ -21,11 +21,8 @@ and the process's resident memory.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
-import os
 import random
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -38,14 +35,11 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtcconfiguration import RTCBundlePolicy
 
 from grouproom.app import create_app, registry_key, switchboard_key
-from grouproom.media.peer import Peer
-from grouproom.media.publication import Publication
-from grouproom.media.subscription import Subscription
 from grouproom.settings import Settings
-from grouproom.signaling.outbox import Outbox
 from tests.media.peers import TestParticipant
 from tests.protocol.conftest import AiohttpClient, loopback_only
 from tests.protocol.signaling_client import SignalingClient
+from tests.soak.resources import RSS_SLACK_KIB, process_measures
 
 __all__ = ["loopback_only"]
 
@@ -56,10 +50,6 @@ ROOMS = 4
 SLOTS = 3  # rooms of four: the two bots of a room, with room to spare
 CONNECT_TIMEOUT = 30.0
 CLEANUP_TIMEOUT = 60.0
-# Resident memory may end above the baseline by this much: CPython and the
-# allocators of OpenSSL, libsrtp and libvpx keep freed memory for reuse. A leak of
-# one peer connection per cycle (several hundred KiB each) would exceed it.
-RSS_SLACK_KIB = 48 * 1024
 KINDS = ("join_leave", "publish", "signal_only", "drop_socket", "drop_peer")
 WEIGHTS = (55, 15, 10, 10, 10)
 
@@ -147,36 +137,14 @@ class Bot:
         await signaling.ws.close()
 
 
-def count(kind: type) -> int:
-    return sum(1 for o in gc.get_objects() if type(o) is kind)
-
-
-def resident_kib() -> int:
-    with open("/proc/self/status") as status:
-        line = next(line for line in status if line.startswith("VmRSS:"))
-    return int(line.split()[1])
-
-
 def measure(client: TestClient[Any, Any]) -> dict[str, int]:
-    gc.collect()
-    app = client.app
-    switchboard = app[switchboard_key]
+    switchboard = client.app[switchboard_key]
     return {
-        "fds": len(os.listdir("/proc/self/fd")),
-        "tasks": len(asyncio.all_tasks()),
-        # Not counted: the event loop's default executor (threads named asyncio_N),
-        # a pool that grows to min(32, CPUs + 4) workers and keeps them.
-        "threads": sum(1 for t in threading.enumerate() if not t.name.startswith("asyncio_")),
-        "RTCPeerConnection": count(RTCPeerConnection),
-        "Peer": count(Peer),
-        "Publication": count(Publication),
-        "Subscription": count(Subscription),
-        "Outbox": count(Outbox),
-        "rooms": len(app[registry_key]),
+        **process_measures(),
+        "rooms": len(client.app[registry_key]),
         "forwarders": len(switchboard.forwarders),
         "participants": len(switchboard._outboxes),
         "sockets": len(switchboard._sockets),
-        "rss_kib": resident_kib(),
     }
 
 
