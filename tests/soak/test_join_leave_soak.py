@@ -31,14 +31,14 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestClient
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.rtcconfiguration import RTCBundlePolicy
+from aiortc import RTCPeerConnection
 
 from grouproom.app import create_app, registry_key, switchboard_key
 from grouproom.settings import Settings
 from tests.media.peers import TestParticipant
 from tests.protocol.conftest import AiohttpClient, loopback_only
 from tests.protocol.signaling_client import SignalingClient
+from tests.soak.bots import CONNECT_TIMEOUT, connect_media
 from tests.soak.resources import RSS_SLACK_KIB, process_measures
 
 __all__ = ["loopback_only"]
@@ -48,7 +48,6 @@ WARM_UP = 16
 WORKERS = 8
 ROOMS = 4
 SLOTS = 3  # rooms of four: the two bots of a room, with room to spare
-CONNECT_TIMEOUT = 30.0
 CLEANUP_TIMEOUT = 60.0
 KINDS = ("join_leave", "publish", "signal_only", "drop_socket", "drop_peer")
 WEIGHTS = (55, 15, 10, 10, 10)
@@ -76,32 +75,8 @@ class Bot:
     async def _connect(self, signaling: SignalingClient, publish: bool) -> RTCPeerConnection:
         if publish:
             self.participant = TestParticipant(self.name, 90, SLOTS)
-            pc = self.participant.pc
-            offer = await self.participant.make_offer()
-        else:
-            pc = RTCPeerConnection(
-                RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
-            )
-            # A camera and microphone that are off: sendonly without tracks.
-            pc.addTransceiver("audio", direction="sendonly")
-            pc.addTransceiver("video", direction="sendonly")
-            for _ in range(SLOTS):
-                pc.addTransceiver("audio", direction="recvonly")
-                pc.addTransceiver("video", direction="recvonly")
-            await pc.setLocalDescription(await pc.createOffer())
-            offer = pc.localDescription.sdp
-        self.pc = pc
-        connected = asyncio.Event()
-
-        @pc.on("connectionstatechange")
-        def changed() -> None:
-            if pc.connectionState == "connected":
-                connected.set()
-
-        answer = await signaling.expect("offer", {"sdp": offer})
-        await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
-        await asyncio.wait_for(connected.wait(), CONNECT_TIMEOUT)
-        return pc
+        self.pc = await connect_media(signaling, SLOTS, self.participant)
+        return self.pc
 
     async def live(self, kind: str, server_forwarders: Callable[[], dict[str, Any]]) -> None:
         signaling, participant_id = await self._join()

@@ -41,8 +41,7 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestClient
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.rtcconfiguration import RTCBundlePolicy
+from aiortc import RTCPeerConnection
 
 from grouproom.accounts.passwords import hash_password
 from grouproom.app import create_app, hub_key, store_key
@@ -55,6 +54,7 @@ from grouproom.store.store import Store
 from tests.media.peers import TestParticipant
 from tests.protocol.conftest import AiohttpClient, loopback_only
 from tests.protocol.signaling_client import SignalingClient, SocketClosed
+from tests.soak.bots import CONNECT_TIMEOUT, connect_media
 from tests.soak.resources import RSS_SLACK_KIB, process_measures
 
 __all__ = ["loopback_only"]
@@ -64,7 +64,6 @@ WARM_UP = 12
 WORKERS = 6
 SLOTS = WORKERS + 1  # everyone else in the session: the other members and two therapists
 GRACE = 1
-CONNECT_TIMEOUT = 30.0
 CLEANUP_TIMEOUT = 60.0
 PING_INTERVAL = 5.0  # as the web client (web/js/signaling.js)
 THERAPIST_PAUSE = 0.25  # seconds between two actions of the lead
@@ -234,22 +233,7 @@ class MemberBot:
                 socket = second
             if kind == "publish":
                 participant = TestParticipant(f"Lid {self.number}", 60, SLOTS)
-                pc = participant.pc
-                offer = await participant.make_offer()
-            else:
-                pc = quiet_peer_connection()
-                await pc.setLocalDescription(await pc.createOffer())
-                offer = pc.localDescription.sdp
-            connected = asyncio.Event()
-
-            @pc.on("connectionstatechange")
-            def changed() -> None:
-                if pc.connectionState == "connected":
-                    connected.set()
-
-            answer = await socket.expect("offer", {"sdp": offer})
-            await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
-            await asyncio.wait_for(connected.wait(), CONNECT_TIMEOUT)
+            pc = await connect_media(socket, SLOTS, participant)
             if kind == "publish":
                 await self.server_gets_video()
             if kind == "drop_socket":
@@ -275,17 +259,6 @@ class MemberBot:
                 return
             assert time.monotonic() < deadline, "the server got no video"
             await asyncio.sleep(0.02)
-
-
-def quiet_peer_connection() -> RTCPeerConnection:
-    """A member whose camera and microphone are off: sendonly without tracks."""
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
-    pc.addTransceiver("audio", direction="sendonly")
-    pc.addTransceiver("video", direction="sendonly")
-    for _ in range(SLOTS):
-        pc.addTransceiver("audio", direction="recvonly")
-        pc.addTransceiver("video", direction="recvonly")
-    return pc
 
 
 async def leave(socket: SignalingClient) -> None:
