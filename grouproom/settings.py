@@ -94,7 +94,9 @@ class Settings:
     event_loop: str = "auto"
     # Rooms' and sessions' media in worker processes (a pool of at most one per core,
     # each serving several rooms), so that several busy rooms use more than one core.
-    # Off by default: a single room gains nothing and the workers cost memory.
+    # Off by default: one UDP port is the simplest deployment (each worker needs a
+    # port of its own, which a firewall or container must open too), and workers
+    # cost memory; a server that runs several groups at once should turn them on.
     room_workers: bool = False
     # Prometheus metrics (GET /metrics) on a port of their own; 0: off. Keep the
     # host on loopback or a private network: the numbers are for operators.
