@@ -38,6 +38,10 @@ COUNTER_HELP = {
     "nacks_sent": "NACKs sent to publishers for packets that did not arrive.",
     "keyframe_requests_sent": "Keyframe requests (PLI) sent to publishers.",
     "packets_lost": "Packets lost on the way from publishers to the server.",
+    "packets_not_recovered": (
+        "Lost video packets the server stopped asking publishers for (NACKed ten times,"
+        " too old, or too many missing at once)."
+    ),
 }
 
 

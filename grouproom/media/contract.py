@@ -44,6 +44,7 @@ COUNTERS = (
     "nacks_sent",
     "keyframe_requests_sent",
     "packets_lost",
+    "packets_not_recovered",
 )
 
 

@@ -188,6 +188,7 @@ class Forwarder:
             counts["nacks_sent"] += publication.nacks_sent
             counts["keyframe_requests_sent"] += publication.keyframe_requests_sent
             counts["packets_lost"] += publication.packets_lost
+            counts["packets_not_recovered"] += publication.packets_not_recovered
         for slot in peer.slots:
             for kind in KINDS:
                 sender = slot.sender(kind)

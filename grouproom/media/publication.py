@@ -239,6 +239,12 @@ class Publication:
         return self._most_lost
 
     @property
+    def packets_not_recovered(self) -> int:
+        """Lost video packets the server stopped asking the publisher for (asked
+        ten times, too far back, or too many missing at once): lost for the room."""
+        return 0 if self._nack is None else self._nack.given_up
+
+    @property
     def last_sender_report(self) -> tuple[int, int] | None:
         return self._last_sender_report
 

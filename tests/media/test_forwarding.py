@@ -19,6 +19,7 @@ from aiortc.rtp import RtpPacket, is_rtcp
 from grouproom.media.endpoints import ForwardingReceiver, ForwardingSender, UnusedReceiver
 from grouproom.media.keyframe import vp8_picture_id
 from grouproom.media.munger import PICTURE_ID_MOD, SEQ_MOD, TS_MOD
+from grouproom.media.nack import MAX_REQUESTS
 from tests.media.conftest import Room
 from tests.media.peers import TestParticipant
 
@@ -296,6 +297,43 @@ async def test_a_packet_lost_twice_on_the_way_in_is_asked_for_again(room: Room) 
         return bool(next(s for s in stats.values() if s.type == "inbound-rtp").packetsLost == 0)
 
     assert await eventually_async(bram_lost_nothing, 10)
+
+
+async def test_a_packet_that_never_comes_is_given_up_and_counted(room: Room) -> None:
+    """Every copy of one video packet is lost on the way in: the server asks for it
+    ten times, then stops and counts it as not recovered (a metric)."""
+    await room.join("anna", LUMA["anna"])
+    await room.join("bram", LUMA["bram"])
+    assert await eventually(lambda: sees(room, "bram", "anna"))
+    publication = room.forwarder.peers["anna"].publications["video"]
+    sender = next(
+        t.sender
+        for t in room.participants["anna"].pc.getTransceivers()
+        if t.sender.track is not None and t.sender.track.kind == "video"
+    )
+    transport = sender.transport
+    original = transport._send_rtp
+    state: dict[str, int | None] = {"target": None, "dropped": 0}
+
+    async def losing_send(data: bytes) -> None:
+        if not is_rtcp(data) and int.from_bytes(data[8:12], "big") == sender._ssrc:
+            seq = int.from_bytes(data[2:4], "big")
+            if state["target"] is None:
+                state["target"] = (seq + 5) % SEQ_MOD
+            if seq == state["target"]:
+                state["dropped"] = (state["dropped"] or 0) + 1
+                return
+        await original(data)
+
+    transport._send_rtp = losing_send  # type: ignore[method-assign]
+    before = room.forwarder.counters()["packets_not_recovered"]
+    assert await eventually(lambda: publication.packets_not_recovered == 1, 10)
+    # The original and one retransmission per request (aiortc's sender answers each).
+    assert await eventually(lambda: state["dropped"] == 1 + MAX_REQUESTS, 5), state
+    assert room.forwarder.counters()["packets_not_recovered"] == before + 1
+    await asyncio.sleep(0.5)
+    assert state["dropped"] == 1 + MAX_REQUESTS  # asked no more
+    assert publication.packets_not_recovered == 1
 
 
 async def test_the_round_trip_is_measured_both_ways(room: Room) -> None:
