@@ -60,13 +60,15 @@ BROWSER_ARGS = [
     f"--unsafely-treat-insecure-origin-as-secure=http://{LAB_ADDRESS}:{PORT}",
 ]
 
-# Inbound media on the page: what arrived and what was decoded, over all its peer
+# Inbound media on the page: what arrived and what was decoded (and how often and
+# how long video froze, by the browser's own measure), over all its peer
 # connections (one remote publisher in this test); the round trip of the nominated
 # candidate pair (ICE's checks) and the one the browser measured from the server's
 # receiver reports on its own video (their LSR and DLSR).
 INBOUND = """async () => {
   const totals = {
-    audioPackets: 0, framesDecoded: 0, nacks: 0, plis: 0, lost: 0, rttMs: 0, reportedRttMs: 0,
+    audioPackets: 0, framesDecoded: 0, nacks: 0, plis: 0, lost: 0, freezes: 0, frozenMs: 0,
+    rttMs: 0, reportedRttMs: 0,
   };
   for (const pc of window.__e2ePeerConnections || []) {
     if (pc.connectionState === 'closed') continue;
@@ -84,6 +86,8 @@ INBOUND = """async () => {
         totals.nacks += report.nackCount || 0;
         totals.plis += report.pliCount || 0;
         totals.lost += report.packetsLost || 0;
+        totals.freezes += report.freezeCount || 0;
+        totals.frozenMs += Math.round((report.totalFreezesDuration || 0) * 1000);
       }
     });
   }
@@ -382,6 +386,9 @@ def test_a_weak_connection_a_blackout_and_a_server_restart(lab: Lab) -> None:
         assert inbound(member)["rttMs"] >= 280, inbound(member)
         assert inbound(member)["reportedRttMs"] >= 280, inbound(member)
         assert seen_by_therapist["framesDecoded"] >= 60, seen_by_therapist
+        # For the record (pytest -s): what 12 s of the weak line did to each side.
+        print(f"weak line, the therapist from Anna: {seen_by_therapist}")
+        print(f"weak line, Anna from the therapist: {seen_by_member}")
         lab.clear()
 
         # A 10 s blackout: nothing gets through in either direction.
