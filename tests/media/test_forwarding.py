@@ -12,8 +12,9 @@ import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
-from aiortc import RTCPeerConnection, RTCRtpTransceiver
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtp import RtpPacket, is_rtcp
 
 from grouproom.media.endpoints import ForwardingReceiver, ForwardingSender, UnusedReceiver
@@ -246,6 +247,49 @@ async def test_lost_packets_are_retransmitted_from_the_buffer(room: Room) -> Non
     assert sender.retransmissions >= 10
 
 
+def video_sender(participant: TestParticipant) -> RTCRtpSender:
+    return next(
+        t.sender
+        for t in participant.pc.getTransceivers()
+        if t.sender.track is not None and t.sender.track.kind == "video"
+    )
+
+
+@dataclass
+class LostPacket:
+    """One video packet of a publisher, some copies of it lost on the way in."""
+
+    target: int | None = None  # its sequence number, once chosen
+    dropped: int = 0  # copies lost
+    passed: int = 0  # copies let through
+
+
+def lose_copies(participant: TestParticipant, copies: int | None) -> LostPacket:
+    """Lose the first `copies` copies (None: every copy) of the fifth video packet
+    from now, as they leave the participant: before encryption, since a copy
+    decrypted by the server would make the retransmission, which has the same
+    index, a replay."""
+    sender = video_sender(participant)
+    transport = sender.transport
+    original = transport._send_rtp
+    lost = LostPacket()
+
+    async def losing_send(data: bytes) -> None:
+        if not is_rtcp(data) and int.from_bytes(data[8:12], "big") == sender._ssrc:
+            seq = int.from_bytes(data[2:4], "big")
+            if lost.target is None:
+                lost.target = (seq + 5) % SEQ_MOD
+            if seq == lost.target:
+                if copies is None or lost.dropped < copies:
+                    lost.dropped += 1
+                    return
+                lost.passed += 1
+        await original(data)
+
+    transport._send_rtp = losing_send  # type: ignore[method-assign]
+    return lost
+
+
 async def test_a_packet_lost_twice_on_the_way_in_is_asked_for_again(room: Room) -> None:
     """One video packet from anna is lost, and so is its first retransmission; no
     other packet is lost, so no later gap would bring the request back. The server
@@ -254,35 +298,11 @@ async def test_a_packet_lost_twice_on_the_way_in_is_asked_for_again(room: Room) 
     await room.join("bram", LUMA["bram"])
     assert await eventually(lambda: sees(room, "bram", "anna"))
     publication = room.forwarder.peers["anna"].publications["video"]
-    # Lost as it leaves anna (before encryption: a copy decrypted by the server
-    # would make the retransmission, which has the same index, a replay).
-    sender = next(
-        t.sender
-        for t in room.participants["anna"].pc.getTransceivers()
-        if t.sender.track is not None and t.sender.track.kind == "video"
-    )
-    transport = sender.transport
-    original = transport._send_rtp
-    state: dict[str, int | None] = {"target": None, "dropped": 0, "arrived": 0}
-
-    async def losing_send(data: bytes) -> None:
-        if not is_rtcp(data) and int.from_bytes(data[8:12], "big") == sender._ssrc:
-            seq = int.from_bytes(data[2:4], "big")
-            if state["target"] is None:
-                state["target"] = (seq + 5) % SEQ_MOD
-            if seq == state["target"]:
-                if state["dropped"] == 2:
-                    state["arrived"] = 1
-                else:
-                    state["dropped"] = (state["dropped"] or 0) + 1
-                    return
-        await original(data)
-
-    transport._send_rtp = losing_send  # type: ignore[method-assign]
+    lost = lose_copies(room.participants["anna"], 2)
     nacks_before = publication.nacks_sent
-    assert await eventually(lambda: state["arrived"] == 1, 10), state
+    assert await eventually(lambda: lost.passed == 1, 10), lost
     assert publication.nacks_sent >= nacks_before + 2
-    target = state["target"]
+    target = lost.target
     assert target is not None
     assert publication.buffer is not None and publication.buffer.get(target) is not None
     # bram saw the gap, asked the server, and got the packet once it came.
@@ -306,33 +326,14 @@ async def test_a_packet_that_never_comes_is_given_up_and_counted(room: Room) -> 
     await room.join("bram", LUMA["bram"])
     assert await eventually(lambda: sees(room, "bram", "anna"))
     publication = room.forwarder.peers["anna"].publications["video"]
-    sender = next(
-        t.sender
-        for t in room.participants["anna"].pc.getTransceivers()
-        if t.sender.track is not None and t.sender.track.kind == "video"
-    )
-    transport = sender.transport
-    original = transport._send_rtp
-    state: dict[str, int | None] = {"target": None, "dropped": 0}
-
-    async def losing_send(data: bytes) -> None:
-        if not is_rtcp(data) and int.from_bytes(data[8:12], "big") == sender._ssrc:
-            seq = int.from_bytes(data[2:4], "big")
-            if state["target"] is None:
-                state["target"] = (seq + 5) % SEQ_MOD
-            if seq == state["target"]:
-                state["dropped"] = (state["dropped"] or 0) + 1
-                return
-        await original(data)
-
-    transport._send_rtp = losing_send  # type: ignore[method-assign]
+    lost = lose_copies(room.participants["anna"], None)
     before = room.forwarder.counters()["packets_not_recovered"]
     assert await eventually(lambda: publication.packets_not_recovered == 1, 10)
     # The original and one retransmission per request (aiortc's sender answers each).
-    assert await eventually(lambda: state["dropped"] == 1 + MAX_REQUESTS, 5), state
+    assert await eventually(lambda: lost.dropped == 1 + MAX_REQUESTS, 5), lost
     assert room.forwarder.counters()["packets_not_recovered"] == before + 1
     await asyncio.sleep(0.5)
-    assert state["dropped"] == 1 + MAX_REQUESTS  # asked no more
+    assert lost.dropped == 1 + MAX_REQUESTS  # asked no more
     assert publication.packets_not_recovered == 1
 
 
@@ -352,11 +353,7 @@ async def test_the_round_trip_is_measured_both_ways(room: Room) -> None:
     for name in ("anna", "bram"):
         measured = peers[name].round_trip.measured
         assert measured is not None and 0 <= measured < 0.5
-    sender = next(
-        t.sender
-        for t in room.participants["anna"].pc.getTransceivers()
-        if t.sender.track is not None and t.sender.track.kind == "video"
-    )
+    sender = video_sender(room.participants["anna"])
 
     async def anna_round_trip() -> float | None:
         stats = await sender.getStats()
