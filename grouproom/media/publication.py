@@ -141,9 +141,10 @@ class Publication:
         self.packets_received += 1
         if not packet.payload:
             return  # padding used for bandwidth probing: nothing to forward
+        now = time.monotonic()
         keyframe = False
         if self.is_video:
-            keyframe = self._video_bookkeeping(packet, codec, arrival_time_ms)
+            keyframe = self._video_bookkeeping(packet, codec, arrival_time_ms, now)
         extensions = packet.extensions
         forwarded = ForwardedPacket(
             packet=packet,
@@ -166,7 +167,6 @@ class Publication:
             self.buffer.put(forwarded.seq, forwarded)
         if not self.enabled:
             return
-        now = time.monotonic()
         if self.is_video:
             fan_out = self._fan_out
             if fan_out is None:
@@ -185,7 +185,7 @@ class Publication:
             subscription.forward(forwarded, now)
 
     def _video_bookkeeping(
-        self, packet: RtpPacket, codec: RTCRtpCodecParameters, arrival_time_ms: int
+        self, packet: RtpPacket, codec: RTCRtpCodecParameters, arrival_time_ms: int, now: float
     ) -> bool:
         assert self._nack is not None and self._estimator is not None
         if packet.extensions.abs_send_time is not None:
@@ -196,16 +196,14 @@ class Publication:
                 ssrc=packet.ssrc,
             )
             if estimate is not None:
-                self.bandwidth.report_incoming(estimate[0], time.monotonic())
-        lost = self._nack.received(packet.sequence_number, time.monotonic())
+                self.bandwidth.report_incoming(estimate[0], now)
+        lost = self._nack.received(packet.sequence_number, now)
         if lost is None:
             self.request_keyframe()  # too much missing to ask for
         elif lost:
             self._send_soon(self._send_nack(list(lost)))
             if self._nack_timer is None:
-                self._nack_timer = asyncio.get_running_loop().call_later(
-                    NACK_CHECK_INTERVAL, self._ask_again
-                )
+                self._check_missing_later()
         return starts_keyframe(codec.mimeType, packet.payload)
 
     def _ask_again(self) -> None:
@@ -218,9 +216,12 @@ class Publication:
         if again:
             self._send_soon(self._send_nack(again))
         if nack.missing:
-            self._nack_timer = asyncio.get_running_loop().call_later(
-                NACK_CHECK_INTERVAL, self._ask_again
-            )
+            self._check_missing_later()
+
+    def _check_missing_later(self) -> None:
+        self._nack_timer = asyncio.get_running_loop().call_later(
+            NACK_CHECK_INTERVAL, self._ask_again
+        )
 
     async def on_sender_report(self, report: RtcpSrPacket) -> None:
         info = report.sender_info
