@@ -139,12 +139,14 @@ class Publication:
                 self._nack.reset()
         self._statistics.add(packet)
         self.packets_received += 1
-        if not packet.payload:
-            return  # padding used for bandwidth probing: nothing to forward
         now = time.monotonic()
         keyframe = False
         if self.is_video:
+            # Padding too: its sequence number is no gap to ask for, and the bytes
+            # of a bandwidth probe count in the estimate (as in aiortc's receiver).
             keyframe = self._video_bookkeeping(packet, codec, arrival_time_ms, now)
+        if not packet.payload:
+            return  # padding used for bandwidth probing: nothing to forward
         extensions = packet.extensions
         forwarded = ForwardedPacket(
             packet=packet,

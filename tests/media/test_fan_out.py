@@ -4,7 +4,8 @@ between turns of the event loop, audio at once, and nothing is lost or reordered
 The publications here are the server's own; what would be a subscriber's
 Subscription is a recorder of the order in which packets were handed on (the
 real subscriptions and their RTP are covered by test_forwarding.py, whose
-video now goes through the same queue)."""
+video now goes through the same queue). The same publications show that a
+publisher's padding is bookkept but not forwarded."""
 
 from __future__ import annotations
 
@@ -123,3 +124,21 @@ async def test_rooms_on_one_loop_share_one_queue() -> None:
     first.on_rtp(video_packet(1), 0)
     await drained()
     assert [seq for _, seq in order] == [0, 100, 1]  # arrival order, across publishers
+
+
+async def test_padding_is_no_gap_to_ask_for() -> None:
+    """A publisher's padding (bandwidth probes, on the media stream when there is
+    no RTX) takes sequence numbers but carries nothing to forward: the server
+    must not ask for it as if it were lost."""
+    order: list[tuple[str, int]] = []
+    video, _ = publications(order)
+    padding = RtpPacket(payload_type=96, sequence_number=2, timestamp=3000, ssrc=1)
+    padding.padding_size = 200
+    for packet in (video_packet(0), video_packet(1), padding, video_packet(3)):
+        video.on_rtp(packet, 0)
+    await drained()
+    # Nothing missing, nothing asked for (this publication has no receiver to send
+    # a NACK through: its request list says what it would have asked).
+    assert video._nack is not None and video._nack.missing == {}
+    assert video._nack.requests == 0
+    assert order == [("video", 0), ("video", 1), ("video", 3)]  # padding not forwarded
