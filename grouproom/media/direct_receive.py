@@ -13,9 +13,10 @@ For the peer connections of the forwarder (and only those: `install` marks their
 ICE connection), hooks._guarded_datagram_received hands every RTP datagram
 (first byte 128-191, RFC 7983; never STUN) to the handler made here, which does
 what aiortc's `RTCDtlsTransport._recv_next` and `_handle_rtp_data` do for SRTP,
-synchronously: unprotect, parse, route by SSRC and payload type, and give the
-packet to the ForwardingReceiver. RTCP and DTLS keep aiortc's path, as does
-everything before the DTLS handshake has made the SRTP session.
+synchronously: unprotect (srtp_direct.py), parse (rtp_parse.py), route by SSRC
+and payload type, and give the packet to the ForwardingReceiver. RTCP and DTLS
+keep aiortc's path, as does everything before the DTLS handshake has made the
+SRTP session.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtp import RtpPacket, is_rtcp
 
 from grouproom.media.hooks import DIRECT_RTP_HANDLER as HANDLER_ATTRIBUTE
+from grouproom.media.rtp_parse import negotiated_ids, parse_rtp
+from grouproom.media.srtp_direct import unprotect
 
 # aiortc's clock counts milliseconds from the NTP epoch (1900), time.time() from
 # 1970: the same clock, this far apart. Arrival times must match aiortc's, which
@@ -48,6 +51,8 @@ def install(dtls: RTCDtlsTransport, deliver: Deliver) -> None:
     connection = dtls.transport._connection
     if getattr(connection, HANDLER_ATTRIBUTE, None) is not None:
         return
+    # Updated in place as aiortc negotiates (one object per DTLS transport).
+    extension_ids = negotiated_ids(dtls._rtp_header_extensions_map)
 
     def handle(data: bytes) -> bool:
         srtp = dtls._rx_srtp
@@ -55,8 +60,7 @@ def install(dtls: RTCDtlsTransport, deliver: Deliver) -> None:
             return False  # aiortc's own path
         arrival_time_ms = int(time.time() * 1000) + NTP_TO_UNIX_MS
         try:
-            data = srtp.unprotect(data)
-            packet = RtpPacket.parse(data, dtls._rtp_header_extensions_map)
+            packet = parse_rtp(unprotect(srtp, data), extension_ids)
         except (pylibsrtp.Error, ValueError):
             return True  # dropped, as aiortc drops it (a replay, a forgery, garbage)
         receiver = dtls._rtp_router.route_rtp(packet)

@@ -38,11 +38,12 @@ from aiortc.rtp import (
 )
 
 from grouproom.media import direct_receive
-from grouproom.media.datagram_send import protect, send_datagram
+from grouproom.media.datagram_send import send_datagram
 from grouproom.media.hooks import UNUSED_RECEIVER_PARTS
 from grouproom.media.munger import Munger, PictureIdMunger
 from grouproom.media.round_trip import RoundTrip
 from grouproom.media.rtp_header import RtpHeaderWriter, UnsupportedHeader
+from grouproom.media.srtp_direct import protect
 from grouproom.media.udp_mux import MuxedProtocol
 
 # The ICE protocols that send with a plain datagram transport (a socket of the

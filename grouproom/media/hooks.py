@@ -11,6 +11,7 @@ missing instead of failing later in the middle of a session.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import struct
 from collections.abc import Callable, Sequence
@@ -36,6 +37,16 @@ PYLIBSRTP_VERSION = "1.0.0"
 # (used in __init__ and _handle_rtp_packet, which the forwarder replaces); the
 # forwarder drops them (endpoints._drop_unused_parts).
 UNUSED_RECEIVER_PARTS = ("jitter_buffer", "nack_generator", "remote_bitrate_estimator")
+# aiortc's header extensions, each of which rtp_parse.parse_rtp reads.
+PARSED_HEADER_EXTENSIONS = (
+    "abs_send_time",
+    "audio_level",
+    "mid",
+    "repaired_rtp_stream_id",
+    "rtp_stream_id",
+    "transmission_offset",
+    "transport_sequence_number",
+)
 
 
 class MissingHookError(RuntimeError):
@@ -110,6 +121,17 @@ def verify_static_hooks() -> None:
         "RTCDtlsTransport._handle_rtp_data -> RtpPacket.parse / _rtp_router.route_rtp",
     )
     _require(hasattr(aiortc_rtp, "is_rtcp"), "aiortc.rtp.is_rtcp")
+    # rtp_parse.parse_rtp reads the header extensions aiortc knows, with the ids its
+    # HeaderExtensionsMap keeps.
+    _require(
+        tuple(field.name for field in dataclasses.fields(aiortc_rtp.HeaderExtensions))
+        == PARSED_HEADER_EXTENSIONS
+        and isinstance(
+            getattr(aiortc_rtp.HeaderExtensionsMap(), "_HeaderExtensionsMap__ids", None),
+            aiortc_rtp.HeaderExtensions,
+        ),
+        "aiortc HeaderExtensions fields / HeaderExtensionsMap.__ids",
+    )
     # The direct send path (ForwardingSender.send_now): SRTP, then the nominated
     # candidate pair's datagram transport.
     _require(
@@ -180,12 +202,13 @@ def verify_static_hooks() -> None:
     )
     for name in ("pack_remb_fci", "unpack_remb_fci", "RtcpSrPacket", "RtcpRrPacket"):
         _require(hasattr(aiortc_rtp, name), f"aiortc.rtp.{name}")
-    # datagram_send.protect: libsrtp called with the session's own buffer.
+    # srtp_direct: libsrtp called with the session's own buffer.
     _require(pylibsrtp.__version__ == PYLIBSRTP_VERSION, f"pylibsrtp version {PYLIBSRTP_VERSION}")
     _require(
         _source_contains(pylibsrtp.Session.protect, "lib.srtp_protect")
+        and _source_contains(pylibsrtp.Session.unprotect, "lib.srtp_unprotect")
         and hasattr(pylibsrtp._binding.lib, "srtp_err_status_ok"),
-        "pylibsrtp Session.protect -> lib.srtp_protect(self._srtp[0], self._cdata, ...)",
+        "pylibsrtp Session.(un)protect -> lib.srtp_(un)protect(self._srtp[0], self._cdata, ...)",
     )
 
 

@@ -1,15 +1,19 @@
 """The forwarder's RTP takes the direct path (direct_receive), never aioice's queue,
-and only the forwarder's own connections do."""
+and only the forwarder's own connections do; malformed RTP is dropped there."""
 
 from __future__ import annotations
 
+import logging
+import struct
 from typing import Any
 
-from aiortc.rtp import is_rtcp
+import pytest
+from aiortc.rtp import RtpPacket, is_rtcp
 
 from grouproom.media.hooks import DIRECT_RTP_HANDLER
+from grouproom.media.rtp_parse import negotiated_ids
 from tests.media.conftest import Room
-from tests.media.test_forwarding import LUMA, eventually, sees
+from tests.media.test_forwarding import LUMA, eventually, sees, video_sender
 
 
 def server_connection(room: Room, participant_id: str) -> Any:
@@ -69,3 +73,63 @@ async def test_leaving_removes_the_handler(room: Room) -> None:
     assert getattr(connection, DIRECT_RTP_HANDLER, None) is not None
     await room.leave("anna")
     assert getattr(connection, DIRECT_RTP_HANDLER, None) is None
+
+
+async def test_malformed_rtp_from_a_publisher_is_dropped_quietly(
+    room: Room, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A publisher's packets that pass SRTP but are malformed RTP inside (an
+    abs-send-time extension of two bytes, whose parse in aiortc raised
+    struct.error out of the datagram callback; a mid that is not UTF-8; padding
+    longer than the payload) are dropped without an error
+    logged, and the publisher's video goes on reaching the others."""
+    await room.join("anna", LUMA["anna"])
+    await room.join("bram", LUMA["bram"])
+    assert await eventually(lambda: sees(room, "bram", "anna"))
+    sender = video_sender(room.participants["anna"])
+    transport = sender.transport
+    ids = negotiated_ids(transport._rtp_header_extensions_map)
+    abs_send_time_id, mid_id = ids.abs_send_time, ids.mid
+    assert abs_send_time_id and mid_id
+    original = transport._send_rtp
+    malformed: list[bytes] = []
+
+    def spoiled(data: bytes, kind: int) -> bytes:
+        """A malformed copy of `data`, under another SSRC: SRTP takes it as a
+        stream of its own (so the real packet still passes, not a replay)."""
+        fixed = bytearray(data[:12])
+        fixed[8:12] = (sender._ssrc ^ 1).to_bytes(4, "big")
+        payload = RtpPacket.parse(data, transport._rtp_header_extensions_map).payload
+        if kind == 0:  # abs-send-time of two bytes
+            fixed[0] = 0x90
+            block = struct.pack("!HH", 0xBEDE, 1) + bytes([abs_send_time_id << 4 | 1, 1, 2, 0])
+            return bytes(fixed) + block + payload
+        if kind == 1:  # a mid that is not UTF-8
+            fixed[0] = 0x90
+            block = struct.pack("!HH", 0xBEDE, 1) + bytes([mid_id << 4 | 1, 0xFF, 0xFE, 0])
+            return bytes(fixed) + block + payload
+        fixed[0] = 0xA0  # padding: the last byte claims more than the payload
+        return bytes(fixed) + payload[:-1] + b"\xff"
+
+    async def spoiling_send(data: bytes) -> None:
+        if (
+            len(malformed) < 9
+            and not is_rtcp(data)
+            and int.from_bytes(data[8:12], "big") == sender._ssrc
+            and int.from_bytes(data[2:4], "big") % 5 == 0
+        ):
+            malformed.append(spoiled(data, len(malformed) % 3))
+            await original(malformed[-1])
+        await original(data)
+
+    publication = room.forwarder.peers["anna"].publications["video"]
+    transport._send_rtp = spoiling_send  # type: ignore[method-assign]
+    caplog.set_level(logging.WARNING)
+    assert await eventually(lambda: len(malformed) == 9)
+    video = room.participants["bram"].received[room.mid("bram", "anna", "video")]
+    frames = video.frames
+    received = publication.packets_received
+    assert await eventually(lambda: video.frames >= frames + 25, 20)
+    assert publication.packets_received > received
+    errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert errors == []
