@@ -93,7 +93,7 @@ class ForwardingReceiver(RTCRtpReceiver):
             return
         self.transport._register_rtp_receiver(self, parameters)
         self.publication.start(list(parameters.codecs))
-        direct_receive.install(self.transport, _deliver)
+        direct_receive.install(self.transport, _deliver, _deliver_rtcp)
         self.started = True
 
     async def stop(self) -> None:
@@ -110,8 +110,12 @@ class ForwardingReceiver(RTCRtpReceiver):
         self.publication.on_rtp(packet, arrival_time_ms)
 
     async def _handle_rtcp_packet(self, packet: Any) -> None:
+        # aiortc's path: RTCP that arrived before the direct handler could take it.
+        self.handle_rtcp(packet)
+
+    def handle_rtcp(self, packet: Any) -> None:
         if isinstance(packet, RtcpSrPacket):
-            await self.publication.on_sender_report(packet)
+            self.publication.on_sender_report(packet)
 
     async def send_rtcp(self, data: bytes) -> None:
         try:
@@ -126,6 +130,16 @@ def _deliver(receiver: Any, packet: RtpPacket, arrival_time_ms: int) -> bool:
         receiver.publication.on_rtp(packet, arrival_time_ms)
         return True
     return type(receiver) is UnusedReceiver  # it would drop the packet anyway
+
+
+def _deliver_rtcp(recipient: Any, packet: Any) -> bool:
+    """direct_receive's delivery of one RTCP packet (of a compound one) to a
+    receiver or sender it was routed to."""
+    kind = type(recipient)
+    if kind is ForwardingSender or kind is ForwardingReceiver:
+        recipient.handle_rtcp(packet)
+        return True
+    return kind is UnusedReceiver  # it would ignore the packet anyway
 
 
 class UnusedReceiver(RTCRtpReceiver):
@@ -269,6 +283,12 @@ class ForwardingSender(RTCRtpSender):
         return True
 
     async def _handle_rtcp_packet(self, packet: Any) -> None:
+        # aiortc's path: RTCP that arrived before the direct handler could take it.
+        self.handle_rtcp(packet)
+
+    def handle_rtcp(self, packet: Any) -> None:
+        """The subscriber's feedback on this stream: its receiver reports (the
+        round trip), NACKs, keyframe requests and bandwidth estimates."""
         if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
             now = time.monotonic()
             for report in packet.reports:
@@ -279,7 +299,7 @@ class ForwardingSender(RTCRtpSender):
         if subscription is None:
             return
         if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
-            await subscription.retransmit(list(packet.lost))
+            subscription.retransmit(list(packet.lost))
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
             subscription.keyframe_requested()
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:

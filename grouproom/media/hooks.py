@@ -99,7 +99,7 @@ def verify_static_hooks() -> None:
         _source_contains(RTCDtlsTransport._handle_rtcp_data, "._handle_rtcp_packet("),
         "RTCDtlsTransport._handle_rtcp_data -> recipient._handle_rtcp_packet",
     )
-    # The direct receive path (direct_receive): what aiortc does with SRTP and RTP.
+    # The direct receive path (direct_receive): what aiortc does with SRTP and SRTCP.
     _require(
         _source_contains(
             _original_datagram_received,
@@ -109,8 +109,16 @@ def verify_static_hooks() -> None:
     )
     _require(
         _source_contains(RTCDtlsTransport._recv_next, "self._rx_srtp.unprotect(data)")
+        and _source_contains(RTCDtlsTransport._recv_next, "self._rx_srtp.unprotect_rtcp(data)")
         and _source_contains(RTCDtlsTransport._recv_next, "is_rtcp(data)"),
-        "RTCDtlsTransport._recv_next -> is_rtcp / self._rx_srtp.unprotect",
+        "RTCDtlsTransport._recv_next -> is_rtcp / self._rx_srtp.unprotect(_rtcp)",
+    )
+    _require(
+        _source_contains(RTCDtlsTransport._handle_rtcp_data, "RtcpPacket.parse(data)")
+        and _source_contains(
+            RTCDtlsTransport._handle_rtcp_data, "self._rtp_router.route_rtcp(packet)"
+        ),
+        "RTCDtlsTransport._handle_rtcp_data -> RtcpPacket.parse / _rtp_router.route_rtcp",
     )
     _require(
         _source_contains(

@@ -225,12 +225,12 @@ class Publication:
             NACK_CHECK_INTERVAL, self._ask_again
         )
 
-    async def on_sender_report(self, report: RtcpSrPacket) -> None:
+    def on_sender_report(self, report: RtcpSrPacket) -> None:
         info = report.sender_info
         self._last_sender_report = (info.ntp_timestamp, info.rtp_timestamp)
         self._last_sender_report_arrival = time.monotonic()
-        for subscription in list(self.subscriptions):
-            await subscription.send_sender_report(info.ntp_timestamp, info.rtp_timestamp)
+        for subscription in self.subscriptions:
+            subscription.send_sender_report(info.ntp_timestamp, info.rtp_timestamp)
 
     @property
     def packets_lost(self) -> int:

@@ -150,7 +150,7 @@ class Subscription:
 
     # -- feedback from the subscriber -------------------------------------------
 
-    async def retransmit(self, lost: list[int]) -> None:
+    def retransmit(self, lost: list[int]) -> None:
         buffer = self.publication.buffer
         if buffer is None or self.closed:
             return
@@ -176,7 +176,7 @@ class Subscription:
             return
         self.publication.bandwidth.report_subscriber(id(self), bitrate, time.monotonic())
 
-    async def send_sender_report(self, ntp_timestamp: int, rtp_timestamp: int) -> None:
+    def send_sender_report(self, ntp_timestamp: int, rtp_timestamp: int) -> None:
         if not self.sender.started or self.closed or self.munger.paused:
             return
         report = RtcpSrPacket(

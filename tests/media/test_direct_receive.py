@@ -26,41 +26,50 @@ def client_connection(room: Room, participant_id: str) -> Any:
     return pc.getTransceivers()[0].receiver.transport.transport._connection
 
 
-async def test_publishers_rtp_is_handled_in_the_datagram_callback(room: Room) -> None:
+async def test_rtp_and_rtcp_are_handled_in_the_datagram_callback(room: Room) -> None:
     await room.join("anna", LUMA["anna"])
     await room.join("bram", LUMA["bram"])
     assert await eventually(lambda: sees(room, "anna", "bram") and sees(room, "bram", "anna"))
     connection = server_connection(room, "anna")
     handler = getattr(connection, DIRECT_RTP_HANDLER)
     handled: list[bool] = []
-    queued_rtp: list[bytes] = []
+    rtcp_handled: list[bytes] = []
+    queued: list[bytes] = []
 
     def counting_handler(data: bytes) -> bool:
         result = bool(handler(data))
         handled.append(result)
+        if is_rtcp(data) and result:
+            rtcp_handled.append(data)
         return result
 
     original_data_received = connection.data_received
 
     def data_received(data: bytes, component: int) -> None:
-        if 127 < data[0] < 192 and not is_rtcp(data):
-            queued_rtp.append(data)
+        if 127 < data[0] < 192:
+            queued.append(data)
         original_data_received(data, component)
 
     setattr(connection, DIRECT_RTP_HANDLER, counting_handler)
     connection.data_received = data_received
     received_before = room.forwarder.publication_stats("anna", "video")["packets_received"]
     frames_before = room.participants["bram"].received[room.mid("bram", "anna", "video")].frames
+    # anna's receiver reports on bram's streams, and her sender reports on her own,
+    # come about once a second per stream.
     assert await eventually(
         lambda: (
             room.participants["bram"].received[room.mid("bram", "anna", "video")].frames
             >= frames_before + 10
+            and len(rtcp_handled) >= 4
         )
     )
     received = room.forwarder.publication_stats("anna", "video")["packets_received"]
     assert received > received_before
     assert handled.count(True) >= received - received_before
-    assert queued_rtp == []  # RTP never went through aioice's queue
+    assert queued == []  # neither RTP nor RTCP went through aioice's queue
+    # What the RTCP carried arrived: anna's round trip, measured from her receiver
+    # reports on the server's sender reports.
+    assert await eventually(lambda: room.forwarder.peers["anna"].round_trip.measured is not None)
     # A participant's own (client) connection keeps aiortc's path.
     assert getattr(client_connection(room, "anna"), DIRECT_RTP_HANDLER, None) is None
 
