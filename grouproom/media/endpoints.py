@@ -185,6 +185,9 @@ class ForwardingSender(RTCRtpSender):
     packets_sent: int
     octets_sent: int
     retransmissions: int
+    # When each recently retransmitted packet (outgoing sequence number) was sent
+    # again, oldest first: a packet is not sent again within one round trip.
+    resent_at: dict[int, float]
     # The round trip to the subscriber's browser, measured on this stream's sender
     # reports (shared by the peer connection's senders and publications).
     round_trip: RoundTrip
@@ -214,6 +217,7 @@ class ForwardingSender(RTCRtpSender):
         sender.packets_sent = 0
         sender.octets_sent = 0
         sender.retransmissions = 0
+        sender.resent_at = {}
         sender.round_trip = round_trip
         sender._pending = set()
         sender._route_pair = None

@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket
 
+from grouproom.media.munger import SEQ_MOD
+from grouproom.media.publication import RETRANSMISSION_BUFFER
+
 if TYPE_CHECKING:
     from grouproom.media.endpoints import ForwardingSender
     from grouproom.media.publication import ForwardedPacket, Publication
@@ -25,6 +28,9 @@ logger = logging.getLogger(__name__)
 
 # No outgoing payload type worked out yet (None: the subscriber cannot take it).
 MISSING = -1
+# Retransmitted packets remembered per outgoing stream (as many as the
+# publication's ring holds: an older one cannot be sent again anyway).
+RESENT_MEMORY = RETRANSMISSION_BUFFER
 
 
 def codec_key(codec: RTCRtpCodecParameters) -> tuple[str, str]:
@@ -151,10 +157,24 @@ class Subscription:
     # -- feedback from the subscriber -------------------------------------------
 
     def retransmit(self, lost: list[int]) -> None:
+        """Send again what the subscriber says it lost, from the publication's
+        ring. A packet already sent again less than one round trip ago is not
+        sent once more: its copy may still be on the way (a browser repeats its
+        NACK each round trip while a packet is missing, and a weak line should
+        not carry the same packet twice), and a subscriber repeating NACKs
+        cannot make the server send more than one copy per round trip."""
         buffer = self.publication.buffer
         if buffer is None or self.closed:
             return
-        for out_seq in lost:
+        sender = self.sender
+        resent_at = sender.resent_at
+        now = time.monotonic()
+        round_trip = sender.round_trip.seconds
+        for lost_seq in lost:
+            out_seq = lost_seq % SEQ_MOD  # aiortc's NACK parser does not wrap
+            last = resent_at.get(out_seq)
+            if last is not None and now - last < round_trip:
+                continue
             in_seq = self.munger.original_seq(out_seq)
             if in_seq is None:
                 continue
@@ -165,8 +185,12 @@ class Subscription:
             if payload_type is None:
                 continue
             timestamp = self.munger.outgoing_timestamp(forwarded.timestamp)
-            if self.sender.send_now(self._serialize(forwarded, out_seq, timestamp, payload_type)):
-                self.sender.retransmissions += 1
+            if sender.send_now(self._serialize(forwarded, out_seq, timestamp, payload_type)):
+                sender.retransmissions += 1
+                resent_at.pop(out_seq, None)  # kept oldest first
+                resent_at[out_seq] = now
+                if len(resent_at) > RESENT_MEMORY:
+                    del resent_at[next(iter(resent_at))]
 
     def keyframe_requested(self) -> None:
         self.publication.request_keyframe()

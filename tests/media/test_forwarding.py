@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver
-from aiortc.rtp import RtpPacket, is_rtcp
+from aiortc.rtp import RTCP_RTPFB_NACK, RtcpRtpfbPacket, RtpPacket, is_rtcp
 
 from grouproom.media.endpoints import ForwardingReceiver, ForwardingSender, UnusedReceiver
 from grouproom.media.keyframe import vp8_picture_id
@@ -245,6 +245,42 @@ async def test_lost_packets_are_retransmitted_from_the_buffer(room: Room) -> Non
     start = video.frames
     assert await eventually(lambda: counter["dropped"] >= 20 and video.frames > start + 50, 20)
     assert sender.retransmissions >= 10
+
+
+async def test_a_packet_is_sent_again_at_most_once_per_round_trip(room: Room) -> None:
+    """bram asks three times in a row for the same packet: it goes out again once.
+    Once a round trip has passed, asking again brings it again."""
+    await room.join("anna", LUMA["anna"])
+    await room.join("bram", LUMA["bram"])
+    assert await eventually(lambda: sees(room, "bram", "anna"))
+    slot = room.forwarder.peers["bram"].slot_of("anna")
+    assert slot is not None
+    sender = slot.video
+    mid = room.mid("bram", "anna", "video")
+    client_transport = next(
+        t.receiver.transport for t in room.participants["bram"].pc.getTransceivers() if t.mid == mid
+    )
+
+    async def ask(out_seq: int) -> None:
+        nack = RtcpRtpfbPacket(
+            fmt=RTCP_RTPFB_NACK, ssrc=1234, media_ssrc=sender.ssrc, lost=[out_seq]
+        )
+        await client_transport._send_rtp(bytes(nack))
+
+    sender.round_trip.measured = 10.0  # seconds: no report can bring it near 0 meanwhile
+    wanted = sender.munger.last_seq
+    before = sender.retransmissions
+    for _ in range(3):
+        await ask(wanted)
+    assert await eventually(lambda: sender.retransmissions == before + 1, 2)
+    await asyncio.sleep(0.3)
+    assert sender.retransmissions == before + 1
+    assert wanted in sender.resent_at
+    # A round trip later (made short here), the same request is answered again.
+    sender.round_trip.measured = 0.001
+    await asyncio.sleep(0.01)
+    await ask(wanted)
+    assert await eventually(lambda: sender.retransmissions == before + 2, 2)
 
 
 def video_sender(participant: TestParticipant) -> RTCRtpSender:
