@@ -381,7 +381,8 @@ class CountingReceiver(RTCRtpReceiver):
             # Counted in the datagram callback, as the server receives: the bot's
             # own queueing then adds less to the delay it measures (bot_process
             # installs the datagram guard that calls this).
-            direct_receive.install(self.transport, _count_directly)
+            # A bot receives every other bot under an SSRC of its own: no bound.
+            direct_receive.install(self.transport, _count_directly, max_sources=None)
 
     async def stop(self) -> None:
         if self.started:

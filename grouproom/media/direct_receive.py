@@ -13,7 +13,7 @@ sends, about once a second), and a subscriber's NACK waited a turn of the event
 loop before its retransmission went out.
 
 For the peer connections of the forwarder (and only those: `install` marks their
-ICE connection once the participant publishes), hooks._guarded_datagram_received
+ICE connection once a receiver or sender starts), hooks._guarded_datagram_received
 hands every SRTP and SRTCP datagram (first byte 128-191, RFC 7983; never STUN) to
 the handler made here, which does what aiortc's `RTCDtlsTransport._recv_next`,
 `_handle_rtp_data` and `_handle_rtcp_data` do, synchronously. RTP: unprotect
@@ -27,6 +27,7 @@ before the DTLS handshake has made the SRTP session.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -40,35 +41,89 @@ from grouproom.media.hooks import DIRECT_RTP_HANDLER as HANDLER_ATTRIBUTE
 from grouproom.media.rtp_parse import negotiated_ids, parse_rtp
 from grouproom.media.srtp_direct import unprotect
 
+logger = logging.getLogger(__name__)
+
 # aiortc's clock counts milliseconds from the NTP epoch (1900), time.time() from
 # 1970: the same clock, this far apart. Arrival times must match aiortc's, which
 # the bitrate estimator compares with those of packets that took aiortc's path.
 NTP_TO_UNIX_MS = 2_208_988_800_000
 
+# The sources (SSRCs) one connection may send SRTP and SRTCP under: two per
+# stream negotiated on it (a browser sends under one SSRC per microphone and
+# camera, and Firefox reports on each stream it receives under an SSRC of that
+# m-line's own) and this many more. libsrtp keeps a stream (crypto state, replay
+# window) for every SSRC it has authenticated a packet of, and aiortc's router
+# learns every SSRC whose payload type it knows: without a bound, one participant
+# sending under ever new SSRCs would grow both for as long as the connection
+# lasts (and libsrtp looks streams up in a list).
+SPARE_SOURCES = 16
+
 Deliver = Callable[[Any, RtpPacket, int], bool]
 DeliverRtcp = Callable[[Any, Any], bool]
 
 
+def source_limit(dtls: RTCDtlsTransport) -> int:
+    """How many SSRCs the connection of `dtls` may send under (SPARE_SOURCES)."""
+    router = dtls._rtp_router
+    return SPARE_SOURCES + 2 * (len(router.receivers) + len(router.senders))
+
+
 def install(
-    dtls: RTCDtlsTransport, deliver: Deliver, deliver_rtcp: DeliverRtcp | None = None
+    dtls: RTCDtlsTransport,
+    deliver: Deliver,
+    deliver_rtcp: DeliverRtcp | None = None,
+    max_sources: Callable[[RTCDtlsTransport], int] | None = source_limit,
 ) -> None:
     """Handle the SRTP (and, with `deliver_rtcp`, the SRTCP) that arrives on
     `dtls`'s ICE connection directly. `deliver(receiver, packet, arrival_time_ms)`
     takes a routed RTP packet and `deliver_rtcp(recipient, packet)` one RTCP
     packet of a compound one; each says whether the recipient was one it serves
     (any other gets the packet the way aiortc gives it, in a task). Without
-    `deliver_rtcp`, RTCP keeps aiortc's path. Idempotent per connection."""
+    `deliver_rtcp`, RTCP keeps aiortc's path. Packets under more SSRCs than
+    `max_sources` allows are dropped (None: no bound). Idempotent per
+    connection."""
     connection = dtls.transport._connection
     if getattr(connection, HANDLER_ATTRIBUTE, None) is not None:
         return
     # Updated in place as aiortc negotiates (one object per DTLS transport).
     extension_ids = negotiated_ids(dtls._rtp_header_extensions_map)
+    sources: set[int] = set()
+
+    def new_source_refused(srtp: pylibsrtp.Session, ssrc: int) -> bool:
+        """Whether a packet under `ssrc` (just unprotected) is one source too
+        many for this connection: then libsrtp's stream for it is removed again."""
+        if ssrc in sources:
+            return False
+        if max_sources is None or len(sources) < max_sources(dtls):
+            sources.add(ssrc)
+            return False
+        try:
+            srtp.remove_stream(ssrc)
+        except pylibsrtp.Error:
+            pass  # no stream of its own (never the case after a successful unprotect)
+        if not warned:
+            warned.append(True)
+            logger.warning(
+                "a participant's connection sent under more than %d SSRCs; "
+                "packets of further ones are dropped",
+                len(sources),
+            )
+        return True
+
+    warned: list[bool] = []
 
     def handle_rtcp(srtp: pylibsrtp.Session, data: bytes) -> None:
         assert deliver_rtcp is not None
         try:
-            packets = RtcpPacket.parse(srtp.unprotect_rtcp(data))
+            data = srtp.unprotect_rtcp(data)
         except (pylibsrtp.Error, ValueError):
+            return  # dropped, as aiortc drops it
+        # libsrtp keys SRTCP by the first packet's sender SSRC.
+        if new_source_refused(srtp, int.from_bytes(data[4:8], "big")):
+            return
+        try:
+            packets = RtcpPacket.parse(data)
+        except ValueError:
             return  # dropped, as aiortc drops it
         router = dtls._rtp_router
         for packet in packets:
@@ -87,9 +142,15 @@ def install(
             return True
         arrival_time_ms = int(time.time() * 1000) + NTP_TO_UNIX_MS
         try:
-            packet = parse_rtp(unprotect(srtp, data), extension_ids)
+            data = unprotect(srtp, data)
         except (pylibsrtp.Error, ValueError):
-            return True  # dropped, as aiortc drops it (a replay, a forgery, garbage)
+            return True  # dropped, as aiortc drops it (a replay, a forgery)
+        if new_source_refused(srtp, int.from_bytes(data[8:12], "big")):
+            return True
+        try:
+            packet = parse_rtp(data, extension_ids)
+        except ValueError:
+            return True  # dropped: malformed
         receiver = dtls._rtp_router.route_rtp(packet)
         if receiver is not None and not deliver(receiver, packet, arrival_time_ms):
             _in_task(receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms))

@@ -246,11 +246,14 @@ class ForwardingSender(RTCRtpSender):
         except UnsupportedHeader:
             self.header_writer = None
         self.started = True
+        # The subscriber's RTCP (also an observer's, who publishes nothing).
+        direct_receive.install(self.transport, _deliver, _deliver_rtcp)
         if self.subscription is not None:
             self.subscription.sender_started()
 
     async def stop(self) -> None:
         if self.started:
+            direct_receive.uninstall(self.transport)
             self.transport._unregister_rtp_sender(self)
             self.started = False
 

@@ -7,9 +7,11 @@ import logging
 import struct
 from typing import Any
 
+import pylibsrtp
 import pytest
 from aiortc.rtp import RtpPacket, is_rtcp
 
+from grouproom.media import direct_receive
 from grouproom.media.hooks import DIRECT_RTP_HANDLER
 from grouproom.media.rtp_parse import negotiated_ids
 from tests.media.conftest import Room
@@ -142,3 +144,39 @@ async def test_malformed_rtp_from_a_publisher_is_dropped_quietly(
     assert publication.packets_received > received
     errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
     assert errors == []
+
+
+async def test_packets_under_too_many_ssrcs_are_dropped_and_forgotten(
+    room: Room, caplog: pytest.LogCaptureFixture
+) -> None:
+    """anna's connection sends video packets under 300 new SSRCs. Up to the bound
+    the server takes them (a browser may use several); beyond it libsrtp's stream
+    for each is removed again and aiortc's router does not learn it, so neither
+    grows with the flood; one warning says so, and anna's own video goes on."""
+    await room.join("anna", LUMA["anna"])
+    await room.join("bram", LUMA["bram"])
+    assert await eventually(lambda: sees(room, "bram", "anna"))
+    sender = video_sender(room.participants["anna"])
+    transport = sender.transport
+    server_dtls = room.forwarder.peers["anna"].pc.getTransceivers()[0].receiver.transport
+    limit = direct_receive.source_limit(server_dtls)
+    flood = [0x5EED0000 + number for number in range(300)]
+    caplog.set_level(logging.WARNING)
+    for number, ssrc in enumerate(flood):
+        header = struct.pack("!BBHII", 0x80, 96, number, number * 3000, ssrc)
+        await transport._send_rtp(header + bytes(100))
+    video = room.participants["bram"].received[room.mid("bram", "anna", "video")]
+    frames = video.frames
+    assert await eventually(lambda: video.frames >= frames + 10)
+    learnt = [ssrc for ssrc in flood if ssrc in server_dtls._rtp_router.ssrc_table]
+    assert 0 < len(learnt) < limit  # anna's real SSRCs took some of the room
+    refused = [ssrc for ssrc in flood if ssrc not in learnt]
+    assert len(refused) > 300 - limit
+    # libsrtp has no stream left for a refused SSRC (removing it again fails) ...
+    for ssrc in refused[-3:]:
+        with pytest.raises(pylibsrtp.Error):
+            server_dtls._rx_srtp.remove_stream(ssrc)
+    # ... and still has one for an accepted SSRC.
+    server_dtls._rx_srtp.remove_stream(learnt[0])
+    warnings = [r for r in caplog.records if "more than" in r.getMessage()]
+    assert len(warnings) == 1
