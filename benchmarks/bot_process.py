@@ -79,6 +79,7 @@ async def main(plan: dict[str, Any]) -> None:
             show_video=spec.get("show_video", True),
             speaking_turn=spec.get("speaking_turn"),
             members=spec.get("members", 1),
+            pace=spec.get("pace", False),
         )
         for spec in plan["bots"]
     ]

@@ -63,6 +63,8 @@ class Bot:
     # (`members` of them), and are silent (Opus DTX) otherwise.
     speaking_turn: float | None = None
     members: int = 1
+    # The paced scenario: video packets leave at the pace of a browser's pacer.
+    pace: bool = False
     sent: Sent = field(default_factory=Sent)
     received: dict[int, FromPublisher] = field(default_factory=dict)
     joined_ns: int | None = None
@@ -116,6 +118,9 @@ class Bot:
             assert isinstance(audio.sender, ClipSender)
             audio.sender.speak_in_turn(self.speaking_turn, self.members)
         ClipSender.take_over(video.sender, self.clip, self.number, stamped, self.sent, self.phase)
+        if self.pace:
+            assert isinstance(video.sender, ClipSender)
+            video.sender.pace_packets()
 
     def _count_on(self, pc: RTCPeerConnection, publisher: int | None) -> None:
         for transceiver in pc.getTransceivers():

@@ -210,8 +210,15 @@ every server in it, one scenario after the other, with the same bots:
   receiving; *talking*: a 12-member grid as a group session sounds, one member
   speaking at a time (each for 5 s in turn) and the others silent, sending what
   Opus DTX sends in silence (a small packet every 400 ms instead of 50 a second),
-  every camera on. Variants of grouproom: on asyncio's own event loop instead of uvloop,
-  and with room worker processes (`GROUPROOM_ROOM_WORKERS`, at most one per core).
+  every camera on; *paced*: a 12-member grid whose bots pace their video as
+  browsers do (libwebrtc's pacer sends at 2.5 times the encoder's target rate, in
+  5 ms steps: a 40-packet keyframe leaves over about 0.3 s), where the other
+  scenarios send each frame's packets at once, so that a keyframe reaches the
+  server as one burst. Both are shown because the delay tail of every server is
+  mostly that burst's fan-out, and the first frame a new subscriber gets takes
+  the time the paced keyframe needs. Variants of grouproom: on asyncio's own
+  event loop instead of uvloop, and with room worker processes
+  (`GROUPROOM_ROOM_WORKERS`, at most one per core).
 - **Figures**, over a measuring window that starts 3 s after the last join: server
   CPU (user + system of the server process and its children, from /proc) per second
   of window (*cores*) and per forwarded packet (*µs/packet*); resident memory at the

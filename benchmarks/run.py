@@ -51,7 +51,7 @@ TALKING_TURN = 5.0  # seconds each member speaks in the talking scenario
 
 @dataclass
 class Scenario:
-    name: str  # grid | rooms | storm | hidden | talking
+    name: str  # grid | rooms | storm | hidden | talking | paced
     members: int
     rooms: int = 1
     join_spacing: float = 0.25  # seconds between two joins
@@ -62,6 +62,9 @@ class Scenario:
     # Seconds each member speaks in turn (the talking scenario); the others are
     # silent and send Opus DTX. None: every member sends audio all the time.
     speaking_turn: float | None = None
+    # The paced scenario: the bots pace their video packets as browsers do
+    # (bot_media.PACING_RATE) instead of sending each frame's packets at once.
+    pace: bool = False
 
 
 @dataclass
@@ -170,6 +173,7 @@ def plan_bots(server: str, scenario: Scenario, processes: int) -> list[list[dict
                     "show_video": scenario.show_video,
                     "speaking_turn": scenario.speaking_turn,
                     "members": scenario.members,
+                    "pace": scenario.pace,
                 }
             )
     return [plan for plan in plans if plan]
@@ -462,6 +466,8 @@ def scenarios_for(
         found.append(Scenario("hidden", 12, show_video=False))
     if "talking" in names and kind != "relay":
         found.append(Scenario("talking", 12, speaking_turn=TALKING_TURN))
+    if "paced" in names and kind != "relay":
+        found.append(Scenario("paced", 12, pace=True))
     return found
 
 
@@ -552,8 +558,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--scenarios",
         nargs="+",
-        default=["grid", "rooms", "storm", "hidden", "talking"],
-        choices=["grid", "rooms", "storm", "hidden", "talking"],
+        default=["grid", "rooms", "storm", "hidden", "talking", "paced"],
+        choices=["grid", "rooms", "storm", "hidden", "talking", "paced"],
     )
     parser.add_argument(
         "--seconds", type=float, default=15.0, help="length of each measuring window"

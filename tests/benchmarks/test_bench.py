@@ -5,6 +5,7 @@ speed; this test asserts none."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.bot_media import speaks
+from benchmarks.bot_media import PACING_RATE, PACING_STEP, paced_wait, speaks
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,3 +57,24 @@ def test_talking_bots_speak_one_at_a_time_and_all_in_turn() -> None:
         assert len(speaking) == 1, (now, speaking)
         turns[speaking[0]] = turns.get(speaking[0], 0) + 1
     assert turns == {bot: 20 for bot in range(1, members + 1)}
+
+
+def test_paced_bots_spread_a_keyframe_at_the_pacing_rate() -> None:
+    """A keyframe of 40 packets leaves over about 40 x 1,104 / PACING_RATE seconds
+    (0.28 s), the first packet at once; after a pause the next packet goes at once,
+    without a burst saved up."""
+    free_at, now, sent_at = 0.0, 100.0, []
+    for _ in range(40):
+        wait, free_at = paced_wait(free_at, now, 1104)
+        now += wait
+        sent_at.append(now)
+    assert sent_at[0] == 100.0
+    span = sent_at[-1] - sent_at[0]
+    assert 39 * 1104 / PACING_RATE - PACING_STEP <= span <= 39 * 1104 / PACING_RATE + 1e-9
+    gaps = [later - earlier for earlier, later in itertools.pairwise(sent_at)]
+    assert all(gap < 2 * 1104 / PACING_RATE for gap in gaps)
+    now += 5.0  # a pause: nothing is saved up for a burst
+    wait, free_at = paced_wait(free_at, now, 1104)
+    assert wait == 0.0
+    wait, free_at = paced_wait(free_at, now, 1104)
+    assert wait == pytest.approx(1104 / PACING_RATE)
