@@ -88,6 +88,7 @@ def install(
     # Updated in place as aiortc negotiates (one object per DTLS transport).
     extension_ids = negotiated_ids(dtls._rtp_header_extensions_map)
     sources: set[int] = set()
+    warned: list[bool] = []  # whether the bound was reported (once per connection)
 
     def new_source_refused(srtp: pylibsrtp.Session, ssrc: int) -> bool:
         """Whether a packet under `ssrc` (just unprotected) is one source too
@@ -109,8 +110,6 @@ def install(
                 len(sources),
             )
         return True
-
-    warned: list[bool] = []
 
     def handle_rtcp(srtp: pylibsrtp.Session, data: bytes) -> None:
         assert deliver_rtcp is not None
