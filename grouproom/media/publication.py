@@ -33,6 +33,7 @@ from grouproom.media.bandwidth import BandwidthEstimate, lean_bitrate_estimator
 from grouproom.media.contract import Kind
 from grouproom.media.fan_out import VideoFanOut, fan_out_for
 from grouproom.media.keyframe import starts_keyframe, vp8_picture_id
+from grouproom.media.munger import SEQ_MOD
 from grouproom.media.nack import NackRequests
 from grouproom.media.packet_buffer import PacketBuffer
 from grouproom.media.round_trip import RoundTrip, middle_ntp_bits
@@ -49,6 +50,10 @@ logger = logging.getLogger(__name__)
 # 0.25 s, 97 ms (the bench's grid and join storm).
 KEYFRAME_REQUEST_INTERVAL = 0.25
 RETRANSMISSION_BUFFER = 512  # packets of video kept for NACKs (about 1.5 s at 500 kbps)
+# A subscriber that starts while a keyframe is still arriving (another
+# subscriber's request started it) is given it from the ring, with what came
+# after it, if it began at most this many seconds ago (see keyframe_in_ring).
+KEYFRAME_CATCH_UP = 0.5
 # Seconds between two looks at the packets still missing from a publisher (each
 # is asked for again once per round trip; see nack.py).
 NACK_CHECK_INTERVAL = 0.04
@@ -111,6 +116,8 @@ class Publication:
         self.bandwidth = BandwidthEstimate(cap=video_max_bitrate)
         self._estimator = lean_bitrate_estimator() if self.is_video else None
         self._fan_out: VideoFanOut | None = None
+        # The first packet of the latest keyframe and when it arrived (monotonic).
+        self._keyframe_start: tuple[int, float] | None = None
 
     def attach(self, receiver: ForwardingReceiver) -> None:
         self.receiver = receiver
@@ -135,6 +142,7 @@ class Publication:
             self._statistics = StreamStatistics(codec.clockRate)
         if packet.ssrc != self.media_ssrc:
             self.media_ssrc = packet.ssrc
+            self._keyframe_start = None
             if self._nack is not None:
                 self._nack.reset()
         self._statistics.add(packet)
@@ -167,6 +175,8 @@ class Publication:
         )
         if self.buffer is not None:
             self.buffer.put(forwarded.seq, forwarded)
+            if keyframe:
+                self._keyframe_start = (forwarded.seq, now)
         if not self.enabled:
             return
         if self.is_video:
@@ -176,6 +186,28 @@ class Publication:
             fan_out.add(self, forwarded, now)
         else:
             self.forward(forwarded, now)
+
+    def keyframe_in_ring(self, before_seq: int, now: float) -> list[ForwardedPacket] | None:
+        """The packets from the first of the latest keyframe up to (not
+        including) `before_seq`, for a subscriber that starts now: only if that
+        keyframe began less than KEYFRAME_CATCH_UP seconds ago and every packet
+        since is in the ring (a gap, or a keyframe that is not before
+        `before_seq`, gives None: the subscriber waits for a new keyframe)."""
+        start = self._keyframe_start
+        buffer = self.buffer
+        if start is None or buffer is None or now - start[1] > KEYFRAME_CATCH_UP:
+            return None
+        first, _ = start
+        count = (before_seq - first) % SEQ_MOD
+        if not 0 < count < RETRANSMISSION_BUFFER:
+            return None
+        packets = []
+        for offset in range(count):
+            packet = buffer.get((first + offset) % SEQ_MOD)
+            if packet is None:
+                return None
+            packets.append(packet)
+        return packets
 
     def forward(self, forwarded: ForwardedPacket, now: float) -> None:
         """Send one packet to every subscriber (video comes here from the loop's

@@ -109,8 +109,15 @@ class Subscription:
             return
         if self.waiting_for_keyframe:
             if not forwarded.keyframe:
-                self.publication.request_keyframe()
-                return
+                # A keyframe still arriving (asked for by someone else) is given
+                # from the ring; otherwise wait for the one asked for now.
+                caught_up = self.publication.keyframe_in_ring(forwarded.seq, now)
+                if caught_up is None:
+                    self.publication.request_keyframe()
+                    return
+                self.waiting_for_keyframe = False
+                for earlier in caught_up:
+                    self.forward(earlier, now)
             self.waiting_for_keyframe = False
         payload_type = self._payload_types.get(forwarded.payload_type, MISSING)
         if payload_type is MISSING:
