@@ -187,6 +187,11 @@ class Publication:
         else:
             self.forward(forwarded, now)
 
+    def keyframe_is_recent(self, now: float) -> bool:
+        """Whether the latest keyframe began recently enough for keyframe_in_ring."""
+        start = self._keyframe_start
+        return start is not None and now - start[1] <= KEYFRAME_CATCH_UP
+
     def keyframe_in_ring(self, before_seq: int, now: float) -> list[ForwardedPacket] | None:
         """The packets from the first of the latest keyframe up to (not
         including) `before_seq`, for a subscriber that starts now: only if that
@@ -195,7 +200,7 @@ class Publication:
         `before_seq`, gives None: the subscriber waits for a new keyframe)."""
         start = self._keyframe_start
         buffer = self.buffer
-        if start is None or buffer is None or now - start[1] > KEYFRAME_CATCH_UP:
+        if start is None or buffer is None or not self.keyframe_is_recent(now):
             return None
         first, _ = start
         count = (before_seq - first) % SEQ_MOD

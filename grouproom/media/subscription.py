@@ -62,6 +62,14 @@ class Subscription:
 
     def sender_started(self) -> None:
         if self.publication.is_video and self.wanted:
+            self._ask_for_a_keyframe()
+
+    def _ask_for_a_keyframe(self) -> None:
+        """Ask the publisher for a keyframe to start from, unless one began so
+        recently that it can be given from the ring (keyframe_in_ring): a join
+        then costs nobody in the room another keyframe. Should that fail (a
+        packet missing from the ring), forward() asks after all."""
+        if not self.publication.keyframe_is_recent(time.monotonic()):
             self.publication.request_keyframe()
 
     def pause(self) -> None:
@@ -72,7 +80,8 @@ class Subscription:
     def set_wanted(self, wanted: bool) -> None:
         """The subscriber stopped or started showing this stream. Stopping pauses
         it like a mute (the numbering goes on without a gap when it resumes);
-        starting again resumes at a keyframe, requested at once."""
+        starting again resumes at a keyframe, asked for at once (or a recent one
+        from the ring)."""
         if wanted == self.wanted:
             return
         self.wanted = wanted
@@ -81,7 +90,7 @@ class Subscription:
             # A subscriber that receives nothing of this stream has no say in its rate.
             self.publication.bandwidth.forget_subscriber(id(self))
         elif self.sender.started and self.publication.enabled:
-            self.publication.request_keyframe()
+            self._ask_for_a_keyframe()
 
     def close(self) -> None:
         self.closed = True

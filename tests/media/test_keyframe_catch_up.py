@@ -63,7 +63,7 @@ async def test_an_old_keyframe_a_gap_or_a_later_keyframe_gives_nothing() -> None
 async def test_a_subscriber_resuming_just_after_a_keyframe_starts_from_it(room: Room) -> None:
     """cees stops showing anna, anna sends a keyframe (bram's request), and cees
     shows her again a moment later: cees's stream starts at that keyframe, from
-    the ring, at the next packet of anna's, not at a keyframe asked for then."""
+    the ring, at the next packet of anna's, and anna is not asked for another."""
     for name in ("anna", "bram", "cees"):
         await room.join(name, LUMA[name])
     assert await eventually(lambda: sees(room, "cees", "anna") and sees(room, "bram", "anna"))
@@ -89,10 +89,16 @@ async def test_a_subscriber_resuming_just_after_a_keyframe_starts_from_it(room: 
     keyframe = publication._keyframe_start
     assert keyframe is not None
     await asyncio.sleep(0.05)  # a frame or two after the keyframe
+    requests = publication.keyframe_requests_sent
     room.forwarder.set_visible_video("cees", frozenset({"anna", "bram"}))
     assert await eventually(lambda: not subscription.waiting_for_keyframe, 5)
     assert given, "cees waited for a new keyframe instead"
     assert given[0][0].seq == keyframe[0] and given[0][0].keyframe
+    # Nobody was asked for another keyframe for cees (not even once the interval
+    # between two requests had passed).
+    await asyncio.sleep(0.4)
+    assert publication.keyframe_requests_sent == requests
+    assert publication._keyframe_request_timer is None
     frames = room.participants["cees"].received[room.mid("cees", "anna", "video")].frames
     assert await eventually(
         lambda: (
