@@ -88,11 +88,12 @@ def install(
     # Updated in place as aiortc negotiates (one object per DTLS transport).
     extension_ids = negotiated_ids(dtls._rtp_header_extensions_map)
     sources: set[int] = set()
-    warned: list[bool] = []  # whether the bound was reported (once per connection)
+    warned = False  # whether the bound was reported (once per connection)
 
     def new_source_refused(srtp: pylibsrtp.Session, ssrc: int) -> bool:
         """Whether a packet under `ssrc` (just unprotected) is one source too
         many for this connection: then libsrtp's stream for it is removed again."""
+        nonlocal warned
         if ssrc in sources:
             return False
         if max_sources is None or len(sources) < max_sources(dtls):
@@ -103,7 +104,7 @@ def install(
         except pylibsrtp.Error:
             pass  # no stream of its own (never the case after a successful unprotect)
         if not warned:
-            warned.append(True)
+            warned = True
             logger.warning(
                 "a participant's connection sent under more than %d SSRCs; "
                 "packets of further ones are dropped",

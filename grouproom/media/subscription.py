@@ -117,17 +117,18 @@ class Subscription:
         if not sender.started or self.closed or not self.wanted:
             return
         if self.waiting_for_keyframe:
+            caught_up: list[ForwardedPacket] = []
             if not forwarded.keyframe:
                 # A keyframe still arriving (asked for by someone else) is given
                 # from the ring; otherwise wait for the one asked for now.
-                caught_up = self.publication.keyframe_in_ring(forwarded.seq, now)
-                if caught_up is None:
+                in_ring = self.publication.keyframe_in_ring(forwarded.seq, now)
+                if in_ring is None:
                     self.publication.request_keyframe()
                     return
-                self.waiting_for_keyframe = False
-                for earlier in caught_up:
-                    self.forward(earlier, now)
+                caught_up = in_ring
             self.waiting_for_keyframe = False
+            for earlier in caught_up:
+                self.forward(earlier, now)
         payload_type = self._payload_types.get(forwarded.payload_type, MISSING)
         if payload_type is MISSING:
             payload_type = self._outgoing_payload_type(forwarded)

@@ -10,15 +10,13 @@ from aiortc.rtp import RtpPacket
 
 from grouproom.media.publication import KEYFRAME_CATCH_UP, ForwardedPacket, Publication
 from tests.media.conftest import Room
-from tests.media.test_fan_out import VP8
+from tests.media.test_fan_out import VP8, video_packet
 from tests.media.test_forwarding import LUMA, eventually, sees
 
 
 def vp8_packet(seq: int, keyframe: bool) -> RtpPacket:
-    packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=3000 * (seq // 3), ssrc=1)
-    if keyframe:  # start of partition 0, and a key frame's first byte (P bit 0)
-        packet.payload = bytes([0x10, 0x00, 0x00, 0x00]) + bytes(600)
-    else:  # a continuation packet
+    packet = video_packet(seq)  # the first packet of a keyframe
+    if not keyframe:  # a continuation packet
         packet.payload = bytes([0x00, 0x11, 0x22, 0x33]) + bytes(600)
     return packet
 
