@@ -241,6 +241,8 @@ async def verify_instance_hooks() -> None:
         dtls = receiver.transport
         for name in ("_rtp_header_extensions_map", "_state", "_tx_srtp", "_rx_srtp", "_rtp_router"):
             _require(hasattr(dtls, name), f"RTCDtlsTransport.{name}")
+        # A REMB's share per stream (ForwardingSender._share_of) counts the senders it lists.
+        _require(isinstance(getattr(dtls._rtp_router, "senders", None), dict), "RtpRouter.senders")
         session = pylibsrtp.Session()
         for name in ("_buffer", "_cdata", "_srtp"):
             _require(hasattr(session, name), f"pylibsrtp.Session.{name}")

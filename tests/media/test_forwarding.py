@@ -15,7 +15,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver
-from aiortc.rtp import RTCP_RTPFB_NACK, RtcpRtpfbPacket, RtpPacket, is_rtcp
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_RTPFB_NACK,
+    RtcpPsfbPacket,
+    RtcpRtpfbPacket,
+    RtpPacket,
+    is_rtcp,
+    pack_remb_fci,
+    unpack_remb_fci,
+)
 
 from grouproom.media.endpoints import ForwardingReceiver, ForwardingSender, UnusedReceiver
 from grouproom.media.keyframe import vp8_picture_id
@@ -476,6 +485,50 @@ async def test_publishers_are_told_the_bandwidth_cap(room: Room) -> None:
     for publication in room.forwarder.peers["anna"].publications.values():
         publication.bandwidth.cap = 250_000
     assert await eventually(lambda: encoder_target() == 250_000, within=10)
+
+
+async def test_a_browsers_remb_is_shared_among_the_videos_it_lists(room: Room) -> None:
+    """A browser sends one REMB for all the videos it receives on its
+    connection (Chromium does, seen in the end-to-end test's server): each
+    publisher it watches is held to its share, not to the whole."""
+    await room.join("anna", LUMA["anna"])
+    await room.join("cees", LUMA["cees"])
+    bram = await room.join("bram", LUMA["bram"])
+    assert await eventually(lambda: sees(room, "bram", "anna") and sees(room, "bram", "cees"))
+    reported: dict[str, list[int]] = {"anna": [], "cees": []}
+    for name, reports in reported.items():
+        estimate = room.forwarder.peers[name].publications["video"].bandwidth
+        report_subscriber = estimate.report_subscriber
+
+        def recording(
+            subscriber: int,
+            bitrate: int,
+            now: float,
+            reports: list[int] = reports,
+            report_subscriber: Callable[[int, int, float], None] = report_subscriber,
+        ) -> None:
+            reports.append(bitrate)
+            report_subscriber(subscriber, bitrate, now)
+
+        estimate.report_subscriber = recording  # type: ignore[method-assign]
+    peer = room.forwarder.peers["bram"]
+    slots = [peer.slot_of(name) for name in ("anna", "cees")]
+    listed = [slot.video.ssrc for slot in slots if slot is not None]
+    # Chromium lists only videos; an audio stream listed takes no share.
+    listed.append(slots[0].audio.ssrc)  # type: ignore[union-attr]
+    fci = pack_remb_fci(1_234_567, listed)
+    total = unpack_remb_fci(fci)[0]  # as the mantissa and exponent carry it
+    receiver = bram.pc.getReceivers()[0]
+    remb = RtcpPsfbPacket(
+        fmt=RTCP_PSFB_APP,
+        ssrc=receiver._RTCRtpReceiver__rtcp_ssrc,  # type: ignore[attr-defined]
+        media_ssrc=0,
+        fci=fci,
+    )
+    await receiver._send_rtcp(remb)
+    share = total // 2
+    assert await eventually(lambda: share in reported["anna"] and share in reported["cees"])
+    assert total not in reported["anna"] + reported["cees"]
 
 
 async def test_a_vanished_participant_is_reported(room: Room) -> None:
