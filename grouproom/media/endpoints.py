@@ -326,6 +326,13 @@ class ForwardingSender(RTCRtpSender):
         DTX mostly one speaker at a time) is not counted."""
         if self.kind != "video":
             return bitrate
+        # Walks the connection's own senders, not the list: a REMB may list
+        # hundreds of SSRCs, and each sender it names comes here.
+        listed = set(ssrcs)
         senders = self.transport._rtp_router.senders
-        videos = sum(1 for ssrc in ssrcs if getattr(senders.get(ssrc), "kind", None) == "video")
+        videos = sum(
+            1
+            for ssrc, sender in senders.items()
+            if ssrc in listed and getattr(sender, "kind", None) == "video"
+        )
         return bitrate // max(1, videos)
