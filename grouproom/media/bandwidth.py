@@ -10,11 +10,14 @@ everyone else's picture).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aiortc.rate import MIN_FRAME_PERIOD_HISTORY_LENGTH, OveruseEstimator, RemoteBitrateEstimator
 
 REPORT_LIFETIME = 5.0  # seconds a subscriber's estimate counts
+# An outgoing stream's rate is measured over at least this many seconds.
+RATE_WINDOW = 1.0
 
 
 @dataclass
@@ -44,6 +47,53 @@ class BandwidthEstimate:
             if now - at <= REPORT_LIFETIME:
                 target = min(target, bitrate)
         return max(min(self.floor, self.cap), target)
+
+
+def share_level(total: int, rates: Sequence[float]) -> int:
+    """The most each of several streams may carry when a receiver estimates
+    `total` bits per second for all of them together, given what each carries
+    now (`rates`).
+
+    When they carry more than the total, the level is the max-min fair one: a
+    stream below it keeps what it has and leaves the rest to the others (a
+    member on a weak uplink, or whose camera shows a still room, sends less
+    than an even part). When they carry less, any one of them may grow by what
+    is left. A receiver's estimate grows only to about 1.5 times what it
+    receives (libwebrtc's AIMD), so an even split would hold a busy stream to
+    1.5 times the average of the others."""
+    ordered = sorted(rates)
+    carried = sum(ordered)
+    if not ordered:
+        return total
+    if carried <= total:
+        return int(ordered[-1] + total - carried)
+    remaining = float(total)
+    for index, rate in enumerate(ordered):
+        fair = remaining / (len(ordered) - index)
+        if rate >= fair:
+            return int(fair)
+        remaining -= rate
+    return int(remaining)  # not reached: the rates carry more than the total
+
+
+class SentRate:
+    """The bitrate of an outgoing stream, from its byte count, over windows of
+    at least RATE_WINDOW seconds (read when a REMB comes, about once a second;
+    several reads within one window give the same figure)."""
+
+    def __init__(self) -> None:
+        self._mark: tuple[float, int] | None = None
+        self.bits_per_second: float | None = None
+
+    def update(self, octets: int, now: float) -> float | None:
+        if self._mark is None:
+            self._mark = (now, octets)
+            return None
+        then, before = self._mark
+        if now - then >= RATE_WINDOW:
+            self.bits_per_second = (octets - before) * 8 / (now - then)
+            self._mark = (now, octets)
+        return self.bits_per_second
 
 
 class LeanOveruseEstimator(OveruseEstimator):

@@ -38,6 +38,7 @@ from aiortc.rtp import (
 )
 
 from grouproom.media import direct_receive
+from grouproom.media.bandwidth import SentRate, share_level
 from grouproom.media.datagram_send import send_datagram
 from grouproom.media.hooks import UNUSED_RECEIVER_PARTS
 from grouproom.media.munger import Munger, PictureIdMunger
@@ -184,6 +185,8 @@ class ForwardingSender(RTCRtpSender):
     # sender reports' counts must not go back, nor must the server's metrics.
     packets_sent: int
     octets_sent: int
+    # What it carries now, for its share of the subscriber's REMB (_share_of).
+    sent_rate: SentRate
     retransmissions: int
     # When each recently retransmitted packet (outgoing sequence number) was sent
     # again, oldest first: a packet is not sent again within one round trip.
@@ -216,6 +219,7 @@ class ForwardingSender(RTCRtpSender):
         sender.header_writer = None
         sender.packets_sent = 0
         sender.octets_sent = 0
+        sender.sent_rate = SentRate()
         sender.retransmissions = 0
         sender.resent_at = {}
         sender.round_trip = round_trip
@@ -322,17 +326,22 @@ class ForwardingSender(RTCRtpSender):
         for all the streams it lists together, and Chromium lists every video
         it receives on the connection with one total: a subscriber of eleven
         videos that can take 3 Mbit/s can take about 270 kbit/s of each. The
-        videos listed share it evenly; audio (not listed by Chromium, and with
-        DTX mostly one speaker at a time) is not counted."""
+        videos listed share it by what each carries now (`share_level`); audio
+        (not listed by Chromium, and with DTX mostly one speaker at a time) is
+        not counted. Until each listed video's rate is measured (the first
+        second), the whole counts, as it did for a single stream."""
         if self.kind != "video":
             return bitrate
         # Walks the connection's own senders, not the list: a REMB may list
         # hundreds of SSRCs, and each sender it names comes here.
         listed = set(ssrcs)
-        senders = self.transport._rtp_router.senders
-        videos = sum(
-            1
-            for ssrc, sender in senders.items()
-            if ssrc in listed and getattr(sender, "kind", None) == "video"
-        )
-        return bitrate // max(1, videos)
+        now = time.monotonic()
+        rates = [
+            sender.sent_rate.update(sender.octets_sent, now)
+            for ssrc, sender in self.transport._rtp_router.senders.items()
+            if ssrc in listed and isinstance(sender, ForwardingSender) and sender.kind == "video"
+        ]
+        measured = [rate for rate in rates if rate is not None]
+        if len(measured) < len(rates):
+            return bitrate
+        return share_level(bitrate, measured)

@@ -23,7 +23,6 @@ from aiortc.rtp import (
     RtpPacket,
     is_rtcp,
     pack_remb_fci,
-    unpack_remb_fci,
 )
 
 from grouproom.media.endpoints import ForwardingReceiver, ForwardingSender, UnusedReceiver
@@ -490,7 +489,8 @@ async def test_publishers_are_told_the_bandwidth_cap(room: Room) -> None:
 async def test_a_browsers_remb_is_shared_among_the_videos_it_lists(room: Room) -> None:
     """A browser sends one REMB for all the videos it receives on its
     connection (Chromium does, seen in the end-to-end test's server): each
-    publisher it watches is held to its share, not to the whole."""
+    publisher it watches is held to its share of the whole, by what each
+    carries (share_level), not to the whole."""
     await room.join("anna", LUMA["anna"])
     await room.join("cees", LUMA["cees"])
     bram = await room.join("bram", LUMA["bram"])
@@ -516,19 +516,33 @@ async def test_a_browsers_remb_is_shared_among_the_videos_it_lists(room: Room) -
     listed = [slot.video.ssrc for slot in slots if slot is not None]
     # Chromium lists only videos; an audio stream listed takes no share.
     listed.append(slots[0].audio.ssrc)  # type: ignore[union-attr]
-    fci = pack_remb_fci(1_234_567, listed)
-    total = unpack_remb_fci(fci)[0]  # as the mantissa and exponent carry it
     receiver = bram.pc.getReceivers()[0]
-    remb = RtcpPsfbPacket(
-        fmt=RTCP_PSFB_APP,
-        ssrc=receiver._RTCRtpReceiver__rtcp_ssrc,  # type: ignore[attr-defined]
-        media_ssrc=0,
-        fci=fci,
-    )
-    await receiver._send_rtcp(remb)
-    share = total // 2
-    assert await eventually(lambda: share in reported["anna"] and share in reported["cees"])
-    assert total not in reported["anna"] + reported["cees"]
+
+    async def send_remb(total: int) -> None:
+        """A REMB of `total` bit/s, far below what the two videos carry."""
+        remb = RtcpPsfbPacket(
+            fmt=RTCP_PSFB_APP,
+            ssrc=receiver._RTCRtpReceiver__rtcp_ssrc,  # type: ignore[attr-defined]
+            media_ssrc=0,
+            fci=pack_remb_fci(total, listed),
+        )
+        await receiver._send_rtcp(remb)
+
+    # The first REMB starts the measurement of what each video carries.
+    await send_remb(1000)
+    await asyncio.sleep(1.2)
+    await send_remb(1000)
+    assert await eventually(lambda: 500 in reported["anna"] and 500 in reported["cees"])
+    # Bram stops showing Anna: her video carries nothing to him, so Cees's may
+    # take the whole (an even split would still hold him to half).
+    room.forwarder.set_visible_video("bram", frozenset({"cees"}))
+    await asyncio.sleep(1.2)
+    await send_remb(1000)  # a measuring window that began before the pause ends
+    await asyncio.sleep(1.2)
+    reported["cees"].clear()
+    await send_remb(1001)
+    assert await eventually(lambda: 1001 in reported["cees"])
+    assert 500 not in reported["cees"]
 
 
 async def test_a_vanished_participant_is_reported(room: Room) -> None:

@@ -7,7 +7,12 @@ import random
 import pytest
 from aiortc.rate import RemoteBitrateEstimator
 
-from grouproom.media.bandwidth import BandwidthEstimate, lean_bitrate_estimator
+from grouproom.media.bandwidth import (
+    BandwidthEstimate,
+    SentRate,
+    lean_bitrate_estimator,
+    share_level,
+)
 from grouproom.media.keyframe import (
     h264_starts_keyframe,
     starts_keyframe,
@@ -217,6 +222,31 @@ def test_bandwidth_is_capped_and_follows_the_slowest_recent_report() -> None:
     estimate.report_subscriber(2, 200_000, now=10.0)
     estimate.forget_subscriber(2)
     assert estimate.target(now=10.0) == 500_000
+
+
+def test_a_receivers_estimate_is_shared_max_min_fair() -> None:
+    # Eleven even videos on a 3 Mbit/s line: an even part each.
+    assert share_level(3_000_000, [500_000] * 11) == 272_727
+    # Too much for the line: a stream below the fair level keeps what it has and
+    # leaves the rest to the others.
+    assert share_level(400_000, [100_000, 500_000]) == 300_000
+    assert share_level(1_200_000, [200_000] * 6 + [500_000]) == 171_428
+    # Room to spare (an estimate runs up to 1.5x what arrives): any one stream may
+    # grow by what is left, so a busy stream among still ones is not held back.
+    assert share_level(2_550_000, [200_000] * 6 + [500_000]) == 1_350_000
+    # One stream: the whole estimate, as a REMB for one stream always meant.
+    assert share_level(700_000, [900_000]) == 700_000
+    assert share_level(700_000, [300_000]) == 700_000
+    assert share_level(700_000, []) == 700_000
+
+
+def test_a_streams_sent_rate_is_measured_over_whole_windows() -> None:
+    rate = SentRate()
+    assert rate.update(0, now=10.0) is None  # the first read marks the start
+    assert rate.update(30_000, now=10.5) is None  # not a window yet
+    assert rate.update(62_500, now=11.0) == 500_000
+    assert rate.update(70_000, now=11.2) == 500_000  # the same window's figure
+    assert rate.update(62_500 + 25_000, now=13.0) == 100_000  # a still camera
 
 
 def test_lean_bitrate_estimator_gives_aiortcs_estimates() -> None:
