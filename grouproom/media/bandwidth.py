@@ -18,6 +18,9 @@ from aiortc.rate import MIN_FRAME_PERIOD_HISTORY_LENGTH, OveruseEstimator, Remot
 REPORT_LIFETIME = 5.0  # seconds a subscriber's estimate counts
 # An outgoing stream's rate is measured over at least this many seconds.
 RATE_WINDOW = 1.0
+# A subscriber's REMB below this part of its previous one is a decrease: its
+# estimator saw its queue grow (libwebrtc then sets 0.85 times what arrives).
+DECREASE = 0.95
 
 
 @dataclass
@@ -94,6 +97,33 @@ class SentRate:
             self.bits_per_second = (octets - before) * 8 / (now - then)
             self._mark = (now, octets)
         return self.bits_per_second
+
+
+class CongestionSignal:
+    """Whether a subscriber's REMBs should hold its publishers back.
+
+    A browser's receive-side estimate starts at what its first stream brings
+    and grows by about 8% a second (libwebrtc's AIMD), far behind what arrives
+    (seen with Chromium: 145 to 206 kbit/s over three seconds while 280-350
+    kbit/s arrived): read as a limit from the start, it held every publisher
+    down for tens of seconds after each join. It falls only when the estimator
+    sees the subscriber's queue grow. So a subscriber's REMBs limit from their
+    first decrease on, rise with its estimate, and stop limiting once the share
+    reaches the cap (`released`)."""
+
+    def __init__(self) -> None:
+        self._last: int | None = None
+        self.limiting = False
+
+    def update(self, total: int) -> bool:
+        """Note a REMB's total; whether the subscriber's REMBs limit now."""
+        last, self._last = self._last, total
+        if last is not None and total < last * DECREASE:
+            self.limiting = True
+        return self.limiting
+
+    def released(self) -> None:
+        self.limiting = False
 
 
 class LeanOveruseEstimator(OveruseEstimator):

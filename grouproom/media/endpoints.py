@@ -38,7 +38,7 @@ from aiortc.rtp import (
 )
 
 from grouproom.media import direct_receive
-from grouproom.media.bandwidth import SentRate, share_level
+from grouproom.media.bandwidth import CongestionSignal, SentRate, share_level
 from grouproom.media.datagram_send import send_datagram
 from grouproom.media.hooks import UNUSED_RECEIVER_PARTS
 from grouproom.media.munger import Munger, PictureIdMunger
@@ -185,8 +185,10 @@ class ForwardingSender(RTCRtpSender):
     # sender reports' counts must not go back, nor must the server's metrics.
     packets_sent: int
     octets_sent: int
-    # What it carries now, for its share of the subscriber's REMB (_share_of).
+    # What it carries now, for its share of the subscriber's REMB (_share_of),
+    # and whether the subscriber's REMBs hold the publisher back (_on_remb).
     sent_rate: SentRate
+    congestion: CongestionSignal
     retransmissions: int
     # When each recently retransmitted packet (outgoing sequence number) was sent
     # again, oldest first: a packet is not sent again within one round trip.
@@ -220,6 +222,7 @@ class ForwardingSender(RTCRtpSender):
         sender.packets_sent = 0
         sender.octets_sent = 0
         sender.sent_rate = SentRate()
+        sender.congestion = CongestionSignal()
         sender.retransmissions = 0
         sender.resent_at = {}
         sender.round_trip = round_trip
@@ -319,7 +322,20 @@ class ForwardingSender(RTCRtpSender):
             except ValueError:
                 return
             if self.ssrc in ssrcs:
-                subscription.bandwidth_reported(self._share_of(bitrate, ssrcs))
+                self._on_remb(subscription, bitrate, ssrcs)
+
+    def _on_remb(self, subscription: Subscription, bitrate: int, ssrcs: list[int]) -> None:
+        """A subscriber's REMB that lists this stream: its share holds the
+        publisher back while the subscriber's estimate signals congestion
+        (CongestionSignal), up to the cap."""
+        share = self._share_of(bitrate, ssrcs)  # also keeps the rates measured
+        if not self.congestion.update(bitrate):
+            return
+        if share >= subscription.publication.bandwidth.cap:
+            self.congestion.released()
+            subscription.bandwidth_released()
+        else:
+            subscription.bandwidth_reported(share)
 
     def _share_of(self, bitrate: int, ssrcs: list[int]) -> int:
         """This stream's part of a REMB. A REMB gives the receiver's estimate

@@ -217,6 +217,10 @@ class Subscription:
             return
         self.publication.bandwidth.report_subscriber(id(self), bitrate, time.monotonic())
 
+    def bandwidth_released(self) -> None:
+        """The subscriber no longer holds the publisher back."""
+        self.publication.bandwidth.forget_subscriber(id(self))
+
     def send_sender_report(self, ntp_timestamp: int, rtp_timestamp: int) -> None:
         if not self.sender.started or self.closed or self.munger.paused:
             return

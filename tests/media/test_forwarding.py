@@ -486,19 +486,24 @@ async def test_publishers_are_told_the_bandwidth_cap(room: Room) -> None:
     assert await eventually(lambda: encoder_target() == 250_000, within=10)
 
 
-async def test_a_browsers_remb_is_shared_among_the_videos_it_lists(room: Room) -> None:
+async def test_a_browsers_remb_holds_publishers_to_their_share_once_it_falls(
+    room: Room,
+) -> None:
     """A browser sends one REMB for all the videos it receives on its
-    connection (Chromium does, seen in the end-to-end test's server): each
-    publisher it watches is held to its share of the whole, by what each
-    carries (share_level), not to the whole."""
+    connection (Chromium does, seen in the end-to-end test's server). From the
+    first time it falls (congestion) each publisher it watches is held to its
+    share of the whole by what each carries (share_level), not to the whole;
+    once the share reaches the cap, the publishers are let go."""
     await room.join("anna", LUMA["anna"])
     await room.join("cees", LUMA["cees"])
     bram = await room.join("bram", LUMA["bram"])
     assert await eventually(lambda: sees(room, "bram", "anna") and sees(room, "bram", "cees"))
     reported: dict[str, list[int]] = {"anna": [], "cees": []}
+    released: list[str] = []
     for name, reports in reported.items():
         estimate = room.forwarder.peers[name].publications["video"].bandwidth
         report_subscriber = estimate.report_subscriber
+        forget_subscriber = estimate.forget_subscriber
 
         def recording(
             subscriber: int,
@@ -510,16 +515,28 @@ async def test_a_browsers_remb_is_shared_among_the_videos_it_lists(room: Room) -
             reports.append(bitrate)
             report_subscriber(subscriber, bitrate, now)
 
+        def forgetting(
+            subscriber: int,
+            name: str = name,
+            forget_subscriber: Callable[[int], None] = forget_subscriber,
+        ) -> None:
+            released.append(name)
+            forget_subscriber(subscriber)
+
         estimate.report_subscriber = recording  # type: ignore[method-assign]
+        estimate.forget_subscriber = forgetting  # type: ignore[method-assign]
     peer = room.forwarder.peers["bram"]
     slots = [peer.slot_of(name) for name in ("anna", "cees")]
     listed = [slot.video.ssrc for slot in slots if slot is not None]
     # Chromium lists only videos; an audio stream listed takes no share.
     listed.append(slots[0].audio.ssrc)  # type: ignore[union-attr]
+    # Bram's REMBs are the test's own: his receivers' estimates (one stream each,
+    # aiortc's way) would come in between.
+    for each in bram.pc.getReceivers():
+        each._RTCRtpReceiver__remote_bitrate_estimator = None  # type: ignore[attr-defined]
     receiver = bram.pc.getReceivers()[0]
 
     async def send_remb(total: int) -> None:
-        """A REMB of `total` bit/s, far below what the two videos carry."""
         remb = RtcpPsfbPacket(
             fmt=RTCP_PSFB_APP,
             ssrc=receiver._RTCRtpReceiver__rtcp_ssrc,  # type: ignore[attr-defined]
@@ -528,9 +545,14 @@ async def test_a_browsers_remb_is_shared_among_the_videos_it_lists(room: Room) -
         )
         await receiver._send_rtcp(remb)
 
-    # The first REMB starts the measurement of what each video carries.
-    await send_remb(1000)
+    # An estimate that has not fallen yet holds nobody back (it may be ramping
+    # up); the first REMB also starts measuring what each video carries.
+    await send_remb(100_000)
     await asyncio.sleep(1.2)
+    await send_remb(100_002)
+    await asyncio.sleep(0.3)
+    assert not {50_000, 50_001, 100_000, 100_002} & set(reported["anna"] + reported["cees"])
+    # It falls (far below what the two videos carry): each gets half.
     await send_remb(1000)
     assert await eventually(lambda: 500 in reported["anna"] and 500 in reported["cees"])
     # Bram stops showing Anna: her video carries nothing to him, so Cees's may
@@ -543,6 +565,9 @@ async def test_a_browsers_remb_is_shared_among_the_videos_it_lists(room: Room) -
     await send_remb(1001)
     assert await eventually(lambda: 1001 in reported["cees"])
     assert 500 not in reported["cees"]
+    # Recovered to more than the cap: Cees is let go.
+    await send_remb(10_000_000)
+    assert await eventually(lambda: "cees" in released)
 
 
 async def test_a_vanished_participant_is_reported(room: Room) -> None:

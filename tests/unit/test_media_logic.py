@@ -9,6 +9,7 @@ from aiortc.rate import RemoteBitrateEstimator
 
 from grouproom.media.bandwidth import (
     BandwidthEstimate,
+    CongestionSignal,
     SentRate,
     lean_bitrate_estimator,
     share_level,
@@ -247,6 +248,17 @@ def test_a_streams_sent_rate_is_measured_over_whole_windows() -> None:
     assert rate.update(62_500, now=11.0) == 500_000
     assert rate.update(70_000, now=11.2) == 500_000  # the same window's figure
     assert rate.update(62_500 + 25_000, now=13.0) == 100_000  # a still camera
+
+
+def test_a_subscribers_remb_limits_from_its_first_decrease_until_released() -> None:
+    signal = CongestionSignal()
+    # A browser's estimate ramping up after it joined: no limit.
+    assert [signal.update(total) for total in (145_000, 161_000, 206_000)] == [False] * 3
+    assert not signal.update(200_000)  # a wobble, not a decrease
+    assert signal.update(170_000)  # the estimator saw the queue grow
+    assert signal.update(240_000)  # and limits while it recovers
+    signal.released()
+    assert not signal.update(2_000_000)
 
 
 def test_lean_bitrate_estimator_gives_aiortcs_estimates() -> None:
