@@ -42,6 +42,10 @@ COUNTER_HELP = {
         "Lost video packets the server stopped asking publishers for (NACKed ten times,"
         " too old, or too many missing at once)."
     ),
+    "congestion_limits": (
+        "Times a subscriber's falling bandwidth estimate began holding a video it"
+        " receives back to its share (a congested downlink), per video."
+    ),
 }
 
 

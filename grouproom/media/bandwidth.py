@@ -114,12 +114,14 @@ class CongestionSignal:
     def __init__(self) -> None:
         self._last: int | None = None
         self.limiting = False
+        self.episodes = 0  # times it began to limit (a metric)
 
     def update(self, total: int) -> bool:
         """Note a REMB's total; whether the subscriber's REMBs limit now."""
         last, self._last = self._last, total
-        if last is not None and total < last * DECREASE:
+        if last is not None and total < last * DECREASE and not self.limiting:
             self.limiting = True
+            self.episodes += 1
         return self.limiting
 
     def released(self) -> None:

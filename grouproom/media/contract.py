@@ -45,6 +45,7 @@ COUNTERS = (
     "keyframe_requests_sent",
     "packets_lost",
     "packets_not_recovered",
+    "congestion_limits",
 )
 
 

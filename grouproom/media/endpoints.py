@@ -321,7 +321,8 @@ class ForwardingSender(RTCRtpSender):
                 bitrate, ssrcs = unpack_remb_fci(packet.fci)
             except ValueError:
                 return
-            if self.ssrc in ssrcs:
+            # Only video publishers are told a bandwidth (audio's is small and fixed).
+            if self.ssrc in ssrcs and self.kind == "video":
                 self._on_remb(subscription, bitrate, ssrcs)
 
     def _on_remb(self, subscription: Subscription, bitrate: int, ssrcs: list[int]) -> None:
@@ -346,8 +347,6 @@ class ForwardingSender(RTCRtpSender):
         (not listed by Chromium, and with DTX mostly one speaker at a time) is
         not counted. Until each listed video's rate is measured (the first
         second), the whole counts, as it did for a single stream."""
-        if self.kind != "video":
-            return bitrate
         # Walks the connection's own senders, not the list: a REMB may list
         # hundreds of SSRCs, and each sender it names comes here.
         listed = set(ssrcs)

@@ -195,6 +195,7 @@ class Forwarder:
                 counts[f"forwarded_packets_{kind}"] += sender.packets_sent
                 counts[f"forwarded_bytes_{kind}"] += sender.octets_sent
                 counts["retransmitted_packets"] += sender.retransmissions
+                counts["congestion_limits"] += sender.congestion.episodes
         return counts
 
     # -- internals ----------------------------------------------------------------

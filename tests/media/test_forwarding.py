@@ -553,8 +553,10 @@ async def test_a_browsers_remb_holds_publishers_to_their_share_once_it_falls(
     await asyncio.sleep(0.3)
     assert not {50_000, 50_001, 100_000, 100_002} & set(reported["anna"] + reported["cees"])
     # It falls (far below what the two videos carry): each gets half.
+    limits = room.forwarder.counters()["congestion_limits"]
     await send_remb(1000)
     assert await eventually(lambda: 500 in reported["anna"] and 500 in reported["cees"])
+    assert room.forwarder.counters()["congestion_limits"] == limits + 2  # one per video
     # Bram stops showing Anna: her video carries nothing to him, so Cees's may
     # take the whole (an even split would still hold him to half).
     room.forwarder.set_visible_video("bram", frozenset({"cees"}))

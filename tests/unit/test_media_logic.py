@@ -257,8 +257,10 @@ def test_a_subscribers_remb_limits_from_its_first_decrease_until_released() -> N
     assert not signal.update(200_000)  # a wobble, not a decrease
     assert signal.update(170_000)  # the estimator saw the queue grow
     assert signal.update(240_000)  # and limits while it recovers
+    assert signal.update(200_000)  # falling again within the same episode
     signal.released()
     assert not signal.update(2_000_000)
+    assert signal.episodes == 1
 
 
 def test_lean_bitrate_estimator_gives_aiortcs_estimates() -> None:
