@@ -88,13 +88,13 @@ class Subscription:
         self.pause()
         if not wanted:
             # A subscriber that receives nothing of this stream has no say in its rate.
-            self.publication.bandwidth.forget_subscriber(id(self))
+            self.bandwidth_released()
         elif self.sender.started and self.publication.enabled:
             self._ask_for_a_keyframe()
 
     def close(self) -> None:
         self.closed = True
-        self.publication.bandwidth.forget_subscriber(id(self))
+        self.bandwidth_released()
 
     # -- forwarding -------------------------------------------------------------
 
@@ -218,7 +218,8 @@ class Subscription:
         self.publication.bandwidth.report_subscriber(id(self), bitrate, time.monotonic())
 
     def bandwidth_released(self) -> None:
-        """The subscriber no longer holds the publisher back."""
+        """The subscriber no longer holds the publisher back (its estimate
+        recovered, it stopped showing the video, or it left)."""
         self.publication.bandwidth.forget_subscriber(id(self))
 
     def send_sender_report(self, ntp_timestamp: int, rtp_timestamp: int) -> None:
