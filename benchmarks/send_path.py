@@ -64,12 +64,18 @@ async def measure(rounds: int, sink_address: tuple[str, int] | None) -> float:
 
     def take_over(sender: RTCRtpSender, stream_id: str) -> ForwardingSender:
         """ForwardingSender.take_over, also of checkouts from before the round
-        trip was measured (which took no third argument)."""
+        trip was measured (which took no third argument) or the incoming budget
+        (no fourth)."""
         try:
             from grouproom.media.round_trip import RoundTrip
         except ImportError:
             return ForwardingSender.take_over(sender, stream_id)  # type: ignore[call-arg]
-        return ForwardingSender.take_over(sender, stream_id, RoundTrip())
+        try:
+            from grouproom.media.incoming_budget import IncomingBudget
+        except ImportError:
+            return ForwardingSender.take_over(sender, stream_id, RoundTrip())  # type: ignore[call-arg]
+        budget = IncomingBudget.for_participant(500_000, SUBSCRIBERS)
+        return ForwardingSender.take_over(sender, stream_id, RoundTrip(), budget)
 
     loop = asyncio.get_running_loop()
     vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)

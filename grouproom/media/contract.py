@@ -46,6 +46,7 @@ COUNTERS = (
     "packets_lost",
     "packets_not_recovered",
     "congestion_limits",
+    "incoming_over_budget",
 )
 
 

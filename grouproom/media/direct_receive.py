@@ -38,6 +38,7 @@ from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtp import RtcpPacket, RtpPacket, is_rtcp
 
 from grouproom.media.hooks import DIRECT_RTP_HANDLER as HANDLER_ATTRIBUTE
+from grouproom.media.incoming_budget import IncomingBudget
 from grouproom.media.rtp_parse import negotiated_ids, parse_rtp
 from grouproom.media.srtp_direct import unprotect
 
@@ -73,6 +74,7 @@ def install(
     deliver: Deliver,
     deliver_rtcp: DeliverRtcp | None = None,
     max_sources: Callable[[RTCDtlsTransport], int] | None = source_limit,
+    budget: IncomingBudget | None = None,
 ) -> None:
     """Handle the SRTP (and, with `deliver_rtcp`, the SRTCP) that arrives on
     `dtls`'s ICE connection directly. `deliver(receiver, packet, arrival_time_ms)`
@@ -80,7 +82,8 @@ def install(
     packet of a compound one; each says whether the recipient was one it serves
     (any other gets the packet the way aiortc gives it, in a task). Without
     `deliver_rtcp`, RTCP keeps aiortc's path. Packets under more SSRCs than
-    `max_sources` allows are dropped (None: no bound). Idempotent per
+    `max_sources` allows are dropped (None: no bound), and so are SRTP and
+    SRTCP packets beyond `budget` (None: no budget). Idempotent per
     connection."""
     connection = dtls.transport._connection
     if getattr(connection, HANDLER_ATTRIBUTE, None) is not None:
@@ -112,6 +115,22 @@ def install(
             )
         return True
 
+    def over_budget(size: int) -> bool:
+        """Whether an authenticated datagram of `size` bytes is beyond the
+        connection's budget (then it is dropped). Charged after SRTP: datagrams
+        that fail it (someone else's, sent under the member's address) must not
+        use up the member's budget."""
+        if budget is None or budget.allows(size, time.monotonic()):
+            return False
+        if budget.dropped == 1:
+            logger.warning(
+                "a participant's connection sent more than its allowance "
+                "(%d bytes, %d datagrams a second); the excess is dropped",
+                budget.bytes_per_second,
+                budget.datagrams_per_second,
+            )
+        return True
+
     def handle_rtcp(srtp: pylibsrtp.Session, data: bytes) -> None:
         assert deliver_rtcp is not None
         try:
@@ -119,7 +138,7 @@ def install(
         except (pylibsrtp.Error, ValueError):
             return  # dropped, as aiortc drops it
         # libsrtp keys SRTCP by the first packet's sender SSRC.
-        if new_source_refused(srtp, int.from_bytes(data[4:8], "big")):
+        if new_source_refused(srtp, int.from_bytes(data[4:8], "big")) or over_budget(len(data)):
             return
         try:
             packets = RtcpPacket.parse(data)
@@ -145,7 +164,7 @@ def install(
             data = unprotect(srtp, data)
         except (pylibsrtp.Error, ValueError):
             return True  # dropped, as aiortc drops it (a replay, a forgery)
-        if new_source_refused(srtp, int.from_bytes(data[8:12], "big")):
+        if new_source_refused(srtp, int.from_bytes(data[8:12], "big")) or over_budget(len(data)):
             return True
         try:
             packet = parse_rtp(data, extension_ids)

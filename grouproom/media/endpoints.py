@@ -41,6 +41,7 @@ from grouproom.media import direct_receive
 from grouproom.media.bandwidth import CongestionSignal, SentRate, share_level
 from grouproom.media.datagram_send import send_datagram
 from grouproom.media.hooks import UNUSED_RECEIVER_PARTS
+from grouproom.media.incoming_budget import IncomingBudget
 from grouproom.media.munger import Munger, PictureIdMunger
 from grouproom.media.round_trip import RoundTrip
 from grouproom.media.rtp_header import RtpHeaderWriter, UnsupportedHeader
@@ -76,10 +77,16 @@ class ForwardingReceiver(RTCRtpReceiver):
     publication: Publication
     rtcp_ssrc: int
     started: bool
+    # What the participant's connection may send (shared by its receivers and senders).
+    incoming: IncomingBudget
 
     @classmethod
     def take_over(
-        cls, receiver: RTCRtpReceiver, publication: Publication, rtcp_ssrc: int
+        cls,
+        receiver: RTCRtpReceiver,
+        publication: Publication,
+        rtcp_ssrc: int,
+        incoming: IncomingBudget,
     ) -> ForwardingReceiver:
         receiver.__class__ = cls
         assert isinstance(receiver, ForwardingReceiver)
@@ -87,6 +94,7 @@ class ForwardingReceiver(RTCRtpReceiver):
         receiver.publication = publication
         receiver.rtcp_ssrc = rtcp_ssrc
         receiver.started = False
+        receiver.incoming = incoming
         return receiver
 
     async def receive(self, parameters: RTCRtpReceiveParameters) -> None:
@@ -94,7 +102,7 @@ class ForwardingReceiver(RTCRtpReceiver):
             return
         self.transport._register_rtp_receiver(self, parameters)
         self.publication.start(list(parameters.codecs))
-        direct_receive.install(self.transport, _deliver, _deliver_rtcp)
+        direct_receive.install(self.transport, _deliver, _deliver_rtcp, budget=self.incoming)
         self.started = True
 
     async def stop(self) -> None:
@@ -196,6 +204,8 @@ class ForwardingSender(RTCRtpSender):
     # The round trip to the subscriber's browser, measured on this stream's sender
     # reports (shared by the peer connection's senders and publications).
     round_trip: RoundTrip
+    # What the subscriber's connection may send (shared by its receivers and senders).
+    incoming: IncomingBudget
     _pending: set[asyncio.Future[None]]
     # The nominated candidate pair last sent on, and what sending on it needs (its
     # socket's transport and the remote address, a property that builds a tuple).
@@ -208,7 +218,11 @@ class ForwardingSender(RTCRtpSender):
 
     @classmethod
     def take_over(
-        cls, sender: RTCRtpSender, stream_id: str, round_trip: RoundTrip
+        cls,
+        sender: RTCRtpSender,
+        stream_id: str,
+        round_trip: RoundTrip,
+        incoming: IncomingBudget,
     ) -> ForwardingSender:
         sender.__class__ = cls
         assert isinstance(sender, ForwardingSender)
@@ -226,6 +240,7 @@ class ForwardingSender(RTCRtpSender):
         sender.retransmissions = 0
         sender.resent_at = {}
         sender.round_trip = round_trip
+        sender.incoming = incoming
         sender._pending = set()
         sender._route_pair = None
         sender._route = None
@@ -254,7 +269,7 @@ class ForwardingSender(RTCRtpSender):
             self.header_writer = None
         self.started = True
         # The subscriber's RTCP (also an observer's, who publishes nothing).
-        direct_receive.install(self.transport, _deliver, _deliver_rtcp)
+        direct_receive.install(self.transport, _deliver, _deliver_rtcp, budget=self.incoming)
         if self.subscription is not None:
             self.subscription.sender_started()
 

@@ -184,6 +184,7 @@ class Forwarder:
         """What a peer's publications received and its receive slots sent. A slot
         keeps its counts across the publishers it carried (ForwardingSender)."""
         counts = dict.fromkeys(COUNTERS, 0)
+        counts["incoming_over_budget"] = peer.incoming.dropped
         for publication in peer.publications.values():
             counts["nacks_sent"] += publication.nacks_sent
             counts["keyframe_requests_sent"] += publication.keyframe_requests_sent

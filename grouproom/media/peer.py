@@ -31,6 +31,7 @@ from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from grouproom.media.contract import CandidateError, Kind, MediaSettings, OfferError
 from grouproom.media.endpoints import ForwardingReceiver, ForwardingSender, UnusedReceiver
+from grouproom.media.incoming_budget import IncomingBudget
 from grouproom.media.publication import Publication
 from grouproom.media.round_trip import RoundTrip
 from grouproom.media.udp_mux import UdpMux
@@ -149,8 +150,12 @@ class Peer:
                 bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
             )
         )
-        # One path for everything (bundled): one round trip.
+        # One path for everything (bundled): one round trip, and one budget for
+        # what the participant's connection may send.
         self.round_trip = RoundTrip()
+        self.incoming = IncomingBudget.for_participant(
+            settings.video_max_bitrate, settings.receive_slots
+        )
         self.publications: dict[Kind, Publication] = {
             kind: Publication(participant_id, kind, settings.video_max_bitrate, self.round_trip)
             for kind in ("audio", "video")
@@ -210,11 +215,15 @@ class Peer:
             publication = self.publications[kind]
             receiver: RTCRtpReceiver = transceiver.receiver
             publication.attach(
-                ForwardingReceiver.take_over(receiver, publication, transceiver.sender._ssrc)
+                ForwardingReceiver.take_over(
+                    receiver, publication, transceiver.sender._ssrc, self.incoming
+                )
             )
             # The sender of a receive-only transceiver never sends media, but it owns
             # the SSRC used for this receiver's RTCP.
-            ForwardingSender.take_over(transceiver.sender, f"publish-{kind}", self.round_trip)
+            ForwardingSender.take_over(
+                transceiver.sender, f"publish-{kind}", self.round_trip, self.incoming
+            )
         for index in range((media_count - 2) // 2):
             stream_id = f"slot-{index}-{random.getrandbits(32):08x}"
             senders = []
@@ -223,7 +232,9 @@ class Peer:
                 _set_codec_preferences(transceiver)
                 UnusedReceiver.take_over(transceiver.receiver)
                 senders.append(
-                    ForwardingSender.take_over(transceiver.sender, stream_id, self.round_trip)
+                    ForwardingSender.take_over(
+                        transceiver.sender, stream_id, self.round_trip, self.incoming
+                    )
                 )
             self.slots.append(Slot(index=index, audio=senders[0], video=senders[1]))
 

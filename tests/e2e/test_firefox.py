@@ -76,6 +76,8 @@ def test_a_firefox_member_and_two_chromium_members_see_each_other(
             names = sorted(tile["name"] for tile in participant.remote_tiles())
             assert "Fenna" in names
         assert anna.errors == [] and bram.errors == []
+        # Firefox too sends within what a member may send (incoming_budget.py).
+        assert "allowance" not in server.log()
     finally:
         end_by_closing_stdin(firefox, timeout=15)
         close_all(anna, bram)

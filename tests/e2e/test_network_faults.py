@@ -386,6 +386,9 @@ def test_a_weak_connection_a_blackout_and_a_server_restart(lab: Lab) -> None:
         assert inbound(member)["rttMs"] >= 280, inbound(member)
         assert inbound(member)["reportedRttMs"] >= 280, inbound(member)
         assert seen_by_therapist["framesDecoded"] >= 60, seen_by_therapist
+        # Her retransmissions and the browsers' bandwidth probes stay within
+        # what a member may send (incoming_budget.py).
+        assert "allowance" not in lab.log()
         # For the record (pytest -s): what 12 s of the weak line did to each side.
         print(f"weak line, the therapist from Anna: {seen_by_therapist}")
         print(f"weak line, Anna from the therapist: {seen_by_member}")

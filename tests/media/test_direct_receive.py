@@ -3,8 +3,10 @@ and only the forwarder's own connections do; malformed RTP is dropped there."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import struct
+import time
 from typing import Any
 
 import pylibsrtp
@@ -180,3 +182,53 @@ async def test_packets_under_too_many_ssrcs_are_dropped_and_forgotten(
     server_dtls._rx_srtp.remove_stream(learnt[0])
     warnings = [r for r in caplog.records if "more than" in r.getMessage()]
     assert len(warnings) == 1
+
+
+async def test_a_connection_sending_beyond_its_budget_is_cut_back_to_it(
+    room: Room, caplog: pytest.LogCaptureFixture
+) -> None:
+    """anna's connection sends 2.2 MB of extra SRTP in well under a second, ten
+    times what a member sends. What the server takes of it stays within her
+    budget (one second's worth plus its rate), the rest is dropped and counted,
+    one warning says so, and once the flood is over her video goes on reaching
+    bram. Members who send as members do lose nothing to the budget."""
+    await room.join("anna", LUMA["anna"])
+    await room.join("bram", LUMA["bram"])
+    assert await eventually(lambda: sees(room, "bram", "anna") and sees(room, "anna", "bram"))
+    assert room.forwarder.counters()["incoming_over_budget"] == 0
+    budget = room.forwarder.peers["anna"].incoming
+    taken: list[tuple[float, int]] = []
+    allows = budget.allows
+
+    def recording_allows(size: int, now: float) -> bool:
+        allowed = allows(size, now)
+        if allowed:
+            taken.append((now, size))
+        return allowed
+
+    budget.allows = recording_allows  # type: ignore[method-assign]
+    sender = video_sender(room.participants["anna"])
+    transport = sender.transport
+    caplog.set_level(logging.WARNING)
+    started = time.monotonic()
+    for number in range(2_000):
+        # Under an SSRC of its own and a payload type nobody negotiated: the
+        # server authenticates it (and charges it) but routes it nowhere.
+        header = struct.pack("!BBHII", 0x80, 120, number, number * 3000, sender._ssrc ^ 1)
+        await transport._send_rtp(header + bytes(1_088))
+        if number % 10 == 9:
+            await asyncio.sleep(0)  # the server reads its socket
+    await asyncio.sleep(0.05)
+    ended = time.monotonic()
+    during = sum(size for at, size in taken if started <= at <= ended)
+    assert budget.dropped > 500
+    assert during <= budget.bytes_per_second * (1 + (ended - started)) + 2_000
+    assert room.forwarder.counters()["incoming_over_budget"] == budget.dropped
+    warnings = [r for r in caplog.records if "allowance" in r.getMessage()]
+    assert len(warnings) == 1
+    video = room.participants["bram"].received[room.mid("bram", "anna", "video")]
+    frames = video.frames
+    dropped = budget.dropped
+    assert await eventually(lambda: video.frames >= frames + 10)
+    assert budget.dropped == dropped  # her own media fits again
+    assert room.forwarder.peers["bram"].incoming.dropped == 0

@@ -14,6 +14,7 @@ from grouproom.media.bandwidth import (
     lean_bitrate_estimator,
     share_level,
 )
+from grouproom.media.incoming_budget import IncomingBudget
 from grouproom.media.keyframe import (
     h264_starts_keyframe,
     starts_keyframe,
@@ -290,3 +291,57 @@ def test_lean_bitrate_estimator_gives_aiortcs_estimates() -> None:
         estimates += expected is not None
     assert estimates > 10
     assert ours.estimator.num_of_deltas() == theirs.estimator.num_of_deltas() > 300
+
+
+# -- what a participant may send ------------------------------------------------
+
+
+def test_an_incoming_budget_allows_a_seconds_burst_then_its_rate() -> None:
+    budget = IncomingBudget(bytes_per_second=10_000, datagrams_per_second=100)
+    # Full at the start: one second's worth of bytes at once (a keyframe).
+    assert all(budget.allows(1_000, 5.0) for _ in range(10))
+    assert not budget.allows(1_000, 5.0)
+    assert budget.dropped == 1
+    # Refilled at its rate: 0.25 s brings 2,500 bytes back, not more.
+    assert budget.allows(1_000, 5.25) and budget.allows(1_000, 5.25)
+    assert not budget.allows(1_000, 5.25)
+    assert budget.allows(500, 5.25)
+    # Never more than one second's worth, however long it was idle.
+    assert all(budget.allows(1_000, 60.0) for _ in range(10))
+    assert not budget.allows(1_000, 60.0)
+    assert budget.dropped == 3
+
+
+def test_an_incoming_budget_counts_datagrams_too() -> None:
+    budget = IncomingBudget(bytes_per_second=1_000_000, datagrams_per_second=20)
+    assert [budget.allows(10, 1.0) for _ in range(21)].count(True) == 20
+    assert budget.allows(10, 1.125)  # 0.125 s: two and a half datagrams back
+    assert budget.allows(10, 1.125)
+    assert not budget.allows(10, 1.125)
+    assert budget.dropped == 2
+    # A clock that goes back refills nothing.
+    assert not budget.allows(10, 0.5)
+
+
+def test_an_incoming_budget_is_dropped_only_beyond_its_rate_over_time() -> None:
+    """Over a long stream of datagrams, what passes is the rate's worth plus the
+    first second's; a sender within the rate loses nothing."""
+    budget = IncomingBudget(bytes_per_second=50_000, datagrams_per_second=1_000)
+    passed = sum(1_000 for step in range(1_000) if budget.allows(1_000, step / 100))
+    assert passed == pytest.approx(50_000 * 10 + 50_000, abs=2_000)  # 100 kB/s sent for 10 s
+    within = IncomingBudget(bytes_per_second=50_000, datagrams_per_second=1_000)
+    assert all(within.allows(1_000, step / 45) for step in range(1_000))  # 45 kB/s
+    assert within.dropped == 0
+
+
+def test_a_participants_budget_is_four_times_what_a_member_sends() -> None:
+    budget = IncomingBudget.for_participant(video_max_bitrate=500_000, receive_slots=11)
+    # Video at the cap and 128 kbit/s of audio are 78,500 bytes a second; RTCP
+    # on twelve streams' pairs about 12,000 more.
+    assert 4 * 78_500 < budget.bytes_per_second < 4 * 100_000
+    # About 62 video, 50 audio and 120 RTCP datagrams a second.
+    assert 4 * 200 < budget.datagrams_per_second < 4 * 250
+    larger = IncomingBudget.for_participant(video_max_bitrate=2_000_000, receive_slots=11)
+    assert larger.bytes_per_second > budget.bytes_per_second + 4 * 1_500_000 / 8 - 1
+    with pytest.raises(ValueError):
+        IncomingBudget(0, 10)
