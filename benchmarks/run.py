@@ -90,6 +90,9 @@ class Record:
     note: str = ""
     # The delay p99 of audio packets alone (None in results from before it existed).
     audio_delay_p99_ms: float | None = None
+    # 0 for the run's own rows; k for the k-th turn-about pair of the largest grid
+    # (grouproom, then Janus, back to back), on which the CPU targets are read.
+    pair: int = 0
 
 
 def check_private_network() -> None:
@@ -248,8 +251,10 @@ async def run_scenario(
     log: Path,
     profile_to: Path | None = None,
     baseline: Path | None = None,
+    pair: int = 0,
 ) -> Record:
-    print(f"-- {kind} {scenario.name}: {scenario.rooms} x {scenario.members}", flush=True)
+    shown = f" (pair {pair})" if pair else ""
+    print(f"-- {kind} {scenario.name}: {scenario.rooms} x {scenario.members}{shown}", flush=True)
     server = start_server(kind, log, baseline)
     bots: list[BotProcess] = []
     try:
@@ -319,6 +324,7 @@ async def run_scenario(
     )
     if failures:
         record.note = f"{len(failures)} bots failed to join: {failures[0]}"
+    record.pair = pair
     print(json.dumps(asdict(record)), flush=True)
     return record
 
@@ -522,7 +528,42 @@ async def main(arguments: argparse.Namespace) -> list[Record]:
                         baseline=arguments.baseline,
                     )
                 )
+    records += await turn_about_pairs(records, servers, arguments, clip, work)
     return records
+
+
+async def turn_about_pairs(
+    records: list[Record],
+    servers: list[str],
+    arguments: argparse.Namespace,
+    clip: Path,
+    work: Path,
+) -> list[Record]:
+    """The run's largest grid again, `arguments.pairs` times for grouproom and
+    Janus back to back. The machines are shared and their load drifts over a
+    run of twenty minutes: a ratio of two runs minutes apart says as much about
+    the drift as about the servers, one of two runs back to back less so."""
+    pairs = arguments.pairs if arguments.pairs is not None else 0 if arguments.quick else 3
+    if pairs <= 0 or not {"grouproom", "janus"} <= set(servers):
+        return []
+    grids = [r.members for r in records if r.server == "grouproom" and r.scenario == "grid"]
+    if not grids:
+        return []
+    paired: list[Record] = []
+    for number in range(1, pairs + 1):
+        for kind in ("grouproom", "janus"):
+            paired.append(
+                await run_scenario(
+                    kind,
+                    Scenario("grid", max(grids)),
+                    arguments.seconds,
+                    clip,
+                    arguments.bot_processes,
+                    work / f"{kind}.log",
+                    pair=number,
+                )
+            )
+    return paired
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
@@ -554,6 +595,13 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--rounds", type=int, default=1, help="run the list of servers this many times, in turn"
+    )
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=None,
+        help="then the largest grid this many times more, grouproom and Janus back to back "
+        "(the CPU targets are read on these pairs; default 3, none with --quick)",
     )
     parser.add_argument(
         "--scenarios",
@@ -599,11 +647,18 @@ if __name__ == "__main__":
     output = args.output or (None if args.quick else RESULTS)
     if output is not None and args.append and output.exists():
         # Keep the earlier records of everything this run did not measure again.
-        measured = {(r.server, r.scenario, r.members, r.rooms) for r in results}
+        measured = {(r.server, r.scenario, r.members, r.rooms, r.pair) for r in results}
         earlier = [
             Record(**item)
             for item in json.loads(output.read_text())
-            if (item["server"], item["scenario"], item["members"], item["rooms"]) not in measured
+            if (
+                item["server"],
+                item["scenario"],
+                item["members"],
+                item["rooms"],
+                item.get("pair", 0),
+            )
+            not in measured
         ]
         results = earlier + results
     if output is not None:

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(
 def test_a_quick_bench_measures_grouproom_and_janus() -> None:
     servers = ["grouproom"] + (["janus"] if shutil.which("janus") else [])
     run = subprocess.run(
-        [str(ROOT / "scripts/bench"), "--quick", "--servers", *servers],
+        [str(ROOT / "scripts/bench"), "--quick", "--pairs", "1", "--servers", *servers],
         capture_output=True,
         text=True,
         timeout=600,
@@ -35,7 +35,10 @@ def test_a_quick_bench_measures_grouproom_and_janus() -> None:
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     records = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
-    assert [record["server"] for record in records] == servers
+    assert [record["server"] for record in records if not record["pair"]] == servers
+    # Then the grid once more, grouproom and Janus back to back (a pair).
+    paired = [(record["server"], record["pair"]) for record in records if record["pair"]]
+    assert paired == ([("grouproom", 1), ("janus", 1)] if "janus" in servers else [])
     for record in records:
         assert record["joined"] == 3, record
         assert record["delivery_ratio"] >= 0.99, record
