@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,8 @@ CHROMIUM_ARGS = [
     "--autoplay-policy=no-user-gesture-required",
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 ]
+# Screenshots the tests take, for a person to look at (not compared by any test).
+TEST_OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 # Console messages that are not faults of the page.
 HARMLESS_CONSOLE = ("favicon.ico",)
 
@@ -202,7 +204,7 @@ class Participant:
         return [tile for tile in self.tiles() if not tile["self"]]
 
     def audio_bytes_received(self) -> int:
-        result: int = self.page.evaluate(AUDIO_BYTES_SCRIPT)
+        result: int = self.page.evaluate(INBOUND_TOTAL_SCRIPT, ["audio", "bytesReceived"])
         return result
 
 
@@ -223,13 +225,13 @@ TILES_SCRIPT = """() => [...document.querySelectorAll('#grid .tile')].map((tile)
   };
 })"""
 
-AUDIO_BYTES_SCRIPT = """async () => {
+INBOUND_TOTAL_SCRIPT = """async ([kind, field]) => {
   let total = 0;
   for (const pc of window.__e2ePeerConnections || []) {
     if (pc.connectionState === 'closed') continue;
     const stats = await pc.getStats();
     stats.forEach((report) => {
-      if (report.type === 'inbound-rtp' && report.kind === 'audio') total += report.bytesReceived;
+      if (report.type === 'inbound-rtp' && report.kind === kind) total += report[field];
     });
   }
   return total;
@@ -290,6 +292,24 @@ def playing_remote_videos(participant: Participant, expected: int) -> list[dict[
         and tile["currentTime"] > before[tile["id"]]["currentTime"]
     ]
     return playing if len(after) == expected and len(playing) == expected else []
+
+
+def video_packets(participant: Participant) -> int:
+    result: int = participant.page.evaluate(INBOUND_TOTAL_SCRIPT, ["video", "packetsReceived"])
+    return result
+
+
+def grows(measure: Callable[[], int], by: int, timeout: float, message: str) -> None:
+    start = measure()
+    wait_until(lambda: measure() > start + by, timeout, message)
+
+
+def stays_still(participant: Participant, message: str) -> None:
+    """No more video packets arrive (after what was under way)."""
+    time.sleep(1.0)
+    before = video_packets(participant)
+    time.sleep(2.0)
+    assert video_packets(participant) == before, message
 
 
 def close_all(*participants: Participant) -> None:

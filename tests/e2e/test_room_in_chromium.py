@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser, WebSocketRoute
 
 from tests.e2e.conftest import (
+    TEST_OUTPUT,
     Participant,
     Server,
     close_all,
@@ -25,7 +26,6 @@ from tests.e2e.conftest import (
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-OUTPUT = REPO / "test-output"
 
 
 def unique_room() -> str:
@@ -81,8 +81,8 @@ def test_three_participants_see_and_hear_each_other_and_a_fourth_joins_late(
         late = open_participant(chromium, url, "Dirk")
         participants.append(late)
         assert_everyone_plays(participants)
-        OUTPUT.mkdir(exist_ok=True)
-        screenshot = OUTPUT / "grid-four-participants.png"
+        TEST_OUTPUT.mkdir(exist_ok=True)
+        screenshot = TEST_OUTPUT / "grid-four-participants.png"
         participants[0].page.screenshot(path=str(screenshot))
         if os.environ.get("GROUPROOM_UPDATE_SCREENSHOT") == "1":
             shutil.copy(screenshot, REPO / "docs" / "screenshot-grid.png")

@@ -1,6 +1,7 @@
 """A therapy session in real Chromium, from the therapist's login to the attendance:
 two therapists and two members, invite links, ground rules, the waiting room,
-a server-side mute, a check-in round, the therapists' private channel, the end."""
+a server-side mute, a member turning the others' video off, a check-in round, the
+therapists' private channel, the end."""
 
 from __future__ import annotations
 
@@ -8,24 +9,25 @@ import re
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Dialog, Page
 
 from tests.e2e.conftest import (
+    TEST_OUTPUT,
     Participant,
     Server,
     close_all,
+    grows,
     open_participant,
     playing_remote_videos,
+    stays_still,
     wait_until,
 )
 
 pytestmark = pytest.mark.e2e
 
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 
 PASSWORD = "a long enough password"
 RULES = "What is said here stays here.\nWe let each other finish."
@@ -229,6 +231,14 @@ def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -
             lambda: audio_packets(bob, ann_id) > before + 50, 15, "Ann's audio did not come back"
         )
 
+        # Bob's line is weak: he turns the others' video off and keeps hearing them.
+        bob.page.click("#others-video-button")
+        assert all(tile["initials"] for tile in bob.remote_tiles())
+        stays_still(bob, "video kept reaching Bob after he turned the others' video off")
+        grows(lambda: audio_packets(bob, ann_id), 50, 10, "Bob stopped hearing Ann")
+        bob.page.click("#others-video-button")
+        wait_until(lambda: playing_remote_videos(bob, 3), 20, "Bob's videos do not come back")
+
         # The check-in round: arrival, then the round in roster order.
         lea.page.click("#advance-phase")
         lea.page.wait_for_selector("#phase-name:text-is('Arrival')")
@@ -238,9 +248,9 @@ def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -
                 f'#round-order li[data-person-id="{ann_id}"][data-current="true"]', timeout=10000
             )
         assert bob.page.is_hidden("#turn-done")
-        OUTPUT.mkdir(exist_ok=True)
-        lea.page.screenshot(path=str(OUTPUT / "session-therapist.png"))
-        ann.page.screenshot(path=str(OUTPUT / "session-member.png"))
+        TEST_OUTPUT.mkdir(exist_ok=True)
+        lea.page.screenshot(path=str(TEST_OUTPUT / "session-therapist.png"))
+        ann.page.screenshot(path=str(TEST_OUTPUT / "session-member.png"))
         ann.page.click("#turn-done")
         for participant in people:
             participant.page.wait_for_selector(

@@ -3,35 +3,25 @@ not forwarded to it, and comes back when it is shown again; audio goes on."""
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import Browser
 
 from tests.e2e.conftest import (
+    TEST_OUTPUT,
     Participant,
     Server,
     close_all,
+    grows,
     open_participant,
     playing_remote_videos,
+    stays_still,
+    video_packets,
     wait_until,
 )
 
 pytestmark = pytest.mark.e2e
-
-VIDEO_PACKETS_SCRIPT = """async () => {
-  let total = 0;
-  for (const pc of window.__e2ePeerConnections || []) {
-    if (pc.connectionState === 'closed') continue;
-    const stats = await pc.getStats();
-    stats.forEach((report) => {
-      if (report.type === 'inbound-rtp' && report.kind === 'video') total += report.packetsReceived;
-    });
-  }
-  return total;
-}"""
 
 # Headless Chromium keeps every page visible; this is what a browser does when the
 # tab goes to the background or the window is minimised.
@@ -46,24 +36,6 @@ MOVE_TILE = """([id, away]) => {
   const tile = document.querySelector(`#grid .tile[data-participant-id="${id}"]`);
   tile.style.transform = away ? 'translateY(-5000px)' : '';
 }"""
-
-
-def video_packets(participant: Participant) -> int:
-    result: int = participant.page.evaluate(VIDEO_PACKETS_SCRIPT)
-    return result
-
-
-def grows(measure: Callable[[], int], by: int, timeout: float, message: str) -> None:
-    start = measure()
-    wait_until(lambda: measure() > start + by, timeout, message)
-
-
-def stays_still(participant: Participant, message: str) -> None:
-    """No more video packets arrive (after what was under way)."""
-    time.sleep(1.0)
-    before = video_packets(participant)
-    time.sleep(2.0)
-    assert video_packets(participant) == before, message
 
 
 def test_video_that_is_not_shown_is_not_sent(chromium: Browser, server: Server) -> None:
@@ -98,3 +70,60 @@ def test_video_that_is_not_shown_is_not_sent(chromium: Browser, server: Server) 
             assert participant.errors == [], f"{participant.name}: {participant.errors}"
     finally:
         close_all(anna, bram)
+
+
+def test_a_member_on_a_weak_line_turns_the_others_video_off(
+    chromium: Browser, server: Server
+) -> None:
+    """Bram (Dutch page) turns the others' video off: his tiles show initials, no video
+    reaches him, also from Carla who joins afterwards, while he hears everyone and the
+    others still see him. The choice holds when he joins again on this device, and
+    turning it on brings the pictures back."""
+    url = server.room_url(f"e2e-{uuid.uuid4().hex[:10]}")
+    anna = open_participant(chromium, url, "Anna")
+    bram = open_participant(chromium, url, "Bram", locale="nl-NL")
+    carla: Participant | None = None
+    button = bram.page.locator("#others-video-button")
+    try:
+        wait_until(lambda: playing_remote_videos(bram, 1), 25, "Bram does not see Anna")
+        assert button.text_content() == "Video van anderen uit"
+        assert button.get_attribute("aria-pressed") == "false"
+
+        button.click()
+        assert button.text_content() == "Video van anderen aan"
+        assert button.get_attribute("aria-pressed") == "true"
+        assert "spaart uw verbinding" in (bram.page.text_content("#status") or "")
+        assert all(tile["initials"] for tile in bram.remote_tiles())
+        TEST_OUTPUT.mkdir(exist_ok=True)
+        bram.page.screenshot(path=str(TEST_OUTPUT / "room-others-video-off.png"))
+        stays_still(bram, "video kept arriving after Bram turned the others' video off")
+        grows(bram.audio_bytes_received, 2000, 10, "audio stopped with the video")
+        grows(lambda: video_packets(anna), 50, 10, "Anna stopped receiving Bram's video")
+
+        carla = open_participant(chromium, url, "Carla")
+        wait_until(lambda: len(bram.remote_tiles()) == 2, 15, "Carla's tile does not appear")
+        wait_until(lambda: playing_remote_videos(carla, 2), 25, "Carla does not see the others")
+        assert all(tile["initials"] for tile in bram.remote_tiles())
+        stays_still(bram, "a newcomer's video reached Bram although he turned video off")
+
+        # Remembered on this device: after leaving and joining again it is still off.
+        bram.page.click("#leave-button")
+        bram.page.click("#rejoin-button")
+        bram.page.wait_for_selector("#join-button:not([disabled])")
+        bram.page.fill("#name", "Bram")
+        bram.page.click("#join-button")
+        bram.page.wait_for_selector("#room:not([hidden])", timeout=20000)
+        wait_until(lambda: len(bram.remote_tiles()) == 2, 15, "Bram does not see two tiles")
+        assert button.get_attribute("aria-pressed") == "true"
+        assert all(tile["initials"] for tile in bram.remote_tiles())
+        stays_still(bram, "video reached Bram after he joined again with video off")
+        grows(bram.audio_bytes_received, 2000, 10, "Bram hears nobody after joining again")
+
+        button.click()
+        assert button.get_attribute("aria-pressed") == "false"
+        wait_until(lambda: playing_remote_videos(bram, 2), 20, "the others' video does not return")
+        assert not any(tile["initials"] for tile in bram.remote_tiles())
+        for participant in (anna, bram, carla):
+            assert participant.errors == [], f"{participant.name}: {participant.errors}"
+    finally:
+        close_all(anna, bram, *([carla] if carla else []))

@@ -7,11 +7,13 @@ export class Grid {
   constructor(element) {
     this.element = element;
     this.tiles = new Map();
+    this.othersVideoPaused = false;
     this.observer = new ResizeObserver(() => this.layout());
     this.observer.observe(element);
   }
 
   add(tile) {
+    if (!tile.self) tile.setVideoPaused(this.othersVideoPaused);
     this.tiles.set(tile.id, tile);
     this.element.append(tile.element);
     this.layout();
@@ -27,6 +29,12 @@ export class Grid {
     this.tiles.delete(id);
     tile.remove();
     this.layout();
+  }
+
+  /** Show every other participant's initials instead of their video, or their video again. */
+  pauseOthersVideo(paused) {
+    this.othersVideoPaused = paused;
+    for (const tile of this.tiles.values()) if (!tile.self) tile.setVideoPaused(paused);
   }
 
   clear() {

@@ -1,5 +1,6 @@
-// The microphone and camera buttons of the room page and the session page: the
-// session changes, and the own tile shows it at once.
+// The microphone, camera and others' video buttons of the room page and the session
+// page: the session changes, and the tiles show it at once.
+import { t } from "./i18n.js";
 import { failureKey } from "./local-media.js";
 
 function ownTile(grid) {
@@ -29,4 +30,39 @@ export async function toggleCamera(session, grid) {
     self.setMediaState(session.audioMuted, session.videoMuted);
   }
   return errorKey;
+}
+
+// A member on a weak line can turn the others' video off: she still hears everyone,
+// and her downlink carries audio only. The choice is remembered on this device.
+const OTHERS_VIDEO_OFF_KEY = "grouproom.othersVideoOff";
+
+/** Whether this device was last set to show nobody's video. */
+export function othersVideoOffChoice() {
+  try {
+    return localStorage.getItem(OTHERS_VIDEO_OFF_KEY) === "true";
+  } catch {
+    return false; // No storage: video on, as by default.
+  }
+}
+
+/**
+ * Turn the others' video off or on: their tiles show initials at once, and the server
+ * is told to stop (or resume) forwarding it (`visibleVideo`, may be null before joining).
+ */
+export function setOthersVideoOff(off, grid, visibleVideo) {
+  grid.pauseOthersVideo(off);
+  if (visibleVideo) visibleVideo.setOthersOff(off);
+  try {
+    if (off) localStorage.setItem(OTHERS_VIDEO_OFF_KEY, "true");
+    else localStorage.removeItem(OTHERS_VIDEO_OFF_KEY);
+  } catch {
+    // Private browsing: the choice lasts for this page only.
+  }
+}
+
+/** The button's text and state, and the status line's key (`connected` says what is off). */
+export function renderOthersVideo(button, off, statusKey) {
+  button.textContent = off ? t("room.othersVideoOn") : t("room.othersVideoOff");
+  button.setAttribute("aria-pressed", String(off));
+  return statusKey === "status.connected" && off ? "status.othersVideoOff" : statusKey;
 }

@@ -3,7 +3,13 @@
 import { applyTexts, onLanguageChange, setUpLanguage, t } from "./i18n.js";
 import { resumeAudio } from "./audio-level.js";
 import { previewDevices } from "./devices.js";
-import { toggleCamera, toggleMicrophone } from "./own-controls.js";
+import {
+  othersVideoOffChoice,
+  renderOthersVideo,
+  setOthersVideoOff,
+  toggleCamera,
+  toggleMicrophone,
+} from "./own-controls.js";
 import { Grid } from "./grid.js";
 import { Tile } from "./tile.js";
 import { RoomSession } from "./session.js";
@@ -28,6 +34,7 @@ const elements = {
   join: byId("join-button"),
   mute: byId("mute-button"),
   cameraButton: byId("camera-button"),
+  othersVideo: byId("others-video-button"),
   leave: byId("leave-button"),
   rejoin: byId("rejoin-button"),
   leftTitle: byId("left-title"),
@@ -45,6 +52,8 @@ let statusKey = null;
 let endedCause = null;
 let session = null;
 let visibleVideo = null;
+let othersVideoOff = othersVideoOffChoice();
+grid.pauseOthersVideo(othersVideoOff);
 
 function setText(element, key, params) {
   element.textContent = key ? t(key, params) : "";
@@ -55,7 +64,8 @@ function render() {
   elements.roomLabel.textContent = t("room.label", { room: roomId });
   setText(elements.mediaError, mediaErrorKey);
   setText(elements.joinError, joinErrorKey, joinErrorParams);
-  elements.status.textContent = statusKey ? t(statusKey) : "";
+  const shownStatus = renderOthersVideo(elements.othersVideo, othersVideoOff, statusKey);
+  elements.status.textContent = shownStatus ? t(shownStatus) : "";
   byId("grid").setAttribute("aria-label", t("room.gridLabel"));
   const audioMuted = session ? session.audioMuted : false;
   const videoMuted = session ? session.videoMuted : false;
@@ -142,7 +152,7 @@ async function join(event) {
         for (const participant of joined.participants) addRemoteTile(participant);
         elements.preview.srcObject = null;
         if (visibleVideo) visibleVideo.stop();
-        visibleVideo = watchVisibleVideo(byId("grid"), () => session && session.signaling);
+        visibleVideo = watchVisibleVideo(byId("grid"), () => session && session.signaling, othersVideoOff);
         showScreen("room");
         render();
       },
@@ -210,6 +220,12 @@ async function toggleOwnCamera() {
   render();
 }
 
+function toggleOthersVideo() {
+  othersVideoOff = !othersVideoOff;
+  setOthersVideoOff(othersVideoOff, grid, visibleVideo);
+  render();
+}
+
 setUpLanguage(byId("language"));
 onLanguageChange(render);
 try {
@@ -220,6 +236,7 @@ try {
 elements.form.addEventListener("submit", join);
 elements.mute.addEventListener("click", toggleMute);
 elements.cameraButton.addEventListener("click", toggleOwnCamera);
+elements.othersVideo.addEventListener("click", toggleOthersVideo);
 elements.leave.addEventListener("click", () => session && session.leave());
 elements.rejoin.addEventListener("click", () => location.reload());
 showScreen("prejoin");

@@ -5,7 +5,13 @@
 import { applyTexts, onLanguageChange, setLanguage, setUpLanguage, t } from "./i18n.js";
 import { resumeAudio } from "./audio-level.js";
 import { previewDevices } from "./devices.js";
-import { toggleCamera, toggleMicrophone } from "./own-controls.js";
+import {
+  othersVideoOffChoice,
+  renderOthersVideo,
+  setOthersVideoOff,
+  toggleCamera,
+  toggleMicrophone,
+} from "./own-controls.js";
 import { Grid } from "./grid.js";
 import { Tile } from "./tile.js";
 import { RoomSession } from "./session.js";
@@ -54,9 +60,11 @@ const state = {
   enterErrorKey: null,
   mediaErrorKey: null,
   statusKey: null,
+  othersVideoOff: othersVideoOffChoice(),
   endedCause: null,
   endedReason: "",
 };
+grid.pauseOthersVideo(state.othersVideoOff);
 let localStream = null;
 let previewReady = null;
 let room = null; // RoomSession once entering
@@ -307,7 +315,8 @@ function render() {
   const session = state.session;
   byId("mute-all").textContent = session && session.everyone_muted ? t("session.unmuteAll") : t("session.muteAll");
   byId("lock-button").textContent = session && session.locked ? t("session.unlock") : t("session.lock");
-  byId("status").textContent = state.statusKey ? t(state.statusKey) : "";
+  const statusKey = renderOthersVideo(byId("others-video-button"), state.othersVideoOff, state.statusKey);
+  byId("status").textContent = statusKey ? t(statusKey) : "";
   if (state.endedCause) {
     const key = `cause.${state.endedCause}`;
     byId("left-message").textContent = [t(key), state.endedReason].filter(Boolean).join(" ");
@@ -525,7 +534,7 @@ function roomCallbacks() {
       }
       for (const participant of seat.participants) addParticipant(participant);
       byId("preview").srcObject = null;
-      visibleVideo = watchVisibleVideo(byId("grid"), () => room && room.signaling);
+      visibleVideo = watchVisibleVideo(byId("grid"), () => room && room.signaling, state.othersVideoOff);
       show("room");
       if (!timer) timer = setInterval(renderPhase, 1000);
       render();
@@ -618,6 +627,12 @@ async function toggleOwnCamera() {
   render();
 }
 
+function toggleOthersVideo() {
+  state.othersVideoOff = !state.othersVideoOff;
+  setOthersVideoOff(state.othersVideoOff, grid, visibleVideo);
+  render();
+}
+
 function sendChat(event) {
   event.preventDefault();
   const input = byId("chat-text");
@@ -641,6 +656,7 @@ byId("camera-select").addEventListener("change", () => (previewReady = startPrev
 byId("microphone-select").addEventListener("change", () => (previewReady = startPreview()));
 byId("mute-button").addEventListener("click", toggleMute);
 byId("camera-button").addEventListener("click", toggleOwnCamera);
+byId("others-video-button").addEventListener("click", toggleOthersVideo);
 byId("hand-button").addEventListener("click", () => request("raise_hand", { raised: !state.handRaised }));
 byId("signal-moment").addEventListener("click", () => {
   request("signal", { kind: "need_a_moment" });

@@ -33,6 +33,8 @@ export class Tile {
     this.self = self;
     this.audioMuted = false;
     this.videoMuted = false;
+    // The member chose to see nobody's video (a weak line): initials, no frozen picture.
+    this.videoPaused = false;
     this.audioTrack = null;
     this.videoTrack = null;
     this.reconnecting = false;
@@ -102,6 +104,11 @@ export class Tile {
     this.render();
   }
 
+  setVideoPaused(paused) {
+    this.videoPaused = paused;
+    this.render();
+  }
+
   setReconnecting(reconnecting) {
     this.reconnecting = reconnecting;
     if (reconnecting) this.setSpeaking(false);
@@ -119,9 +126,11 @@ export class Tile {
     this.initialsElement.textContent = initials(this.name);
     this.mutedElement.hidden = !this.audioMuted;
     this.mutedElement.setAttribute("aria-label", t("room.muted"));
-    const showVideo = !this.videoMuted && this.videoTrack !== null && this.video.videoWidth > 0;
+    const showVideo =
+      !this.videoMuted && !this.videoPaused && this.videoTrack !== null && this.video.videoWidth > 0;
     this.element.classList.toggle("video-off", !showVideo);
     this.initialsElement.hidden = showVideo;
+    this.element.dataset.videoPaused = String(this.videoPaused);
     this.element.classList.toggle("reconnecting", this.reconnecting);
     this.element.dataset.reconnecting = String(this.reconnecting);
     this.reconnectingElement.hidden = !this.reconnecting;

@@ -1,7 +1,9 @@
 // Which remote videos this page shows: the tiles inside the viewport, and none while
 // the page is hidden (another tab, a minimised window, a locked tablet). The server
 // forwards only those (`set_visible_video`, docs/protocol.md), so a video nobody looks
-// at costs neither the member's bandwidth nor the server's work.
+// at costs neither the member's bandwidth nor the server's work. A member on a weak
+// line can also turn the others' video off altogether (`setOthersOff`): then the list
+// is empty whatever is in view, and only audio reaches her.
 
 // Changes within this time go out as one message (a grid re-layout moves many tiles).
 const SEND_DELAY_MS = 100;
@@ -12,9 +14,10 @@ export class VideoVisibility {
    * tile has data-self="true" and is left out). send(ids): tells the server, returns
    * a promise.
    */
-  constructor(grid, send) {
+  constructor(grid, send, { othersOff = false } = {}) {
     this.grid = grid;
     this.send = send;
+    this.othersOff = othersOff;
     this.observed = new Set();
     this.inView = new Set();
     this.lastSent = null;
@@ -67,9 +70,15 @@ export class VideoVisibility {
     this.schedule();
   }
 
+  /** No video of the others at all (true), or what is in view (false). */
+  setOthersOff(off) {
+    this.othersOff = off;
+    this.flush();
+  }
+
   /** The participant ids whose video is shown now. */
   shown() {
-    if (document.visibilityState === "hidden") return [];
+    if (this.othersOff || document.visibilityState === "hidden") return [];
     return [...this.inView].map((tile) => tile.dataset.participantId).sort();
   }
 
@@ -102,14 +111,16 @@ export class VideoVisibility {
 
 /**
  * Start telling the server which videos the tiles in `grid` show, over the socket
- * `currentSignaling()` returns (a new one after each reconnect).
+ * `currentSignaling()` returns (a new one after each reconnect). `othersOff`: the
+ * member's choice to see nobody's video (own-controls.js).
  */
-export function watchVisibleVideo(grid, currentSignaling) {
-  const visibility = new VideoVisibility(grid, (ids) => {
+export function watchVisibleVideo(grid, currentSignaling, othersOff = false) {
+  const send = (ids) => {
     const signaling = currentSignaling();
     if (!signaling) return Promise.reject(new Error("not connected"));
     return signaling.request("set_visible_video", { participants: ids });
-  });
+  };
+  const visibility = new VideoVisibility(grid, send, { othersOff });
   visibility.start();
   return visibility;
 }
