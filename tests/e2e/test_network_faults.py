@@ -351,6 +351,16 @@ def test_a_weak_connection_a_blackout_and_a_server_restart(lab: Lab) -> None:
 
         member = open_participant(lab.member_browser, invite, "Anna", join=False)
         people.append(member)
+        # The demo group speaks Dutch: her English browser shows the session page in
+        # Dutch, and the language menu says so. Her own choice then wins over the group's.
+        member.page.wait_for_selector("html[lang=nl]")
+        assert member.page.input_value("#language") == "nl"
+        member.page.select_option("#language", "en")
+        member.page.reload()
+        member.page.wait_for_selector("#group-name:not(:empty)")
+        assert member.page.get_attribute("html", "lang") == "en"
+        assert member.page.text_content("#devices-next") == "Next"
+        assert member.page.input_value("#language") == "en"
         member.page.click("#devices-next")
         member.page.check("#rules-agree")
         member.page.click("#rules-enter")

@@ -323,16 +323,28 @@ export function applyTexts(root = document) {
   }
 }
 
-export function setLanguage(value) {
+function apply(value, remember) {
   if (!LANGUAGES.includes(value) || value === current) return;
   current = value;
-  try {
-    localStorage.setItem(STORAGE_KEY, value);
-  } catch {
-    // Private browsing: the choice lasts for this page only.
+  if (remember) {
+    try {
+      localStorage.setItem(STORAGE_KEY, value);
+    } catch {
+      // Private browsing: the choice lasts for this page only.
+    }
   }
   applyTexts();
   for (const listener of listeners) listener(value);
+}
+
+/** The person's own choice (the #language select): applied and remembered on this device. */
+export function setLanguage(value) {
+  apply(value, true);
+}
+
+/** A default (a therapy group's language): applied unless the person chose one here. */
+export function useDefaultLanguage(value) {
+  if (storedLanguage() === null) apply(value, false);
 }
 
 export function onLanguageChange(listener) {
@@ -343,5 +355,6 @@ export function onLanguageChange(listener) {
 export function setUpLanguage(select) {
   select.value = current;
   select.addEventListener("change", () => setLanguage(select.value));
+  onLanguageChange((value) => (select.value = value));
   applyTexts();
 }

@@ -2,7 +2,7 @@
 // with the phase bar, the grid, the participant list, the chat and, for therapists,
 // the moderation controls. The server decides everything; this page shows it and
 // sends requests (docs/protocol.md, "Therapy sessions").
-import { applyTexts, onLanguageChange, setLanguage, setUpLanguage, t } from "./i18n.js";
+import { applyTexts, onLanguageChange, setUpLanguage, t, useDefaultLanguage } from "./i18n.js";
 import { resumeAudio } from "./audio-level.js";
 import { previewDevices } from "./devices.js";
 import {
@@ -356,7 +356,7 @@ async function loadInfo() {
   }
   state.you = state.info.you;
   state.moderator = ["lead_therapist", "cotherapist"].includes(state.you.role);
-  setLanguage(state.info.group.language);
+  useDefaultLanguage(state.info.group.language);
   byId("rules-text").textContent = state.info.rules.text;
   byId("rules-dialog-text").textContent = state.info.rules.text;
 }
