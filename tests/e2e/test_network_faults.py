@@ -6,7 +6,9 @@ Three network namespaces made here: the server and the therapist's Chromium in o
 path: 5% random loss both ways and 150 ms delay each way (the wire, delay_wire.py:
 a lost frame is lost on the link, so neither end learns of it but by its absence)
 and a 1 Mbit/s cap (a token bucket on both ends), where video and audio keep
-flowing, helped by NACK retransmission and keyframe requests; then a 10 s blackout
+flowing, helped by NACK retransmission and keyframe requests; then a line too
+narrow for video (150 kbit/s), where the member's page suggests turning the others'
+video off, and with it off her audio arrives whole; then a 10 s blackout
 (the wire loses everything), after which the member is back in the same seat, held
 meanwhile, without the waiting room or the ground rules; then a server restart,
 after which both browsers come back by themselves and the session goes on as it was.
@@ -34,6 +36,7 @@ from playwright.sync_api import Browser, Playwright
 
 from tests.e2e.conftest import (
     CHROMIUM_ARGS,
+    TEST_OUTPUT,
     Participant,
     close_all,
     end_by_closing_stdin,
@@ -67,8 +70,8 @@ BROWSER_ARGS = [
 # receiver reports on its own video (their LSR and DLSR).
 INBOUND = """async () => {
   const totals = {
-    audioPackets: 0, framesDecoded: 0, nacks: 0, plis: 0, lost: 0, freezes: 0, frozenMs: 0,
-    rttMs: 0, reportedRttMs: 0,
+    audioPackets: 0, audioLost: 0, framesDecoded: 0, nacks: 0, plis: 0, lost: 0, freezes: 0,
+    frozenMs: 0, rttMs: 0, reportedRttMs: 0,
   };
   for (const pc of window.__e2ePeerConnections || []) {
     if (pc.connectionState === 'closed') continue;
@@ -80,7 +83,10 @@ INBOUND = """async () => {
         totals.reportedRttMs = Math.round(report.roundTripTime * 1000);
       }
       if (report.type !== 'inbound-rtp') return;
-      if (report.kind === 'audio') totals.audioPackets += report.packetsReceived || 0;
+      if (report.kind === 'audio') {
+        totals.audioPackets += report.packetsReceived || 0;
+        totals.audioLost += report.packetsLost || 0;
+      }
       if (report.kind === 'video') {
         totals.framesDecoded += report.framesDecoded || 0;
         totals.nacks += report.nackCount || 0;
@@ -314,6 +320,22 @@ def keeps_playing(
     return {key: previous[key] - start[key] for key in start}
 
 
+def audio_only_window(
+    participant: Participant, seconds: float
+) -> tuple[dict[str, int], dict[str, int]]:
+    """What the page's statistics say at the start and end of `seconds`, on one peer
+    connection: a window in which the page reconnected (its counters start afresh on
+    a new connection) is measured again, up to three times."""
+    for _ in range(3):
+        before = inbound(participant)
+        time.sleep(seconds)
+        after = inbound(participant)
+        if all(after[key] >= before[key] for key in ("audioPackets", "framesDecoded")):
+            return before, after
+        print(f"{participant.name}'s page reconnected during the window: {before} -> {after}")
+    raise AssertionError(f"{participant.name}'s page kept reconnecting")
+
+
 def grid_order(participant: Participant) -> list[str]:
     return [tile["id"] for tile in participant.tiles()]
 
@@ -402,6 +424,33 @@ def test_a_weak_connection_a_blackout_and_a_server_restart(lab: Lab) -> None:
         # For the record (pytest -s): what 12 s of the weak line did to each side.
         print(f"weak line, the therapist from Anna: {seen_by_therapist}")
         print(f"weak line, Anna from the therapist: {seen_by_member}")
+        # Such a line carries the video: Anna's page does not suggest turning it off.
+        print(f"weak line, Anna's page now: {inbound(member)}")
+        assert member.page.is_hidden("#weak-line-hint"), inbound(member)
+        lab.clear()
+
+        # A line too narrow for the others' video (150 kbit/s each way): the therapist's
+        # audio loses packets on Anna's page, which suggests turning the others' video
+        # off; with it off, the audio comes through whole.
+        lab.cap("150kbit")
+        started = time.monotonic()
+        member.page.wait_for_selector("#weak-line-hint:not([hidden])", timeout=60000)
+        print(f"narrow line: the hint after {time.monotonic() - started:.1f} s: {inbound(member)}")
+        button = member.page.locator("#others-video-button")
+        assert "suggested" in (button.get_attribute("class") or "")
+        TEST_OUTPUT.mkdir(exist_ok=True)
+        member.page.screenshot(path=str(TEST_OUTPUT / "session-weak-line-hint.png"))
+        button.click()
+        assert member.page.is_hidden("#weak-line-hint")
+        time.sleep(4)  # what the line had queued drains
+        before, after = audio_only_window(member, 6)
+        audio = after["audioPackets"] - before["audioPackets"]
+        lost = after["audioLost"] - before["audioLost"]
+        print(f"narrow line, the others' video off: {audio} audio packets, {lost} lost")
+        assert audio >= 150 and lost <= 0.02 * (audio + lost), (before, after)
+        assert after["framesDecoded"] - before["framesDecoded"] <= 2, (before, after)
+        assert member.page.is_hidden("#weak-line-hint")
+        button.click()  # on again, for what follows
         lab.clear()
 
         # A 10 s blackout: nothing gets through in either direction.

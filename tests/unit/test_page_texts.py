@@ -1,4 +1,4 @@
-"""The therapists' pages' texts: both languages complete, usable from templates."""
+"""The pages' texts (therapists' pages and the web client): both languages complete, usable."""
 
 from __future__ import annotations
 
@@ -31,3 +31,34 @@ def test_the_page_language() -> None:
     assert choose_language(None, "de-DE,nl;q=0.8,en;q=0.5") == "nl"
     assert choose_language("fr", "en-US") == "en"
     assert choose_language(None, None) == "en"
+
+
+WEB_JS = Path(__file__).resolve().parents[2] / "web" / "js"
+
+
+def web_client_texts() -> dict[str, set[str]]:
+    """The keys of each language in web/js/i18n.js."""
+    source = (WEB_JS / "i18n.js").read_text()
+    dutch, english = source.index("  nl: {"), source.index("  en: {")
+    end = source.index("\n};", english)
+    keys = re.compile(r'^\s+"([\w.]+)":', re.MULTILINE)
+    return {
+        "nl": set(keys.findall(source, dutch, english)),
+        "en": set(keys.findall(source, english, end)),
+    }
+
+
+def test_the_web_client_has_every_text_in_both_languages() -> None:
+    texts = web_client_texts()
+    assert len(texts["en"]) > 100
+    assert texts["nl"] == texts["en"]
+
+
+def test_every_text_the_web_client_names_exists() -> None:
+    used: set[str] = set()
+    for script in WEB_JS.glob("*.js"):
+        used |= set(re.findall(r'\bt\("([\w.]+)"', script.read_text()))
+    for page in WEB_JS.parent.glob("*.html"):
+        used |= set(re.findall(r'data-i18n(?:-aria-label)?="([\w.]+)"', page.read_text()))
+    assert len(used) > 50
+    assert used <= web_client_texts()["en"], used - web_client_texts()["en"]

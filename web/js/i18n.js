@@ -44,6 +44,9 @@ const TEXTS = {
     "room.cameraOn": "Camera aan",
     "room.othersVideoOff": "Video van anderen uit",
     "room.othersVideoOn": "Video van anderen aan",
+    "hint.weakLine":
+      "Het geluid en beeld van de anderen komen niet goed door. Klik op ‘Video van anderen uit’: " +
+      "dan hoort u iedereen beter.",
     "room.leave": "Verlaten",
     "room.muted": "Microfoon staat uit",
     "room.speaking": "spreekt",
@@ -178,6 +181,9 @@ const TEXTS = {
     "room.cameraOn": "Camera on",
     "room.othersVideoOff": "Others' video off",
     "room.othersVideoOn": "Others' video on",
+    "hint.weakLine":
+      "The others' sound and picture are not coming through well. Press ‘Others' video off’ to " +
+      "hear everyone better.",
     "room.leave": "Leave",
     "room.muted": "Microphone is off",
     "room.speaking": "speaking",

@@ -60,9 +60,17 @@ export function setOthersVideoOff(off, grid, visibleVideo) {
   }
 }
 
-/** The button's text and state, and the status line's key (`connected` says what is off). */
-export function renderOthersVideo(button, off, statusKey) {
+/**
+ * The button's text and state, and the hint shown while the line is too weak for the
+ * others' video (weak-line.js) and it is still on. Returns the status line's key
+ * (`connected` says what is off).
+ */
+export function renderOthersVideo({ button, hint }, off, weakLine, statusKey) {
   button.textContent = off ? t("room.othersVideoOn") : t("room.othersVideoOff");
   button.setAttribute("aria-pressed", String(off));
+  const suggest = weakLine && !off;
+  button.classList.toggle("suggested", suggest);
+  hint.hidden = !suggest;
+  hint.textContent = suggest ? t("hint.weakLine") : "";
   return statusKey === "status.connected" && off ? "status.othersVideoOff" : statusKey;
 }

@@ -14,6 +14,7 @@ import { Grid } from "./grid.js";
 import { Tile } from "./tile.js";
 import { RoomSession } from "./session.js";
 import { watchVisibleVideo } from "./video-visibility.js";
+import { watchWeakLine } from "./weak-line.js";
 
 const NAME_KEY = "grouproom.name";
 const byId = (id) => document.getElementById(id);
@@ -35,6 +36,7 @@ const elements = {
   mute: byId("mute-button"),
   cameraButton: byId("camera-button"),
   othersVideo: byId("others-video-button"),
+  weakLineHint: byId("weak-line-hint"),
   leave: byId("leave-button"),
   rejoin: byId("rejoin-button"),
   leftTitle: byId("left-title"),
@@ -53,6 +55,7 @@ let endedCause = null;
 let session = null;
 let visibleVideo = null;
 let othersVideoOff = othersVideoOffChoice();
+let weakLine = null; // WeakLineWatch while in the room
 grid.pauseOthersVideo(othersVideoOff);
 
 function setText(element, key, params) {
@@ -64,7 +67,12 @@ function render() {
   elements.roomLabel.textContent = t("room.label", { room: roomId });
   setText(elements.mediaError, mediaErrorKey);
   setText(elements.joinError, joinErrorKey, joinErrorParams);
-  const shownStatus = renderOthersVideo(elements.othersVideo, othersVideoOff, statusKey);
+  const shownStatus = renderOthersVideo(
+    { button: elements.othersVideo, hint: elements.weakLineHint },
+    othersVideoOff,
+    Boolean(weakLine && weakLine.weak),
+    statusKey,
+  );
   elements.status.textContent = shownStatus ? t(shownStatus) : "";
   byId("grid").setAttribute("aria-label", t("room.gridLabel"));
   const audioMuted = session ? session.audioMuted : false;
@@ -153,6 +161,7 @@ async function join(event) {
         elements.preview.srcObject = null;
         if (visibleVideo) visibleVideo.stop();
         visibleVideo = watchVisibleVideo(byId("grid"), () => session && session.signaling, othersVideoOff);
+        if (!weakLine) weakLine = watchWeakLine(() => session && session.pc, render);
         showScreen("room");
         render();
       },
@@ -180,6 +189,8 @@ async function join(event) {
       },
       onEnded(cause) {
         if (visibleVideo) visibleVideo.stop();
+        if (weakLine) weakLine.stop();
+        weakLine = null;
         endedCause = cause;
         statusKey = null;
         grid.clear();

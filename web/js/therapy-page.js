@@ -16,6 +16,7 @@ import { Grid } from "./grid.js";
 import { Tile } from "./tile.js";
 import { RoomSession } from "./session.js";
 import { watchVisibleVideo } from "./video-visibility.js";
+import { watchWeakLine } from "./weak-line.js";
 import { Signaling, SignalingError, signalingUrl } from "./signaling.js";
 
 const byId = (id) => document.getElementById(id);
@@ -71,6 +72,7 @@ let room = null; // RoomSession once entering
 let clockOffset = 0; // server time minus this browser's time
 let timer = null;
 let visibleVideo = null;
+let weakLine = null; // WeakLineWatch while in the room
 
 const ERROR_KEYS = {
   session_not_open: "session.notOpen",
@@ -315,7 +317,12 @@ function render() {
   const session = state.session;
   byId("mute-all").textContent = session && session.everyone_muted ? t("session.unmuteAll") : t("session.muteAll");
   byId("lock-button").textContent = session && session.locked ? t("session.unlock") : t("session.lock");
-  const statusKey = renderOthersVideo(byId("others-video-button"), state.othersVideoOff, state.statusKey);
+  const statusKey = renderOthersVideo(
+    { button: byId("others-video-button"), hint: byId("weak-line-hint") },
+    state.othersVideoOff,
+    Boolean(weakLine && weakLine.weak),
+    state.statusKey,
+  );
   byId("status").textContent = statusKey ? t(statusKey) : "";
   if (state.endedCause) {
     const key = `cause.${state.endedCause}`;
@@ -535,6 +542,7 @@ function roomCallbacks() {
       for (const participant of seat.participants) addParticipant(participant);
       byId("preview").srcObject = null;
       visibleVideo = watchVisibleVideo(byId("grid"), () => room && room.signaling, state.othersVideoOff);
+      if (!weakLine) weakLine = watchWeakLine(() => room && room.pc, render);
       show("room");
       if (!timer) timer = setInterval(renderPhase, 1000);
       render();
@@ -573,6 +581,8 @@ function roomCallbacks() {
     },
     onEnded(cause) {
       if (visibleVideo) visibleVideo.stop();
+      if (weakLine) weakLine.stop();
+      weakLine = null;
       state.endedCause = state.endedCause || cause;
       state.statusKey = null;
       clearInterval(timer);

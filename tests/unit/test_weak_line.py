@@ -1,0 +1,138 @@
+"""The web client's verdict on a weak line (web/js/weak-line.js), run in Node on
+synthetic statistics: which losses make the page suggest turning the others' video
+off, and when the suggestion goes again. A real browser on a real weak line is in
+tests/e2e/test_network_faults.py."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+MODULE = Path(__file__).resolve().parents[2] / "web" / "js" / "weak-line.js"
+
+# Each case: a list of samples, each [round trip or null, {stream: [received, lost]}].
+VERDICT_SCRIPT = """
+import { lineIsWeak } from %(module)s;
+const cases = JSON.parse(process.argv[1]);
+const counts = ([id, [received, lost]]) => [id, { received, lost }];
+const toSamples = (samples) => samples.map(([roundTrip, streams]) => ({
+  roundTrip,
+  streams: new Map(Object.entries(streams).map(counts)),
+}));
+console.log(JSON.stringify(cases.map((samples) => lineIsWeak(toSamples(samples)))));
+"""
+
+# A connection whose counters grow by the given steps per sample; the watch's verdict
+# after each sample.
+WATCH_SCRIPT = """
+import { WeakLineWatch } from %(module)s;
+const steps = JSON.parse(process.argv[1]);
+const counters = new Map();
+let roundTrip = 0.05;
+let state = "connected";
+const pc = {
+  get connectionState() { return state; },
+  async getStats() {
+    const reports = new Map();
+    const inbound = (id, kind, [packetsReceived, packetsLost]) =>
+      reports.set(id, { id, type: "inbound-rtp", kind, packetsReceived, packetsLost });
+    for (const [id, c] of counters) inbound(id, "audio", c);
+    inbound("v", "video", [1, 1e6]); // video's loss is not the measure
+    const pair = { type: "candidate-pair", nominated: true, state: "succeeded" };
+    reports.set("p", { ...pair, id: "p", currentRoundTripTime: roundTrip });
+    reports.set("q", { ...pair, id: "q", state: "failed", currentRoundTripTime: 9 });
+    return reports;
+  },
+};
+const changes = [];
+const watch = new WeakLineWatch(() => pc, (weak) => changes.push(weak));
+const verdicts = [];
+for (const step of steps) {
+  if (step === "disconnected") {
+    state = "disconnected";
+    await watch.sample();
+    state = "connected";
+  } else {
+    roundTrip = step.roundTrip ?? 0.05;
+    for (const [id, [received, lost]] of Object.entries(step.streams || {})) {
+      const c = counters.get(id) || [0, 0];
+      counters.set(id, [c[0] + received, c[1] + lost]);
+    }
+    await watch.sample();
+  }
+  verdicts.push(watch.weak);
+}
+console.log(JSON.stringify({ verdicts, changes }));
+"""
+
+
+def run_node(script: str, argument: Any) -> Any:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is needed (Debian package nodejs): run ./scripts/test", pytrace=False)
+    source = script % {"module": json.dumps(MODULE.as_uri())}
+    result = subprocess.run(
+        [node, "--input-type=module", "-e", source, json.dumps(argument)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_which_losses_and_round_trips_make_a_weak_line() -> None:
+    fast = 0.05
+    cases = [
+        [[fast, {"a": [88, 12]}]],  # 12% lost
+        [[fast, {"a": [89, 11]}]],  # less
+        [[fast, {"a": [44, 6]}], [fast, {"a": [44, 6]}]],  # summed over the samples
+        [[fast, {"a": [20, 10]}]],  # too few packets to judge: silent (DTX) or muted
+        [[fast, {"a": [80, 20], "b": [100, 0], "c": [100, 0]}]],  # one speaker's own uplink
+        [[fast, {"a": [80, 20], "b": [80, 20], "c": [100, 0], "d": [100, 0]}]],  # half
+        [[fast, {"a": [80, 20], "quiet": [10, 0]}]],  # the silent stream is not judged
+        [],
+        [[1.2, {}], [1.0, {}], [3.0, {}]],  # the round trip a second or more
+        [[1.2, {}], [0.4, {}], [3.0, {}]],  # in most samples
+        [[1.2, {}], [0.4, {}], [3.0, {}], [0.5, {}]],  # not in most
+        [[1.2, {}], [None, {}]],  # a browser that gives no round trip
+    ]
+    verdicts = run_node(VERDICT_SCRIPT, cases)
+    expected = [True, False, True, False, False, True, True, False, True, True, False, False]
+    assert verdicts == expected
+
+
+def test_the_watch_judges_a_full_window_and_calms_down_slowly() -> None:
+    lossy = {"streams": {"a": [80, 20], "b": [80, 20]}}
+    clean = {"streams": {"a": [100, 0], "b": [100, 0]}}
+    # The first sample only reads the counters; five more make the 10 s window.
+    steps: list[Any] = [clean] + [lossy] * 5 + [clean] * 14
+    result = run_node(WATCH_SCRIPT, steps)
+    assert result["verdicts"][:5] == [False] * 5
+    # Weak once the window is full and lossy as a whole.
+    first_weak = result["verdicts"].index(True)
+    assert first_weak == 5
+    # Fine again only after 20 s (ten samples) without a lossy window.
+    last_weak = len(result["verdicts"]) - 1 - result["verdicts"][::-1].index(True)
+    assert last_weak - first_weak >= 10
+    assert result["verdicts"][-1] is False
+    assert result["changes"] == [True, False]
+
+
+def test_the_watch_reads_the_nominated_pairs_round_trip() -> None:
+    slow = {"streams": {"a": [100, 0]}, "roundTrip": 1.5}
+    steps: list[Any] = [slow] * 6
+    assert run_node(WATCH_SCRIPT, steps)["verdicts"] == [False] * 5 + [True]
+
+
+def test_a_broken_connection_starts_the_window_afresh() -> None:
+    lossy = {"streams": {"a": [80, 20]}}
+    steps: list[Any] = [lossy] * 4 + ["disconnected"] + [lossy] * 4
+    result = run_node(WATCH_SCRIPT, steps)
+    assert result["verdicts"] == [False] * 9
