@@ -238,6 +238,20 @@ INBOUND_TOTAL_SCRIPT = """async ([kind, field]) => {
 }"""
 
 
+CLIPPED_CONTROLS_SCRIPT = """() => [...document.querySelectorAll('#controls button')]
+  .filter((button) => button.offsetParent !== null)
+  .filter((button) => button.scrollWidth > button.clientWidth + 1
+    || button.scrollHeight > button.clientHeight + 1
+    || button.getBoundingClientRect().right > window.innerWidth + 0.5)
+  .map((button) => button.textContent)"""
+
+
+def clipped_controls(page: Page) -> list[str]:
+    """The texts of the visible control buttons whose words do not fit them (or the window)."""
+    result: list[str] = page.evaluate(CLIPPED_CONTROLS_SCRIPT)
+    return result
+
+
 def open_participant(
     browser: Browser,
     url: str,

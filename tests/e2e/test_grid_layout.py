@@ -15,6 +15,7 @@ from tests.e2e.conftest import (
     SERVER_PORT,
     Participant,
     Server,
+    clipped_controls,
     close_all,
     end_by_closing_stdin,
     open_participant,
@@ -61,6 +62,7 @@ def check_layout(member: Participant, count: int, viewport: tuple[int, int]) -> 
         " scrollX: document.scrollingElement.scrollWidth - window.innerWidth} }"
     )
     assert grid["scroll"] <= 0 and grid["scrollX"] <= 0, f"{where}: the page scrolls: {grid}"
+    assert clipped_controls(page) == [], f"{where}: controls too narrow for their words"
     for tile in tiles:
         assert tile["left"] >= grid["left"] - 0.5 and tile["top"] >= grid["top"] - 0.5, where
         assert tile["left"] + tile["width"] <= grid["right"] + 0.5, where

@@ -18,6 +18,7 @@ from tests.e2e.conftest import (
     TEST_OUTPUT,
     Participant,
     Server,
+    clipped_controls,
     close_all,
     grows,
     open_participant,
@@ -213,6 +214,20 @@ def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -
                 30,
                 f"{participant.name} does not play three videos: {participant.tiles()}",
             )
+
+        # On a phone or an upright tablet every control still shows its words (eight
+        # buttons for a member), and nothing pushes the page sideways.
+        for width, height in ((390, 844), (768, 1024)):
+            ann.page.set_viewport_size({"width": width, "height": height})
+            wait_until(
+                lambda w=width: ann.page.evaluate("() => window.innerWidth") == w, 5, "no resize"
+            )
+            assert clipped_controls(ann.page) == [], f"controls clipped at {width}x{height}"
+            overflow = ann.page.evaluate(
+                "() => document.scrollingElement.scrollWidth - window.innerWidth"
+            )
+            assert overflow <= 0, f"the page scrolls sideways at {width}x{height}"
+        ann.page.set_viewport_size({"width": 1280, "height": 720})
 
         # Lea mutes Ann: Bob (and Cor) stop receiving Ann's audio at all.
         ann_id = person_id(lea.page, "Ann")
