@@ -34,6 +34,7 @@ import { WeakLineWatch } from %(module)s;
 const steps = JSON.parse(process.argv[1]);
 const counters = new Map();
 let roundTrip = 0.05;
+let reported = null;
 let state = "connected";
 const pc = {
   get connectionState() { return state; },
@@ -46,6 +47,10 @@ const pc = {
     const pair = { type: "candidate-pair", nominated: true, state: "succeeded" };
     reports.set("p", { ...pair, id: "p", currentRoundTripTime: roundTrip });
     reports.set("q", { ...pair, id: "q", state: "failed", currentRoundTripTime: 9 });
+    if (reported !== null) {
+      const remote = { id: "r", type: "remote-inbound-rtp", kind: "audio" };
+      reports.set("r", { ...remote, roundTripTime: reported });
+    }
     return reports;
   },
 };
@@ -59,6 +64,7 @@ for (const step of steps) {
     state = "connected";
   } else {
     roundTrip = step.roundTrip ?? 0.05;
+    reported = step.reported ?? null;
     for (const [id, [received, lost]] of Object.entries(step.streams || {})) {
       const c = counters.get(id) || [0, 0];
       counters.set(id, [c[0] + received, c[1] + lost]);
@@ -129,6 +135,15 @@ def test_the_watch_reads_the_nominated_pairs_round_trip() -> None:
     slow = {"streams": {"a": [100, 0]}, "roundTrip": 1.5}
     steps: list[Any] = [slow] * 6
     assert run_node(WATCH_SCRIPT, steps)["verdicts"] == [False] * 5 + [True]
+
+
+def test_the_watch_reads_the_servers_reports_where_ice_gives_no_round_trip() -> None:
+    # Firefox: the candidate pair's round trip reads 0; the server's receiver reports
+    # on the page's own audio give the real one.
+    slow = {"streams": {"a": [100, 0]}, "roundTrip": 0, "reported": 1.4}
+    fine = {"streams": {"a": [100, 0]}, "roundTrip": 0, "reported": 0.2}
+    assert run_node(WATCH_SCRIPT, [slow] * 6)["verdicts"] == [False] * 5 + [True]
+    assert run_node(WATCH_SCRIPT, [fine] * 6)["verdicts"] == [False] * 6
 
 
 def test_a_broken_connection_starts_the_window_afresh() -> None:

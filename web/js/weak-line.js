@@ -3,10 +3,11 @@
 // - the loss of the others' audio: audio is never resent, so what it loses on the way
 //   is what the line loses (video's losses are mostly repaired by retransmission).
 //   The line is weak when most of the others' audio streams lose 12% or more;
-// - the round trip of the connection (ICE's own checks): a line that cannot carry
-//   what is sent queues it, and the delay grows. The line is weak when the round trip
-//   is a second or more in most samples (the queue's length wavers as the senders
-//   adapt).
+// - the round trip: a line that cannot carry what is sent queues it, and the delay
+//   grows. The line is weak when the round trip is a second or more in most samples
+//   (the queue's length wavers as the senders adapt). The larger of two measures:
+//   ICE's own checks (Chromium; Firefox reports 0) and the server's receiver reports
+//   on what this page sends (both).
 // It is called fine again after 20 s without either.
 
 const SAMPLE_MS = 2000;
@@ -91,9 +92,13 @@ export class WeakLineWatch {
     const seen = new Map();
     let roundTrip = null;
     report.forEach((stats) => {
+      let measured = null;
       if (stats.type === "candidate-pair" && stats.nominated && stats.state === "succeeded") {
-        if (typeof stats.currentRoundTripTime === "number") roundTrip = stats.currentRoundTripTime;
+        measured = stats.currentRoundTripTime;
+      } else if (stats.type === "remote-inbound-rtp") {
+        measured = stats.roundTripTime;
       }
+      if (typeof measured === "number") roundTrip = Math.max(roundTrip ?? 0, measured);
       if (stats.type !== "inbound-rtp" || stats.kind !== "audio") return;
       const now = { received: stats.packetsReceived || 0, lost: stats.packetsLost || 0 };
       seen.set(stats.id, now);
