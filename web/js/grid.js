@@ -7,6 +7,7 @@ export class Grid {
   constructor(element) {
     this.element = element;
     this.tiles = new Map();
+    // The member's choice to see nobody's video (own-controls.js); the page reads it here.
     this.othersVideoPaused = false;
     this.observer = new ResizeObserver(() => this.layout());
     this.observer.observe(element);

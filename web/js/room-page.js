@@ -54,9 +54,8 @@ let statusKey = null;
 let endedCause = null;
 let session = null;
 let visibleVideo = null;
-let othersVideoOff = othersVideoOffChoice();
 let weakLine = null; // WeakLineWatch while in the room
-grid.pauseOthersVideo(othersVideoOff);
+grid.pauseOthersVideo(othersVideoOffChoice());
 
 function setText(element, key, params) {
   element.textContent = key ? t(key, params) : "";
@@ -69,7 +68,7 @@ function render() {
   setText(elements.joinError, joinErrorKey, joinErrorParams);
   const shownStatus = renderOthersVideo(
     { button: elements.othersVideo, hint: elements.weakLineHint },
-    othersVideoOff,
+    grid.othersVideoPaused,
     Boolean(weakLine && weakLine.weak),
     statusKey,
   );
@@ -160,7 +159,7 @@ async function join(event) {
         for (const participant of joined.participants) addRemoteTile(participant);
         elements.preview.srcObject = null;
         if (visibleVideo) visibleVideo.stop();
-        visibleVideo = watchVisibleVideo(byId("grid"), () => session && session.signaling, othersVideoOff);
+        visibleVideo = watchVisibleVideo(byId("grid"), () => session && session.signaling, grid.othersVideoPaused);
         if (!weakLine) weakLine = watchWeakLine(() => session && session.pc, render);
         showScreen("room");
         render();
@@ -232,8 +231,7 @@ async function toggleOwnCamera() {
 }
 
 function toggleOthersVideo() {
-  othersVideoOff = !othersVideoOff;
-  setOthersVideoOff(othersVideoOff, grid, visibleVideo);
+  setOthersVideoOff(!grid.othersVideoPaused, grid, visibleVideo);
   render();
 }
 

@@ -61,11 +61,10 @@ const state = {
   enterErrorKey: null,
   mediaErrorKey: null,
   statusKey: null,
-  othersVideoOff: othersVideoOffChoice(),
   endedCause: null,
   endedReason: "",
 };
-grid.pauseOthersVideo(state.othersVideoOff);
+grid.pauseOthersVideo(othersVideoOffChoice());
 let localStream = null;
 let previewReady = null;
 let room = null; // RoomSession once entering
@@ -319,7 +318,7 @@ function render() {
   byId("lock-button").textContent = session && session.locked ? t("session.unlock") : t("session.lock");
   const statusKey = renderOthersVideo(
     { button: byId("others-video-button"), hint: byId("weak-line-hint") },
-    state.othersVideoOff,
+    grid.othersVideoPaused,
     Boolean(weakLine && weakLine.weak),
     state.statusKey,
   );
@@ -541,7 +540,7 @@ function roomCallbacks() {
       }
       for (const participant of seat.participants) addParticipant(participant);
       byId("preview").srcObject = null;
-      visibleVideo = watchVisibleVideo(byId("grid"), () => room && room.signaling, state.othersVideoOff);
+      visibleVideo = watchVisibleVideo(byId("grid"), () => room && room.signaling, grid.othersVideoPaused);
       if (!weakLine) weakLine = watchWeakLine(() => room && room.pc, render);
       show("room");
       if (!timer) timer = setInterval(renderPhase, 1000);
@@ -638,8 +637,7 @@ async function toggleOwnCamera() {
 }
 
 function toggleOthersVideo() {
-  state.othersVideoOff = !state.othersVideoOff;
-  setOthersVideoOff(state.othersVideoOff, grid, visibleVideo);
+  setOthersVideoOff(!grid.othersVideoPaused, grid, visibleVideo);
   render();
 }
 

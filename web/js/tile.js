@@ -130,7 +130,6 @@ export class Tile {
       !this.videoMuted && !this.videoPaused && this.videoTrack !== null && this.video.videoWidth > 0;
     this.element.classList.toggle("video-off", !showVideo);
     this.initialsElement.hidden = showVideo;
-    this.element.dataset.videoPaused = String(this.videoPaused);
     this.element.classList.toggle("reconnecting", this.reconnecting);
     this.element.dataset.reconnecting = String(this.reconnecting);
     this.reconnectingElement.hidden = !this.reconnecting;
