@@ -1,7 +1,8 @@
 """A therapy session in real Chromium, from the therapist's login to the attendance:
 two therapists and two members, invite links, ground rules, the waiting room,
-a server-side mute, a member turning the others' video off, a check-in round, the
-therapists' private channel, the end."""
+the page on a phone and an upright tablet (the side panel closed, a message counted),
+a member asking for help, a server-side mute, a member turning the others' video off,
+a check-in round, the therapists' private channel, the end."""
 
 from __future__ import annotations
 
@@ -158,6 +159,34 @@ def person_id(page: Page, name: str) -> str:
     return value
 
 
+def settled_tile_width(page: Page) -> float:
+    """The width of the first tile once the grid's layout has followed a resize."""
+    last = -1.0
+    for _ in range(20):
+        page.wait_for_timeout(150)
+        width: float = page.eval_on_selector(".tile", "(t) => t.getBoundingClientRect().width")
+        if width == last:
+            return width
+        last = width
+    raise AssertionError("the grid's layout does not settle")
+
+
+def in_view(page: Page, selector: str) -> bool:
+    """Whether the element can be seen: inside the viewport, and neither clipped by a
+    scrolling box nor covered at its centre."""
+    result: bool = page.eval_on_selector(
+        selector,
+        """(e) => {
+          const r = e.getBoundingClientRect();
+          if (r.width === 0 || r.top < 0 || r.left < 0
+            || r.bottom > window.innerHeight || r.right > window.innerWidth) return false;
+          const top = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+          return top !== null && e.contains(top);
+        }""",
+    )
+    return result
+
+
 def audio_packets(member: Participant, publisher_id: str) -> int:
     result: int = member.page.evaluate(AUDIO_PACKETS_FROM, publisher_id)
     return result
@@ -215,19 +244,61 @@ def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -
                 f"{participant.name} does not play three videos: {participant.tiles()}",
             )
 
-        # On a phone or an upright tablet every control still shows its words (eight
-        # buttons for a member), and nothing pushes the page sideways.
-        for width, height in ((390, 844), (768, 1024)):
+        # On a phone or an upright tablet every control still shows its words (nine
+        # buttons for a member) and nothing pushes the page sideways. The side panel is
+        # closed there, so that the grid has the whole width: the tiles are larger than
+        # beside it (at 768x1024, 376 against 290 px wide with it open) and a message
+        # that arrives meanwhile is counted on the panel's button.
+        for number, (width, height) in enumerate(((390, 844), (768, 1024)), start=1):
             ann.page.set_viewport_size({"width": width, "height": height})
             wait_until(
                 lambda w=width: ann.page.evaluate("() => window.innerWidth") == w, 5, "no resize"
             )
             assert clipped_controls(ann.page) == [], f"controls clipped at {width}x{height}"
+            ann.page.select_option("#language", "nl")  # Dutch words are longer
+            ann.page.wait_for_selector("#side-button:text-is('Chat en personen')")
+            assert clipped_controls(ann.page) == [], f"Dutch controls clipped at {width}"
+            ann.page.select_option("#language", "en")
             overflow = ann.page.evaluate(
                 "() => document.scrollingElement.scrollWidth - window.innerWidth"
             )
             assert overflow <= 0, f"the page scrolls sideways at {width}x{height}"
+            assert ann.page.is_hidden("#side"), f"the side panel is open at {width}x{height}"
+            assert ann.page.get_attribute("#side-button", "aria-expanded") == "false"
+            closed_width = settled_tile_width(ann.page)
+            welcome = f"Welcome, message {number}"
+            lea.page.fill("#chat-text", welcome)
+            lea.page.click("#chat-send")
+            ann.page.wait_for_selector("#side-button:has-text('(1 new)')", timeout=10000)
+            ann.page.click("#side-button")
+            ann.page.wait_for_selector(f"#chat-log :text('{welcome}')")
+            assert ann.page.inner_text("#side-button") == "Chat and people"
+            assert in_view(ann.page, "#chat-text"), f"no chat input in view at {width}"
+            if width < 760:  # on a phone the open panel takes the grid's place
+                assert ann.page.is_hidden("#grid")
+            else:
+                open_width = settled_tile_width(ann.page)
+                assert closed_width >= 1.25 * open_width, (closed_width, open_width, width)
+            ann.page.click("#side-button")
+            assert ann.page.is_hidden("#side")
+        # Ann's own choice holds at any width: open it again for what follows.
+        ann.page.click("#side-button")
         ann.page.set_viewport_size({"width": 1280, "height": 720})
+
+        # Lea's tablet is upright. Her panel stayed open, as it opened to show the
+        # waiting room; she closes it. When Ann asks for help, it opens again and shows
+        # Ann's signal (only the therapists get it).
+        lea.page.set_viewport_size({"width": 768, "height": 1024})
+        assert lea.page.is_visible("#side")
+        lea.page.click("#side-button")
+        assert lea.page.is_hidden("#side")
+        ann.page.click("#signal-help")
+        lea.page.wait_for_selector("#signals:has-text('Ann: I need help')", timeout=10000)
+        assert lea.page.get_attribute("#side-button", "aria-expanded") == "true"
+        assert in_view(lea.page, "#signals")
+        for member in (ann, bob):
+            assert member.page.is_hidden("#signals")
+        lea.page.set_viewport_size({"width": 1280, "height": 720})
 
         # Lea mutes Ann: Bob (and Cor) stop receiving Ann's audio at all.
         ann_id = person_id(lea.page, "Ann")

@@ -56,6 +56,11 @@ const state = {
   chatChannel: "group",
   chat: { group: [], therapists: [] },
   signals: [],
+  // The side panel (participants, waiting room, signals, chat): open or closed by the
+  // person's own choice during this visit, else open only where the screen is wide
+  // enough to keep the grid large beside it.
+  sideChoice: null,
+  unreadChat: 0, // messages that arrived while the side panel was closed
   handRaised: false,
   errorKey: null,
   enterErrorKey: null,
@@ -72,6 +77,8 @@ let clockOffset = 0; // server time minus this browser's time
 let timer = null;
 let visibleVideo = null;
 let weakLine = null; // WeakLineWatch while in the room
+// Below this width the panel takes the grid's room: a tablet held upright, a phone.
+const wideScreen = window.matchMedia("(min-width: 1100px)");
 
 const ERROR_KEYS = {
   session_not_open: "session.notOpen",
@@ -280,6 +287,21 @@ function renderSignals() {
   }
 }
 
+function sideOpen() {
+  return state.sideChoice ?? wideScreen.matches;
+}
+
+function renderSide() {
+  const open = sideOpen();
+  if (open) state.unreadChat = 0;
+  byId("room").classList.toggle("side-closed", !open);
+  const button = byId("side-button");
+  button.setAttribute("aria-expanded", String(open));
+  button.textContent = state.unreadChat
+    ? t("session.sideUnread", { count: state.unreadChat })
+    : t("session.side");
+}
+
 function render() {
   byId("group-name").textContent = state.info ? state.info.group.name : "";
   setText(byId("way-in-message"), state.errorKey);
@@ -332,6 +354,7 @@ function render() {
   renderTileActions();
   renderChat();
   renderSignals();
+  renderSide();
   grid.render();
 }
 
@@ -425,6 +448,9 @@ async function enter() {
 function enterSession(signaling, session) {
   signaling.on("session_state", (data) => updateSession(data));
   signaling.on("waiting_room", (data) => {
+    // Someone new waits to be let in: a therapist's panel opens to show them.
+    const known = new Set(state.waiting.map((person) => person.id));
+    if (data.people.some((person) => !known.has(person.id))) state.sideChoice = true;
     state.waiting = data.people;
     render();
   });
@@ -444,10 +470,13 @@ function enterSession(signaling, session) {
   });
   signaling.on("chat_message", (data) => {
     state.chat[data.channel === "therapists" ? "therapists" : "group"].push(data);
+    if (!sideOpen() && !(state.you && data.sender_id === state.you.id)) state.unreadChat += 1;
     render();
   });
   signaling.on("signal_received", (data) => {
+    // Only therapists receive these, and one asking for help must not go unseen.
     state.signals.push(data);
+    state.sideChoice = true;
     render();
   });
   signaling.on("dismissed", (data) => {
@@ -709,6 +738,11 @@ document.addEventListener("keydown", (event) => {
   for (const menu of document.querySelectorAll("details.tile-actions[open]")) menu.open = false;
 });
 byId("rules-button").addEventListener("click", () => byId("rules-dialog").showModal());
+byId("side-button").addEventListener("click", () => {
+  state.sideChoice = !sideOpen();
+  render();
+});
+wideScreen.addEventListener("change", render);
 byId("rules-dialog-close").addEventListener("click", () => byId("rules-dialog").close());
 for (const tab of byId("chat-tabs").querySelectorAll("[data-channel]")) {
   tab.addEventListener("click", () => {
