@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 CHROMIUM = "/usr/bin/chromium"
 NAMESPACE_PREFIX = "grouproom-e2e-"
@@ -278,8 +279,27 @@ def open_participant(
     if join:
         page.fill("#name", name)
         page.click("#join-button")
-        page.wait_for_selector("#room:not([hidden])", timeout=20000)
+        try:
+            page.wait_for_selector("#room:not([hidden])", timeout=20000)
+        except PlaywrightTimeout:
+            step = page.evaluate(PAGE_STEP_SCRIPT)
+            raise AssertionError(
+                f"{name} is not in the room after 20 s; the page: {step};"
+                f" its errors: {participant.errors}"
+            ) from None
     return participant
+
+
+# Which step a page is at, for a failure's message: the sections shown, the status
+# line, the error messages shown, and whether the join button is waiting.
+PAGE_STEP_SCRIPT = """() => ({
+  shown: [...document.querySelectorAll('main > section')].filter((s) => !s.hidden).map((s) => s.id),
+  status: (document.getElementById('status') || {}).textContent,
+  errors: [...document.querySelectorAll('.error:not([hidden])')].map((e) => e.textContent),
+  joinButtonDisabled: (document.getElementById('join-button') || {}).disabled,
+  peerConnections: (window.__e2ePeerConnections || []).map(
+    (pc) => `${pc.signalingState}/${pc.iceConnectionState}/${pc.connectionState}`),
+})"""
 
 
 def wait_until(condition: Any, timeout: float, message: str, interval: float = 0.25) -> Any:
