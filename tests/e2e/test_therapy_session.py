@@ -1,8 +1,8 @@
 """A therapy session in real Chromium, from the therapist's login to the attendance:
 two therapists and two members, invite links, ground rules, the waiting room,
 the page on a phone and an upright tablet (the side panel closed, a message counted),
-a member asking for help, a server-side mute, a member turning the others' video off,
-a check-in round, the therapists' private channel, the end."""
+a member asking for help, a server-side mute, a raised hand, a member turning the
+others' video off, a check-in round, the therapists' private channel, the end."""
 
 from __future__ import annotations
 
@@ -316,6 +316,22 @@ def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -
         wait_until(
             lambda: audio_packets(bob, ann_id) > before + 50, 15, "Ann's audio did not come back"
         )
+
+        # Bob raises his hand: everyone sees a hand on his tile (Lea without opening her
+        # participant list), and the list gives Lea a button to let him speak. Lowered,
+        # it goes.
+        bob_hand = f'.tile[data-participant-id="{bob_id}"] .tile-hand'
+        assert lea.page.is_hidden(bob_hand)
+        bob.page.click("#hand-button")
+        for participant in (lea, ann, bob):
+            participant.page.wait_for_selector(bob_hand, state="visible", timeout=10000)
+        assert lea.page.get_attribute(bob_hand, "aria-label") == "Hand raised"
+        lea.page.wait_for_selector(
+            f'#participants li[data-person-id="{bob_id}"] [data-action="allow_speak"]'
+        )
+        bob.page.click("#hand-button")
+        for participant in (lea, ann, bob):
+            participant.page.wait_for_selector(bob_hand, state="hidden", timeout=10000)
 
         # Bob's line is weak: he turns the others' video off and keeps hearing them.
         bob.page.click("#others-video-button")

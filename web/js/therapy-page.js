@@ -172,7 +172,7 @@ function renderParticipants() {
     item.dataset.role = person.role;
     let text = person.self ? t("room.you", { name: person.name }) : person.name;
     text += ` · ${t(`session.${person.role}`)}`;
-    if (person.hand_raised) text += ` ✋ ${t("session.handRaised")}`;
+    if (person.hand_raised) text += ` · ${t("session.handRaised")}`;
     if (person.reconnecting) text += ` · ${t("session.reconnecting")}`;
     if (person.audio_forwarded === false && person.role !== "observer") {
       const round = state.session && state.session.round;
@@ -352,6 +352,10 @@ function render() {
   renderPhase();
   renderParticipants();
   renderTileActions();
+  for (const tile of grid.tiles.values()) {
+    const participant = state.participants.get(tile.id);
+    tile.setHandRaised(tile.self ? state.handRaised : Boolean(participant && participant.hand_raised));
+  }
   renderChat();
   renderSignals();
   renderSide();

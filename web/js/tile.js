@@ -1,4 +1,5 @@
-// One participant's tile: video, name, muted icon, speaking indicator, initials.
+// One participant's tile: video, name, muted icon, raised hand, speaking indicator,
+// initials.
 import { t } from "./i18n.js";
 import { watchSpeaking } from "./audio-level.js";
 
@@ -26,6 +27,27 @@ function mutedIcon() {
   return svg;
 }
 
+// A raised hand drawn here: an emoji needs a font that not every device has.
+function handIcon() {
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  const parts = [
+    ["rect", { x: 6, y: 4, width: 2.6, height: 10, rx: 1.3 }],
+    ["rect", { x: 9.2, y: 2, width: 2.6, height: 12, rx: 1.3 }],
+    ["rect", { x: 12.4, y: 3, width: 2.6, height: 11, rx: 1.3 }],
+    ["rect", { x: 15.6, y: 5, width: 2.6, height: 9, rx: 1.3 }],
+    ["path", { d: "M6 12h12.2v4a6 6 0 0 1-6 6H12a6 6 0 0 1-6-6z" }],
+    ["rect", { x: 2.2, y: 10, width: 2.6, height: 7, rx: 1.3, transform: "rotate(-30 3.5 13.5)" }],
+  ];
+  for (const [name, attributes] of parts) {
+    const part = document.createElementNS(SVG_NS, name);
+    for (const [key, value] of Object.entries(attributes)) part.setAttribute(key, String(value));
+    svg.append(part);
+  }
+  return svg;
+}
+
 export class Tile {
   constructor(id, name, { self = false } = {}) {
     this.id = id;
@@ -38,6 +60,7 @@ export class Tile {
     this.audioTrack = null;
     this.videoTrack = null;
     this.reconnecting = false;
+    this.handRaised = false; // therapy sessions only
     this.stopWatching = () => {};
 
     this.element = document.createElement("div");
@@ -75,7 +98,20 @@ export class Tile {
     this.reconnectingElement.className = "tile-reconnecting";
     this.reconnectingElement.hidden = true;
 
-    this.element.append(this.video, this.initialsElement, this.reconnectingElement, label);
+    // A raised hand, where a therapist sees it without opening the participant list.
+    this.handElement = document.createElement("span");
+    this.handElement.className = "tile-hand";
+    this.handElement.setAttribute("role", "img");
+    this.handElement.append(handIcon());
+    this.handElement.hidden = true;
+
+    this.element.append(
+      this.video,
+      this.initialsElement,
+      this.reconnectingElement,
+      this.handElement,
+      label,
+    );
     this.render();
   }
 
@@ -109,6 +145,12 @@ export class Tile {
     this.render();
   }
 
+  setHandRaised(raised) {
+    if (raised === this.handRaised) return;
+    this.handRaised = raised;
+    this.render();
+  }
+
   setReconnecting(reconnecting) {
     this.reconnecting = reconnecting;
     if (reconnecting) this.setSpeaking(false);
@@ -134,6 +176,8 @@ export class Tile {
     this.element.dataset.reconnecting = String(this.reconnecting);
     this.reconnectingElement.hidden = !this.reconnecting;
     this.reconnectingElement.textContent = t("tile.reconnecting");
+    this.handElement.hidden = !this.handRaised;
+    this.handElement.setAttribute("aria-label", t("tile.handRaised"));
   }
 
   remove() {
