@@ -102,10 +102,12 @@ class SessionStateInfo:
 
 @dataclass(frozen=True, slots=True)
 class SeatInfo:
-    """Everything a browser needs once it has a seat: the others, the media set-up
+    """Everything a browser needs once it has a seat: the person themself (what the
+    therapists and the round allow them, their hand), the others, the media set-up
     and the session's state (and, for therapists, the waiting room)."""
 
     participant_id: str
+    you: SessionParticipantInfo
     participants: tuple[SessionParticipantInfo, ...]
     receive_slots: int
     ice_servers: tuple[IceServer, ...]
@@ -117,6 +119,7 @@ class SeatInfo:
     def data(self) -> dict[str, object]:
         result: dict[str, object] = {
             "participant_id": self.participant_id,
+            "you": self.you.data(),
             "reconnect_grace": self.reconnect_grace,
             "participants": [p.data() for p in self.participants],
             "receive_slots": self.receive_slots,

@@ -386,6 +386,7 @@ class SessionHub:
             waiting = self._waiting_people(live)
         return SeatInfo(
             participant_id=person_id,
+            you=self._participant(live, person_id),
             participants=tuple(
                 self._participant(live, other) for other in session.seats if other != person_id
             ),

@@ -304,9 +304,14 @@ def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -
         ann_id = person_id(lea.page, "Ann")
         bob_id = person_id(lea.page, "Bob")
         wait_until(lambda: audio_packets(bob, ann_id) > 50, 15, "Bob gets no audio from Ann")
+        assert ann.page.is_hidden("#silenced-notice")
         tile_action(lea.page, ann_id, "mute")
-        bob.page.wait_for_selector(
-            f'#participants li[data-person-id="{ann_id}"]:has-text("muted by the therapist")'
+        for participant in (bob, ann):  # Ann's own page says it too, in the list and above
+            participant.page.wait_for_selector(
+                f'#participants li[data-person-id="{ann_id}"]:has-text("muted by the therapist")'
+            )
+        assert ann.page.inner_text("#silenced-notice") == (
+            "The therapist has muted you: the others do not hear you."
         )
         lea.page.wait_for_timeout(1000)  # what was under way arrives
         before = audio_packets(bob, ann_id)
@@ -316,6 +321,7 @@ def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -
         wait_until(
             lambda: audio_packets(bob, ann_id) > before + 50, 15, "Ann's audio did not come back"
         )
+        ann.page.wait_for_selector("#silenced-notice", state="hidden")
 
         # Bob raises his hand: everyone sees a hand on his tile (Lea without opening her
         # participant list), and the list gives Lea a button to let him speak. Lowered,
@@ -350,6 +356,12 @@ def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -
                 f'#round-order li[data-person-id="{ann_id}"][data-current="true"]', timeout=10000
             )
         assert bob.page.is_hidden("#turn-done")
+        # Bob waits for his turn, and his page says why the others do not hear him.
+        bob.page.wait_for_selector(
+            "#silenced-notice:text-is('During the round the others hear you only when it is"
+            " your turn.')"
+        )
+        assert ann.page.is_hidden("#silenced-notice")
         TEST_OUTPUT.mkdir(exist_ok=True)
         lea.page.screenshot(path=str(TEST_OUTPUT / "session-therapist.png"))
         ann.page.screenshot(path=str(TEST_OUTPUT / "session-member.png"))

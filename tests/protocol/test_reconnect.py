@@ -77,6 +77,11 @@ async def test_a_dropped_member_gets_the_same_seat_back(group: Group) -> None:
     seat = entered["seat"]
     assert seat["participant_id"] == ann_id and seat["reconnect_grace"] == GRACE
     assert set(others_in(seat)) == {"Lea", "Bob", "Cor"}
+    # Her own page is told too, so that it can say she is muted and her hand is up.
+    you = seat["you"]
+    assert you["id"] == ann_id and you["name"] == "Ann" and you["role"] == "member"
+    assert you["audio_forwarded"] is False and you["video_forwarded"] is True
+    assert you["hand_raised"] is True
     for socket in (lea, bob, cor):
         assert (await socket.event("participant_reconnected"))["data"] == {"participant_id": ann_id}
     # Still muted by the therapist, hand still raised; and nobody saw her leave.

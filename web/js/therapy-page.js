@@ -62,6 +62,9 @@ const state = {
   sideChoice: null,
   unreadChat: 0, // messages that arrived while the side panel was closed
   handRaised: false,
+  // What the therapists and the round allow this person: heard, seen (the server's
+  // decision; the page only says it).
+  youAllowed: { audio: true, video: true },
   errorKey: null,
   enterErrorKey: null,
   mediaErrorKey: null,
@@ -164,7 +167,14 @@ function renderParticipants() {
   const list = byId("participants");
   list.replaceChildren();
   const everyone = [];
-  if (state.you) everyone.push({ ...state.you, hand_raised: state.handRaised, self: true });
+  if (state.you) {
+    everyone.push({
+      ...state.you,
+      hand_raised: state.handRaised,
+      audio_forwarded: state.youAllowed.audio,
+      self: true,
+    });
+  }
   everyone.push(...state.participants.values());
   for (const person of everyone) {
     const item = document.createElement("li");
@@ -291,6 +301,20 @@ function sideOpen() {
   return state.sideChoice ?? wideScreen.matches;
 }
 
+// Why the others do not hear or see this person, when the server does not forward it.
+function renderSilenced() {
+  const keys = [];
+  if (state.you && state.you.role !== "observer") {
+    const round = state.session && state.session.round;
+    const othersTurn = round && round.current && round.current !== state.you.id;
+    if (!state.youAllowed.audio) keys.push(othersTurn ? "notice.waitTurn" : "notice.mutedByTherapist");
+    if (!state.youAllowed.video) keys.push("notice.videoStopped");
+  }
+  const notice = byId("silenced-notice");
+  notice.textContent = keys.map((key) => t(key)).join(" ");
+  notice.hidden = keys.length === 0;
+}
+
 function renderSide() {
   const open = sideOpen();
   if (open) state.unreadChat = 0;
@@ -358,6 +382,7 @@ function render() {
   }
   renderChat();
   renderSignals();
+  renderSilenced();
   renderSide();
   grid.render();
 }
@@ -459,6 +484,9 @@ function enterSession(signaling, session) {
     render();
   });
   signaling.on("permissions", (data) => {
+    if (state.you && data.participant_id === state.you.id) {
+      state.youAllowed = { audio: data.audio_forwarded, video: data.video_forwarded };
+    }
     const participant = state.participants.get(data.participant_id);
     if (participant) {
       participant.audio_forwarded = data.audio_forwarded;
@@ -512,6 +540,10 @@ function enterSession(signaling, session) {
 
 function seated(seat) {
   state.waiting = seat.waiting || [];
+  if (seat.you) {
+    state.youAllowed = { audio: seat.you.audio_forwarded, video: seat.you.video_forwarded };
+    state.handRaised = seat.you.hand_raised;
+  }
   updateSession(seat.state);
   return seat;
 }
