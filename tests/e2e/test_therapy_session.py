@@ -322,6 +322,13 @@ def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -
             lambda: audio_packets(bob, ann_id) > before + 50, 15, "Ann's audio did not come back"
         )
         ann.page.wait_for_selector("#silenced-notice", state="hidden")
+        tile_action(lea.page, ann_id, "stop_video")
+        ann.page.wait_for_selector(
+            "#silenced-notice:text-is('The therapist has stopped your video: the others do not"
+            " see you.')"
+        )
+        tile_action(lea.page, ann_id, "allow_video")
+        ann.page.wait_for_selector("#silenced-notice", state="hidden")
 
         # Bob raises his hand: everyone sees a hand on his tile (Lea without opening her
         # participant list), and the list gives Lea a button to let him speak. Lowered,
