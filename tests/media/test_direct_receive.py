@@ -15,6 +15,7 @@ from aiortc.rtp import RtpPacket, is_rtcp
 
 from grouproom.media import direct_receive
 from grouproom.media.hooks import DIRECT_RTP_HANDLER
+from grouproom.media.incoming_budget import IncomingBudget
 from grouproom.media.rtp_parse import negotiated_ids
 from tests.media.conftest import Room
 from tests.media.test_forwarding import LUMA, eventually, sees, video_sender
@@ -184,6 +185,18 @@ async def test_packets_under_too_many_ssrcs_are_dropped_and_forgotten(
     assert len(warnings) == 1
 
 
+async def settled_drops(budget: IncomingBudget, quiet: float = 0.5, limit: float = 15) -> int:
+    """The budget's drop count once it has not changed for `quiet` seconds."""
+    deadline = time.monotonic() + limit
+    last = budget.dropped
+    while time.monotonic() < deadline:
+        await asyncio.sleep(quiet)
+        if budget.dropped == last:
+            return last
+        last = budget.dropped
+    raise AssertionError(f"still dropping after {limit} s ({last} dropped)")
+
+
 async def test_a_connection_sending_beyond_its_budget_is_cut_back_to_it(
     room: Room, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -226,9 +239,11 @@ async def test_a_connection_sending_beyond_its_budget_is_cut_back_to_it(
     assert room.forwarder.counters()["incoming_over_budget"] == budget.dropped
     warnings = [r for r in caplog.records if "allowance" in r.getMessage()]
     assert len(warnings) == 1
+    # On a loaded machine the server may still be reading the flood from its socket
+    # (one CI run dropped 460 more after the snapshot): wait until it has.
+    dropped = await settled_drops(budget)
     video = room.participants["bram"].received[room.mid("bram", "anna", "video")]
     frames = video.frames
-    dropped = budget.dropped
     assert await eventually(lambda: video.frames >= frames + 10)
     assert budget.dropped == dropped  # her own media fits again
     assert room.forwarder.peers["bram"].incoming.dropped == 0
