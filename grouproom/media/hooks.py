@@ -75,6 +75,14 @@ def verify_static_hooks() -> None:
         "aioice StunProtocol.datagram_received -> receiver.data_received (datagram guard)",
     )
     _require(
+        _source_contains(_original_datagram_received, "request_received(")
+        and all(
+            hasattr(aioice.ice.Connection, name)
+            for name in ("request_received", "respond_error", "_valid_username")
+        ),
+        "aioice Connection.request_received, respond_error, _valid_username (stays_controlled)",
+    )
+    _require(
         hasattr(aioice.ice, "get_host_addresses")
         and _source_contains(aioice.ice.Connection.gather_candidates, "get_host_addresses("),
         "aioice.ice.get_host_addresses (looked up by Connection.gather_candidates)",

@@ -20,6 +20,10 @@ do. Incoming datagrams are told apart by what the ICE exchange proved:
   checks arrives. A datagram from an address no check proved is dropped and
   counted.
 
+The server answers every offer, so its ICE agent is always the controlled one, and
+stays so (`stays_controlled`): an authenticated request that claims the controlled
+role is refused with 487, as mediasoup (ICE Lite, always controlled) does.
+
 A newer connection that proves an address takes it over (a client port that was
 used by a connection now closed). A closing connection gives its addresses up;
 the shared socket stays open for the others.
@@ -38,7 +42,7 @@ import functools
 import ipaddress
 import logging
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import aioice.ice
@@ -86,6 +90,35 @@ def stun_username(data: bytes) -> str | None:
 def is_stun(data: bytes) -> bool:
     """RFC 7983: first byte 0-3, and RFC 5389's magic cookie."""
     return len(data) >= STUN_HEADER_BYTES and data[0] < 4 and data[4:8] == STUN_MAGIC_COOKIE
+
+
+def stays_controlled(
+    connection: aioice.ice.Connection,
+    request_received: Callable[[stun.Message, tuple[str, int], Any], None],
+    message: stun.Message,
+    addr: tuple[str, int],
+    protocol: Any,
+) -> None:
+    """aioice's `request_received`, except that the server never becomes controlling.
+
+    A request that proves the ICE password (from any address) and carries
+    ICE-CONTROLLED with a tie-breaker no larger than ours made aioice switch to the
+    controlling role (RFC 8445 section 7.3.1.1), also long after the connection was
+    up: both ends then claimed control, and the server's consent checks carried
+    ICE-CONTROLLING to a browser that controls too. Refused with 487 instead, a
+    peer that really is controlled switches roles itself."""
+    if (
+        not connection.ice_controlling
+        and "ICE-CONTROLLED" in message.attributes
+        and message.message_method == stun.Method.BINDING
+        and "USERNAME" in message.attributes
+        and "MESSAGE-INTEGRITY" in message.attributes
+        and connection._valid_username(message.attributes["USERNAME"])
+        and message.check_message_integrity(connection.local_password.encode("utf8"))
+    ):
+        connection.respond_error(message, addr, protocol, (487, "Role Conflict"))
+        return
+    request_received(message, addr, protocol)
 
 
 class MuxedProtocol(aioice.ice.StunProtocol):
@@ -229,6 +262,9 @@ class UdpMux:
         while connection.local_username in in_use:
             connection._local_username = random_string(4)
         setattr(connection, MUX_ATTRIBUTE, self)
+        connection.request_received = functools.partial(  # type: ignore[method-assign]
+            stays_controlled, connection, connection.request_received
+        )
 
     async def start(self) -> None:
         """Hand the sockets to the running event loop (once)."""

@@ -155,6 +155,35 @@ async def test_strangers_datagrams_are_dropped_and_the_room_goes_on(room: Room) 
     assert await eventually(lambda: video.frames > frames + 10)
 
 
+async def test_the_server_stays_the_controlled_agent(room: Room) -> None:
+    """A binding request with the right password (someone who read the SDP) that
+    claims the controlled role with tie-breaker 0 made aioice switch the server to
+    controlling while the client controls too. It is refused with 487; the server
+    stays controlled and the room goes on."""
+    _mux, shared = await three_members_on_the_mux(room)
+    peer = room.forwarder.peers["anna"]
+    transport = peer.pc.getTransceivers()[0].receiver.transport.transport
+    connection = transport.iceGatherer._connection
+    assert connection.ice_controlling is False
+    request = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST)
+    request.attributes["USERNAME"] = f"{connection.local_username}:{connection.remote_username}"
+    request.attributes["PRIORITY"] = 1
+    request.attributes["ICE-CONTROLLED"] = 0
+    request.add_message_integrity(connection.local_password.encode("utf8"))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
+        stranger.bind(("127.0.0.1", 0))
+        stranger.setblocking(False)
+        stranger.sendto(bytes(request), shared.address)
+        loop = asyncio.get_running_loop()
+        reply = stun.parse_message(await asyncio.wait_for(loop.sock_recv(stranger, 1500), 5))
+    assert reply.message_class == stun.Class.ERROR
+    assert reply.attributes["ERROR-CODE"][0] == 487
+    assert connection.ice_controlling is False
+    video = room.participants["bram"].received[room.mid("bram", "anna", "video")]
+    frames = video.frames
+    assert await eventually(lambda: video.frames > frames + 10)
+
+
 async def test_a_leaver_gives_up_its_addresses_and_ufrag(room: Room) -> None:
     _mux, shared = await three_members_on_the_mux(room)
     bram_protocols = set(server_protocols(room.forwarder, "bram"))
