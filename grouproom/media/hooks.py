@@ -83,6 +83,13 @@ def verify_static_hooks() -> None:
         "aioice Connection.request_received, respond_error, _valid_username (stays_controlled)",
     )
     _require(
+        _source_contains(aioice.ice.Connection.connect, "self.query_consent()")
+        and _source_contains(aioice.ice.Connection.close, "self._query_consent_task")
+        and _source_contains(aioice.ice.Connection.__init__, "self._nominated")
+        and hasattr(aioice.ice.Connection, "build_request"),
+        "aioice Connection.connect -> query_consent, _nominated, build_request (keep_consent)",
+    )
+    _require(
         hasattr(aioice.ice, "get_host_addresses")
         and _source_contains(aioice.ice.Connection.gather_candidates, "get_host_addresses("),
         "aioice.ice.get_host_addresses (looked up by Connection.gather_candidates)",

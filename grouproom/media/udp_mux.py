@@ -30,8 +30,9 @@ the shared socket stays open for the others.
 
 Only the forwarder's own connections use the mux (`attach`): other aiortc peers
 in the same process (tests, the bench's bots) keep aioice's socket per
-connection. The connection's other steps (checks, nomination, consent) are
-aioice's own, on a protocol object that sends through the shared socket.
+connection. The connection's other steps (checks, nomination) are aioice's own, on
+a protocol object that sends through the shared socket; consent freshness is
+consent.py's, which a slow line keeps.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ import aioice.ice
 from aioice import stun
 from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aioice.utils import random_string
+
+from grouproom.media.consent import keep_consent
 
 logger = logging.getLogger(__name__)
 
@@ -264,6 +267,10 @@ class UdpMux:
         setattr(connection, MUX_ATTRIBUTE, self)
         connection.request_received = functools.partial(  # type: ignore[method-assign]
             stays_controlled, connection, connection.request_received
+        )
+        # Consent that a slow line keeps (consent.py).
+        connection.query_consent = functools.partial(  # type: ignore[method-assign]
+            keep_consent, connection
         )
 
     async def start(self) -> None:

@@ -4,6 +4,7 @@ participants over loopback and hand-made datagrams from strangers."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import socket
 from typing import Any
@@ -14,6 +15,7 @@ from aioice import stun
 from aiortc.sdp import SessionDescription
 
 from grouproom.media import udp_mux
+from grouproom.media.consent import keep_consent
 from grouproom.media.contract import MediaSettings
 from grouproom.media.forwarder import Forwarder
 from grouproom.media.udp_mux import MediaPortError, MuxedProtocol, is_stun, stun_username
@@ -165,6 +167,9 @@ async def test_the_server_stays_the_controlled_agent(room: Room) -> None:
     transport = peer.pc.getTransceivers()[0].receiver.transport.transport
     connection = transport.iceGatherer._connection
     assert connection.ice_controlling is False
+    # Its consent freshness is consent.py's, which a slow line keeps.
+    assert isinstance(connection.query_consent, functools.partial)
+    assert connection.query_consent.func is keep_consent
     request = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST)
     request.attributes["USERNAME"] = f"{connection.local_username}:{connection.remote_username}"
     request.attributes["PRIORITY"] = 1
