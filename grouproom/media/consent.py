@@ -50,8 +50,8 @@ async def keep_consent(connection: aioice.ice.Connection) -> None:
                 integrity_key=connection.remote_password.encode("utf8"),
                 retransmissions=RETRANSMISSIONS,
             )
-        except stun.TransactionError:
-            return
+        except (stun.TransactionError, OSError):
+            return  # no answer (or the connection is closing): consent is not renewed
         last_answer = time.monotonic()
 
     try:

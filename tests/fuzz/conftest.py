@@ -232,10 +232,18 @@ class Pair:
 
     def assert_connected(self) -> None:
         for bystander in (self.first, self.second):
-            assert not bystander.closed, f"{bystander.name}'s socket closed: {bystander.close_code}"
-            assert bystander.media_connected(), bystander.participant.pc.connectionState
-            peer = self.forwarder().peers[bystander.id]  # type: ignore[attr-defined]
-            assert peer.pc.connectionState == "connected", peer.pc.connectionState
+            client = bystander.participant.pc
+            peer = self.forwarder().peers.get(bystander.id)  # type: ignore[attr-defined]
+            # Both ends' states in every message: a flaky failure cannot be replayed.
+            states = (
+                f"{bystander.name}: socket closed {bystander.closed} ({bystander.close_code}),"
+                f" client {client.connectionState}/ICE {client.iceConnectionState},"
+                f" server {peer.pc.connectionState if peer else 'gone'}"
+                f"/ICE {peer.pc.iceConnectionState if peer else '-'}"
+            )
+            assert not bystander.closed, states
+            assert bystander.media_connected(), states
+            assert peer is not None and peer.pc.connectionState == "connected", states
 
     async def start(self) -> None:
         for bystander in (self.first, self.second):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fractions
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -24,6 +25,8 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcconfiguration import RTCBundlePolicy
+
+from grouproom.media.consent import keep_consent
 
 VIDEO_CLOCK = 90000
 FRAME_RATE = 25
@@ -130,6 +133,13 @@ class TestParticipant:
             self.pc.addTransceiver("audio", direction="recvonly")
             self.pc.addTransceiver("video", direction="recvonly")
         await self.pc.setLocalDescription(await self.pc.createOffer())
+        # Consent as a browser keeps it, tolerant of a late answer, rather than aioice's
+        # 0.5 s per check: in a loaded process (the fuzz tests share theirs with the
+        # server and Hypothesis's thread) that most likely ended a bystander's
+        # connection in one CI run of the UDP fuzz test.
+        for transceiver in self.pc.getTransceivers():
+            connection = transceiver.sender.transport.transport.iceGatherer._connection
+            connection.query_consent = functools.partial(keep_consent, connection)  # type: ignore[method-assign]
         return str(self.pc.localDescription.sdp)
 
     async def accept_answer(self, answer_sdp: str) -> None:
