@@ -114,6 +114,8 @@ class SeatInfo:
     video: VideoCaps
     state: SessionStateInfo
     waiting: tuple[PersonInfo, ...] | None
+    # The open signals: every one for a therapist, her own for a member.
+    signals: tuple[SignalReceived, ...] = ()
     reconnect_grace: int = 60  # seconds a broken connection keeps its seat
 
     def data(self) -> dict[str, object]:
@@ -126,6 +128,7 @@ class SeatInfo:
             "ice_servers": [s.data() for s in self.ice_servers],
             "video": self.video.data(),
             "state": self.state.data(),
+            "signals": [s.data() for s in self.signals],
         }
         if self.waiting is not None:
             result["waiting"] = [p.data() for p in self.waiting]
@@ -266,6 +269,8 @@ class ChatMessage:
 
 @dataclass(frozen=True, slots=True)
 class SignalReceived:
+    """A member's signal (also, in a seat, one that is still open)."""
+
     TYPE: ClassVar[str] = "signal_received"
     participant_id: str
     name: str
@@ -280,6 +285,20 @@ class SignalReceived:
             "kind": self.kind,
             "at": self.at,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class SignalAcknowledged:
+    """A therapist (`by`) saw the member's open signal: to the therapists and to
+    the member."""
+
+    TYPE: ClassVar[str] = "signal_acknowledged"
+    participant_id: str
+    by: str
+    request_id: ClassVar[None] = None
+
+    def data(self) -> dict[str, object]:
+        return {"participant_id": self.participant_id, "by": self.by}
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +348,7 @@ SessionServerMessage = (
     | Hand
     | ChatMessage
     | SignalReceived
+    | SignalAcknowledged
     | Dismissed
     | ParticipantReconnecting
     | ParticipantReconnected

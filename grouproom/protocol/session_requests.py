@@ -55,6 +55,7 @@ class ModerationAction(StrEnum):
     END = "end"
     ADVANCE_PHASE = "advance_phase"
     NEXT_SPEAKER = "next_speaker"
+    ACKNOWLEDGE_SIGNAL = "acknowledge_signal"
 
 
 # The actions that name the person they act on.
@@ -66,6 +67,7 @@ TARGETED_ACTIONS = frozenset(
         ModerationAction.STOP_VIDEO,
         ModerationAction.ALLOW_VIDEO,
         ModerationAction.REMOVE,
+        ModerationAction.ACKNOWLEDGE_SIGNAL,
     }
 )
 

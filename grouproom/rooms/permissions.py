@@ -25,6 +25,7 @@ class Action(StrEnum):
     ADVANCE_PHASE = "advance_phase"
     NEXT_SPEAKER = "next_speaker"
     CHAT_THERAPISTS = "chat_therapists"  # the therapists' private channel
+    ACKNOWLEDGE_SIGNAL = "acknowledge_signal"  # a member's signal was seen
     # Members.
     RAISE_HAND = "raise_hand"
     PASS_TURN = "pass_turn"
@@ -48,6 +49,7 @@ MODERATOR_ACTIONS = frozenset(
         Action.ADVANCE_PHASE,
         Action.NEXT_SPEAKER,
         Action.CHAT_THERAPISTS,
+        Action.ACKNOWLEDGE_SIGNAL,
     }
 )
 MEMBER_ACTIONS = frozenset({Action.RAISE_HAND, Action.PASS_TURN, Action.SIGNAL_THERAPISTS})

@@ -21,7 +21,7 @@ another device is refused while the seat is taken or held.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -75,6 +75,9 @@ class Channel(StrEnum):
 class SignalKind(StrEnum):
     NEED_A_MOMENT = "need_a_moment"
     NEED_HELP = "need_help"
+
+
+SIGNAL_KINDS = frozenset(kind.value for kind in SignalKind)
 
 
 class Entry(StrEnum):
@@ -221,6 +224,15 @@ class SignalSent(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class SignalAcknowledged(Event):
+    """A therapist saw a member's signal: it is no longer open (for the
+    therapists, and for the member, who is told)."""
+
+    person_id: str
+    actor_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Ended(Event):
     actor_id: str
 
@@ -246,6 +258,10 @@ class Seat:
     connection_id: str  # "" while away
     since: float
     hand_raised: bool = False
+    # The member's signal to the therapists that none of them has acknowledged yet
+    # (the latest, if she sent several), and when she sent it.
+    signal: SignalKind | None = None
+    signal_at: float = 0.0
     device: str = ""  # the browser's key; "" when unknown (a seat kept over a restart)
     away_since: float | None = None  # the connection broke; the seat is held
 
@@ -365,8 +381,9 @@ class TherapySession:
     # -- resuming after a restart -----------------------------------------------------
 
     def live_state(self) -> dict[str, object]:
-        """What the therapists decided, the raised hands and the round: with the
-        phase and the lock (stored apart), what a session resumes from."""
+        """What the therapists decided, the raised hands, the open signals and the
+        round: with the phase and the lock (stored apart), what a session resumes
+        from."""
         return {
             "moderation": {
                 person_id: [moderation.muted, moderation.video_stopped, moderation.speak_allowed]
@@ -375,6 +392,11 @@ class TherapySession:
             },
             "everyone_muted": self.mute_new_members,
             "hands": sorted(p for p, seat in self.seats.items() if seat.hand_raised),
+            "signals": {
+                p: [str(seat.signal), seat.signal_at]
+                for p, seat in self.seats.items()
+                if seat.signal is not None
+            },
             "round": None
             if self.round is None
             else {
@@ -401,6 +423,12 @@ class TherapySession:
                 seat = self.seats.get(person_id) if isinstance(person_id, str) else None
                 if seat is not None:
                     seat.hand_raised = True
+        signals = data.get("signals")
+        if isinstance(signals, dict):
+            for person_id, (kind, at) in _signals(signals):
+                seat = self.seats.get(person_id)
+                if seat is not None and not seat.person.role.is_moderator:
+                    seat.signal, seat.signal_at = kind, at
         round_ = data.get("round")
         if isinstance(round_, dict) and self.phase_kind is PhaseKind.ROUND:
             order = round_.get("order")
@@ -469,6 +497,7 @@ class TherapySession:
                     )
                 )
                 seat.hand_raised = previous.hand_raised
+                seat.signal, seat.signal_at = previous.signal, previous.signal_at
                 seat.since = previous.since
                 if person_id in self.seats:
                     self.seats[person_id] = seat
@@ -770,11 +799,38 @@ class TherapySession:
             return changes.events
 
     def signal(self, person_id: str, kind: SignalKind, now: float) -> list[Event]:
-        """A member's silent signal, to the therapists only."""
+        """A member's silent signal, to the therapists only. It stays open (shown to
+        therapists who come in later too) until one of them acknowledges it; a new
+        signal takes the place of an open one."""
         with _Changes(self) as changes:
-            self._actor(person_id, Action.SIGNAL_THERAPISTS)
+            seat = self._actor(person_id, Action.SIGNAL_THERAPISTS)
+            seat.signal, seat.signal_at = kind, now
             changes.add(SignalSent(Audience.MODERATORS, person_id, kind, now))
             return changes.events
+
+    def acknowledge_signal(self, actor_id: str, person_id: str) -> list[Event]:
+        """A therapist saw the member's open signal. Acknowledging a signal that is
+        no longer open (the cotherapist was quicker) changes nothing."""
+        with _Changes(self) as changes:
+            self._authorise(actor_id, Action.ACKNOWLEDGE_SIGNAL)
+            seat = self._target(person_id)
+            if seat.signal is not None:
+                seat.signal = None
+                changes.add(SignalAcknowledged(Audience.MODERATORS, person_id, actor_id))
+                changes.add(
+                    Moderated(Audience.RECORD, actor_id, Action.ACKNOWLEDGE_SIGNAL, person_id)
+                )
+            return changes.events
+
+    def open_signals(self) -> list[tuple[str, SignalKind, float]]:
+        """(member, kind, sent at) of every signal no therapist acknowledged yet,
+        oldest first."""
+        found = [
+            (person_id, seat.signal, seat.signal_at)
+            for person_id, seat in self.seats.items()
+            if seat.signal is not None
+        ]
+        return sorted(found, key=lambda signal: signal[2])
 
     # -- internals ---------------------------------------------------------------------
 
@@ -846,6 +902,16 @@ class TherapySession:
         round_ = self.round
         if round_ is not None and round_.current == person_id:
             self._advance_turn(changes)
+
+
+def _signals(data: dict[object, object]) -> Iterator[tuple[str, tuple[SignalKind, float]]]:
+    """The well-formed entries of live_state's "signals": person -> [kind, at]."""
+    for person_id, entry in data.items():
+        if not isinstance(person_id, str) or not isinstance(entry, list) or len(entry) != 2:
+            continue
+        kind, at = entry
+        if kind in SIGNAL_KINDS and type(at) in (int, float):
+            yield person_id, (SignalKind(kind), float(at))
 
 
 def _bools(value: object, count: int) -> bool:

@@ -52,6 +52,7 @@ from grouproom.protocol.session_messages import (
     SessionParticipantJoined,
     SessionState,
     SessionStateInfo,
+    SignalAcknowledged,
     SignalReceived,
     WaitingRoom,
 )
@@ -89,6 +90,9 @@ from grouproom.rooms.therapy_session import (
 )
 from grouproom.rooms.therapy_session import (
     Dismissed as DismissedEvent,
+)
+from grouproom.rooms.therapy_session import (
+    SignalAcknowledged as SignalAcknowledgedEvent,
 )
 from grouproom.settings import Settings
 from grouproom.signaling.ice_servers import ice_servers_for
@@ -384,6 +388,11 @@ class SessionHub:
         waiting = None
         if person.role.is_moderator:
             waiting = self._waiting_people(live)
+        signals = tuple(
+            SignalReceived(member, live.name(member), str(kind), millis(at))
+            for member, kind, at in session.open_signals()
+            if person.role.is_moderator or member == person_id
+        )
         return SeatInfo(
             participant_id=person_id,
             you=self._participant(live, person_id),
@@ -400,6 +409,7 @@ class SessionHub:
             ),
             state=self._state(live),
             waiting=waiting,
+            signals=signals,
             reconnect_grace=self.settings.reconnect_grace,
         )
 
@@ -485,6 +495,7 @@ class SessionHub:
             ModerationAction.END: lambda: session.end(actor, now),
             ModerationAction.ADVANCE_PHASE: lambda: session.advance_phase(actor, now),
             ModerationAction.NEXT_SPEAKER: lambda: session.next_speaker(actor),
+            ModerationAction.ACKNOWLEDGE_SIGNAL: lambda: session.acknowledge_signal(actor, subject),
         }
         await self._command(live, actor, commands[action], acknowledge)
 
@@ -707,6 +718,12 @@ class SessionHub:
                     event.person_id, live.name(event.person_id), str(event.kind), millis(event.at)
                 )
                 self._send(live, event.audience, signal)
+            elif isinstance(event, SignalAcknowledgedEvent):
+                acknowledged = SignalAcknowledged(event.person_id, event.actor_id)
+                self._send(live, event.audience, acknowledged)
+                member = live.seat_connection(event.person_id)
+                if member is not None:  # she is told that she was seen
+                    member.send(acknowledged)
             elif isinstance(event, Attendance):
                 await self._record_attendance(live, event)
             elif isinstance(event, Moderated):
@@ -842,11 +859,17 @@ def seated_when_stopped(entries: Iterable[AttendanceEntry]) -> list[str]:
 
 def _resumable_change(events: Iterable[Event]) -> bool:
     """Whether what a restart resumes from changed: the phase, the lock, the round,
-    moderation, hands."""
+    moderation, hands, open signals."""
     return any(
         isinstance(
             event,
-            LockChanged | PhaseChanged | TurnChanged | Moderated | HandChanged | MediaPermission,
+            LockChanged
+            | PhaseChanged
+            | TurnChanged
+            | Moderated
+            | HandChanged
+            | MediaPermission
+            | SignalSent,
         )
         for event in events
     )

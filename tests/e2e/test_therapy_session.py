@@ -300,8 +300,25 @@ def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -
             assert member.page.is_hidden("#signals")
         lea.page.set_viewport_size({"width": 1280, "height": 720})
 
-        # Lea mutes Ann: Bob (and Cor) stop receiving Ann's audio at all.
+        # The signal stays until a therapist marks it as seen: on the therapists'
+        # tiles, in their lists, and in Ann's notice. Cor marks it; Ann is told.
         ann_id = person_id(lea.page, "Ann")
+        ann_badge = f'.tile[data-participant-id="{ann_id}"] .tile-signal'
+        for therapist in (lea, cor):
+            therapist.page.wait_for_selector(f"{ann_badge}:text-is('Needs help')")
+        lea.page.screenshot(path=str(TEST_OUTPUT / "session-signal.png"))
+        assert ann.page.inner_text("#signal-notice") == (
+            "Your signal went to the therapists only. They have not seen it yet."
+        )
+        for member in (ann, bob):
+            assert member.page.is_hidden(".tile-signal")
+        cor.page.click(f'#signals [data-person-id="{ann_id}"] [data-action="acknowledge_signal"]')
+        ann.page.wait_for_selector("#signal-notice:text-is('A therapist has seen your signal.')")
+        for therapist in (lea, cor):
+            therapist.page.wait_for_selector("#signals", state="hidden")
+            therapist.page.wait_for_selector(ann_badge, state="hidden")
+
+        # Lea mutes Ann: Bob (and Cor) stop receiving Ann's audio at all.
         bob_id = person_id(lea.page, "Bob")
         wait_until(lambda: audio_packets(bob, ann_id) > 50, 15, "Bob gets no audio from Ann")
         assert ann.page.is_hidden("#silenced-notice")

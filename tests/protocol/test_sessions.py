@@ -272,6 +272,7 @@ MODERATION = [
     ("advance_phase", False),
     ("next_speaker", False),
     ("end", False),
+    ("acknowledge_signal", True),
 ]
 
 
@@ -417,6 +418,42 @@ async def test_private_channels_never_reach_a_member(group: Group) -> None:
         await member.expect("ping")
         seen = str(member.events)
         assert "Ann lijkt moe" not in seen and "signal_received" not in seen
+
+
+async def test_a_signal_waits_for_a_therapist_and_the_member_is_told(group: Group) -> None:
+    lea, ann, bob = await seated_group(group)
+    ann_id, bob_id = group.members["Ann"], group.members["Bob"]
+    await ann.expect("signal", {"kind": "need_help"})
+    await bob.expect("signal", {"kind": "need_a_moment"})
+    for _ in range(2):
+        await lea.event("signal_received")
+    # Cor comes in later, and Ann reloads her page: the open signals are in their
+    # seats (every one for a therapist, her own for a member).
+    cor, cor_seat = await group.therapist(group.co_id)
+    assert [(s["participant_id"], s["name"], s["kind"]) for s in cor_seat["signals"]] == [
+        (ann_id, "Ann", "need_help"),
+        (bob_id, "Bob", "need_a_moment"),
+    ]
+    ann_again, entered = await group.member("Ann")
+    await ann.closed()
+    ann = ann_again
+    assert [s["participant_id"] for s in entered["seat"]["signals"]] == [ann_id]
+
+    bad = await lea.error("moderate", {"action": "acknowledge_signal"})
+    assert bad["code"] == "invalid_data" and "target" in bad["message"]
+    to_lea = {"action": "acknowledge_signal", "target": group.lead_id}
+    assert (await lea.error("moderate", to_lea))["code"] == "target_is_therapist"
+    await cor.expect("moderate", {"action": "acknowledge_signal", "target": ann_id})
+    seen = {"participant_id": ann_id, "by": group.co_id}
+    for socket in (lea, cor, ann):
+        assert (await socket.event("signal_acknowledged"))["data"] == seen
+    await lea.expect("moderate", {"action": "acknowledge_signal", "target": ann_id})  # no-op
+    _, lea_seat = await group.therapist(group.lead_id)  # a new tab: only Bob's is open
+    assert [s["participant_id"] for s in lea_seat["signals"]] == [bob_id]
+    await bob.expect("ping")
+    assert "signal_acknowledged" not in str(bob.events)  # not about him
+    actions = [e.action for e in await group.store.audit_of_group(group.group_id)]
+    assert actions.count("session:acknowledge_signal") == 1
 
 
 async def test_forwarding_follows_the_therapists(

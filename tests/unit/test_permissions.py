@@ -35,6 +35,7 @@ THERAPIST_RIGHTS = {
     Action.ADVANCE_PHASE,
     Action.NEXT_SPEAKER,
     Action.CHAT_THERAPISTS,
+    Action.ACKNOWLEDGE_SIGNAL,
     Action.CHAT_GROUP,
     Action.PUBLISH_AUDIO,
     Action.PUBLISH_VIDEO,
@@ -132,6 +133,7 @@ ATTEMPTS: dict[Action, Attempt] = {
     Action.RAISE_HAND: lambda s, actor: s.raise_hand(actor, True),
     Action.PASS_TURN: lambda s, actor: s.pass_turn(actor),
     Action.SIGNAL_THERAPISTS: lambda s, actor: s.signal(actor, SignalKind.NEED_A_MOMENT, 1),
+    Action.ACKNOWLEDGE_SIGNAL: lambda s, actor: s.acknowledge_signal(actor, "m2"),
 }
 
 

@@ -34,6 +34,7 @@ SERVER_TYPES = {
     "hand",
     "chat_message",
     "signal_received",
+    "signal_acknowledged",
     "dismissed",
 }
 

@@ -35,6 +35,7 @@ from grouproom.rooms.therapy_session import (
     Reconnecting,
     Seated,
     SessionOptions,
+    SignalAcknowledged,
     SignalKind,
     SignalSent,
     TherapySession,
@@ -346,6 +347,37 @@ def test_the_therapists_channel_and_signals_reach_only_therapists() -> None:
         session.post_chat("ann", Channel.GROUP, "x" * 2001, 9)
 
 
+def test_a_signal_stays_open_until_a_therapist_acknowledges_it() -> None:
+    session = seated("ann", "bob")
+    session.signal("ann", SignalKind.NEED_A_MOMENT, 7)
+    session.signal("bob", SignalKind.NEED_HELP, 8)
+    session.signal("ann", SignalKind.NEED_HELP, 9)  # takes the place of her first one
+    assert session.open_signals() == [
+        ("bob", SignalKind.NEED_HELP, 8),
+        ("ann", SignalKind.NEED_HELP, 9),
+    ]
+    with denial(DenialCode.NOT_ALLOWED):
+        session.acknowledge_signal("bob", "ann")  # a member cannot
+    with denial(DenialCode.NOT_ALLOWED):
+        session.signal("co", SignalKind.NEED_HELP, 10)  # therapists send none
+    events = session.acknowledge_signal("co", "ann")
+    assert events == [
+        SignalAcknowledged(Audience.MODERATORS, "ann", "co"),
+        Moderated(Audience.RECORD, "co", Action.ACKNOWLEDGE_SIGNAL, "ann"),
+    ]
+    assert session.acknowledge_signal("lead", "ann") == []  # Cor was quicker
+    assert session.open_signals() == [("bob", SignalKind.NEED_HELP, 8)]
+    # Away and back, on a second device, the signal is still open; gone, it is gone.
+    session.drop("bob", "c-bob", 11)
+    session.request_entry("bob", "c-bob-2", RULES.version, 12)
+    session.request_entry("bob", "c-bob-3", RULES.version, 13)  # replaces c-bob-2
+    assert session.open_signals() == [("bob", SignalKind.NEED_HELP, 8)]
+    session.leave("bob", "c-bob-3", LeaveCause.LEFT, 14)
+    assert session.open_signals() == []
+    with denial(DenialCode.NOT_PRESENT):
+        session.acknowledge_signal("lead", "bob")
+
+
 def test_the_ground_rules_can_switch_the_group_chat_off() -> None:
     session = TherapySession(
         "s2", ROSTER, RULES.revised(RULES.text, chat_enabled=False), default_plan("nl")
@@ -425,6 +457,7 @@ def test_a_restart_holds_the_seats_and_restores_what_the_therapists_decided() ->
     before.pass_turn(before.round.current or "")
     before.set_video_stopped("lead", "bob", True)
     before.raise_hand("bob", True)
+    before.signal("ann", SignalKind.NEED_A_MOMENT, 40)
     before.mute_all("lead", True)
     saved = before.live_state()
 
@@ -436,6 +469,7 @@ def test_a_restart_holds_the_seats_and_restores_what_the_therapists_decided() ->
     assert all(after.is_away(p) for p in before.seats)
     assert after.moderation == before.moderation
     assert after.mute_new_members and after.seats["bob"].hand_raised
+    assert after.open_signals() == [("ann", SignalKind.NEED_A_MOMENT, 40)]
     assert after.round is not None and after.round.order == before.round.order
     assert after.round.current == before.round.current
     assert after.live_state() == saved
@@ -452,6 +486,12 @@ def test_a_restart_holds_the_seats_and_restores_what_the_therapists_decided() ->
         {"moderation": {"stranger": [True, True, True]}},
         {"moderation": {"ann": ["yes", False, False]}},
         {"hands": "ann"},
+        {"signals": {"ann": ["need_sleep", 3]}},
+        {"signals": {"ann": ["need_help", "3"]}},
+        {"signals": {"ann": ["need_help", True]}},
+        {"signals": {"ann": ["need_help"]}},
+        {"signals": {"lead": ["need_help", 3]}},
+        {"signals": ["ann"]},
         {"round": {"order": ["stranger"], "position": 0, "passed": []}},
         {"round": {"order": ["ann"], "position": 5, "passed": []}},
     ],
@@ -461,6 +501,7 @@ def test_a_saved_state_that_does_not_fit_is_left_out(garbage: object) -> None:
     session.restore_live_state(garbage)
     assert session.moderation == {} and session.round is None
     assert not session.seats["ann"].hand_raised
+    assert session.open_signals() == []
 
 
 def test_a_full_session_seats_nobody_more() -> None:
@@ -504,6 +545,8 @@ COMMANDS = st.lists(
                 "end",
                 "drop",
                 "release",
+                "signal",
+                "acknowledge",
             ]
         ),
         st.sampled_from(PEOPLE),
@@ -536,6 +579,8 @@ def run(session: TherapySession, command: str, actor: str, target: str, device: 
         "pass": lambda: session.pass_turn(actor),
         "hand": lambda: session.raise_hand(actor, True),
         "end": lambda: session.end(actor, 1),
+        "signal": lambda: session.signal(actor, SignalKind.NEED_HELP, 1),
+        "acknowledge": lambda: session.acknowledge_signal(actor, target),
     }
     actions[command]()
 
@@ -566,6 +611,7 @@ def test_invariants_hold_whatever_happens(commands: list[tuple[str, str, str, in
             assert session.round.current in session.seats
         for seat in session.seats.values():
             assert (seat.connection_id == "") == seat.away
+            assert seat.signal is None or seat.person.role is Role.MEMBER
     # What a restart resumes from comes back the same.
     restored = new_session()
     restored.phase_index = session.phase_index

@@ -2,7 +2,7 @@
 // with the phase bar, the grid, the participant list, the chat and, for therapists,
 // the moderation controls. The server decides everything; this page shows it and
 // sends requests (docs/protocol.md, "Therapy sessions").
-import { applyTexts, onLanguageChange, setUpLanguage, t, useDefaultLanguage } from "./i18n.js";
+import { applyTexts, language, onLanguageChange, setUpLanguage, t, useDefaultLanguage } from "./i18n.js";
 import { resumeAudio } from "./audio-level.js";
 import { previewDevices } from "./devices.js";
 import {
@@ -55,7 +55,10 @@ const state = {
   session: null, // session_state
   chatChannel: "group",
   chat: { group: [], therapists: [] },
+  // Open signals ({participant_id, name, kind, at}): every one on a therapist's
+  // page, her own on a member's; and whether a therapist saw hers (a member's page).
   signals: [],
+  signalSeen: false,
   // The side panel (participants, waiting room, signals, chat): open or closed by the
   // person's own choice during this visit, else open only where the screen is wide
   // enough to keep the grid large beside it.
@@ -80,6 +83,8 @@ let clockOffset = 0; // server time minus this browser's time
 let timer = null;
 let visibleVideo = null;
 let weakLine = null; // WeakLineWatch while in the room
+// How long a member is told that a therapist saw her signal.
+const SIGNAL_SEEN_NOTICE_MS = 20000;
 // Below this width the panel takes the grid's room: a tablet held upright, a phone.
 const wideScreen = window.matchMedia("(min-width: 1100px)");
 
@@ -250,7 +255,9 @@ function renderTileActions() {
       "aria-label",
       t("session.tileActions", { name: participant.name }),
     );
+    const signal = state.signals.some((open) => open.participant_id === tile.id);
     actions.querySelector(".tile-menu").replaceChildren(
+      ...(signal ? [actionButton("session.signalSeen", "acknowledge_signal", tile.id)] : []),
       participant.audio_forwarded
         ? actionButton("session.tileMute", "mute", tile.id)
         : actionButton("session.tileAllow", "allow_speak", tile.id),
@@ -287,14 +294,63 @@ function renderChat() {
 function renderSignals() {
   const box = byId("signals");
   box.hidden = !state.moderator || state.signals.length === 0;
-  box.replaceChildren();
-  for (const signal of state.signals) {
-    const line = document.createElement("p");
-    line.className = `signal signal-${signal.kind}`;
-    const kind = signal.kind === "need_help" ? t("session.needHelp") : t("session.needMoment");
-    line.textContent = t("session.signalFrom", { name: signal.name, kind });
-    box.append(line);
+  // A live region: rebuilt only when its lines change, or a screen reader would read
+  // every open signal again at each render.
+  const lines = state.moderator ? state.signals : [];
+  const content = JSON.stringify([language(), lines]);
+  if (box.dataset.content !== content) {
+    box.dataset.content = content;
+    box.replaceChildren(...lines.map(signalLine));
   }
+  const open = new Map(state.signals.map((signal) => [signal.participant_id, signal.kind]));
+  for (const tile of grid.tiles.values()) {
+    tile.setSignal(state.moderator && !tile.self ? open.get(tile.id) || null : null);
+  }
+  // A member's own: sent, then seen by a therapist.
+  const notice = byId("signal-notice");
+  const key = state.moderator
+    ? null
+    : state.signals.length
+      ? "notice.signalSent"
+      : state.signalSeen
+        ? "notice.signalSeen"
+        : null;
+  notice.textContent = key ? t(key) : "";
+  notice.hidden = !key;
+}
+
+function signalLine(signal) {
+  const line = document.createElement("p");
+  line.className = `signal signal-${signal.kind}`;
+  line.dataset.personId = signal.participant_id;
+  const kind = signal.kind === "need_help" ? t("session.needHelp") : t("session.needMoment");
+  line.textContent = `${t("session.signalFrom", { name: signal.name, kind })} `;
+  line.append(actionButton("session.signalSeen", "acknowledge_signal", signal.participant_id));
+  return line;
+}
+
+function dropSignal(participantId) {
+  state.signals = state.signals.filter((signal) => signal.participant_id !== participantId);
+}
+
+let signalSeenTimer = null;
+
+function signalSeen() {
+  // The member is told for a while that she was seen; then the notice goes.
+  state.signalSeen = true;
+  clearTimeout(signalSeenTimer);
+  signalSeenTimer = setTimeout(() => {
+    state.signalSeen = false;
+    render();
+  }, SIGNAL_SEEN_NOTICE_MS);
+}
+
+async function sendSignal(kind) {
+  if (!(await request("signal", { kind })) || !state.you) return;
+  dropSignal(state.you.id);
+  state.signals.push({ participant_id: state.you.id, name: state.you.name, kind, at: Date.now() });
+  state.signalSeen = false;
+  render();
 }
 
 function sideOpen() {
@@ -507,8 +563,14 @@ function enterSession(signaling, session) {
   });
   signaling.on("signal_received", (data) => {
     // Only therapists receive these, and one asking for help must not go unseen.
+    dropSignal(data.participant_id); // a member's new signal takes the old one's place
     state.signals.push(data);
     state.sideChoice = true;
+    render();
+  });
+  signaling.on("signal_acknowledged", (data) => {
+    dropSignal(data.participant_id);
+    if (state.you && data.participant_id === state.you.id) signalSeen();
     render();
   });
   signaling.on("dismissed", (data) => {
@@ -540,6 +602,7 @@ function enterSession(signaling, session) {
 
 function seated(seat) {
   state.waiting = seat.waiting || [];
+  state.signals = seat.signals || [];
   if (seat.you) {
     state.youAllowed = { audio: seat.you.audio_forwarded, video: seat.you.video_forwarded };
     state.handRaised = seat.you.hand_raised;
@@ -617,6 +680,7 @@ function roomCallbacks() {
     },
     onParticipantLeft(id) {
       state.participants.delete(id);
+      dropSignal(id);
       grid.remove(id);
       render();
     },
@@ -660,14 +724,17 @@ function roomCallbacks() {
 
 // -- in the room ----------------------------------------------------------------------
 
+// Whether the server took the request (a refusal is shown in the status line).
 async function request(type, data) {
-  if (!room || !room.signaling) return;
+  if (!room || !room.signaling) return false;
   try {
     await room.signaling.request(type, data);
+    return true;
   } catch (error) {
     if (!(error instanceof SignalingError)) throw error;
     state.statusKey = null;
     byId("status").textContent = error.message;
+    return false;
   }
 }
 
@@ -731,14 +798,8 @@ byId("mute-button").addEventListener("click", toggleMute);
 byId("camera-button").addEventListener("click", toggleOwnCamera);
 byId("others-video-button").addEventListener("click", toggleOthersVideo);
 byId("hand-button").addEventListener("click", () => request("raise_hand", { raised: !state.handRaised }));
-byId("signal-moment").addEventListener("click", () => {
-  request("signal", { kind: "need_a_moment" });
-  byId("status").textContent = t("session.signalSent");
-});
-byId("signal-help").addEventListener("click", () => {
-  request("signal", { kind: "need_help" });
-  byId("status").textContent = t("session.signalSent");
-});
+byId("signal-moment").addEventListener("click", () => sendSignal("need_a_moment"));
+byId("signal-help").addEventListener("click", () => sendSignal("need_help"));
 byId("turn-done").addEventListener("click", () => request("turn", { passed: false }));
 byId("turn-pass").addEventListener("click", () => request("turn", { passed: true }));
 byId("advance-phase").addEventListener("click", () => moderate("advance_phase"));

@@ -61,6 +61,7 @@ export class Tile {
     this.videoTrack = null;
     this.reconnecting = false;
     this.handRaised = false; // therapy sessions only
+    this.signal = null; // a member's open signal, on a therapist's page: its kind
     this.stopWatching = () => {};
 
     this.element = document.createElement("div");
@@ -105,11 +106,17 @@ export class Tile {
     this.handElement.append(handIcon());
     this.handElement.hidden = true;
 
+    // A member's signal that no therapist has marked as seen (therapists' pages).
+    this.signalElement = document.createElement("span");
+    this.signalElement.className = "tile-signal";
+    this.signalElement.hidden = true;
+
     this.element.append(
       this.video,
       this.initialsElement,
       this.reconnectingElement,
       this.handElement,
+      this.signalElement,
       label,
     );
     this.render();
@@ -151,6 +158,12 @@ export class Tile {
     this.render();
   }
 
+  setSignal(kind) {
+    if (kind === this.signal) return;
+    this.signal = kind;
+    this.render();
+  }
+
   setReconnecting(reconnecting) {
     this.reconnecting = reconnecting;
     if (reconnecting) this.setSpeaking(false);
@@ -178,6 +191,11 @@ export class Tile {
     this.reconnectingElement.textContent = t("tile.reconnecting");
     this.handElement.hidden = !this.handRaised;
     this.handElement.setAttribute("aria-label", t("tile.handRaised"));
+    this.signalElement.hidden = !this.signal;
+    this.signalElement.dataset.kind = this.signal || "";
+    this.signalElement.textContent = this.signal
+      ? t(this.signal === "need_help" ? "tile.needHelp" : "tile.needMoment")
+      : "";
   }
 
   remove() {
