@@ -50,8 +50,10 @@ async def keep_consent(connection: aioice.ice.Connection) -> None:
                 integrity_key=connection.remote_password.encode("utf8"),
                 retransmissions=RETRANSMISSIONS,
             )
-        except (stun.TransactionError, OSError):
-            return  # no answer (or the connection is closing): consent is not renewed
+        except (stun.TransactionError, OSError) as error:
+            # No answer, a refusal, or the connection is closing: not renewed.
+            logger.debug("consent check to %s: %r", pair.remote_addr, error)
+            return
         last_answer = time.monotonic()
 
     try:

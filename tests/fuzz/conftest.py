@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import traceback
 import warnings
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field, replace
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 
 import pytest
 from aiohttp.test_utils import TestClient
+from aiortc import RTCPeerConnection
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -109,6 +111,10 @@ def troubles(records: list[logging.LogRecord]) -> list[str]:
         if record.levelno >= logging.ERROR or record.exc_info or "Traceback" in message:
             found.append(f"{record.levelname} {record.name}: {message}")
     return found
+
+
+def _states(pc: RTCPeerConnection) -> str:
+    return f"{pc.connectionState}/{pc.iceConnectionState}"
 
 
 class Bystander:
@@ -203,6 +209,94 @@ class Pair:
     counts: tuple[int, int] = (0, 0)
     checks: int = 0
     last_check: float = field(default_factory=time.monotonic)
+    # State changes of both ends' connections and transports, with the seconds
+    # since start(): a flaky failure's message says which end went first, and how.
+    journal: list[str] = field(default_factory=list)
+    _probe: asyncio.Future[None] | None = None
+    started: float = field(default_factory=time.monotonic)
+    # What the test did to the server (e.g. the datagrams it sent), with the
+    # seconds since start().
+    sent: list[tuple[float, str]] = field(default_factory=list)
+
+    def record(self, entry: str) -> None:
+        self.sent.append((time.monotonic() - self.started, entry))
+
+    def note(self, entry: str) -> None:
+        self.journal.append(f"{time.monotonic() - self.started:.2f}s {entry}")
+
+    def watch(self, end: str, pc: RTCPeerConnection) -> None:
+        """Journal the state changes of `pc` and its (bundled) transports."""
+        for event in ("connectionstatechange", "iceconnectionstatechange"):
+            pc.on(event, lambda e=event: self.note(f"{end} pc {e[:-11]} {_states(pc)}"))
+        dtls = pc.getTransceivers()[0].sender.transport
+        dtls.on("statechange", lambda: self.note(f"{end} DTLS {dtls.state}"))
+        ice = dtls.transport
+        ice.on("statechange", lambda: self.note(f"{end} ICE {ice.state}"))
+        # What ended DTLS's receive loop, and the datagram it read last.
+        last: list[bytes] = [b""]
+        receive, read_next = ice._recv, dtls._recv_next
+
+        async def traced_receive() -> bytes:
+            last[0] = await receive()
+            return last[0]
+
+        async def traced_read_next() -> None:
+            try:
+                await read_next()
+            except BaseException as error:
+                self.note(f"{end} DTLS stops on {error!r} after {last[0][:40].hex()}")
+                raise
+
+        ice._recv = traced_receive
+        dtls._recv_next = traced_read_next  # type: ignore[method-assign]
+        # Who closed the ICE connection, or lost its socket.
+        connection = ice._connection
+        close, lost = connection.close, connection.protocol_lost
+
+        async def traced_close() -> None:
+            caller = traceback.extract_stack(limit=4)[0]
+            self.note(f"{end} ICE close() from {caller.name}:{caller.lineno}")
+            await close()
+
+        def traced_lost(protocol: Any) -> None:
+            self.note(f"{end} ICE protocol lost")
+            lost(protocol)
+
+        connection.close = traced_close  # type: ignore[method-assign]
+        connection.protocol_lost = traced_lost  # type: ignore[method-assign]
+        if end.endswith("server"):
+            # The checks from the client's own address, and the refusals sent there.
+            received, refuse = connection.request_received, connection.respond_error
+
+            def client_address() -> Any:
+                pair = connection._nominated.get(1)
+                return pair.remote_addr if pair is not None else None
+
+            def traced_request(message: Any, addr: Any, protocol: Any) -> None:
+                if addr == client_address():
+                    self.note(f"{end} check from client {sorted(message.attributes)}")
+                received(message, addr, protocol)
+
+            def traced_refusal(message: Any, addr: Any, protocol: Any, code: Any) -> None:
+                if addr == client_address():
+                    self.note(f"{end} refuses client's check: {code}")
+                refuse(message, addr, protocol, code)
+
+            connection.request_received = traced_request  # type: ignore[method-assign]
+            connection.respond_error = traced_refusal  # type: ignore[method-assign,assignment]
+
+    def report(self) -> str:
+        """The journal, and what was sent before the first consent check that went
+        unanswered (or else last)."""
+        first_miss = next(
+            (float(line.split("s ", 1)[0]) for line in self.journal if "consent check to" in line),
+            None,
+        )
+        if first_miss is None:
+            shown = self.sent[-60:]
+        else:  # its first try went out up to 3.5 s before; look a little further back
+            shown = [e for e in self.sent if first_miss - 8 <= e[0] <= first_miss - 2][-150:]
+        return "; ".join(self.journal) + " | sent: " + "; ".join(f"{t:.2f}s {e}" for t, e in shown)
 
     async def _counts(self) -> tuple[int, int]:
         return (
@@ -239,20 +333,60 @@ class Pair:
                 f"{bystander.name}: socket closed {bystander.closed} ({bystander.close_code}),"
                 f" client {client.connectionState}/ICE {client.iceConnectionState},"
                 f" server {peer.pc.connectionState if peer else 'gone'}"
-                f"/ICE {peer.pc.iceConnectionState if peer else '-'}"
+                f"/ICE {peer.pc.iceConnectionState if peer else '-'}; {self.report()}"
             )
             assert not bystander.closed, states
             assert bystander.media_connected(), states
             assert peer is not None and peer.pc.connectionState == "connected", states
 
     async def start(self) -> None:
+        self.started = time.monotonic()
+        consent = logging.getLogger("grouproom.media.consent")
+        consent.setLevel(logging.DEBUG)
+        consent.addHandler(_Journaling(self))
         for bystander in (self.first, self.second):
             bystander.start_draining()
+            self.watch(f"{bystander.name} client", bystander.participant.pc)
+            peer = self.forwarder().peers[bystander.id]  # type: ignore[attr-defined]
+            self.watch(f"{bystander.name} server", peer.pc)
+        self._probe = asyncio.ensure_future(self._probe_loop())
         await self.media_advances()
 
+    async def _probe_loop(self) -> None:
+        """Journal the event loop's lag and the media socket's queued datagrams."""
+        mux = self.forwarder().mux  # type: ignore[attr-defined]
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(0.1)
+            lag = time.monotonic() - before - 0.1
+            queued = sum(
+                shared.transport.get_write_buffer_size()
+                for shared in mux.shared.values()
+                if shared.transport is not None
+            )
+            if lag > 0.3 or queued:
+                self.note(f"loop lag {lag:.2f}s, media socket queue {queued} B")
+
     async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+        consent = logging.getLogger("grouproom.media.consent")
+        for handler in [h for h in consent.handlers if isinstance(h, _Journaling)]:
+            consent.removeHandler(handler)
+        consent.setLevel(logging.NOTSET)
         await self.first.close()
         await self.second.close()
+
+
+class _Journaling(logging.Handler):
+    """Log records into a Pair's journal."""
+
+    def __init__(self, pair: Pair) -> None:
+        super().__init__(logging.DEBUG)
+        self.pair = pair
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.pair.note(f"log {record.name}: {record.getMessage()}")
 
 
 async def room_bystander(client: TestClient[Any, Any], name: str, luma: int) -> Bystander:

@@ -231,6 +231,7 @@ async def test_datagrams_to_the_media_ports_harm_nobody(
     async def fire(shots: list[tuple[int, int, bytes]]) -> None:
         for sender, which, datagram in shots:
             senders.send(sender, datagram, targets[which].port)
+            room_pair.record(f"{sender}->{which} {datagram[:24].hex()} ({len(datagram)} B)")
         await asyncio.sleep(0.005)  # let the server read them
         assert troubles(caplog.records) == []
         room_pair.assert_connected()
