@@ -43,6 +43,7 @@ import functools
 import ipaddress
 import logging
 import socket
+from asyncio import selector_events
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
@@ -62,6 +63,14 @@ MUX_ATTRIBUTE = "_grouproom_udp_mux"
 # kernel caps them at net.core.rmem_max / wmem_max unless the process may force
 # them (root).
 SOCKET_BUFFER_BYTES = 4 * 2**20
+# Datagrams read per wake-up on asyncio's selector loop (what libuv, under uvloop,
+# reads per poll), and the largest one (UDP's limit; asyncio's transport reads up to
+# 256 KiB).
+READ_BATCH = 32
+MAX_DATAGRAM_BYTES = 65536
+_SELECTOR_DATAGRAM_TRANSPORT: type = getattr(
+    selector_events, "_SelectorDatagramTransport", type(None)
+)
 STUN_MAGIC_COOKIE = b"\x21\x12\xa4\x42"
 STUN_HEADER_BYTES = 20
 STUN_USERNAME = 0x0006
@@ -159,6 +168,7 @@ class SharedSocket(asyncio.DatagramProtocol):
         self.by_ufrag: dict[str, MuxedProtocol] = {}
         self.protocols: set[MuxedProtocol] = set()
         self.dropped = 0
+        self.reads_one_at_a_time = False  # asyncio's selector transport (set when made)
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     # -- the connections --------------------------------------------------------
@@ -195,8 +205,28 @@ class SharedSocket(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # asyncio's own datagram transport does not inherit DatagramTransport.
         self.transport = cast(asyncio.DatagramTransport, transport)
+        self.reads_one_at_a_time = isinstance(transport, _SELECTOR_DATAGRAM_TRANSPORT)
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        self._route(data, addr)
+        if not self.reads_one_at_a_time:
+            return
+        # asyncio's selector transport reads one datagram per turn of the event loop
+        # (uvloop reads up to 32). A busy loop then fell behind the socket: in the
+        # UDP fuzz test on a loaded machine 1.9 MB of its buffer was taken, and the
+        # consent checks behind the junk were answered too late, for 30 s, until
+        # consent expired. Read what else is waiting, as uvloop does.
+        for _ in range(READ_BATCH - 1):
+            try:
+                data, addr = self.sock.recvfrom(MAX_DATAGRAM_BYTES)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:
+                self.error_received(error)
+                return
+            self._route(data, addr)
+
+    def _route(self, data: bytes, addr: tuple[Any, ...]) -> None:
         addr = (addr[0], addr[1])
         protocol = self.by_address.get(addr)
         if protocol is None or (data[:1] < b"\x04" and is_stun(data)):

@@ -157,6 +157,30 @@ async def test_strangers_datagrams_are_dropped_and_the_room_goes_on(room: Room) 
     assert await eventually(lambda: video.frames > frames + 10)
 
 
+async def test_a_wake_up_reads_what_waits_in_the_socket() -> None:
+    """On asyncio's own loop, which reads one datagram per turn, the mux reads up to
+    READ_BATCH per wake-up: a busy server must not fall behind its socket, or the
+    consent checks waiting behind a flood are answered too late."""
+    mux = udp_mux.acquire(("127.0.0.1",), 0)
+    try:
+        await mux.start()
+        shared = mux.shared["127.0.0.1"]
+        assert shared.reads_one_at_a_time  # the tests run on asyncio's selector loop
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
+            stranger.bind(("127.0.0.1", 0))
+            waiting = udp_mux.READ_BATCH + 8
+            for _ in range(waiting):  # all queued before the loop gets to the socket
+                stranger.sendto(b"\x80\x60" + os.urandom(100), shared.address)
+            # The first turn resumes this task before the socket's callback runs.
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            # One wake-up's worth: not just one datagram, as asyncio's transport reads.
+            assert shared.dropped == udp_mux.READ_BATCH > 1
+            assert await eventually(lambda: shared.dropped == waiting)
+    finally:
+        await udp_mux.release(mux)
+
+
 async def test_the_server_stays_the_controlled_agent(room: Room) -> None:
     """A binding request with the right password (someone who read the SDP) that
     claims the controlled role with tie-breaker 0 made aioice switch the server to
