@@ -159,6 +159,10 @@ class Live:
         person = self.session.roster.get(person_id)
         return person.display_name if person else person_id
 
+    def signal_message(self, person_id: str, kind: SignalKind, at: float) -> SignalReceived:
+        """A member's signal as therapists get it (sent now, or still open in a seat)."""
+        return SignalReceived(person_id, self.name(person_id), str(kind), millis(at))
+
     def seat_connection(self, person_id: str) -> Outbox | None:
         seat = self.session.seats.get(person_id)
         return None if seat is None else self.outboxes.get(seat.connection_id)
@@ -389,7 +393,7 @@ class SessionHub:
         if person.role.is_moderator:
             waiting = self._waiting_people(live)
         signals = tuple(
-            SignalReceived(member, live.name(member), str(kind), millis(at))
+            live.signal_message(member, kind, at)
             for member, kind, at in session.open_signals()
             if person.role.is_moderator or member == person_id
         )
@@ -714,9 +718,7 @@ class SessionHub:
                 )
                 self._send(live, event.audience, chat)
             elif isinstance(event, SignalSent):
-                signal = SignalReceived(
-                    event.person_id, live.name(event.person_id), str(event.kind), millis(event.at)
-                )
+                signal = live.signal_message(event.person_id, event.kind, event.at)
                 self._send(live, event.audience, signal)
             elif isinstance(event, SignalAcknowledgedEvent):
                 acknowledged = SignalAcknowledged(event.person_id, event.actor_id)
