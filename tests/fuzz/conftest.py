@@ -113,6 +113,10 @@ def troubles(records: list[logging.LogRecord]) -> list[str]:
     return found
 
 
+def _timed(entries: list[tuple[float, str]]) -> str:
+    return "; ".join(f"{seconds:.2f}s {entry}" for seconds, entry in entries)
+
+
 def _states(pc: RTCPeerConnection) -> str:
     return f"{pc.connectionState}/{pc.iceConnectionState}"
 
@@ -211,7 +215,7 @@ class Pair:
     last_check: float = field(default_factory=time.monotonic)
     # State changes of both ends' connections and transports, with the seconds
     # since start(): a flaky failure's message says which end went first, and how.
-    journal: list[str] = field(default_factory=list)
+    journal: list[tuple[float, str]] = field(default_factory=list)
     _probe: asyncio.Future[None] | None = None
     started: float = field(default_factory=time.monotonic)
     # What the test did to the server (e.g. the datagrams it sent), with the
@@ -222,7 +226,7 @@ class Pair:
         self.sent.append((time.monotonic() - self.started, entry))
 
     def note(self, entry: str) -> None:
-        self.journal.append(f"{time.monotonic() - self.started:.2f}s {entry}")
+        self.journal.append((time.monotonic() - self.started, entry))
 
     def watch(self, end: str, pc: RTCPeerConnection) -> None:
         """Journal the state changes of `pc` and its (bundled) transports."""
@@ -288,15 +292,12 @@ class Pair:
     def report(self) -> str:
         """The journal, and what was sent before the first consent check that went
         unanswered (or else last)."""
-        first_miss = next(
-            (float(line.split("s ", 1)[0]) for line in self.journal if "consent check to" in line),
-            None,
-        )
+        first_miss = next((t for t, e in self.journal if "consent check to" in e), None)
         if first_miss is None:
             shown = self.sent[-60:]
         else:  # its first try went out up to 3.5 s before; look a little further back
             shown = [e for e in self.sent if first_miss - 8 <= e[0] <= first_miss - 2][-150:]
-        return "; ".join(self.journal) + " | sent: " + "; ".join(f"{t:.2f}s {e}" for t, e in shown)
+        return f"{_timed(self.journal)} | sent: {_timed(shown)}"
 
     async def _counts(self) -> tuple[int, int]:
         return (
