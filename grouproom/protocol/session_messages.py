@@ -116,6 +116,8 @@ class SeatInfo:
     waiting: tuple[PersonInfo, ...] | None
     # The open signals: every one for a therapist, her own for a member.
     signals: tuple[SignalReceived, ...] = ()
+    # A member back after a broken connection: a therapist saw her signal meanwhile.
+    signal_seen: bool = False
     reconnect_grace: int = 60  # seconds a broken connection keeps its seat
 
     def data(self) -> dict[str, object]:
@@ -129,6 +131,7 @@ class SeatInfo:
             "video": self.video.data(),
             "state": self.state.data(),
             "signals": [s.data() for s in self.signals],
+            "signal_seen": self.signal_seen,
         }
         if self.waiting is not None:
             result["waiting"] = [p.data() for p in self.waiting]

@@ -262,6 +262,9 @@ class Seat:
     # (the latest, if she sent several), and when she sent it.
     signal: SignalKind | None = None
     signal_at: float = 0.0
+    # A therapist acknowledged her signal while she was away: she is told once she
+    # is back (`signal_seen_news`).
+    signal_seen_while_away: bool = False
     device: str = ""  # the browser's key; "" when unknown (a seat kept over a restart)
     away_since: float | None = None  # the connection broke; the seat is held
 
@@ -392,6 +395,9 @@ class TherapySession:
             },
             "everyone_muted": self.mute_new_members,
             "hands": sorted(p for p, seat in self.seats.items() if seat.hand_raised),
+            "signals_seen": sorted(
+                p for p, seat in self.seats.items() if seat.signal_seen_while_away
+            ),
             "signals": {
                 p: [str(seat.signal), seat.signal_at]
                 for p, seat in self.seats.items()
@@ -417,12 +423,14 @@ class TherapySession:
                 if person_id in self.roster and _bools(flags, 3):
                     self.moderation[person_id] = Moderation(*flags)
         self.mute_new_members = data.get("everyone_muted") is True
-        hands = data.get("hands")
-        if isinstance(hands, list):
-            for person_id in hands:
-                seat = self.seats.get(person_id) if isinstance(person_id, str) else None
-                if seat is not None:
-                    seat.hand_raised = True
+        for person_id in _strings(data.get("hands")):
+            seat = self.seats.get(person_id)
+            if seat is not None:
+                seat.hand_raised = True
+        for person_id in _strings(data.get("signals_seen")):
+            seat = self.seats.get(person_id)
+            if seat is not None and not seat.person.role.is_moderator:
+                seat.signal_seen_while_away = True
         signals = data.get("signals")
         if isinstance(signals, dict):
             for person_id, (kind, at) in _signals(signals):
@@ -498,6 +506,7 @@ class TherapySession:
                 )
                 seat.hand_raised = previous.hand_raised
                 seat.signal, seat.signal_at = previous.signal, previous.signal_at
+                seat.signal_seen_while_away = previous.signal_seen_while_away
                 seat.since = previous.since
                 if person_id in self.seats:
                     self.seats[person_id] = seat
@@ -805,6 +814,7 @@ class TherapySession:
         with _Changes(self) as changes:
             seat = self._actor(person_id, Action.SIGNAL_THERAPISTS)
             seat.signal, seat.signal_at = kind, now
+            seat.signal_seen_while_away = False
             changes.add(SignalSent(Audience.MODERATORS, person_id, kind, now))
             return changes.events
 
@@ -816,11 +826,21 @@ class TherapySession:
             seat = self._target(person_id)
             if seat.signal is not None:
                 seat.signal = None
+                seat.signal_seen_while_away = seat.away  # told now, or once she is back
                 changes.add(SignalAcknowledged(Audience.MODERATORS, person_id, actor_id))
                 changes.add(
                     Moderated(Audience.RECORD, actor_id, Action.ACKNOWLEDGE_SIGNAL, person_id)
                 )
             return changes.events
+
+    def signal_seen_news(self, person_id: str) -> bool:
+        """Whether a therapist acknowledged the member's signal while she was away,
+        which she has not been told yet; asking tells her (True only once)."""
+        seat = self.seats.get(person_id)
+        if seat is None or not seat.signal_seen_while_away:
+            return False
+        seat.signal_seen_while_away = False
+        return True
 
     def open_signals(self) -> list[tuple[str, SignalKind, float]]:
         """(member, kind, sent at) of every signal no therapist acknowledged yet,
@@ -902,6 +922,11 @@ class TherapySession:
         round_ = self.round
         if round_ is not None and round_.current == person_id:
             self._advance_turn(changes)
+
+
+def _strings(data: object) -> list[str]:
+    """The strings of a list in live_state; nothing if it is not a list."""
+    return [item for item in data if isinstance(item, str)] if isinstance(data, list) else []
 
 
 def _signals(data: dict[object, object]) -> Iterator[tuple[str, tuple[SignalKind, float]]]:

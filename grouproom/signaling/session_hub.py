@@ -414,6 +414,7 @@ class SessionHub:
             state=self._state(live),
             waiting=waiting,
             signals=signals,
+            signal_seen=session.signal_seen_news(person_id),
             reconnect_grace=self.settings.reconnect_grace,
         )
 

@@ -453,13 +453,20 @@ def test_a_weak_connection_a_blackout_and_a_server_restart(lab: Lab) -> None:
         button.click()  # on again, for what follows
         lab.clear()
 
-        # A 10 s blackout: nothing gets through in either direction.
+        # Anna signals that she needs help; then a 10 s blackout: nothing gets
+        # through in either direction.
+        member.page.click("#signal-help")
+        signal = f'#signals [data-person-id="{anna_id}"]'
+        page.wait_for_selector(signal, timeout=10000)
         lab.lose(100)
         blackout = time.monotonic()
         # The server notices (WebSocket heartbeat) and holds Anna's seat.
         page.wait_for_selector(
             f'.tile[data-participant-id="{anna_id}"][data-reconnecting="true"]', timeout=10000
         )
+        # The therapist marks her signal as seen while she is away.
+        page.click(f'{signal} [data-action="acknowledge_signal"]')
+        page.wait_for_selector("#signals", state="hidden")
         time.sleep(max(0.0, 10 - (time.monotonic() - blackout)))
         lab.clear()
 
@@ -469,6 +476,10 @@ def test_a_weak_connection_a_blackout_and_a_server_restart(lab: Lab) -> None:
         )
         member.page.wait_for_selector("#room:not([hidden])")
         assert member.page.is_hidden("#left") and member.page.is_hidden("#step-rules")
+        # She is told that her signal was seen.
+        member.page.wait_for_selector(
+            "#signal-notice:text-is('A therapist has seen your signal.')", timeout=10000
+        )
         assert grid_order(therapist) == order
         keeps_playing(therapist, 6, "the therapist, from Anna after the blackout", member)
         keeps_playing(member, 6, "Anna, from the therapist after the blackout", therapist)

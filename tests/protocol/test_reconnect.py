@@ -61,6 +61,8 @@ async def test_a_dropped_member_gets_the_same_seat_back(group: Group) -> None:
     await ann.expect("raise_hand", {"raised": True})
     await lea.expect("moderate", {"action": "mute", "target": ann_id})
     await lea.expect("moderate", {"action": "lock"})
+    await ann.expect("signal", {"kind": "need_help"})
+    await lea.event("signal_received")
     before = time.time()
     await ann.ws.close()  # the tablet's Wi-Fi drops: no `leave`
 
@@ -71,6 +73,9 @@ async def test_a_dropped_member_gets_the_same_seat_back(group: Group) -> None:
     # Someone entering meanwhile sees Ann's held seat, marked.
     cor, cor_seat = await group.therapist(group.co_id)
     assert others_in(cor_seat)["Ann"]["reconnecting"] is True
+    # Cor sees her signal while she is away; she is told when she is back.
+    await cor.expect("moderate", {"action": "acknowledge_signal", "target": ann_id})
+    await lea.event("signal_acknowledged")
 
     ann, entered = await group.member("Ann", TABLET)
     assert entered["state"] == "seated"  # locked, yet no waiting room
@@ -82,10 +87,14 @@ async def test_a_dropped_member_gets_the_same_seat_back(group: Group) -> None:
     assert you["id"] == ann_id and you["name"] == "Ann" and you["role"] == "member"
     assert you["audio_forwarded"] is False and you["video_forwarded"] is True
     assert you["hand_raised"] is True
+    assert seat["signals"] == [] and seat["signal_seen"] is True
     for socket in (lea, bob, cor):
         assert (await socket.event("participant_reconnected"))["data"] == {"participant_id": ann_id}
     # Still muted by the therapist, hand still raised; and nobody saw her leave.
     _dan, dan_seat = await group.therapist(group.co_id)  # Cor's second tab
+    assert dan_seat["signal_seen"] is False
+    ann, entered = await group.member("Ann", TABLET)  # she reloads: told once only
+    assert entered["seat"]["signal_seen"] is False
     again = others_in(dan_seat)["Ann"]
     assert again["reconnecting"] is False
     assert again["hand_raised"] is True and again["audio_forwarded"] is False

@@ -378,6 +378,42 @@ def test_a_signal_stays_open_until_a_therapist_acknowledges_it() -> None:
         session.acknowledge_signal("lead", "bob")
 
 
+def test_a_member_whose_signal_was_seen_while_she_was_away_is_told_when_back() -> None:
+    session = seated("ann", "bob")
+    session.signal("ann", SignalKind.NEED_HELP, 7)
+    session.signal("bob", SignalKind.NEED_A_MOMENT, 8)
+    session.acknowledge_signal("lead", "bob")  # Bob is there: the event tells him
+    assert not session.signal_seen_news("bob")
+    session.drop("ann", "c-ann", 9)
+    session.acknowledge_signal("co", "ann")
+    assert session.live_state()["signals_seen"] == ["ann"]  # kept over a restart
+    restored = seated("ann", "bob")
+    restored.drop("ann", "c-ann", 9)
+    restored.restore_live_state(session.live_state())
+    assert restored.live_state() == session.live_state()
+    session.request_entry("ann", "c-ann-2", RULES.version, 10)
+    assert session.signal_seen_news("ann")
+    assert not session.signal_seen_news("ann")  # told once
+    # A new signal while away... and seen again: only the latest counts.
+    session.drop("ann", "c-ann-2", 11)
+    session.acknowledge_signal("co", "ann")  # nothing open: no news
+    session.request_entry("ann", "c-ann-3", RULES.version, 12)
+    assert not session.signal_seen_news("ann")
+    session.signal("ann", SignalKind.NEED_A_MOMENT, 13)
+    session.drop("ann", "c-ann-3", 14)
+    session.acknowledge_signal("co", "ann")
+    session.request_entry("ann", "c-ann-4", RULES.version, 15, device="tablet")
+    session.request_entry("ann", "c-ann-5", RULES.version, 16, device="tablet")  # a reload
+    assert session.signal_seen_news("ann")
+    # Gone for good, she is a new seat with nothing to be told.
+    session.signal("bob", SignalKind.NEED_HELP, 17)
+    session.drop("bob", "c-bob", 18)
+    session.acknowledge_signal("lead", "bob")
+    session.release("bob", 18 + session.reconnect_grace)
+    session.request_entry("bob", "c-bob-2", RULES.version, 200)
+    assert not session.signal_seen_news("bob")
+
+
 def test_the_ground_rules_can_switch_the_group_chat_off() -> None:
     session = TherapySession(
         "s2", ROSTER, RULES.revised(RULES.text, chat_enabled=False), default_plan("nl")
@@ -492,6 +528,9 @@ def test_a_restart_holds_the_seats_and_restores_what_the_therapists_decided() ->
         {"signals": {"ann": ["need_help"]}},
         {"signals": {"lead": ["need_help", 3]}},
         {"signals": ["ann"]},
+        {"signals_seen": "ann"},
+        {"signals_seen": [3]},
+        {"signals_seen": ["lead"]},
         {"round": {"order": ["stranger"], "position": 0, "passed": []}},
         {"round": {"order": ["ann"], "position": 5, "passed": []}},
     ],
@@ -502,6 +541,7 @@ def test_a_saved_state_that_does_not_fit_is_left_out(garbage: object) -> None:
     assert session.moderation == {} and session.round is None
     assert not session.seats["ann"].hand_raised
     assert session.open_signals() == []
+    assert not session.signal_seen_news("ann") and not session.signal_seen_news("lead")
 
 
 def test_a_full_session_seats_nobody_more() -> None:
@@ -612,6 +652,8 @@ def test_invariants_hold_whatever_happens(commands: list[tuple[str, str, str, in
         for seat in session.seats.values():
             assert (seat.connection_id == "") == seat.away
             assert seat.signal is None or seat.person.role is Role.MEMBER
+            if seat.signal_seen_while_away:
+                assert seat.signal is None and seat.person.role is Role.MEMBER
     # What a restart resumes from comes back the same.
     restored = new_session()
     restored.phase_index = session.phase_index

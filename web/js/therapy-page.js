@@ -603,6 +603,7 @@ function enterSession(signaling, session) {
 function seated(seat) {
   state.waiting = seat.waiting || [];
   state.signals = seat.signals || [];
+  if (seat.signal_seen) signalSeen(); // seen while her connection was broken
   if (seat.you) {
     state.youAllowed = { audio: seat.you.audio_forwarded, video: seat.you.video_forwarded };
     state.handRaised = seat.you.hand_raised;
