@@ -109,8 +109,9 @@ def install(
         if not warned:
             warned = True
             logger.warning(
-                "a participant's connection sent under more than %d SSRCs; "
+                "participant %s's connection sent under more than %d SSRCs; "
                 "packets of further ones are dropped",
+                budget.owner if budget is not None else "?",
                 len(sources),
             )
         return True
@@ -124,8 +125,9 @@ def install(
             return False
         if budget.dropped == 1:
             logger.warning(
-                "a participant's connection sent more than its allowance "
+                "participant %s's connection sent more than its allowance "
                 "(%d bytes, %d datagrams a second); the excess is dropped",
+                budget.owner,
                 budget.bytes_per_second,
                 budget.datagrams_per_second,
             )

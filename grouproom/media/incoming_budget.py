@@ -36,9 +36,13 @@ class IncomingBudget:
     """A token bucket of bytes and one of datagrams, each refilled at its rate
     per second up to one second's worth; full at the start."""
 
-    def __init__(self, bytes_per_second: float, datagrams_per_second: float) -> None:
+    def __init__(
+        self, bytes_per_second: float, datagrams_per_second: float, owner: str = ""
+    ) -> None:
         if bytes_per_second <= 0 or datagrams_per_second < 1:
             raise ValueError("an incoming budget needs a positive rate")
+        # Whose connection it is, as log lines name people (a pseudonym).
+        self.owner = owner
         self.bytes_per_second = bytes_per_second
         self.datagrams_per_second = datagrams_per_second
         self._bytes = bytes_per_second
@@ -48,7 +52,9 @@ class IncomingBudget:
         self.dropped = 0
 
     @classmethod
-    def for_participant(cls, video_max_bitrate: int, receive_slots: int) -> IncomingBudget:
+    def for_participant(
+        cls, video_max_bitrate: int, receive_slots: int, owner: str = ""
+    ) -> IncomingBudget:
         """HEADROOM times what a member who publishes audio and video (capped
         at `video_max_bitrate`) and receives `receive_slots` others sends."""
         rtcp_packets = RTCP_PACKETS_PER_SLOT * (receive_slots + 1)
@@ -57,6 +63,7 @@ class IncomingBudget:
         return cls(
             HEADROOM * (media_bytes + rtcp_packets * RTCP_BYTES_PER_PACKET),
             HEADROOM * (video_packets + AUDIO_PACKETS_PER_SECOND + rtcp_packets),
+            owner,
         )
 
     def allows(self, size: int, now: float) -> bool:

@@ -35,6 +35,7 @@ from grouproom.media.incoming_budget import IncomingBudget
 from grouproom.media.publication import Publication
 from grouproom.media.round_trip import RoundTrip
 from grouproom.media.udp_mux import UdpMux
+from grouproom.pseudonym import pseudonym
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ class Peer:
         # what the participant's connection may send.
         self.round_trip = RoundTrip()
         self.incoming = IncomingBudget.for_participant(
-            settings.video_max_bitrate, settings.receive_slots
+            settings.video_max_bitrate, settings.receive_slots, pseudonym(participant_id)
         )
         self.publications: dict[Kind, Publication] = {
             kind: Publication(participant_id, kind, settings.video_max_bitrate, self.round_trip)

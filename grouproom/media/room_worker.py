@@ -39,6 +39,7 @@ from grouproom.media.contract import (
     MediaSettings,
     OfferError,
 )
+from grouproom.pseudonym import environment_for_child
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ class WorkerProcess:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             limit=2**20,
+            env=environment_for_child(),
         )
         assert self.process.stdout is not None
         ready = await asyncio.wait_for(self.process.stdout.readline(), START_TIMEOUT)

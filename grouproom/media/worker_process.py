@@ -34,6 +34,7 @@ from grouproom.long_lived import freeze_start_up_objects
 from grouproom.media import udp_mux
 from grouproom.media.contract import CandidateError, Kind, MediaSettings, OfferError
 from grouproom.media.forwarder import Forwarder
+from grouproom.pseudonym import adopt_parent_key
 
 logger = logging.getLogger(__name__)
 
@@ -197,6 +198,7 @@ if __name__ == "__main__":
     from grouproom.__main__ import configure_logging
 
     configure_logging()
+    adopt_parent_key()
     # The server's settings: the process's event loop (each room sends its own).
     settings = media_settings(json.loads(sys.argv[1]))
     loop_factory = None

@@ -57,6 +57,7 @@ from grouproom.protocol.session_messages import (
     WaitingRoom,
 )
 from grouproom.protocol.session_requests import Credentials, ModerationAction
+from grouproom.pseudonym import pseudonym
 from grouproom.rooms.invites import InviteError, InviteProblem, read_invite
 from grouproom.rooms.leave_cause import LeaveCause
 from grouproom.rooms.permissions import Action
@@ -97,7 +98,6 @@ from grouproom.rooms.therapy_session import (
 from grouproom.settings import Settings
 from grouproom.signaling.ice_servers import ice_servers_for
 from grouproom.signaling.outbox import Outbox
-from grouproom.signaling.pseudonym import pseudonym
 from grouproom.store.records import AttendanceEntry, AuditEntry, Group, SessionRecord
 from grouproom.store.store import Store
 

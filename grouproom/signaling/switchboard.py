@@ -31,6 +31,7 @@ from grouproom.protocol import (
     TrackRemoved,
 )
 from grouproom.protocol.client_messages import REJOIN_TOKEN_LENGTH
+from grouproom.pseudonym import pseudonym
 from grouproom.rooms.admission import Admitted, JoinRequest, Refusal, decide_join
 from grouproom.rooms.leave_cause import LeaveCause
 from grouproom.rooms.participant import Participant
@@ -38,7 +39,6 @@ from grouproom.rooms.registry import RoomRegistry
 from grouproom.rooms.room import Room
 from grouproom.settings import Settings
 from grouproom.signaling.outbox import Outbox
-from grouproom.signaling.pseudonym import pseudonym
 
 logger = logging.getLogger(__name__)
 

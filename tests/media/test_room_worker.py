@@ -13,6 +13,7 @@ import pytest
 
 from grouproom.media.contract import CandidateError, MediaSettings, OfferError
 from grouproom.media.room_worker import RoomWorker, WorkerGone, WorkerPool
+from grouproom.pseudonym import KEY_VARIABLE
 from tests.media.conftest import SLOTS, RecordedEvents
 from tests.media.peers import TestParticipant
 from tests.media.test_forwarding import LUMA, eventually
@@ -91,6 +92,9 @@ async def test_a_worker_runs_on_the_servers_event_loop() -> None:
         assert room.pid is not None
         maps = await asyncio.to_thread(Path(f"/proc/{room.pid}/maps").read_text)
         assert "uvloop" in maps  # the child loaded uvloop's extension
+        # It was given the server's key for log pseudonyms (tests/unit/test_pseudonym.py).
+        environ = await asyncio.to_thread(Path(f"/proc/{room.pid}/environ").read_bytes)
+        assert f"{KEY_VARIABLE}=".encode() in environ
         assert await eventually(
             lambda: sees(events, anna, "bram") and sees(events, bram, "anna"), 20
         )
