@@ -73,6 +73,10 @@ class ForwarderEvents(Protocol):
     def connection_lost(self, participant_id: str) -> None:
         """The participant's peer connection failed or closed without a leave."""
 
+    def connection_quality(self, participant_id: str, quality: str) -> None:
+        """How well the participant's line carries the room changed: "good",
+        "weak" or "bad" (connection_quality.py). Every participant starts good."""
+
 
 class MediaRoom(Protocol):
     """The media of one room: a Forwarder in this process or a RoomWorker that

@@ -30,6 +30,7 @@ from aiortc.rtp import (
     RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
     RtcpPsfbPacket,
+    RtcpReceiverInfo,
     RtcpRrPacket,
     RtcpRtpfbPacket,
     RtcpSrPacket,
@@ -39,6 +40,7 @@ from aiortc.rtp import (
 
 from grouproom.media import direct_receive
 from grouproom.media.bandwidth import CongestionSignal, SentRate, share_level
+from grouproom.media.connection_quality import ConnectionQuality, DownlinkReports
 from grouproom.media.datagram_send import send_datagram
 from grouproom.media.hooks import UNUSED_RECEIVER_PARTS
 from grouproom.media.incoming_budget import IncomingBudget
@@ -206,6 +208,10 @@ class ForwardingSender(RTCRtpSender):
     round_trip: RoundTrip
     # What the subscriber's connection may send (shared by its receivers and senders).
     incoming: IncomingBudget
+    # How well the subscriber's line carries the room (shared by the peer's senders),
+    # fed with what her receiver reports on this stream say; None: not judged.
+    quality: ConnectionQuality | None
+    downlink: DownlinkReports
     _pending: set[asyncio.Future[None]]
     # The nominated candidate pair last sent on, and what sending on it needs (its
     # socket's transport and the remote address, a property that builds a tuple).
@@ -223,6 +229,7 @@ class ForwardingSender(RTCRtpSender):
         stream_id: str,
         round_trip: RoundTrip,
         incoming: IncomingBudget,
+        quality: ConnectionQuality | None = None,
     ) -> ForwardingSender:
         sender.__class__ = cls
         assert isinstance(sender, ForwardingSender)
@@ -241,6 +248,8 @@ class ForwardingSender(RTCRtpSender):
         sender.resent_at = {}
         sender.round_trip = round_trip
         sender.incoming = incoming
+        sender.quality = quality
+        sender.downlink = DownlinkReports()
         sender._pending = set()
         sender._route_pair = None
         sender._route = None
@@ -323,6 +332,7 @@ class ForwardingSender(RTCRtpSender):
             for report in packet.reports:
                 if report.ssrc == self.ssrc:
                     self.round_trip.report_answered(report.lsr, report.dlsr, now)
+                    self._downlink_report(report)
             return
         subscription = self.subscription
         if subscription is None:
@@ -339,6 +349,18 @@ class ForwardingSender(RTCRtpSender):
             # Only video publishers are told a bandwidth (audio's is small and fixed).
             if self.ssrc in ssrcs and self.kind == "video":
                 self._on_remb(subscription, bitrate, ssrcs)
+
+    def _downlink_report(self, report: RtcpReceiverInfo) -> None:
+        """The subscriber's loss on this audio stream, less what its publisher lost
+        on her way to the server (a gap every subscriber of hers sees)."""
+        subscription = self.subscription
+        if self.quality is None or self.kind != "audio" or subscription is None:
+            return
+        publication = subscription.publication
+        expected, lost = self.downlink.report(
+            id(publication), report.highest_sequence, report.packets_lost, publication.packets_lost
+        )
+        self.quality.downlink(expected, lost)
 
     def _on_remb(self, subscription: Subscription, bitrate: int, ssrcs: list[int]) -> None:
         """A subscriber's REMB that lists this stream: its share holds the

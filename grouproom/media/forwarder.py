@@ -74,7 +74,9 @@ class Forwarder:
                 self.settings.media_port,
                 self.settings.media_bind_address,
             )
-        peer = Peer(participant_id, self.settings, self._peer_failed, self.mux)
+        peer = Peer(
+            participant_id, self.settings, self._peer_failed, self.mux, self._quality_changed
+        )
         try:
             answer = await peer.accept_offer(offer_sdp)
         except BaseException:
@@ -254,3 +256,7 @@ class Forwarder:
     def _peer_failed(self, participant_id: str) -> None:
         if participant_id in self.peers:
             self.events.connection_lost(participant_id)
+
+    def _quality_changed(self, participant_id: str, quality: str) -> None:
+        if participant_id in self.peers:
+            self.events.connection_quality(participant_id, quality)

@@ -29,6 +29,8 @@ from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
+from grouproom.media.connection_quality import WINDOW as QUALITY_WINDOW
+from grouproom.media.connection_quality import ConnectionQuality
 from grouproom.media.contract import CandidateError, Kind, MediaSettings, OfferError
 from grouproom.media.endpoints import ForwardingReceiver, ForwardingSender, UnusedReceiver
 from grouproom.media.incoming_budget import IncomingBudget
@@ -140,8 +142,10 @@ class Peer:
         settings: MediaSettings,
         on_failed: Callable[[str], None],
         mux: UdpMux | None = None,
+        on_quality: Callable[[str, str], None] | None = None,
     ) -> None:
         self.participant_id = participant_id
+        self._on_quality = on_quality
         self.mux = mux
         self.settings = settings
         self._on_failed = on_failed
@@ -154,6 +158,7 @@ class Peer:
         # One path for everything (bundled): one round trip, and one budget for
         # what the participant's connection may send.
         self.round_trip = RoundTrip()
+        self.quality = ConnectionQuality()
         self.incoming = IncomingBudget.for_participant(
             settings.video_max_bitrate, settings.receive_slots, pseudonym(participant_id)
         )
@@ -166,6 +171,7 @@ class Peer:
         self.publishes = True
         self.closed = False
         self._rtcp_task: asyncio.Task[None] | None = None
+        self._quality_task: asyncio.Task[None] | None = None
         self.pc.on("connectionstatechange", self._connection_state_changed)
 
     # -- negotiation ------------------------------------------------------------
@@ -185,6 +191,7 @@ class Peer:
         except Exception as exc:  # aiortc raises ValueError, OperationError, ...
             raise OfferError(f"the offer was refused: {exc}") from None
         self._rtcp_task = asyncio.ensure_future(self._run_rtcp())
+        self._quality_task = asyncio.ensure_future(self._judge_quality())
         return str(self.pc.localDescription.sdp)
 
     def _use_mux(self) -> None:
@@ -234,7 +241,11 @@ class Peer:
                 UnusedReceiver.take_over(transceiver.receiver)
                 senders.append(
                     ForwardingSender.take_over(
-                        transceiver.sender, stream_id, self.round_trip, self.incoming
+                        transceiver.sender,
+                        stream_id,
+                        self.round_trip,
+                        self.incoming,
+                        self.quality,
                     )
                 )
             self.slots.append(Slot(index=index, audio=senders[0], video=senders[1]))
@@ -284,14 +295,26 @@ class Peer:
             for publication in self.publications.values():
                 await publication.send_reports()
 
+    async def _judge_quality(self) -> None:
+        """Once per window: how well her line carries the room; told on a change."""
+        audio = self.publications["audio"]
+        while True:
+            await asyncio.sleep(QUALITY_WINDOW)
+            level = self.quality.judge(
+                audio.packets_received, audio.packets_lost, self.round_trip.measured
+            )
+            if level is not None and self._on_quality is not None:
+                self._on_quality(self.participant_id, level.label)
+
     async def close(self) -> None:
         if self.closed:
             return
         self.closed = True
-        if self._rtcp_task is not None:
-            self._rtcp_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._rtcp_task
+        for task in (self._rtcp_task, self._quality_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for publication in self.publications.values():
             publication.close()
         await self.pc.close()

@@ -16,7 +16,7 @@ room and answers on standard output, one JSON object per line:
   set_visible_video carry none and get no reply;
 - the forwarders' events go up without an `id`, with their `room`:
   `{"event": "track_published", "room": ..., ...}`, `track_removed`,
-  `connection_lost`.
+  `connection_lost`, `connection_quality`.
 
 End of input closes every peer connection and ends the process.
 """
@@ -71,6 +71,16 @@ class WorkerEvents:
     def connection_lost(self, participant_id: str) -> None:
         self._say(
             {"event": "connection_lost", "room": self._room, "participant_id": participant_id}
+        )
+
+    def connection_quality(self, participant_id: str, quality: str) -> None:
+        self._say(
+            {
+                "event": "connection_quality",
+                "room": self._room,
+                "participant_id": participant_id,
+                "quality": quality,
+            }
         )
 
 

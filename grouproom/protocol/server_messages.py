@@ -25,6 +25,7 @@ class ParticipantInfo:
     name: str
     audio_muted: bool
     video_muted: bool
+    connection: str = "good"  # how well their line carries the room (ConnectionQuality)
 
     def data(self) -> dict[str, object]:
         return {
@@ -32,6 +33,7 @@ class ParticipantInfo:
             "name": self.name,
             "audio_muted": self.audio_muted,
             "video_muted": self.video_muted,
+            "connection": self.connection,
         }
 
 
@@ -180,6 +182,20 @@ class MediaState:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectionQuality:
+    """How well a participant's line carries the room: "good", "weak" or "bad"
+    (grouproom/media/connection_quality.py); to everyone, the participant too."""
+
+    TYPE: ClassVar[str] = "connection_quality"
+    participant_id: str
+    quality: str
+    request_id: ClassVar[None] = None
+
+    def data(self) -> dict[str, object]:
+        return {"participant_id": self.participant_id, "quality": self.quality}
+
+
+@dataclass(frozen=True, slots=True)
 class _TrackEvent:
     """A participant's track and the receive slot (mid) that carries it."""
 
@@ -221,6 +237,7 @@ ServerMessage = (
     | ParticipantJoined
     | ParticipantLeft
     | MediaState
+    | ConnectionQuality
     | TrackPublished
     | TrackRemoved
     | Closing

@@ -35,6 +35,7 @@ class SessionParticipantInfo:
     video_forwarded: bool
     hand_raised: bool
     reconnecting: bool = False  # the connection broke; the seat is held
+    connection: str = "good"  # how well their line carries the room (ConnectionQuality)
 
     def data(self) -> dict[str, object]:
         return {
@@ -47,6 +48,7 @@ class SessionParticipantInfo:
             "video_forwarded": self.video_forwarded,
             "hand_raised": self.hand_raised,
             "reconnecting": self.reconnecting,
+            "connection": self.connection,
         }
 
 

@@ -17,6 +17,8 @@ class Participant:
     display_name: str
     audio_muted: bool = False
     video_muted: bool = False
+    # How well their line carries the room, as the media plane judged it last.
+    connection: str = "good"
 
     def set_media_state(self, audio_muted: bool, video_muted: bool) -> None:
         self.audio_muted = audio_muted

@@ -20,12 +20,14 @@ from datetime import UTC, datetime
 
 from aiohttp import WSCloseCode
 
+from grouproom.media.connection_quality import Quality
 from grouproom.media.contract import Kind, MediaRoom, MediaSettings
 from grouproom.media.room_worker import open_media_room
 from grouproom.protocol import (
     AnyServerMessage,
     Closing,
     ClosingCause,
+    ConnectionQuality,
     ErrorCode,
     IceServer,
     MediaState,
@@ -104,6 +106,7 @@ from grouproom.store.store import Store
 logger = logging.getLogger(__name__)
 
 MAX_RECEIVE_SLOTS = 31
+GOOD = Quality.GOOD.label  # a connection's quality until the media plane says otherwise
 SHUTDOWN_GRACE = 5.0
 DENIAL_CODES: dict[DenialCode, ErrorCode] = {
     DenialCode.NOT_ALLOWED: ErrorCode.NOT_ALLOWED,
@@ -152,6 +155,8 @@ class Live:
     outboxes: dict[str, Outbox] = field(default_factory=dict)  # by connection id
     self_muted: dict[str, tuple[bool, bool]] = field(default_factory=dict)  # person: a, v
     connected: set[str] = field(default_factory=set)  # persons whose media is connected
+    # How well each connected person's line carries the room, where not "good".
+    connection: dict[str, str] = field(default_factory=dict)
     # Seats held for someone reconnecting: released when the timer fires.
     release_timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
 
@@ -189,6 +194,12 @@ class SessionEvents:
 
     def connection_lost(self, participant_id: str) -> None:
         self.hub.spawn(self.hub.media_lost(self.session_id, participant_id))
+
+    def connection_quality(self, participant_id: str, quality: str) -> None:
+        live = self.hub.live.get(self.session_id)
+        if live is not None and participant_id in live.connected:
+            live.connection[participant_id] = quality
+            self.hub.tell_everyone(live, ConnectionQuality(participant_id, quality))
 
 
 class SessionHub:
@@ -435,6 +446,9 @@ class SessionHub:
             video_forwarded=session.video_forwarded(person_id),
             hand_raised=seat.hand_raised,
             reconnecting=seat.away,
+            connection=live.connection.get(person_id, GOOD)
+            if person_id in live.connected
+            else GOOD,
         )
 
     @staticmethod
@@ -610,6 +624,8 @@ class SessionHub:
             person_id, offer_sdp, publishes=seat.person.role.is_seen_and_heard
         )
         live.connected.add(person_id)
+        if live.connection.pop(person_id, GOOD) != GOOD:  # a new connection starts good
+            self.tell_everyone(live, ConnectionQuality(person_id, GOOD))
         self._apply_forwarding(live, person_id)
         return answer
 
@@ -770,6 +786,9 @@ class SessionHub:
         live.forwarder.set_forwarding(
             person_id, "video", session.video_forwarded(person_id) and not video_muted
         )
+
+    def tell_everyone(self, live: Live, message: AnyServerMessage) -> None:
+        self._send(live, Audience.EVERYONE, message)
 
     def _send(
         self,

@@ -20,6 +20,7 @@ from grouproom.media.room_worker import open_media_room
 from grouproom.protocol import (
     Closing,
     ClosingCause,
+    ConnectionQuality,
     ErrorCode,
     MediaState,
     ParticipantInfo,
@@ -53,6 +54,7 @@ def participant_info(participant: Participant) -> ParticipantInfo:
         name=participant.display_name,
         audio_muted=participant.audio_muted,
         video_muted=participant.video_muted,
+        connection=participant.connection,
     )
 
 
@@ -83,6 +85,9 @@ class RoomEvents:
 
     def connection_lost(self, participant_id: str) -> None:
         self.switchboard.spawn(self.switchboard.lose_connection(self.room_id, participant_id))
+
+    def connection_quality(self, participant_id: str, quality: str) -> None:
+        self.switchboard.connection_quality(self.room_id, participant_id, quality)
 
 
 class Switchboard:
@@ -221,6 +226,15 @@ class Switchboard:
         self.broadcast(
             room, MediaState(participant.id, audio_muted, video_muted), exclude=participant.id
         )
+
+    def connection_quality(self, room_id: str, participant_id: str, quality: str) -> None:
+        """The media plane's judgement of a participant's line, to everyone."""
+        room = self.registry.get(room_id)
+        participant = room.get(participant_id) if room is not None else None
+        if room is None or participant is None:
+            return
+        participant.connection = quality
+        self.broadcast(room, ConnectionQuality(participant_id, quality))
 
     def set_visible_video(
         self, room_id: str, participant_id: str, publisher_ids: frozenset[str]

@@ -405,6 +405,15 @@ def test_a_weak_connection_a_blackout_and_a_server_restart(lab: Lab) -> None:
         lab.delay(150)
         lab.cap("1mbit")
         time.sleep(4)  # the bandwidth estimate settles
+        # The server judges her line weak (or worse): everyone's tile of her says so,
+        # and hers too; the therapist's own line is fine.
+        anna_tile = f'.tile[data-participant-id="{anna_id}"]'
+        page.wait_for_selector(f'{anna_tile}:not([data-connection="good"])', timeout=20000)
+        member.page.wait_for_selector('.tile[data-self="true"]:not([data-connection="good"])')
+        print(f"weak line, judged: {page.get_attribute(anna_tile, 'data-connection')}")
+        assert page.get_attribute('.tile[data-self="true"]', "data-connection") == "good"
+        TEST_OUTPUT.mkdir(exist_ok=True)
+        page.screenshot(path=str(TEST_OUTPUT / "session-weak-connection.png"))
         seen_by_therapist = keeps_playing(therapist, 12, "the therapist, from Anna", member)
         seen_by_member = keeps_playing(member, 12, "Anna, from the therapist", therapist)
         # Anna's browser saw the loss on its side and asked the server to resend
@@ -435,6 +444,10 @@ def test_a_weak_connection_a_blackout_and_a_server_restart(lab: Lab) -> None:
         lab.cap("150kbit")
         started = time.monotonic()
         member.page.wait_for_selector("#weak-line-hint:not([hidden])", timeout=60000)
+        page.wait_for_selector(f'{anna_tile}[data-connection="bad"]', timeout=30000)
+        assert "Anna · deelnemer · Zeer zwakke verbinding" in (
+            page.text_content("#participants") or ""
+        )
         print(f"narrow line: the hint after {time.monotonic() - started:.1f} s: {inbound(member)}")
         button = member.page.locator("#others-video-button")
         assert "suggested" in (button.get_attribute("class") or "")
@@ -482,6 +495,9 @@ def test_a_weak_connection_a_blackout_and_a_server_restart(lab: Lab) -> None:
         )
         assert grid_order(therapist) == order
         keeps_playing(therapist, 6, "the therapist, from Anna after the blackout", member)
+        # Her new connection starts good, on every page.
+        page.wait_for_selector(f'{anna_tile}[data-connection="good"]')
+        member.page.wait_for_selector('.tile[data-self="true"][data-connection="good"]')
         keeps_playing(member, 6, "Anna, from the therapist after the blackout", therapist)
 
         # A server restart: the graceful stop tells the browsers, which come back by

@@ -15,6 +15,7 @@ from aiortc.sdp import SessionDescription
 
 from grouproom.app import create_app, switchboard_key
 from grouproom.settings import Settings
+from tests.media.test_connection_quality import lose_audio_on_the_way_down
 from tests.protocol.conftest import AiohttpClient, Connect, Member
 from tests.protocol.rtc_client import RtcClient
 from tests.protocol.signaling_client import SignalingClient
@@ -66,6 +67,23 @@ async def test_two_members_are_told_which_slot_carries_whom(member: Any) -> None
     assert removed == bram_sees
     left = await bram.signaling.event("participant_left")
     assert left["data"] == {"participant_id": anna.id, "cause": "left"}
+
+
+async def test_everyone_is_told_how_well_a_members_line_carries_the_room(member: Any) -> None:
+    anna: Member = await member("Anna")
+    bram: Member = await member("Bram")
+    await anna.publish()
+    await bram.publish()
+    await asyncio.wait_for(anna.rtc.connected.wait(), CONNECT_TIMEOUT)
+    lose_audio_on_the_way_down(anna.rtc.pc, 5)  # a fifth of what reaches her
+    for member_ in (anna, bram):
+        told = await member_.signaling.event("connection_quality", seconds=20)
+        assert told["data"] == {"participant_id": anna.id, "quality": "bad"}
+    # Whoever comes in later finds it in the participant list.
+    cees: Member = await member("Cees")
+    listed = {p["name"]: p["connection"] for p in cees.joined["participants"]}
+    assert listed == {"Anna": "bad", "Bram": "good"}
+    assert [e for e in bram.signaling.events if e["type"] == "connection_quality"] == []
 
 
 async def test_media_state_switches_forwarding(member: Any, http: TestClient[Any, Any]) -> None:

@@ -49,6 +49,7 @@ async def test_the_second_participant_sees_the_first(connect: Connect) -> None:
             "name": "Anna",
             "audio_muted": True,
             "video_muted": False,
+            "connection": "good",
         }
     ]
     event = await anna.event("participant_joined")
@@ -58,6 +59,7 @@ async def test_the_second_participant_sees_the_first(connect: Connect) -> None:
             "name": "Bram",
             "audio_muted": False,
             "video_muted": True,
+            "connection": "good",
         }
     }
 

@@ -24,6 +24,7 @@ from grouproom.rooms.invites import InviteClaims, make_invite
 from grouproom.rooms.roles import Role
 from grouproom.settings import Settings
 from grouproom.store.store import Store
+from tests.media.test_connection_quality import lose_audio_on_the_way_up
 from tests.protocol.conftest import AiohttpClient
 from tests.protocol.rtc_client import RtcClient
 from tests.protocol.signaling_client import SignalingClient, SocketClosed
@@ -463,13 +464,7 @@ async def test_forwarding_follows_the_therapists(
     no more audio packets from them until a therapist allows them to speak."""
     lea, ann, bob = await seated_group(group)
     ann_id = group.members["Ann"]
-    peers: dict[str, RtcClient] = {}
-    for name, socket in (("Lea", lea), ("Ann", ann), ("Bob", bob)):
-        slots = 4  # four others at most in this group's roster
-        peer = rtc_clients(slots)
-        answer = await socket.expect("offer", {"sdp": await peer.offer()})
-        await peer.accept(answer["sdp"])
-        peers[name] = peer
+    peers = await _with_media(rtc_clients, {"Lea": lea, "Ann": ann, "Bob": bob})
     published = await _published_mid(bob, ann_id, "audio")
 
     async def ann_audio_packets() -> int:
@@ -483,6 +478,36 @@ async def test_forwarding_follows_the_therapists(
     assert await ann_audio_packets() - before <= 5  # at most what was under way
     await lea.expect("moderate", {"action": "allow_speak", "target": ann_id})
     assert await _grows(ann_audio_packets)
+
+
+async def test_everyone_in_a_session_is_told_how_well_a_members_line_carries_it(
+    group: Group, rtc_clients: Callable[[int], RtcClient]
+) -> None:
+    lea, ann, bob = await seated_group(group)
+    ann_id = group.members["Ann"]
+    peers = await _with_media(rtc_clients, {"Lea": lea, "Ann": ann, "Bob": bob})
+    await asyncio.wait_for(peers["Ann"].connected.wait(), 15)
+    lose_audio_on_the_way_up(peers["Ann"].pc, 5)  # a fifth of what she sends
+    for socket in (lea, ann, bob):
+        told = await socket.event("connection_quality", seconds=20)
+        assert told["data"] == {"participant_id": ann_id, "quality": "bad"}
+    # A therapist who comes in later finds it in the seat.
+    _, cor_seat = await group.therapist(group.co_id)
+    listed = {p["name"]: p["connection"] for p in cor_seat["participants"]}
+    assert listed == {"Lea": "good", "Ann": "bad", "Bob": "good"}
+
+
+async def _with_media(
+    rtc_clients: Callable[[int], RtcClient], sockets: dict[str, SignalingClient]
+) -> dict[str, RtcClient]:
+    """A real aiortc peer connection for each seated socket, by name."""
+    peers: dict[str, RtcClient] = {}
+    for name, socket in sockets.items():
+        peer = rtc_clients(4)  # four others at most in this group's roster
+        answer = await socket.expect("offer", {"sdp": await peer.offer()})
+        await peer.accept(answer["sdp"])
+        peers[name] = peer
+    return peers
 
 
 async def _published_mid(socket: SignalingClient, publisher: str, kind: str) -> str:

@@ -22,6 +22,7 @@ SERVER_TYPES = {
     "media_state",
     "track_published",
     "track_removed",
+    "connection_quality",
     "closing",
     "session_details",
     "entered",

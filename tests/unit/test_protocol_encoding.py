@@ -12,6 +12,7 @@ from grouproom.protocol import (
     Answer,
     Closing,
     ClosingCause,
+    ConnectionQuality,
     ErrorCode,
     ErrorMessage,
     IceServer,
@@ -63,7 +64,13 @@ def test_joined() -> None:
             "participant_id": "p2",
             "room": {"id": "demo"},
             "participants": [
-                {"id": "p1", "name": "Anna", "audio_muted": True, "video_muted": False}
+                {
+                    "id": "p1",
+                    "name": "Anna",
+                    "audio_muted": True,
+                    "video_muted": False,
+                    "connection": "good",
+                }
             ],
             "receive_slots": 11,
             "ice_servers": [
@@ -109,6 +116,7 @@ def test_joined() -> None:
                     "name": "Anna",
                     "audio_muted": True,
                     "video_muted": False,
+                    "connection": "good",
                 }
             },
         ),
@@ -123,6 +131,12 @@ def test_joined() -> None:
             "media_state",
             None,
             {"participant_id": "p1", "audio_muted": False, "video_muted": True},
+        ),
+        (
+            ConnectionQuality("p1", "weak"),
+            "connection_quality",
+            None,
+            {"participant_id": "p1", "quality": "weak"},
         ),
         (
             TrackPublished("p1", "video", "3"),

@@ -116,6 +116,7 @@ function addRemoteTile(participant) {
   if (grid.get(participant.id)) return;
   const tile = new Tile(participant.id, participant.name);
   tile.setMediaState(participant.audio_muted, participant.video_muted);
+  tile.setConnection(participant.connection);
   grid.add(tile);
 }
 
@@ -171,6 +172,10 @@ async function join(event) {
       onMediaState(id, audioMuted, videoMuted) {
         const tile = grid.get(id);
         if (tile) tile.setMediaState(audioMuted, videoMuted);
+      },
+      onConnectionQuality(id, quality) {
+        const tile = grid.get(id); // her own tile too
+        if (tile) tile.setConnection(quality);
       },
       onTrack(id, kind, track) {
         const tile = grid.get(id);

@@ -130,6 +130,11 @@ export class RoomSession {
     signaling.on("media_state", (data) =>
       this.callbacks.onMediaState(data.participant_id, data.audio_muted, data.video_muted),
     );
+    signaling.on("connection_quality", (data) => {
+      if (this.callbacks.onConnectionQuality) {
+        this.callbacks.onConnectionQuality(data.participant_id, data.quality);
+      }
+    });
     signaling.on("track_published", (data) => this.trackEvent(data, true));
     signaling.on("track_removed", (data) => this.trackEvent(data, false));
     signaling.onClose((cause) => this.connectionClosed(signaling, cause));

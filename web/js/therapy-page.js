@@ -189,6 +189,9 @@ function renderParticipants() {
     text += ` · ${t(`session.${person.role}`)}`;
     if (person.hand_raised) text += ` · ${t("session.handRaised")}`;
     if (person.reconnecting) text += ` · ${t("session.reconnecting")}`;
+    else if (person.connection === "weak" || person.connection === "bad") {
+      text += ` · ${t(`tile.connection.${person.connection}`)}`;
+    }
     if (person.audio_forwarded === false && person.role !== "observer") {
       const round = state.session && state.session.round;
       const waitsTurn = round && round.current && round.current !== person.id;
@@ -628,6 +631,7 @@ function addParticipant(participant) {
   }
   tile.setMediaState(participant.audio_muted, participant.video_muted);
   tile.setReconnecting(Boolean(participant.reconnecting));
+  tile.setConnection(participant.connection);
 }
 
 function setReconnecting(id, reconnecting) {
@@ -656,7 +660,10 @@ function roomCallbacks() {
         syncParticipants(seat);
         if (visibleVideo) visibleVideo.resend();
         const self = grid.get(seat.participant_id);
-        if (self) self.setTracks({ audio: room.audioTrack, video: room.videoTrack });
+        if (self) {
+          self.setTracks({ audio: room.audioTrack, video: room.videoTrack });
+          if (seat.you) self.setConnection(seat.you.connection);
+        }
         show("room");
         render();
         return;
@@ -683,6 +690,13 @@ function roomCallbacks() {
       state.participants.delete(id);
       dropSignal(id);
       grid.remove(id);
+      render();
+    },
+    onConnectionQuality(id, quality) {
+      const participant = state.participants.get(id);
+      if (participant) participant.connection = quality;
+      const tile = grid.get(id); // her own tile too
+      if (tile) tile.setConnection(quality);
       render();
     },
     onMediaState(id, audioMuted, videoMuted) {

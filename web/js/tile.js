@@ -48,6 +48,21 @@ function handIcon() {
   return svg;
 }
 
+// Three bars of rising height; a weak line lights two, a bad one only the first.
+function connectionIcon() {
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  for (const [index, height] of [8, 14, 20].entries()) {
+    const bar = document.createElementNS(SVG_NS, "rect");
+    const attributes = { x: 2 + index * 8, y: 22 - height, width: 5, height, rx: 1.2 };
+    for (const [key, value] of Object.entries(attributes)) bar.setAttribute(key, String(value));
+    bar.setAttribute("class", `bar bar-${index + 1}`);
+    svg.append(bar);
+  }
+  return svg;
+}
+
 export class Tile {
   constructor(id, name, { self = false } = {}) {
     this.id = id;
@@ -62,6 +77,7 @@ export class Tile {
     this.reconnecting = false;
     this.handRaised = false; // therapy sessions only
     this.signal = null; // a member's open signal, on a therapist's page: its kind
+    this.connection = "good"; // how well their line carries the room, as the server judges it
     this.stopWatching = () => {};
 
     this.element = document.createElement("div");
@@ -92,7 +108,14 @@ export class Tile {
     this.mutedElement.hidden = true;
     this.nameElement = document.createElement("span");
     this.nameElement.className = "tile-name";
-    label.append(this.mutedElement, this.nameElement);
+    // A weak or bad line (the server's judgement), so that a frozen picture or
+    // broken speech is not taken for the person withdrawing.
+    this.connectionElement = document.createElement("span");
+    this.connectionElement.className = "tile-connection";
+    this.connectionElement.setAttribute("role", "img");
+    this.connectionElement.append(connectionIcon());
+    this.connectionElement.hidden = true;
+    label.append(this.mutedElement, this.nameElement, this.connectionElement);
 
     // Shown while the person's connection is broken and their seat is held.
     this.reconnectingElement = document.createElement("div");
@@ -164,6 +187,13 @@ export class Tile {
     this.render();
   }
 
+  setConnection(quality) {
+    const value = quality === "weak" || quality === "bad" ? quality : "good";
+    if (value === this.connection) return;
+    this.connection = value;
+    this.render();
+  }
+
   setReconnecting(reconnecting) {
     this.reconnecting = reconnecting;
     if (reconnecting) this.setSpeaking(false);
@@ -191,6 +221,13 @@ export class Tile {
     this.reconnectingElement.textContent = t("tile.reconnecting");
     this.handElement.hidden = !this.handRaised;
     this.handElement.setAttribute("aria-label", t("tile.handRaised"));
+    const weakLine = this.connection !== "good" && !this.reconnecting;
+    this.connectionElement.hidden = !weakLine;
+    this.connectionElement.dataset.quality = this.connection;
+    const connectionText = weakLine ? t(`tile.connection.${this.connection}`) : "";
+    this.connectionElement.setAttribute("aria-label", connectionText);
+    this.connectionElement.title = connectionText;
+    this.element.dataset.connection = this.connection;
     this.signalElement.hidden = !this.signal;
     this.signalElement.dataset.kind = this.signal || "";
     this.signalElement.textContent = this.signal

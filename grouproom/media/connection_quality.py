@@ -1,0 +1,143 @@
+"""How well a participant's line carries the room: good, weak or bad.
+
+A member on a weak home line freezes on everyone's screen and hears the others
+in fragments; a therapist who does not know why may read it as the member
+withdrawing. The server sees her line from both ends and tells the room
+(`connection_quality`, docs/protocol.md), as LiveKit and Jitsi show a quality
+indicator on each tile.
+
+Per window of `WINDOW` seconds:
+- her way up: the share of her audio packets that never arrived (RTP sequence
+  gaps; audio is never sent again, so its loss is the line's, where video's is
+  mostly repaired on request);
+- her way down: the loss her browser's receiver reports give for the audio
+  streams the server sends her (cumulative lost and highest sequence number, so
+  the loss is weighted by packets, not by report);
+- the round trip, from the same reports (round_trip.py).
+
+A window with fewer than `MIN_PACKETS` audio packets expected in a direction
+(everyone silent, with DTX) says nothing about that direction's loss. The level
+of a window is the worst of the three; the level told rises once two windows in
+a row reach it, and falls once three in a row are below it, so that one burst of
+loss does not make a tile blink.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from enum import IntEnum
+
+WINDOW = 2.0  # seconds
+MIN_PACKETS = 20
+WEAK_LOSS = 0.03
+BAD_LOSS = 0.10
+WEAK_ROUND_TRIP = 0.4  # seconds
+BAD_ROUND_TRIP = 1.0
+RISE_AFTER = 2  # windows in a row at a worse level
+FALL_AFTER = 3  # windows in a row below the level
+
+
+class Quality(IntEnum):
+    GOOD = 0
+    WEAK = 1
+    BAD = 2
+
+    @property
+    def label(self) -> str:
+        """The protocol's name for it."""
+        return self.name.lower()
+
+
+def loss_level(lost: int, expected: int) -> Quality | None:
+    """The level of a loss of `lost` packets out of `expected`; None if too few
+    packets were expected to tell."""
+    if expected < MIN_PACKETS:
+        return None
+    share = max(0, lost) / expected
+    if share >= BAD_LOSS:
+        return Quality.BAD
+    return Quality.WEAK if share >= WEAK_LOSS else Quality.GOOD
+
+
+def round_trip_level(seconds: float | None) -> Quality | None:
+    if seconds is None:
+        return None
+    if seconds >= BAD_ROUND_TRIP:
+        return Quality.BAD
+    return Quality.WEAK if seconds >= WEAK_ROUND_TRIP else Quality.GOOD
+
+
+class DownlinkReports:
+    """What the receiver reports on one outgoing audio stream said since the
+    previous one: packets expected, and lost on the way from the server. A packet
+    its publisher lost on her way up leaves a gap in the stream too (the server
+    keeps a publisher's gaps, so that the browser's jitter buffer and Opus's FEC see
+    them), which every subscriber of hers reports: that part is taken out."""
+
+    def __init__(self) -> None:
+        # (source, highest sequence, lost, the publisher's own loss), cumulative.
+        self._last: tuple[int, int, int, int] | None = None
+
+    def report(
+        self, source: int, highest_sequence: int, packets_lost: int, upstream_lost: int
+    ) -> tuple[int, int]:
+        """(expected, lost downstream) since the previous report of this stream from
+        the same `source` (any key that tells publishers apart), given the report's
+        cumulative highest sequence number and loss, and the publisher's own
+        cumulative loss now. (0, 0) for the first report, the first after the slot
+        passed to another publisher, and one whose count went backwards."""
+        last = self._last
+        self._last = (source, highest_sequence, packets_lost, upstream_lost)
+        if last is None or last[0] != source:
+            return 0, 0
+        expected = highest_sequence - last[1]
+        if not 0 < expected < 2**16:
+            return 0, 0
+        lost = (packets_lost - last[2]) - max(0, upstream_lost - last[3])
+        return expected, min(expected, max(0, lost))
+
+
+class ConnectionQuality:
+    """One participant's line: fed with packet counts, judged once per window."""
+
+    def __init__(self) -> None:
+        self.level = Quality.GOOD  # as told
+        self._down_expected = 0
+        self._down_lost = 0
+        self._up_last: tuple[int, int] | None = None  # (received, lost) of her audio
+        self._windows: deque[Quality] = deque(maxlen=max(RISE_AFTER, FALL_AFTER))
+
+    def downlink(self, expected: int, lost: int) -> None:
+        """A receiver report of hers on an audio stream the server sends her."""
+        self._down_expected += expected
+        self._down_lost += lost
+
+    def judge(
+        self, audio_received: int, audio_lost: int, round_trip: float | None
+    ) -> Quality | None:
+        """End a window: her audio publication's counts so far (received and lost,
+        both cumulative) and the round trip (None until measured). Returns the new
+        level when it changes, else None."""
+        up: Quality | None = None
+        if self._up_last is not None:
+            received = audio_received - self._up_last[0]
+            lost = max(0, audio_lost - self._up_last[1])
+            up = loss_level(lost, received + lost)
+        self._up_last = (audio_received, audio_lost)
+        down = loss_level(self._down_lost, self._down_expected)
+        self._down_expected = self._down_lost = 0
+        known = [q for q in (up, down, round_trip_level(round_trip)) if q is not None]
+        self._windows.append(max(known, default=Quality.GOOD))
+        return self._decide()
+
+    def _decide(self) -> Quality | None:
+        recent = list(self._windows)
+        rising = recent[-RISE_AFTER:]
+        if len(rising) == RISE_AFTER and min(rising) > self.level:
+            self.level = min(rising)
+            return self.level
+        falling = recent[-FALL_AFTER:]
+        if len(falling) == FALL_AFTER and max(falling) < self.level:
+            self.level = max(falling)
+            return self.level
+        return None

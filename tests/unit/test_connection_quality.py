@@ -1,0 +1,96 @@
+"""The judgement of a participant's line: loss both ways and the round trip, with
+the hysteresis that keeps a tile from blinking."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from grouproom.media.connection_quality import (
+    FALL_AFTER,
+    RISE_AFTER,
+    ConnectionQuality,
+    DownlinkReports,
+    Quality,
+    loss_level,
+    round_trip_level,
+)
+
+
+def test_levels_of_loss_and_round_trip() -> None:
+    assert loss_level(0, 100) is Quality.GOOD
+    assert loss_level(2, 100) is Quality.GOOD
+    assert loss_level(3, 100) is Quality.WEAK
+    assert loss_level(10, 100) is Quality.BAD
+    assert loss_level(5, 19) is None  # too few packets to tell
+    assert round_trip_level(None) is None
+    assert round_trip_level(0.1) is Quality.GOOD
+    assert round_trip_level(0.5) is Quality.WEAK
+    assert round_trip_level(1.2) is Quality.BAD
+
+
+def test_a_downlink_report_leaves_out_what_the_publisher_lost() -> None:
+    stream = DownlinkReports()
+    assert stream.report(1, 1000, 0, 0) == (0, 0)  # the first says nothing yet
+    # 100 packets further, 12 lost: 10 of them never reached the server.
+    assert stream.report(1, 1100, 12, 10) == (100, 2)
+    # The publisher's loss can exceed what the report saw (timing): never below 0.
+    assert stream.report(1, 1200, 13, 25) == (100, 0)
+    # The slot passes to another publisher: a fresh start.
+    assert stream.report(2, 1300, 50, 0) == (0, 0)
+    assert stream.report(2, 1350, 55, 0) == (50, 5)
+    # A count that goes backwards (a restarted stream) says nothing.
+    assert stream.report(2, 900, 0, 0) == (0, 0)
+
+
+def window(quality: ConnectionQuality, up: tuple[int, int], rtt: float | None) -> Quality | None:
+    return quality.judge(up[0], up[1], rtt)
+
+
+def test_the_level_rises_after_two_windows_and_falls_after_three() -> None:
+    quality = ConnectionQuality()
+    received, lost = 0, 0
+    assert window(quality, (received, lost), 0.05) is None  # the first window: a baseline
+
+    def step(got: int, missing: int, rtt: float | None = 0.05) -> Quality | None:
+        nonlocal received, lost
+        received, lost = received + got, lost + missing
+        return window(quality, (received, lost), rtt)
+
+    assert step(100, 20) is None  # one bad window is not enough
+    assert step(100, 0) is None
+    assert step(100, 20) is None
+    assert step(100, 20) is Quality.BAD
+    assert quality.level is Quality.BAD
+    assert step(100, 5) is None  # better, but not for long enough yet
+    assert step(100, 5) is None
+    assert step(100, 0) is Quality.WEAK  # three windows below bad: the worst of them
+    assert step(100, 0) is None
+    assert step(100, 0) is Quality.GOOD
+    # A long round trip alone makes a line weak; silence (no packets) says nothing.
+    assert step(0, 0, 0.6) is None
+    assert step(0, 0, 0.6) is Quality.WEAK
+    # Her downlink: her receiver reports on the audio the server sends her.
+    for _ in range(RISE_AFTER):
+        quality.downlink(100, 15)
+        change = step(100, 0)
+    assert change is Quality.BAD
+
+
+@given(st.lists(st.tuples(st.integers(0, 200), st.integers(0, 60)), max_size=40))
+def test_a_change_is_told_only_when_windows_agree(windows: list[tuple[int, int]]) -> None:
+    quality = ConnectionQuality()
+    received = lost = 0
+    judged: list[Quality] = []
+    quality.judge(0, 0, None)
+    for got, missing in windows:
+        received, lost = received + got, lost + missing
+        level = loss_level(missing, got + missing) or Quality.GOOD
+        judged.append(level)
+        before = quality.level
+        change = quality.judge(received, lost, None)
+        assert change is None or change is quality.level
+        if quality.level > before:
+            assert min(judged[-RISE_AFTER:]) == quality.level
+        elif quality.level < before:
+            assert max(judged[-FALL_AFTER:]) == quality.level
