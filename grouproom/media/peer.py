@@ -303,8 +303,12 @@ class Peer:
             level = self.quality.judge(
                 audio.packets_received, audio.packets_lost, self.round_trip.measured
             )
-            if level is not None and self._on_quality is not None:
+            if level is None or self._on_quality is None:
+                continue
+            try:
                 self._on_quality(self.participant_id, level.label)
+            except Exception:  # a fault in signalling must not end the judging
+                logger.exception("telling a connection's quality failed")
 
     async def close(self) -> None:
         if self.closed:
