@@ -46,6 +46,10 @@ COUNTER_HELP = {
         "Times a subscriber's falling bandwidth estimate began holding a video it"
         " receives back to its share (a congested downlink), per video."
     ),
+    "connection_worsened": (
+        "Times the server judged a participant's line worse than before (good to weak,"
+        " weak or good to bad): loss on her way up or down, or a long round trip."
+    ),
     "incoming_over_budget": (
         "Packets from participants dropped because their connection sent more than"
         " four times what a member sends at most (the video cap, audio and RTCP)."

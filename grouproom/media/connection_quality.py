@@ -102,6 +102,7 @@ class ConnectionQuality:
 
     def __init__(self) -> None:
         self.level = Quality.GOOD  # as told
+        self.worsened = 0  # times the level told rose (good to weak, weak to bad...)
         self._down_expected = 0
         self._down_lost = 0
         self._up_last: tuple[int, int] | None = None  # (received, lost) of her audio
@@ -135,6 +136,7 @@ class ConnectionQuality:
         rising = recent[-RISE_AFTER:]
         if len(rising) == RISE_AFTER and min(rising) > self.level:
             self.level = min(rising)
+            self.worsened += 1
             return self.level
         falling = recent[-FALL_AFTER:]
         if len(falling) == FALL_AFTER and max(falling) < self.level:

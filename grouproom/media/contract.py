@@ -47,6 +47,7 @@ COUNTERS = (
     "packets_not_recovered",
     "congestion_limits",
     "incoming_over_budget",
+    "connection_worsened",
 )
 
 

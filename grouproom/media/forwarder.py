@@ -187,6 +187,7 @@ class Forwarder:
         keeps its counts across the publishers it carried (ForwardingSender)."""
         counts = dict.fromkeys(COUNTERS, 0)
         counts["incoming_over_budget"] = peer.incoming.dropped
+        counts["connection_worsened"] = peer.quality.worsened
         for publication in peer.publications.values():
             counts["nacks_sent"] += publication.nacks_sent
             counts["keyframe_requests_sent"] += publication.keyframe_requests_sent

@@ -72,6 +72,7 @@ async def test_loss_on_the_way_up_is_hers_alone_and_passes(room: Room) -> None:
     # Bram and Cees receive her stream with its gaps, and their lines are fine.
     assert told(room.events, "bram") == [] and told(room.events, "cees") == []
     assert room.forwarder.publication_stats("anna", "audio")["packets_received"] > 100
+    assert room.forwarder.counters()["connection_worsened"] == 1  # for the metrics
     stop()
     assert await eventually(lambda: told(room.events, "anna")[-1:] == ["good"], 15)
     assert told(room.events, "bram") == [] and told(room.events, "cees") == []

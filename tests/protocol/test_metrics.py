@@ -98,6 +98,7 @@ async def test_metrics_count_forwarding_and_name_nobody(
     # Counted by the room worker too (nothing is lost on loopback).
     assert values[("grouproom_packets_not_recovered_total", ())] == 0
     assert values[("grouproom_congestion_limits_total", ())] == 0
+    assert values[("grouproom_connection_worsened_total", ())] == 0  # loopback is no weak line
     assert values[("grouproom_incoming_over_budget_total", ())] == 0  # members within theirs
     for secret in (ROOM, *NAMES, *(participant_id for _, participant_id in members)):
         assert secret not in text
