@@ -410,6 +410,10 @@ def test_a_weak_connection_a_blackout_and_a_server_restart(lab: Lab) -> None:
         anna_tile = f'.tile[data-participant-id="{anna_id}"]'
         page.wait_for_selector(f'{anna_tile}:not([data-connection="good"])', timeout=20000)
         member.page.wait_for_selector('.tile[data-self="true"]:not([data-connection="good"])')
+        # Her page says it in words: the others may see and hear her with interruptions.
+        member.page.wait_for_selector(
+            "#silenced-notice:has-text('Your connection is weak: the others may see and hear')"
+        )
         print(f"weak line, judged: {page.get_attribute(anna_tile, 'data-connection')}")
         assert page.get_attribute('.tile[data-self="true"]', "data-connection") == "good"
         TEST_OUTPUT.mkdir(exist_ok=True)
@@ -498,6 +502,7 @@ def test_a_weak_connection_a_blackout_and_a_server_restart(lab: Lab) -> None:
         # Her new connection starts good, on every page.
         page.wait_for_selector(f'{anna_tile}[data-connection="good"]')
         member.page.wait_for_selector('.tile[data-self="true"][data-connection="good"]')
+        assert member.page.is_hidden("#silenced-notice")
         keeps_playing(member, 6, "Anna, from the therapist after the blackout", therapist)
 
         # A server restart: the graceful stop tells the browsers, which come back by

@@ -59,6 +59,8 @@ const TEXTS = {
     "notice.videoStopped": "De therapeut heeft uw video stilgezet: de anderen zien u niet.",
     "notice.signalSent": "Uw signaal is alleen naar de therapeuten gestuurd. Zij hebben het nog niet gezien.",
     "notice.signalSeen": "Een therapeut heeft uw signaal gezien.",
+    "notice.connectionWeak":
+      "Uw verbinding is zwak: de anderen zien en horen u misschien met haperingen.",
     "room.speaking": "spreekt",
     "room.gridLabel": "Deelnemers",
     "status.connecting": "Verbinden…",
@@ -209,6 +211,7 @@ const TEXTS = {
     "notice.videoStopped": "The therapist has stopped your video: the others do not see you.",
     "notice.signalSent": "Your signal went to the therapists only. They have not seen it yet.",
     "notice.signalSeen": "A therapist has seen your signal.",
+    "notice.connectionWeak": "Your connection is weak: the others may see and hear you with interruptions.",
     "room.speaking": "speaking",
     "room.gridLabel": "Participants",
     "status.connecting": "Connecting…",
