@@ -236,9 +236,10 @@ class Publication:
             )
             if estimate is not None:
                 self.bandwidth.report_incoming(estimate[0], now)
+        given_up = self._nack.given_up
         lost = self._nack.received(packet.sequence_number, now)
-        if lost is None:
-            self.request_keyframe()  # too much missing to ask for
+        if lost is None or self._nack.given_up > given_up:
+            self.request_keyframe()  # too much missing to ask for, or too far back
         elif lost:
             self._send_soon(self._send_nack(list(lost)))
             if self._nack_timer is None:
@@ -251,9 +252,15 @@ class Publication:
         nack = self._nack
         if nack is None or not nack.missing:
             return
+        given_up = nack.given_up
         again = nack.due(time.monotonic(), self.round_trip.seconds)
         if again:
             self._send_soon(self._send_nack(again))
+        if nack.given_up > given_up:
+            # A packet asked for in vain: its frame, and every one after it up to the
+            # next keyframe, cannot be decoded by anyone in the room. One request now
+            # serves them all, before each subscriber's decoder gives up and asks.
+            self.request_keyframe()
         if nack.missing:
             self._check_missing_later()
 
