@@ -20,7 +20,14 @@ from grouproom.media.incoming_budget import IncomingBudget
 from grouproom.media.rtp_parse import negotiated_ids
 from grouproom.pseudonym import pseudonym
 from tests.media.conftest import Room
-from tests.media.test_forwarding import LUMA, eventually, eventually_async, sees, video_sender
+from tests.media.test_forwarding import (
+    LUMA,
+    eventually,
+    eventually_async,
+    inbound_rtp,
+    sees,
+    video_sender,
+)
 
 
 def server_connection(room: Room, participant_id: str) -> Any:
@@ -249,20 +256,14 @@ async def test_a_connection_sending_beyond_its_budget_is_cut_back_to_it(
     # On a loaded machine the server may still be reading the flood from its socket
     # (one CI run dropped 460 more after the snapshot): wait until it has.
     dropped = await settled_drops(budget)
+
     # Her video reaches bram again. Counted in packets, not decoded frames: a packet
     # of hers that the budget dropped and that her retransmissions (all within the
     # flood) did not bring back stalls aiortc's receiver until 512 packets fill its
     # jitter buffer, about 20 s (a browser goes on from the keyframe the server asks
     # for); under load that failed now and then.
-    receiver = next(
-        t.receiver
-        for t in room.participants["bram"].pc.getTransceivers()
-        if t.mid == room.mid("bram", "anna", "video")
-    )
-
     async def packets_from_anna() -> int:
-        stats = await receiver.getStats()
-        return int(next(s for s in stats.values() if s.type == "inbound-rtp").packetsReceived)
+        return int((await inbound_rtp(room, "bram", "anna", "video")).packetsReceived)
 
     before = await packets_from_anna()
     assert await eventually_async(lambda: at_least(packets_from_anna, before + 25), 10)

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtp import (
@@ -25,6 +26,7 @@ from aiortc.rtp import (
     pack_remb_fci,
 )
 
+from grouproom.media.contract import Kind
 from grouproom.media.endpoints import ForwardingReceiver, ForwardingSender, UnusedReceiver
 from grouproom.media.keyframe import vp8_picture_id
 from grouproom.media.munger import PICTURE_ID_MOD, SEQ_MOD, TS_MOD
@@ -334,6 +336,17 @@ def lose_copies(participant: TestParticipant, copies: int | None) -> LostPacket:
     return lost
 
 
+async def inbound_rtp(room: Room, subscriber: str, publisher: str, kind: Kind) -> Any:
+    """The subscriber's aiortc receive statistics of the publisher's stream."""
+    receiver = next(
+        t.receiver
+        for t in room.participants[subscriber].pc.getTransceivers()
+        if t.mid == room.mid(subscriber, publisher, kind)
+    )
+    stats = await receiver.getStats()
+    return next(s for s in stats.values() if s.type == "inbound-rtp")
+
+
 async def test_a_packet_lost_twice_on_the_way_in_is_asked_for_again(room: Room) -> None:
     """One video packet from anna is lost, and so is its first retransmission; no
     other packet is lost, so no later gap would bring the request back. The server
@@ -350,15 +363,9 @@ async def test_a_packet_lost_twice_on_the_way_in_is_asked_for_again(room: Room) 
     assert target is not None
     assert publication.buffer is not None and publication.buffer.get(target) is not None
     # bram saw the gap, asked the server, and got the packet once it came.
-    receiver = next(
-        t.receiver
-        for t in room.participants["bram"].pc.getTransceivers()
-        if t.mid == room.mid("bram", "anna", "video")
-    )
 
     async def bram_lost_nothing() -> bool:
-        stats = await receiver.getStats()
-        return bool(next(s for s in stats.values() if s.type == "inbound-rtp").packetsLost == 0)
+        return bool((await inbound_rtp(room, "bram", "anna", "video")).packetsLost == 0)
 
     assert await eventually_async(bram_lost_nothing, 10)
 
