@@ -240,7 +240,7 @@ class Publication:
         lost = self._nack.received(packet.sequence_number, now)
         if lost is None or self._nack.given_up > given_up:
             self.request_keyframe()  # too much missing to ask for, or too far back
-        elif lost:
+        if lost:  # a gap to ask for, also when older packets were given up
             self._send_soon(self._send_nack(list(lost)))
             if self._nack_timer is None:
                 self._check_missing_later()

@@ -106,3 +106,28 @@ async def test_a_subscriber_resuming_just_after_a_keyframe_starts_from_it(room: 
     )
     luma = room.participants["cees"].received[room.mid("cees", "anna", "video")].luma
     assert luma is not None and abs(luma - LUMA["anna"]) < 8
+
+
+async def test_a_new_gap_is_asked_for_when_older_packets_are_given_up() -> None:
+    """A packet still missing 1,000 packets later is given up (the publisher keeps
+    no more), which asks for a keyframe; a gap the same packet shows is still
+    asked for at once."""
+    publication = disabled_video()
+    asked: list[list[int]] = []
+    keyframe_requests: list[bool] = []
+
+    async def recording_nack(lost: list[int]) -> None:
+        asked.append(lost)
+
+    publication._send_nack = recording_nack  # type: ignore[method-assign]
+    publication.request_keyframe = lambda: keyframe_requests.append(True)  # type: ignore[method-assign]
+    publication.on_rtp(vp8_packet(100, keyframe=False), 0)
+    publication.on_rtp(vp8_packet(102, keyframe=False), 0)  # 101 is missing
+    for seq in range(103, 1202):
+        publication.on_rtp(vp8_packet(seq, keyframe=False), 0)
+    assert keyframe_requests == []
+    publication.on_rtp(vp8_packet(1203, keyframe=False), 0)  # 101 far behind; 1202 missing
+    await asyncio.sleep(0)
+    assert keyframe_requests == [True]
+    assert asked == [[101], [1202]]
+    publication.close()
