@@ -59,8 +59,6 @@ const state = {
   // page, her own on a member's; and whether a therapist saw hers (a member's page).
   signals: [],
   signalSeen: false,
-  // How well this person's own line carries the room, as the server judges it.
-  ownConnection: "good",
   // The side panel (participants, waiting room, signals, chat): open or closed by the
   // person's own choice during this visit, else open only where the screen is wide
   // enough to keep the grid large beside it.
@@ -371,7 +369,8 @@ function renderSilenced() {
     const othersTurn = round && round.current && round.current !== state.you.id;
     if (!state.youAllowed.audio) keys.push(othersTurn ? "notice.waitTurn" : "notice.mutedByTherapist");
     if (!state.youAllowed.video) keys.push("notice.videoStopped");
-    if (state.ownConnection !== "good") keys.push("notice.connectionWeak");
+    const self = grid.get(state.you.id); // her tile holds the server's judgement
+    if (self && self.connection !== "good") keys.push("notice.connectionWeak");
   }
   const notice = byId("silenced-notice");
   notice.textContent = keys.map((key) => t(key)).join(" ");
@@ -612,7 +611,6 @@ function seated(seat) {
   state.signals = seat.signals || [];
   if (seat.signal_seen) signalSeen(); // seen while her connection was broken
   if (seat.you) {
-    state.ownConnection = seat.you.connection || "good";
     state.youAllowed = { audio: seat.you.audio_forwarded, video: seat.you.video_forwarded };
     state.handRaised = seat.you.hand_raised;
   }
@@ -700,7 +698,6 @@ function roomCallbacks() {
     onConnectionQuality(id, quality) {
       const participant = state.participants.get(id);
       if (participant) participant.connection = quality;
-      if (state.you && id === state.you.id) state.ownConnection = quality;
       const tile = grid.get(id); // her own tile too
       if (tile) tile.setConnection(quality);
       render();
