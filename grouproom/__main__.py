@@ -82,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="days attendance and rule acceptances are kept (default 365)",
     )
+    serve.add_argument(
+        "--two-factor",
+        choices=("optional", "required"),
+        help="therapists' two-step login with an authenticator app (default optional)",
+    )
     for command in (serve,):
         add_storage_arguments(command)
 
@@ -96,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the password from standard input instead of asking twice",
     )
     add_storage_arguments(add)
+    reset = therapist_commands.add_parser(
+        "reset-two-factor",
+        help="turn a therapist's two-step login off (a lost phone and recovery codes); "
+        "they log in with the password only, and must set it up again where it is required",
+    )
+    reset.add_argument("email")
+    add_storage_arguments(reset)
 
     member = commands.add_parser("member", help="a roster member's own data (GDPR)")
     member_commands = member.add_subparsers(dest="member_command", required=True)
@@ -138,6 +150,7 @@ def settings_from_arguments(arguments: argparse.Namespace) -> Settings:
         max_participants=flag("max_participants"),
         video_max_bitrate=flag("video_max_bitrate"),
         retention_days=flag("retention_days"),
+        two_factor=flag("two_factor"),
         data_dir=arguments.data_dir,
         database_url=arguments.database_url,
     )
@@ -249,6 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_SETTINGS
     if arguments.command == "serve":
         return serve(settings)
+    if arguments.command == "therapist" and arguments.therapist_command == "reset-two-factor":
+        return reset_two_factor(settings, arguments.email)
     if arguments.command == "therapist":
         return add_therapist(settings, arguments.email, arguments.name, arguments.password_stdin)
     if arguments.command == "member" and arguments.member_command == "export":
@@ -308,6 +323,44 @@ async def _open_store(settings: Settings) -> Store:
     if not settings.database_url:
         ensure_data_dir(settings.data_dir)
     return await Store.open(settings.effective_database_url)
+
+
+def reset_two_factor(settings: Settings, email: str) -> int:
+    """Turn a therapist's two-step login off and log them out everywhere (audited)."""
+    from grouproom.store.records import AuditEntry
+    from grouproom.store.store import StoreError
+
+    async def reset() -> None:
+        store = await _open_store(settings)
+        try:
+            therapist = await store.therapist_by_email(email)
+            if therapist is None:
+                raise StoreError(f"there is no therapist with email {email.strip().lower()}")
+            await store.disable_two_factor(therapist.id)
+            await store.end_web_sessions_of(therapist.id)
+            await store.append_audit(
+                AuditEntry(
+                    datetime.now(UTC),
+                    CLI_ACTOR,
+                    "operator",
+                    "two_factor_reset",
+                    therapist.id,
+                    None,
+                )
+            )
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(reset())
+    except StoreError as exc:
+        print(f"grouproom: {exc}", file=sys.stderr)
+        return EXIT_SETTINGS
+    print(
+        f"two-step login of {email.strip().lower()} is off; they are logged out everywhere",
+        flush=True,
+    )
+    return 0
 
 
 def export_member(settings: Settings, entry_id: str, output: str | None) -> int:

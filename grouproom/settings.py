@@ -105,6 +105,12 @@ class Settings:
     # Attendance rows and ground-rule acceptances older than this many days are
     # deleted (at start-up and every hour). The audit log is kept (ids only).
     retention_days: int = 365
+    # Two-step login for therapists (a code from an authenticator app after the
+    # password): "optional" (each therapist may turn it on, on their account page)
+    # or "required" (a therapist without it sets it up at their next login, before
+    # reaching any group). NEN 7510 asks for it where health data is reached from
+    # outside a care provider's own network: set "required" for real groups.
+    two_factor: str = "optional"
 
     def __post_init__(self) -> None:
         if not 0 <= self.metrics_port < 65536 or (
@@ -118,6 +124,10 @@ class Settings:
         if self.event_loop == "auto":
             chosen = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
             object.__setattr__(self, "event_loop", chosen)
+        if self.two_factor not in ("optional", "required"):
+            raise SettingsError(
+                f"two-step login must be optional or required, not {self.two_factor!r}"
+            )
         if not 0 <= self.media_port < 65536:
             raise SettingsError(f"media port must be between 0 and 65535, not {self.media_port}")
         if not 0 < self.port < 65536:

@@ -58,3 +58,14 @@ def request_is_same_origin(request: web.Request) -> bool:
     return same_origin(
         headers.get("Origin"), headers.get("Referer"), request.host, headers.get("Sec-Fetch-Site")
     )
+
+
+class Forbidden(Exception):
+    """A form without a valid CSRF token or from another origin."""
+
+
+def safe_next(target: str) -> str:
+    """Only a path on this server: never another site (an open redirect)."""
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return ""

@@ -104,6 +104,63 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "erase_cancel": "Cancel",
         "erase_unconfirmed": "Tick the box to confirm the deletion.",
         "erase_done": "The data were deleted.",
+        "account": "Account",
+        "account_title": "Your account",
+        "code_title": "Two-step login",
+        "code_explain": (
+            "Type the six-digit code your authenticator app shows for grouproom. "
+            "No phone at hand? Type one of your recovery codes instead."
+        ),
+        "code_label": "Code",
+        "code_wrong": (
+            "That code is not right, or was used already. Type the code your app shows now."
+        ),
+        "setup_title": "Set up two-step login",
+        "setup_required": (
+            "This server asks every therapist for a code from an authenticator app after "
+            "the password. Set it up now; it takes a minute."
+        ),
+        "setup_scan": (
+            "1. Open an authenticator app on your phone (for example FreeOTP, Aegis, "
+            "Microsoft Authenticator or Google Authenticator), add an account and scan "
+            "this QR code."
+        ),
+        "setup_manual": "Cannot scan? Type this key into the app instead:",
+        "setup_confirm": "2. Type the six-digit code the app now shows.",
+        "setup_button": "Turn on two-step login",
+        "setup_qr": "QR code for your authenticator app",
+        "codes_title": "Your recovery codes",
+        "codes_explain": (
+            "Each of these codes logs you in once without your phone. Keep them somewhere "
+            "safe, apart from your phone: printed, or in a password manager. They are shown "
+            "only now."
+        ),
+        "codes_continue": "I have kept them: continue",
+        "two_factor_heading": "Two-step login",
+        "two_factor_on": "On: after your password you type a code from your authenticator app.",
+        "two_factor_off": "Off: your password alone logs you in.",
+        "two_factor_advice": (
+            "Turn it on: your groups' data are health data, and a password alone can be "
+            "guessed or stolen."
+        ),
+        "codes_left": "Recovery codes left: {count}",
+        "codes_none_left": (
+            "You have no recovery codes left. Make new ones, or you cannot log in without "
+            "your phone."
+        ),
+        "setup_link": "Set up two-step login",
+        "renew_codes": "Make new recovery codes",
+        "renew_explain": "Your unused recovery codes stop working.",
+        "turn_off_button": "Turn off two-step login",
+        "confirm_code": "Code from your app (or a recovery code)",
+        "two_factor_required_here": (
+            "Two-step login is required on this server; it cannot be turned off."
+        ),
+        "two_factor_turned_off": "Two-step login is off.",
+        "recovery_code_used": (
+            "You logged in with a recovery code; it cannot be used again. If your phone is "
+            "lost, turn two-step login off and set it up again on your new phone."
+        ),
     },
     "nl": {
         "language_name": "Nederlands",
@@ -203,6 +260,62 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "erase_cancel": "Annuleren",
         "erase_unconfirmed": "Vink het vakje aan om het wissen te bevestigen.",
         "erase_done": "De gegevens zijn gewist.",
+        "account": "Account",
+        "account_title": "Uw account",
+        "code_title": "Inloggen in twee stappen",
+        "code_explain": (
+            "Typ de code van zes cijfers die uw authenticator-app voor grouproom toont. "
+            "Geen telefoon bij de hand? Typ dan een van uw herstelcodes."
+        ),
+        "code_label": "Code",
+        "code_wrong": ("Die code klopt niet, of is al gebruikt. Typ de code die uw app nu toont."),
+        "setup_title": "Inloggen in twee stappen instellen",
+        "setup_required": (
+            "Deze server vraagt elke therapeut na het wachtwoord om een code uit een "
+            "authenticator-app. Stel het nu in; het duurt een minuut."
+        ),
+        "setup_scan": (
+            "1. Open een authenticator-app op uw telefoon (bijvoorbeeld FreeOTP, Aegis, "
+            "Microsoft Authenticator of Google Authenticator), voeg een account toe en "
+            "scan deze QR-code."
+        ),
+        "setup_manual": "Lukt scannen niet? Typ dan deze sleutel in de app:",
+        "setup_confirm": "2. Typ de code van zes cijfers die de app nu toont.",
+        "setup_button": "Inloggen in twee stappen aanzetten",
+        "setup_qr": "QR-code voor uw authenticator-app",
+        "codes_title": "Uw herstelcodes",
+        "codes_explain": (
+            "Met elk van deze codes logt u eenmaal in zonder uw telefoon. Bewaar ze op een "
+            "veilige plek, niet bij uw telefoon: afgedrukt, of in een wachtwoordmanager. "
+            "Ze worden alleen nu getoond."
+        ),
+        "codes_continue": "Ik heb ze bewaard: verder",
+        "two_factor_heading": "Inloggen in twee stappen",
+        "two_factor_on": "Aan: na uw wachtwoord typt u een code uit uw authenticator-app.",
+        "two_factor_off": "Uit: alleen uw wachtwoord is nodig om in te loggen.",
+        "two_factor_advice": (
+            "Zet het aan: de gegevens van uw groepen zijn gezondheidsgegevens, en een "
+            "wachtwoord alleen kan geraden of gestolen worden."
+        ),
+        "codes_left": "Herstelcodes over: {count}",
+        "codes_none_left": (
+            "U heeft geen herstelcodes meer. Maak nieuwe, anders kunt u zonder uw telefoon "
+            "niet inloggen."
+        ),
+        "setup_link": "Inloggen in twee stappen instellen",
+        "renew_codes": "Nieuwe herstelcodes maken",
+        "renew_explain": "Uw ongebruikte herstelcodes werken dan niet meer.",
+        "turn_off_button": "Inloggen in twee stappen uitzetten",
+        "confirm_code": "Code uit uw app (of een herstelcode)",
+        "two_factor_required_here": (
+            "Inloggen in twee stappen is op deze server verplicht; het kan niet uit."
+        ),
+        "two_factor_turned_off": "Inloggen in twee stappen staat uit.",
+        "recovery_code_used": (
+            "U bent ingelogd met een herstelcode; die werkt niet nog eens. Is uw telefoon "
+            "kwijt, zet inloggen in twee stappen dan uit en stel het opnieuw in op uw "
+            "nieuwe telefoon."
+        ),
     },
 }
 

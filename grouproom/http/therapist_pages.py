@@ -31,8 +31,15 @@ from aiohttp import web
 from grouproom.accounts.login_throttle import LoginThrottle
 from grouproom.accounts.passwords import hash_password, needs_rehash, verify_password
 from grouproom.http.client_address import client_address
-from grouproom.http.csrf import form_token, form_token_matches, request_is_same_origin
+from grouproom.http.csrf import (
+    Forbidden,
+    form_token,
+    form_token_matches,
+    request_is_same_origin,
+    safe_next,
+)
 from grouproom.http.texts import LANGUAGES, TEXTS, choose_language
+from grouproom.http.two_step_pages import TwoStepPages
 from grouproom.rooms.ground_rules import RulesError
 from grouproom.rooms.invites import InviteClaims, make_invite
 from grouproom.rooms.roles import Role
@@ -49,10 +56,6 @@ LOGIN_IDLE_LIMIT = timedelta(hours=3)
 EMPTY_PLAN_ROWS = 3
 AUDIT_PAGE = 100
 _CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-class Forbidden(Exception):
-    """A form without a valid CSRF token or from another origin."""
 
 
 class TherapistPages:
@@ -79,6 +82,7 @@ class TherapistPages:
             undefined=jinja2.StrictUndefined,
         )
         self.templates.filters["clock"] = self._clock
+        self.two_step = TwoStepPages(self)
 
     def attach(self, store: Store, secret: bytes) -> None:
         """The store and the secret key, once they are open (at start-up)."""
@@ -113,6 +117,7 @@ class TherapistPages:
         router.add_get("/groups/{group}/sessions/{session}/attendance", self.attendance)
         router.add_get("/groups/{group}/audit", self.audit)
         router.add_get("/groups/{group}/room", self.room)
+        self.two_step.add_routes(router)
 
     # -- rendering -----------------------------------------------------------------
 
@@ -178,10 +183,17 @@ class TherapistPages:
     async def _logged_in(self, request: web.Request) -> tuple[Therapist, str] | None:
         return await logged_in(self.store, request, self._now())
 
-    async def _require_login(self, request: web.Request) -> tuple[Therapist, str]:
+    async def _require_login(
+        self, request: web.Request, setting_up: bool = False
+    ) -> tuple[Therapist, str]:
         found = await self._logged_in(request)
         if found is None:
             raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='')}")
+        therapist, _ = found
+        if self.settings.two_factor == "required" and not therapist.two_factor and not setting_up:
+            # Logged in before two-step login was required, or reset by an operator:
+            # nothing but setting it up (or logging out) until it is on.
+            raise web.HTTPSeeOther("/account/two-factor")
         return found
 
     async def _form(self, request: web.Request, login_token: str) -> Mapping[str, str]:
@@ -215,7 +227,7 @@ class TherapistPages:
             "login.html",
             status=status,
             login_nonce=nonce,
-            next=_safe_next(request.query.get("next", "")),
+            next=safe_next(request.query.get("next", "")),
             email=email,
             message=message,
         )
@@ -264,13 +276,27 @@ class TherapistPages:
                 "" if therapist else "unknown email address",
             )
             return self._login_form(request, email, self._text(request, "login_failed"), 401)
-        self.throttle.succeeded(email)
         if needs_rehash(therapist.password_hash):
             await self.store.set_password_hash(therapist.id, hash_password(password))
-        token = await self.store.create_web_session(therapist.id, self._now(), LOGIN_LIFETIME)
+        target = safe_next(str(form.get("next", ""))) or "/groups"
+        second_step = self.two_step.after_password(request, therapist, target)
+        if second_step is not None:
+            # The account's failures are cleared only once the code is right too:
+            # the password alone must not reset the count of wrong codes.
+            second_step.del_cookie(NONCE_COOKIE, path="/login")
+            raise second_step
+        self.throttle.succeeded(email)
         await self._audit(therapist, "login", None, None)
-        target = _safe_next(str(form.get("next", ""))) or "/groups"
         response = web.HTTPSeeOther(target)
+        await self.start_login(request, response, therapist)
+        response.del_cookie(NONCE_COOKIE, path="/login")
+        raise response
+
+    async def start_login(
+        self, request: web.Request, response: web.StreamResponse, therapist: Therapist
+    ) -> str:
+        """A new login for the therapist: its cookie set on `response`; the token."""
+        token = await self.store.create_web_session(therapist.id, self._now(), LOGIN_LIFETIME)
         response.set_cookie(
             LOGIN_COOKIE,
             token,
@@ -279,11 +305,10 @@ class TherapistPages:
             secure=self._secure(request),
             max_age=int(LOGIN_LIFETIME.total_seconds()),
         )
-        response.del_cookie(NONCE_COOKIE, path="/login")
-        raise response
+        return token
 
     async def logout(self, request: web.Request) -> web.Response:
-        therapist, token = await self._require_login(request)
+        therapist, token = await self._require_login(request, setting_up=True)
         try:
             await self._form(request, token)
         except Forbidden:
@@ -777,13 +802,6 @@ def _verify_or_equalise(password_hash: str | None, password: str) -> bool:
     account is unknown (None). Runs in a worker thread, so the first dummy hash is made
     there, not on the event loop."""
     return verify_password(password_hash if password_hash is not None else _dummy_hash(), password)
-
-
-def _safe_next(target: str) -> str:
-    """Only a path on this server: never another site (an open redirect)."""
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return ""
 
 
 def _csv_safe(value: str) -> str:

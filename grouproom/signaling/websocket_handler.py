@@ -45,7 +45,12 @@ class WebSocketHandler:
         if self.hub is None:
             return None
         found = await logged_in(self.hub.store, request, datetime.now(UTC))
-        return None if found is None else found[0].id
+        if found is None:
+            return None
+        therapist = found[0]
+        if self.settings.two_factor == "required" and not therapist.two_factor:
+            return None  # a login from before two-step login was required: not a therapist
+        return therapist.id
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         address = client_address(request, self.settings.trusted_proxies)

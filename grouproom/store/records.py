@@ -14,6 +14,20 @@ class Therapist:
     email: str
     display_name: str
     password_hash: str
+    # Logs in with a code from an authenticator app after the password.
+    two_factor: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TwoFactorState:
+    """A therapist's two-step login as stored: the sealed secrets
+    (grouproom/accounts/two_factor.py), the last time step used and how many
+    recovery codes are left."""
+
+    secret: str | None
+    pending: str | None
+    last_step: int | None
+    recovery_codes_left: int
 
 
 @dataclass(frozen=True, slots=True)

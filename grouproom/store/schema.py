@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -66,6 +67,21 @@ therapists = Table(
     Column("display_name", String(80), nullable=False),
     Column("password_hash", String(200), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    # Two-step login (grouproom/accounts/two_factor.py): the authenticator app's
+    # secret, sealed with the server's key; one being set up and not yet confirmed;
+    # the last time step whose code was used (a code is never accepted twice).
+    Column("two_factor_secret", String(200), nullable=True),
+    Column("two_factor_pending", String(200), nullable=True),
+    Column("two_factor_last_step", BigInteger(), nullable=True),
+)
+
+# Single-use recovery codes for a therapist's two-step login: SHA-256 hashes only.
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("therapist_id", String(ID), ForeignKey("therapists.id"), primary_key=True),
+    Column("code_hash", String(64), primary_key=True),
+    Column("used_at", UtcDateTime(), nullable=True),
 )
 
 groups = Table(

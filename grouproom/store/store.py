@@ -34,6 +34,7 @@ from grouproom.store.records import (
     RulesVersion,
     SessionRecord,
     Therapist,
+    TwoFactorState,
 )
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -212,13 +213,129 @@ class Store:
                 sessions.delete().where(sessions.c.token_hash == _token_hash(token))
             )
 
-    async def end_web_sessions_of(self, therapist_id: str) -> None:
-        """Log the therapist out everywhere (after a password change)."""
+    async def end_web_sessions_of(self, therapist_id: str, keep_token: str | None = None) -> None:
+        """Log the therapist out everywhere (after a password change), or everywhere
+        but the login with `keep_token` (after turning two-step login on)."""
         sessions = schema.web_sessions
+        condition = sessions.c.therapist_id == therapist_id
+        if keep_token is not None:
+            condition = condition & (sessions.c.token_hash != _token_hash(keep_token))
         async with self.engine.begin() as connection:
-            await connection.execute(
-                sessions.delete().where(sessions.c.therapist_id == therapist_id)
+            await connection.execute(sessions.delete().where(condition))
+
+    # -- two-step login ----------------------------------------------------------------
+
+    async def two_factor_state(self, therapist_id: str) -> TwoFactorState:
+        therapists, codes = schema.therapists, schema.recovery_codes
+        async with self.engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(
+                        therapists.c.two_factor_secret,
+                        therapists.c.two_factor_pending,
+                        therapists.c.two_factor_last_step,
+                    ).where(therapists.c.id == therapist_id)
+                )
+            ).first()
+            if row is None:
+                raise StoreError(f"unknown therapist {therapist_id}")
+            left = await connection.scalar(
+                select(func.count())
+                .select_from(codes)
+                .where(codes.c.therapist_id == therapist_id, codes.c.used_at.is_(None))
             )
+        return TwoFactorState(
+            row.two_factor_secret, row.two_factor_pending, row.two_factor_last_step, int(left or 0)
+        )
+
+    async def set_two_factor_pending(self, therapist_id: str, sealed_secret: str | None) -> None:
+        """A secret being set up (shown as a QR code, not yet confirmed), or none."""
+        async with self.engine.begin() as connection:
+            await self._must_update(
+                connection,
+                update(schema.therapists)
+                .where(schema.therapists.c.id == therapist_id)
+                .values(two_factor_pending=sealed_secret),
+                "therapist",
+            )
+
+    async def enable_two_factor(
+        self, therapist_id: str, sealed_secret: str, used_step: int, code_hashes: Sequence[str]
+    ) -> None:
+        """Two-step login on, with the confirmed secret (its code of `used_step` was
+        just typed) and a new set of recovery codes."""
+        async with self.engine.begin() as connection:
+            await self._must_update(
+                connection,
+                update(schema.therapists)
+                .where(schema.therapists.c.id == therapist_id)
+                .values(
+                    two_factor_secret=sealed_secret,
+                    two_factor_pending=None,
+                    two_factor_last_step=used_step,
+                ),
+                "therapist",
+            )
+            await self._store_recovery_codes(connection, therapist_id, code_hashes)
+
+    async def disable_two_factor(self, therapist_id: str) -> None:
+        async with self.engine.begin() as connection:
+            await self._must_update(
+                connection,
+                update(schema.therapists)
+                .where(schema.therapists.c.id == therapist_id)
+                .values(two_factor_secret=None, two_factor_pending=None, two_factor_last_step=None),
+                "therapist",
+            )
+            await self._store_recovery_codes(connection, therapist_id, ())
+
+    async def replace_recovery_codes(self, therapist_id: str, code_hashes: Sequence[str]) -> None:
+        async with self.engine.begin() as connection:
+            await self._store_recovery_codes(connection, therapist_id, code_hashes)
+
+    @staticmethod
+    async def _store_recovery_codes(
+        connection: AsyncConnection, therapist_id: str, code_hashes: Sequence[str]
+    ) -> None:
+        codes = schema.recovery_codes
+        await connection.execute(codes.delete().where(codes.c.therapist_id == therapist_id))
+        if code_hashes:
+            await connection.execute(
+                insert(codes),
+                [{"therapist_id": therapist_id, "code_hash": h} for h in code_hashes],
+            )
+
+    async def use_two_factor_step(self, therapist_id: str, step: int) -> bool:
+        """Records that the code of `step` was used; False when that step or a later
+        one was used already (a code replayed), so the caller refuses it."""
+        therapists = schema.therapists
+        async with self.engine.begin() as connection:
+            result = await connection.execute(
+                update(therapists)
+                .where(
+                    therapists.c.id == therapist_id,
+                    therapists.c.two_factor_secret.is_not(None),
+                    (therapists.c.two_factor_last_step.is_(None))
+                    | (therapists.c.two_factor_last_step < step),
+                )
+                .values(two_factor_last_step=step)
+            )
+        return result.rowcount == 1
+
+    async def use_recovery_code(self, therapist_id: str, code_hash: str, now: datetime) -> bool:
+        """Marks an unused recovery code used; False when there is no such code."""
+        codes = schema.recovery_codes
+        async with self.engine.begin() as connection:
+            result = await connection.execute(
+                update(codes)
+                .where(
+                    codes.c.therapist_id == therapist_id,
+                    codes.c.code_hash == code_hash,
+                    codes.c.used_at.is_(None),
+                )
+                .values(used_at=now)
+            )
+        return result.rowcount == 1
 
     # -- groups ----------------------------------------------------------------------
 
@@ -903,7 +1020,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
 
 
 def _therapist(row: Row[Any]) -> Therapist:
-    return Therapist(row.id, row.email, row.display_name, row.password_hash)
+    return Therapist(
+        row.id,
+        row.email,
+        row.display_name,
+        row.password_hash,
+        row.two_factor_secret is not None,
+    )
 
 
 def _group(row: Row[Any]) -> Group:

@@ -119,3 +119,48 @@ def test_the_database_url_defaults_to_sqlite_in_the_data_dir(tmp_path: Path) -> 
     assert Settings(database_url=url).effective_database_url == url
     with pytest.raises(ValueError, match="database URL"):
         Settings(database_url="mysql://u@db/grouproom")
+
+
+async def test_therapist_reset_two_factor_turns_it_off_and_logs_out(
+    database_url: str, tmp_path: Path
+) -> None:
+    # A therapist who lost her phone and her recovery codes: an operator turns her
+    # two-step login off; her logins end, and the reset is in the audit log.
+    from datetime import UTC, datetime, timedelta
+
+    if database_url.startswith("sqlite"):
+        location = ["--data-dir", str(tmp_path / "data")]
+        url = Settings(data_dir=str(tmp_path / "data")).effective_database_url
+        ensure_data_dir(str(tmp_path / "data"))
+    else:
+        location = ["--database-url", database_url]
+        url = database_url
+    now = datetime.now(UTC)
+    store = await Store.open(url)
+    try:
+        lea = await store.add_therapist("lea@example.org", "Lea", hash_password(PASSWORD), now)
+        await store.set_two_factor_pending(lea.id, "v1:sealed")
+        await store.enable_two_factor(lea.id, "v1:sealed", 1, ["a" * 64, "b" * 64])
+        token = await store.create_web_session(lea.id, now, timedelta(hours=1))
+    finally:
+        await store.close()
+    reset = ["therapist", "reset-two-factor", "LEA@example.org", *location]
+    done = await asyncio.to_thread(grouproom, *reset, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "two-step login of lea@example.org is off" in done.stdout
+    unknown = await asyncio.to_thread(
+        grouproom, "therapist", "reset-two-factor", "nobody@example.org", *location, cwd=tmp_path
+    )
+    assert unknown.returncode != 0 and "no therapist" in unknown.stderr
+    store = await Store.open(url)
+    try:
+        found = await store.therapist_by_email("lea@example.org")
+        state = await store.two_factor_state(lea.id)
+        login = await store.web_session(token, now, timedelta(hours=1))
+        audit = await store.audit_about(lea.id)
+    finally:
+        await store.close()
+    assert found is not None and not found.two_factor
+    assert state.secret is None and state.recovery_codes_left == 0
+    assert login is None
+    assert [(entry.action, entry.subject) for entry in audit][-1:] == [("two_factor_reset", lea.id)]
