@@ -270,9 +270,7 @@ class TwoStepPages:
             required=self.pages.settings.two_factor == "required",
         )
 
-    async def _confirm(
-        self, request: web.Request, therapist: Therapist, typed: str
-    ) -> list[str] | None:
+    async def _confirm(self, therapist: Therapist, typed: str) -> list[str] | None:
         """Turns two-step login on when `typed` is the pending secret's current code;
         the new recovery codes, or None."""
         state = await self.pages.store.two_factor_state(therapist.id)
@@ -324,7 +322,7 @@ class TwoStepPages:
             raise self._back_to_login(request)
         action = f"/login/setup?next={quote(self._target(request), safe='')}"
         throttled = self._throttled(request, therapist)
-        codes = None if throttled else await self._confirm(request, therapist, _code(form))
+        codes = None if throttled else await self._confirm(therapist, _code(form))
         if codes is None:
             message = throttled or await self._wrong_code(request, therapist, "login_failed")
             secret = await self._pending_secret(therapist)
@@ -389,7 +387,7 @@ class TwoStepPages:
             raise web.HTTPSeeOther("/account")
         csrf = form_token(self.pages.secret, token)
         throttled = self._throttled(request, therapist)
-        codes = None if throttled else await self._confirm(request, therapist, _code(form))
+        codes = None if throttled else await self._confirm(therapist, _code(form))
         if codes is None:
             message = throttled or await self._wrong_code(request, therapist, "two_factor_failed")
             secret = await self._pending_secret(therapist)

@@ -20,11 +20,19 @@ A window with fewer than `MIN_PACKETS` audio packets expected in a direction
 of a window is the worst of the three; the level told rises once two windows in
 a row reach it, and falls once three in a row are below it, so that one burst of
 loss does not make a tile blink.
+
+With a weak or bad level goes the way it is weak in (`direction`): "up" when only
+her own audio's loss reached the level in the windows that decided it (what she
+sends suffers: her page may suggest turning her camera off, most of what she
+sends), "down" when only the loss on her way down did (what she receives
+suffers), "both" when both did or only the round trip did (a round trip cannot
+be split into its two ways).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 from enum import IntEnum
 
 WINDOW = 2.0  # seconds
@@ -35,6 +43,7 @@ WEAK_ROUND_TRIP = 0.4  # seconds
 BAD_ROUND_TRIP = 1.0
 RISE_AFTER = 2  # windows in a row at a worse level
 FALL_AFTER = 3  # windows in a row below the level
+UP, DOWN, BOTH = "up", "down", "both"
 
 
 class Quality(IntEnum):
@@ -97,16 +106,46 @@ class DownlinkReports:
         return expected, min(expected, max(0, lost))
 
 
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One window's levels: each measure's (None: too few packets to tell, or no
+    round trip yet) and the worst of them."""
+
+    up: Quality | None
+    down: Quality | None
+    round_trip: Quality | None
+
+    @property
+    def level(self) -> Quality:
+        known = [q for q in (self.up, self.down, self.round_trip) if q is not None]
+        return max(known, default=Quality.GOOD)
+
+
+def direction_of(windows: list[Window], level: Quality) -> str:
+    """Which way the line is weak, from the windows that decided `level`; "" for a
+    good line."""
+    if level == Quality.GOOD:
+        return ""
+    up = any(w.up is not None and w.up >= level for w in windows)
+    down = any(w.down is not None and w.down >= level for w in windows)
+    if up and not down:
+        return UP
+    if down and not up:
+        return DOWN
+    return BOTH
+
+
 class ConnectionQuality:
     """One participant's line: fed with packet counts, judged once per window."""
 
     def __init__(self) -> None:
         self.level = Quality.GOOD  # as told
+        self.direction = ""  # as told with it (direction_of)
         self.worsened = 0  # times the level told rose (good to weak, weak to bad...)
         self._down_expected = 0
         self._down_lost = 0
         self._up_last: tuple[int, int] | None = None  # (received, lost) of her audio
-        self._windows: deque[Quality] = deque(maxlen=max(RISE_AFTER, FALL_AFTER))
+        self._windows: deque[Window] = deque(maxlen=max(RISE_AFTER, FALL_AFTER))
 
     def downlink(self, expected: int, lost: int) -> None:
         """A receiver report of hers on an audio stream the server sends her."""
@@ -127,19 +166,22 @@ class ConnectionQuality:
         self._up_last = (audio_received, audio_lost)
         down = loss_level(self._down_lost, self._down_expected)
         self._down_expected = self._down_lost = 0
-        known = [q for q in (up, down, round_trip_level(round_trip)) if q is not None]
-        self._windows.append(max(known, default=Quality.GOOD))
+        self._windows.append(Window(up, down, round_trip_level(round_trip)))
         return self._decide()
 
     def _decide(self) -> Quality | None:
         recent = list(self._windows)
         rising = recent[-RISE_AFTER:]
-        if len(rising) == RISE_AFTER and min(rising) > self.level:
-            self.level = min(rising)
+        if len(rising) == RISE_AFTER and min(w.level for w in rising) > self.level:
+            self._tell(min(w.level for w in rising), rising)
             self.worsened += 1
             return self.level
         falling = recent[-FALL_AFTER:]
-        if len(falling) == FALL_AFTER and max(falling) < self.level:
-            self.level = max(falling)
+        if len(falling) == FALL_AFTER and max(w.level for w in falling) < self.level:
+            self._tell(max(w.level for w in falling), falling)
             return self.level
         return None
+
+    def _tell(self, level: Quality, deciding: list[Window]) -> None:
+        self.level = level
+        self.direction = direction_of(deciding, level)

@@ -74,9 +74,10 @@ class ForwarderEvents(Protocol):
     def connection_lost(self, participant_id: str) -> None:
         """The participant's peer connection failed or closed without a leave."""
 
-    def connection_quality(self, participant_id: str, quality: str) -> None:
+    def connection_quality(self, participant_id: str, quality: str, direction: str) -> None:
         """How well the participant's line carries the room changed: "good",
-        "weak" or "bad" (connection_quality.py). Every participant starts good."""
+        "weak" or "bad" (connection_quality.py), and the way it is weak in: "up",
+        "down", "both" ("" when good). Every participant starts good."""
 
 
 class MediaRoom(Protocol):

@@ -258,6 +258,6 @@ class Forwarder:
         if participant_id in self.peers:
             self.events.connection_lost(participant_id)
 
-    def _quality_changed(self, participant_id: str, quality: str) -> None:
+    def _quality_changed(self, participant_id: str, quality: str, direction: str) -> None:
         if participant_id in self.peers:
-            self.events.connection_quality(participant_id, quality)
+            self.events.connection_quality(participant_id, quality, direction)

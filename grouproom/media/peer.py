@@ -142,7 +142,7 @@ class Peer:
         settings: MediaSettings,
         on_failed: Callable[[str], None],
         mux: UdpMux | None = None,
-        on_quality: Callable[[str, str], None] | None = None,
+        on_quality: Callable[[str, str, str], None] | None = None,
     ) -> None:
         self.participant_id = participant_id
         self._on_quality = on_quality
@@ -306,7 +306,7 @@ class Peer:
             if level is None or self._on_quality is None:
                 continue
             try:
-                self._on_quality(self.participant_id, level.label)
+                self._on_quality(self.participant_id, level.label, self.quality.direction)
             except Exception:  # a fault in signalling must not end the judging
                 logger.exception("telling a connection's quality failed")
 

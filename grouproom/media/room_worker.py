@@ -402,7 +402,9 @@ class RoomWorker:
         elif event == "connection_lost":
             self.events.connection_lost(message["participant_id"])
         elif event == "connection_quality":
-            self.events.connection_quality(message["participant_id"], message["quality"])
+            self.events.connection_quality(
+                message["participant_id"], message["quality"], message["direction"]
+            )
 
     def worker_ended(self) -> None:
         """The process ended: everyone here lost their media (unless the room closed)."""

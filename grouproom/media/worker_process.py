@@ -73,13 +73,14 @@ class WorkerEvents:
             {"event": "connection_lost", "room": self._room, "participant_id": participant_id}
         )
 
-    def connection_quality(self, participant_id: str, quality: str) -> None:
+    def connection_quality(self, participant_id: str, quality: str, direction: str) -> None:
         self._say(
             {
                 "event": "connection_quality",
                 "room": self._room,
                 "participant_id": participant_id,
                 "quality": quality,
+                "direction": direction,
             }
         )
 

@@ -184,15 +184,22 @@ class MediaState:
 @dataclass(frozen=True, slots=True)
 class ConnectionQuality:
     """How well a participant's line carries the room: "good", "weak" or "bad"
-    (grouproom/media/connection_quality.py); to everyone, the participant too."""
+    (grouproom/media/connection_quality.py), and the way it is weak in: "up" (what
+    she sends), "down" (what she receives) or "both"; null when good. To everyone,
+    the participant too."""
 
     TYPE: ClassVar[str] = "connection_quality"
     participant_id: str
     quality: str
+    direction: str = ""
     request_id: ClassVar[None] = None
 
     def data(self) -> dict[str, object]:
-        return {"participant_id": self.participant_id, "quality": self.quality}
+        return {
+            "participant_id": self.participant_id,
+            "quality": self.quality,
+            "direction": self.direction or None,
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -195,11 +195,11 @@ class SessionEvents:
     def connection_lost(self, participant_id: str) -> None:
         self.hub.spawn(self.hub.media_lost(self.session_id, participant_id))
 
-    def connection_quality(self, participant_id: str, quality: str) -> None:
+    def connection_quality(self, participant_id: str, quality: str, direction: str) -> None:
         live = self.hub.live.get(self.session_id)
         if live is not None and participant_id in live.connected:
             live.connection[participant_id] = quality
-            self.hub.tell_everyone(live, ConnectionQuality(participant_id, quality))
+            self.hub.tell_everyone(live, ConnectionQuality(participant_id, quality, direction))
 
 
 class SessionHub:

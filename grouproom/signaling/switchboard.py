@@ -86,8 +86,8 @@ class RoomEvents:
     def connection_lost(self, participant_id: str) -> None:
         self.switchboard.spawn(self.switchboard.lose_connection(self.room_id, participant_id))
 
-    def connection_quality(self, participant_id: str, quality: str) -> None:
-        self.switchboard.connection_quality(self.room_id, participant_id, quality)
+    def connection_quality(self, participant_id: str, quality: str, direction: str) -> None:
+        self.switchboard.connection_quality(self.room_id, participant_id, quality, direction)
 
 
 class Switchboard:
@@ -227,14 +227,16 @@ class Switchboard:
             room, MediaState(participant.id, audio_muted, video_muted), exclude=participant.id
         )
 
-    def connection_quality(self, room_id: str, participant_id: str, quality: str) -> None:
+    def connection_quality(
+        self, room_id: str, participant_id: str, quality: str, direction: str
+    ) -> None:
         """The media plane's judgement of a participant's line, to everyone."""
         room = self.registry.get(room_id)
         participant = room.get(participant_id) if room is not None else None
         if room is None or participant is None:
             return
         participant.connection = quality
-        self.broadcast(room, ConnectionQuality(participant_id, quality))
+        self.broadcast(room, ConnectionQuality(participant_id, quality, direction))
 
     def set_visible_video(
         self, room_id: str, participant_id: str, publisher_ids: frozenset[str]

@@ -10,8 +10,9 @@ the namespace):
 
     python delay_wire.py IFACE_A IFACE_B
 
-Standard input takes commands, one per line: `delay <milliseconds>` and
-`loss <percent>` (100: nothing gets through). The wire stops
+Standard input takes commands, one per line: `delay <milliseconds>`,
+`loss <percent>` (100: nothing gets through) and `loss-from <interface> <percent>`
+(frames arriving on that interface only: one way). The wire stops
 when standard input closes. It prints `ready` once both interfaces are open.
 """
 
@@ -67,6 +68,7 @@ class Wire:
     def __init__(self, first: str, second: str) -> None:
         self.delay = 0.0
         self.loss = 0.0  # share of frames lost, 0 to 1
+        self.loss_from = {first: 0.0, second: 0.0}  # more, for frames from one side
         self.sockets = {name: self._open(name) for name in (first, second)}
         self.peer = {first: second, second: first}
 
@@ -91,7 +93,8 @@ class Wire:
                 return
             if address[2] == PACKET_OUTGOING:
                 continue
-            if self.loss and random.random() < self.loss:
+            loss = max(self.loss, self.loss_from[name])
+            if loss and random.random() < loss:
                 continue
             frame = with_checksums(frame)
             if self.delay > 0:
@@ -122,6 +125,9 @@ async def main(first: str, second: str) -> None:
         elif len(parts) == 2 and parts[0] == "loss":
             wire.loss = float(parts[1]) / 100
             print(f"loss {parts[1]}", flush=True)
+        elif len(parts) == 3 and parts[0] == "loss-from" and parts[1] in wire.loss_from:
+            wire.loss_from[parts[1]] = float(parts[2]) / 100
+            print(f"loss-from {parts[1]} {parts[2]}", flush=True)
 
 
 if __name__ == "__main__":

@@ -164,6 +164,11 @@ class Lab:
         """The wire loses this share of the member's frames, both ways, at random."""
         self._tell_wire(f"loss {percent}")
 
+    def lose_on_her_way_up(self, percent: int) -> None:
+        """The wire loses this share of the frames the member sends, and none of
+        those she receives (w1 faces her)."""
+        self._tell_wire(f"loss-from w1 {percent}")
+
     def delay(self, milliseconds: int) -> None:
         """Every frame of the member's path waits this long, each way."""
         self._tell_wire(f"delay {milliseconds}")
@@ -197,6 +202,7 @@ class Lab:
     def clear(self) -> None:
         if self.wire is not None and self.wire.poll() is None:
             self.lose(0)
+            self.lose_on_her_way_up(0)
             self.delay(0)
         for namespace, device in ((self.lab, "s0"), (self.home, "m0")):
             subprocess.run(
@@ -411,9 +417,9 @@ def test_a_weak_connection_a_blackout_and_a_server_restart(lab: Lab) -> None:
         page.wait_for_selector(f'{anna_tile}:not([data-connection="good"])', timeout=20000)
         member.page.wait_for_selector('.tile[data-self="true"]:not([data-connection="good"])')
         # Her page says it in words: the others may see and hear her with interruptions.
-        member.page.wait_for_selector(
-            "#silenced-notice:has-text('Your connection is weak: the others may see and hear')"
-        )
+        # (Loss both ways is told as "both", or "up" for a while if her way down lost
+        # less in the windows that decided: both notices begin alike.)
+        member.page.wait_for_selector("#silenced-notice:has-text('Your connection is weak')")
         print(f"weak line, judged: {page.get_attribute(anna_tile, 'data-connection')}")
         assert page.get_attribute('.tile[data-self="true"]', "data-connection") == "good"
         TEST_OUTPUT.mkdir(exist_ok=True)
@@ -440,6 +446,23 @@ def test_a_weak_connection_a_blackout_and_a_server_restart(lab: Lab) -> None:
         # Such a line carries the video: Anna's page does not suggest turning it off.
         print(f"weak line, Anna's page now: {inbound(member)}")
         assert member.page.is_hidden("#weak-line-hint"), inbound(member)
+        lab.clear()
+
+        # Loss on her way up only (10% of what she sends): the server judges her line
+        # bad on the way out, and her page suggests turning her camera off, most of
+        # what she sends; with it off, the suggestion goes and the notice stays.
+        lab.lose_on_her_way_up(10)
+        camera = member.page.locator("#camera-button")
+        member.page.wait_for_selector("#camera-button.suggested", timeout=30000)
+        assert "Camera off" in (member.page.text_content("#silenced-notice") or "")
+        page.wait_for_selector(f'{anna_tile}[data-connection="bad"]')
+        TEST_OUTPUT.mkdir(exist_ok=True)
+        member.page.screenshot(path=str(TEST_OUTPUT / "session-weak-way-up.png"))
+        camera.click()
+        member.page.wait_for_selector("#camera-button:not(.suggested)")
+        notice = member.page.text_content("#silenced-notice") or ""
+        assert notice.startswith("Your connection is weak") and "Camera off" not in notice
+        camera.click()  # on again, for what follows
         lab.clear()
 
         # A line too narrow for the others' video (150 kbit/s each way): the therapist's

@@ -20,7 +20,7 @@ class RecordedEvents:
     published: dict[tuple[str, str, Kind], str] = field(default_factory=dict)
     removed: list[tuple[str, str, Kind, str]] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
-    quality: list[tuple[str, str]] = field(default_factory=list)
+    quality: list[tuple[str, str, str]] = field(default_factory=list)  # who, level, way
 
     def track_published(self, subscriber_id: str, publisher_id: str, kind: Kind, mid: str) -> None:
         self.published[(subscriber_id, publisher_id, kind)] = mid
@@ -32,8 +32,8 @@ class RecordedEvents:
     def connection_lost(self, participant_id: str) -> None:
         self.lost.append(participant_id)
 
-    def connection_quality(self, participant_id: str, quality: str) -> None:
-        self.quality.append((participant_id, quality))
+    def connection_quality(self, participant_id: str, quality: str, direction: str) -> None:
+        self.quality.append((participant_id, quality, direction))
 
 
 class Room:

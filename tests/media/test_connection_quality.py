@@ -60,7 +60,12 @@ def lose_audio_on_the_way_down(pc: RTCPeerConnection, one_in: int) -> None:
 
 
 def told(events: RecordedEvents, name: str) -> list[str]:
-    return [quality for who, quality in events.quality if who == name]
+    return [quality for who, quality, _ in events.quality if who == name]
+
+
+def told_ways(events: RecordedEvents, name: str) -> list[str]:
+    """The way her line was weak in, with each level told ("" with good)."""
+    return [direction for who, _, direction in events.quality if who == name]
 
 
 async def test_loss_on_the_way_up_is_hers_alone_and_passes(room: Room) -> None:
@@ -69,12 +74,14 @@ async def test_loss_on_the_way_up_is_hers_alone_and_passes(room: Room) -> None:
     await room.join("cees", LUMA["cees"])
     stop = lose_audio_on_the_way_up(anna.pc, 5)  # 20%
     assert await eventually(lambda: told(room.events, "anna") == ["bad"], 15)
+    assert told_ways(room.events, "anna") == ["up"]  # what she sends suffers
     # Bram and Cees receive her stream with its gaps, and their lines are fine.
     assert told(room.events, "bram") == [] and told(room.events, "cees") == []
     assert room.forwarder.publication_stats("anna", "audio")["packets_received"] > 100
     assert room.forwarder.counters()["connection_worsened"] == 1  # for the metrics
     stop()
     assert await eventually(lambda: told(room.events, "anna")[-1:] == ["good"], 15)
+    assert told_ways(room.events, "anna")[-1] == ""
     assert told(room.events, "bram") == [] and told(room.events, "cees") == []
 
 
@@ -84,6 +91,7 @@ async def test_loss_on_the_way_down_is_seen_in_her_receiver_reports(room: Room) 
     await room.join("cees", LUMA["cees"])
     lose_audio_on_the_way_down(anna.pc, 20)  # 5%
     assert await eventually(lambda: told(room.events, "anna") == ["weak"], 15)
+    assert told_ways(room.events, "anna") == ["down"]
     assert told(room.events, "bram") == [] and told(room.events, "cees") == []
 
 
@@ -95,4 +103,5 @@ async def test_a_room_worker_tells_the_quality_too(
     await join(room, participants, "bram")
     lose_audio_on_the_way_down(anna.pc, 5)
     assert await eventually(lambda: told(events, "anna") == ["bad"], 15)
+    assert told_ways(events, "anna") == ["down"]  # through the worker's events too
     assert told(events, "bram") == []

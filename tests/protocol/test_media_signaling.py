@@ -78,7 +78,7 @@ async def test_everyone_is_told_how_well_a_members_line_carries_the_room(member:
     lose_audio_on_the_way_down(anna.rtc.pc, 5)  # a fifth of what reaches her
     for member_ in (anna, bram):
         told = await member_.signaling.event("connection_quality", seconds=20)
-        assert told["data"] == {"participant_id": anna.id, "quality": "bad"}
+        assert told["data"] == {"participant_id": anna.id, "quality": "bad", "direction": "down"}
     # Whoever comes in later finds it in the participant list.
     cees: Member = await member("Cees")
     listed = {p["name"]: p["connection"] for p in cees.joined["participants"]}

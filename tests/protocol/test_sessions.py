@@ -490,7 +490,7 @@ async def test_everyone_in_a_session_is_told_how_well_a_members_line_carries_it(
     lose_audio_on_the_way_up(peers["Ann"].pc, 5)  # a fifth of what she sends
     for socket in (lea, ann, bob):
         told = await socket.event("connection_quality", seconds=20)
-        assert told["data"] == {"participant_id": ann_id, "quality": "bad"}
+        assert told["data"] == {"participant_id": ann_id, "quality": "bad", "direction": "up"}
     # A therapist who comes in later finds it in the seat.
     _, cor_seat = await group.therapist(group.co_id)
     listed = {p["name"]: p["connection"] for p in cor_seat["participants"]}

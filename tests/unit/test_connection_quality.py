@@ -12,6 +12,8 @@ from grouproom.media.connection_quality import (
     ConnectionQuality,
     DownlinkReports,
     Quality,
+    Window,
+    direction_of,
     loss_level,
     round_trip_level,
 )
@@ -61,20 +63,36 @@ def test_the_level_rises_after_two_windows_and_falls_after_three() -> None:
     assert step(100, 0) is None
     assert step(100, 20) is None
     assert step(100, 20) is Quality.BAD
-    assert quality.level is Quality.BAD
+    assert quality.level is Quality.BAD and quality.direction == "up"  # her own audio
     assert step(100, 5) is None  # better, but not for long enough yet
     assert step(100, 5) is None
     assert step(100, 0) is Quality.WEAK  # three windows below bad: the worst of them
+    assert quality.direction == "up"
     assert step(100, 0) is None
     assert step(100, 0) is Quality.GOOD
-    # A long round trip alone makes a line weak; silence (no packets) says nothing.
+    assert quality.direction == ""
+    # A long round trip alone makes a line weak, either way; silence (no packets)
+    # says nothing.
     assert step(0, 0, 0.6) is None
     assert step(0, 0, 0.6) is Quality.WEAK
+    assert quality.direction == "both"
     # Her downlink: her receiver reports on the audio the server sends her.
     for _ in range(RISE_AFTER):
         quality.downlink(100, 15)
         change = step(100, 0)
-    assert change is Quality.BAD
+    assert change is Quality.BAD and quality.direction == "down"
+
+
+def test_the_way_a_line_is_weak_in_is_the_measures_that_reached_the_level() -> None:
+    weak, bad, good = Quality.WEAK, Quality.BAD, Quality.GOOD
+    assert direction_of([Window(bad, good, None), Window(weak, None, None)], weak) == "up"
+    assert direction_of([Window(good, bad, None), Window(None, weak, good)], weak) == "down"
+    # Up in one window, down in the other: both.
+    assert direction_of([Window(weak, good, None), Window(good, weak, None)], weak) == "both"
+    # A weak downlink does not count for a bad level reached by her uplink alone.
+    assert direction_of([Window(bad, weak, None), Window(bad, weak, None)], bad) == "up"
+    assert direction_of([Window(good, good, bad), Window(None, None, bad)], bad) == "both"
+    assert direction_of([Window(good, good, good)], good) == ""
 
 
 @given(st.lists(st.tuples(st.integers(0, 200), st.integers(0, 60)), max_size=40))

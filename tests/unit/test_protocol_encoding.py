@@ -133,10 +133,16 @@ def test_joined() -> None:
             {"participant_id": "p1", "audio_muted": False, "video_muted": True},
         ),
         (
-            ConnectionQuality("p1", "weak"),
+            ConnectionQuality("p1", "weak", "up"),
             "connection_quality",
             None,
-            {"participant_id": "p1", "quality": "weak"},
+            {"participant_id": "p1", "quality": "weak", "direction": "up"},
+        ),
+        (
+            ConnectionQuality("p1", "good"),
+            "connection_quality",
+            None,
+            {"participant_id": "p1", "quality": "good", "direction": None},
         ),
         (
             TrackPublished("p1", "video", "3"),

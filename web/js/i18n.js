@@ -61,6 +61,9 @@ const TEXTS = {
     "notice.signalSeen": "Een therapeut heeft uw signaal gezien.",
     "notice.connectionWeak":
       "Uw verbinding is zwak: de anderen zien en horen u misschien met haperingen.",
+    "notice.connectionWeakSending":
+      "Uw verbinding is zwak bij het versturen: de anderen horen u misschien met haperingen. " +
+      "Klik op ‘Camera uit’: dan komt uw stem beter door.",
     "room.speaking": "spreekt",
     "room.gridLabel": "Deelnemers",
     "status.connecting": "Verbinden…",
@@ -212,6 +215,9 @@ const TEXTS = {
     "notice.signalSent": "Your signal went to the therapists only. They have not seen it yet.",
     "notice.signalSeen": "A therapist has seen your signal.",
     "notice.connectionWeak": "Your connection is weak: the others may see and hear you with interruptions.",
+    "notice.connectionWeakSending":
+      "Your connection is weak when sending: the others may hear you with interruptions. " +
+      "Click ‘Camera off’: your voice then comes through better.",
     "room.speaking": "speaking",
     "room.gridLabel": "Participants",
     "status.connecting": "Connecting…",

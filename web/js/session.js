@@ -132,7 +132,7 @@ export class RoomSession {
     );
     signaling.on("connection_quality", (data) => {
       if (this.callbacks.onConnectionQuality) {
-        this.callbacks.onConnectionQuality(data.participant_id, data.quality);
+        this.callbacks.onConnectionQuality(data.participant_id, data.quality, data.direction || "");
       }
     });
     signaling.on("track_published", (data) => this.trackEvent(data, true));

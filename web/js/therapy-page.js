@@ -360,6 +360,21 @@ function sideOpen() {
   return state.sideChoice ?? wideScreen.matches;
 }
 
+// Her tile holds the server's judgement of her line.
+function ownLineWeak() {
+  const self = state.you && grid.get(state.you.id);
+  return Boolean(self && self.connection !== "good");
+}
+
+// Her line is weak on the way out while her camera sends: most of what she sends is
+// video, so turning the camera off leaves room for her voice.
+function weakWaySent() {
+  const self = state.you && grid.get(state.you.id);
+  return Boolean(
+    ownLineWeak() && self.connectionDirection === "up" && room && room.videoTrack && !room.videoMuted,
+  );
+}
+
 // Why the others do not hear or see this person (the server does not forward it),
 // or may do so only with interruptions (the server judges her line weak).
 function renderSilenced() {
@@ -369,8 +384,8 @@ function renderSilenced() {
     const othersTurn = round && round.current && round.current !== state.you.id;
     if (!state.youAllowed.audio) keys.push(othersTurn ? "notice.waitTurn" : "notice.mutedByTherapist");
     if (!state.youAllowed.video) keys.push("notice.videoStopped");
-    const self = grid.get(state.you.id); // her tile holds the server's judgement
-    if (self && self.connection !== "good") keys.push("notice.connectionWeak");
+    if (weakWaySent()) keys.push("notice.connectionWeakSending");
+    else if (ownLineWeak()) keys.push("notice.connectionWeak");
   }
   const notice = byId("silenced-notice");
   notice.textContent = keys.map((key) => t(key)).join(" ");
@@ -411,6 +426,7 @@ function render() {
   camera.textContent = videoMuted ? t("room.cameraOn") : t("room.cameraOff");
   camera.setAttribute("aria-pressed", String(videoMuted));
   camera.disabled = !room;
+  camera.classList.toggle("suggested", weakWaySent());
   const member = state.you && state.you.role === "member";
   for (const element of document.querySelectorAll(".member-only")) element.hidden = !member;
   for (const element of document.querySelectorAll(".therapist-only")) {
@@ -695,11 +711,11 @@ function roomCallbacks() {
       grid.remove(id);
       render();
     },
-    onConnectionQuality(id, quality) {
+    onConnectionQuality(id, quality, direction) {
       const participant = state.participants.get(id);
       if (participant) participant.connection = quality;
       const tile = grid.get(id); // her own tile too
-      if (tile) tile.setConnection(quality);
+      if (tile) tile.setConnection(quality, direction);
       render();
     },
     onMediaState(id, audioMuted, videoMuted) {

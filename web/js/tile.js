@@ -187,8 +187,11 @@ export class Tile {
     this.render();
   }
 
-  setConnection(quality) {
+  /** The server's judgement of this person's line, and the way it is weak in:
+   * "up" (what she sends), "down" (what she receives), "both", "" when good. */
+  setConnection(quality, direction = "") {
     const value = quality === "weak" || quality === "bad" ? quality : "good";
+    this.connectionDirection = value === "good" ? "" : direction;
     if (value === this.connection) return;
     this.connection = value;
     this.render();
