@@ -14,7 +14,7 @@ import getpass
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -101,6 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the password from standard input instead of asking twice",
     )
     add_storage_arguments(add)
+    new_password = therapist_commands.add_parser(
+        "set-password",
+        help="give a therapist a new password (a forgotten one); they are logged out everywhere",
+    )
+    new_password.add_argument("email")
+    new_password.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input instead of asking twice",
+    )
+    add_storage_arguments(new_password)
     reset = therapist_commands.add_parser(
         "reset-two-factor",
         help="turn a therapist's two-step login off (a lost phone and recovery codes); "
@@ -264,6 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(settings)
     if arguments.command == "therapist" and arguments.therapist_command == "reset-two-factor":
         return reset_two_factor(settings, arguments.email)
+    if arguments.command == "therapist" and arguments.therapist_command == "set-password":
+        return set_password(settings, arguments.email, arguments.password_stdin)
     if arguments.command == "therapist":
         return add_therapist(settings, arguments.email, arguments.name, arguments.password_stdin)
     if arguments.command == "member" and arguments.member_command == "export":
@@ -325,42 +338,68 @@ async def _open_store(settings: Settings) -> Store:
     return await Store.open(settings.effective_database_url)
 
 
-def reset_two_factor(settings: Settings, email: str) -> int:
-    """Turn a therapist's two-step login off and log them out everywhere (audited)."""
+def set_password(settings: Settings, email: str, password_stdin: bool) -> int:
+    """A new password for a therapist; their logins end (audited)."""
+    from grouproom.accounts.passwords import hash_password
+
+    try:
+        password_hash = hash_password(read_new_password(password_stdin))
+    except PasswordError as exc:
+        print(f"grouproom: {exc}", file=sys.stderr)
+        return EXIT_SETTINGS
+    return _operator_change(
+        settings,
+        email,
+        "password_set",
+        lambda store, therapist_id: store.set_password_hash(therapist_id, password_hash),
+        f"{email.strip().lower()} has a new password; they are logged out everywhere",
+    )
+
+
+def _operator_change(
+    settings: Settings,
+    email: str,
+    action: str,
+    change: Callable[[Store, str], Awaitable[None]],
+    done: str,
+) -> int:
+    """An operator's change to one therapist's account: made, their logins ended,
+    and written to the audit log."""
     from grouproom.store.records import AuditEntry
     from grouproom.store.store import StoreError
 
-    async def reset() -> None:
+    async def run() -> None:
         store = await _open_store(settings)
         try:
             therapist = await store.therapist_by_email(email)
             if therapist is None:
                 raise StoreError(f"there is no therapist with email {email.strip().lower()}")
-            await store.disable_two_factor(therapist.id)
+            await change(store, therapist.id)
             await store.end_web_sessions_of(therapist.id)
             await store.append_audit(
-                AuditEntry(
-                    datetime.now(UTC),
-                    CLI_ACTOR,
-                    "operator",
-                    "two_factor_reset",
-                    therapist.id,
-                    None,
-                )
+                AuditEntry(datetime.now(UTC), CLI_ACTOR, "operator", action, therapist.id, None)
             )
         finally:
             await store.close()
 
     try:
-        asyncio.run(reset())
+        asyncio.run(run())
     except StoreError as exc:
         print(f"grouproom: {exc}", file=sys.stderr)
         return EXIT_SETTINGS
-    print(
-        f"two-step login of {email.strip().lower()} is off; they are logged out everywhere",
-        flush=True,
-    )
+    print(done, flush=True)
     return 0
+
+
+def reset_two_factor(settings: Settings, email: str) -> int:
+    """Turn a therapist's two-step login off and log them out everywhere (audited)."""
+    return _operator_change(
+        settings,
+        email,
+        "two_factor_reset",
+        lambda store, therapist_id: store.disable_two_factor(therapist_id),
+        f"two-step login of {email.strip().lower()} is off; they are logged out everywhere",
+    )
 
 
 def export_member(settings: Settings, entry_id: str, output: str | None) -> int:

@@ -106,6 +106,17 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "erase_done": "The data were deleted.",
         "account": "Account",
         "account_title": "Your account",
+        "current_password": "Current password",
+        "new_password": "New password",
+        "repeat_password": "New password again",
+        "change_password": "Change password",
+        "password_change_note": "Your other logins end; this one goes on.",
+        "password_changed": "Your password is changed. Your other logins have ended.",
+        "password_wrong": "The current password is not right.",
+        "passwords_differ": "The two new passwords differ.",
+        "password_rule": (
+            "A password has {low} to {high} characters and does not begin or end with a space."
+        ),
         "code_title": "Two-step login",
         "code_explain": (
             "Type the six-digit code your authenticator app shows for grouproom. "
@@ -262,6 +273,17 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "erase_done": "De gegevens zijn gewist.",
         "account": "Account",
         "account_title": "Uw account",
+        "current_password": "Huidig wachtwoord",
+        "new_password": "Nieuw wachtwoord",
+        "repeat_password": "Nieuw wachtwoord nogmaals",
+        "change_password": "Wachtwoord wijzigen",
+        "password_change_note": "Uw andere aanmeldingen eindigen; deze blijft.",
+        "password_changed": "Uw wachtwoord is gewijzigd. Uw andere aanmeldingen zijn beëindigd.",
+        "password_wrong": "Het huidige wachtwoord klopt niet.",
+        "passwords_differ": "De twee nieuwe wachtwoorden verschillen.",
+        "password_rule": (
+            "Een wachtwoord heeft {low} tot {high} tekens en begint of eindigt niet met een spatie."
+        ),
         "code_title": "Inloggen in twee stappen",
         "code_explain": (
             "Typ de code van zes cijfers die uw authenticator-app voor grouproom toont. "

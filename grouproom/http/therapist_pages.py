@@ -30,6 +30,7 @@ from aiohttp import web
 
 from grouproom.accounts.login_throttle import LoginThrottle
 from grouproom.accounts.passwords import hash_password, needs_rehash, verify_password
+from grouproom.http.account_pages import AccountPages
 from grouproom.http.client_address import client_address
 from grouproom.http.csrf import (
     Forbidden,
@@ -39,7 +40,6 @@ from grouproom.http.csrf import (
     safe_next,
 )
 from grouproom.http.texts import LANGUAGES, TEXTS, choose_language
-from grouproom.http.two_step_pages import TwoStepPages
 from grouproom.rooms.ground_rules import RulesError
 from grouproom.rooms.invites import InviteClaims, make_invite
 from grouproom.rooms.roles import Role
@@ -82,7 +82,7 @@ class TherapistPages:
             undefined=jinja2.StrictUndefined,
         )
         self.templates.filters["clock"] = self._clock
-        self.two_step = TwoStepPages(self)
+        self.account = AccountPages(self)
 
     def attach(self, store: Store, secret: bytes) -> None:
         """The store and the secret key, once they are open (at start-up)."""
@@ -117,7 +117,7 @@ class TherapistPages:
         router.add_get("/groups/{group}/sessions/{session}/attendance", self.attendance)
         router.add_get("/groups/{group}/audit", self.audit)
         router.add_get("/groups/{group}/room", self.room)
-        self.two_step.add_routes(router)
+        self.account.add_routes(router)
 
     # -- rendering -----------------------------------------------------------------
 
@@ -279,7 +279,7 @@ class TherapistPages:
         if needs_rehash(therapist.password_hash):
             await self.store.set_password_hash(therapist.id, hash_password(password))
         target = safe_next(str(form.get("next", ""))) or "/groups"
-        second_step = self.two_step.after_password(request, therapist, target)
+        second_step = self.account.after_password(request, therapist, target)
         if second_step is not None:
             # The account's failures are cleared only once the code is right too:
             # the password alone must not reset the count of wrong codes.

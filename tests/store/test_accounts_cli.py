@@ -164,3 +164,44 @@ async def test_therapist_reset_two_factor_turns_it_off_and_logs_out(
     assert state.secret is None and state.recovery_codes_left == 0
     assert login is None
     assert [(entry.action, entry.subject) for entry in audit][-1:] == [("two_factor_reset", lea.id)]
+
+
+async def test_therapist_set_password_gives_a_new_one_and_logs_out(
+    database_url: str, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    if database_url.startswith("sqlite"):
+        location = ["--data-dir", str(tmp_path / "data")]
+        url = Settings(data_dir=str(tmp_path / "data")).effective_database_url
+        ensure_data_dir(str(tmp_path / "data"))
+    else:
+        location = ["--database-url", database_url]
+        url = database_url
+    now = datetime.now(UTC)
+    store = await Store.open(url)
+    try:
+        lea = await store.add_therapist("lea@example.org", "Lea", hash_password(PASSWORD), now)
+        token = await store.create_web_session(lea.id, now, timedelta(hours=1))
+    finally:
+        await store.close()
+    command = ["therapist", "set-password", "lea@example.org", "--password-stdin", *location]
+    short = await asyncio.to_thread(grouproom, *command, stdin="short\n", cwd=tmp_path)
+    assert short.returncode != 0 and "at least 12 characters" in short.stderr
+    done = await asyncio.to_thread(
+        grouproom, *command, stdin="a forgotten one, replaced\n", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert "lea@example.org has a new password" in done.stdout
+    store = await Store.open(url)
+    try:
+        found = await store.therapist_by_email("lea@example.org")
+        login = await store.web_session(token, now, timedelta(hours=1))
+        audit = await store.audit_about(lea.id)
+    finally:
+        await store.close()
+    assert found is not None
+    assert verify_password(found.password_hash, "a forgotten one, replaced")
+    assert not verify_password(found.password_hash, PASSWORD)
+    assert login is None
+    assert [(entry.action, entry.actor_kind) for entry in audit] == [("password_set", "operator")]

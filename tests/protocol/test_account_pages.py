@@ -1,6 +1,7 @@
-"""Two-step login on the therapists' pages, through the real application: setting
-an authenticator app up, the code after the password, replays, recovery codes, the
-throttle, the signed step between the two, the "required" setting, and the audit."""
+"""A therapist's own account, through the real application: changing the password,
+and two-step login (setting an authenticator app up, the code after the password,
+replays, recovery codes, the throttle, the signed step between the two, the
+"required" setting, and the audit)."""
 
 from __future__ import annotations
 
@@ -332,3 +333,53 @@ async def test_where_required_a_login_without_it_is_no_therapist_on_the_websocke
     socket = SignalingClient(await required_client.ws_connect("/ws", headers=cookie))
     entered = await socket.request("enter", {"group": made.id})
     assert entered["type"] == "entered" and entered["data"]["state"] == "seated", entered
+
+
+async def test_a_therapist_changes_her_password_on_her_account_page(
+    open_browser: OpenBrowser,
+) -> None:
+    lea, elsewhere = open_browser(), open_browser()
+    assert await password_step(lea) == "/groups"
+    assert await password_step(elsewhere) == "/groups"
+    csrf = field((await lea.get("/account"))[1], "csrf")
+    new = "a new and longer password"
+
+    async def change(current: str, password: str, repeat: str) -> tuple[int, str]:
+        status, _, page = await lea.post(
+            "/account/password",
+            {
+                "csrf": csrf,
+                "current_password": current,
+                "new_password": password,
+                "repeat_password": repeat,
+            },
+        )
+        return status, page
+
+    status, page = await change("not my password", new, new)
+    assert status == 400 and "current password is not right" in page
+    status, page = await change(PASSWORD, new, new + "!")
+    assert status == 400 and "differ" in page
+    status, page = await change(PASSWORD, "short", "short")
+    assert status == 400 and "12 to 1024 characters" in page
+    status, page = await change(PASSWORD, new, new)
+    assert status == 200 and "Your password is changed" in page
+    # This login goes on; the other one ended; the old password no longer works.
+    assert (await lea.get("/groups"))[0] == 200
+    assert (await elsewhere.get("/groups", allow_redirects=False))[0] == 303
+    assert await password_step(open_browser()) == "/login"
+    assert await open_browser().login("lea@example.org", new) == "/groups"
+    actions = await audit_actions(store_of(lea))
+    assert ("password_change_failed", "wrong current password") in actions
+    assert ("password_changed", "") in actions
+    # A wrong current password counts as a failed login: guessing it is throttled
+    # (the login with the new password above cleared the earlier failures).
+    for _ in range(5):
+        assert (await change("guess", new, new))[0] == 400
+    status, page = await change(new, "another long password", "another long password")
+    assert status == 429 and "Too many attempts" in page
+    status, _, _ = await lea.post(
+        "/account/password",
+        {"csrf": "forged", "current_password": new, "new_password": new, "repeat_password": new},
+    )
+    assert status == 403

@@ -1,6 +1,7 @@
-"""Two-step login in real Chromium, in Dutch: a therapist sets up an authenticator
-app from her account page (the QR code is drawn), keeps her recovery codes, then
-logs in with her password and a code, and once with a recovery code."""
+"""A therapist's account page in real Chromium, in Dutch: she sets up two-step login
+with an authenticator app (the QR code is drawn and read back), keeps her recovery
+codes, logs in with her password and a code, and once with a recovery code; then
+she changes her password."""
 
 from __future__ import annotations
 
@@ -92,6 +93,15 @@ def test_a_therapist_sets_up_an_app_and_logs_in_with_its_code(
         third.wait_for_url(f"{server.base_url}/account**")
         assert "herstelcode" in third.inner_text("#message")
         assert "Herstelcodes over: 9" in third.inner_text("#codes-left")
+
+        # She changes her password there; her other logins end, this one goes on.
+        third.fill("#current-password", PASSWORD)
+        third.fill("#new-password", "een nieuw en lang wachtwoord")
+        third.fill("#repeat-password", "een nieuw en lang wachtwoord")
+        third.click("#password-button")
+        assert "Uw wachtwoord is gewijzigd" in third.inner_text("#message")
+        other.goto(f"{server.base_url}/groups")
+        other.wait_for_url(f"{server.base_url}/login**")
     finally:
         for context in contexts:
             context.close()

@@ -1,6 +1,6 @@
-"""Two-step login on the therapists' pages: the code asked after the password, the
-setup of an authenticator app (at login where it is required, or on the account
-page), recovery codes, and turning it off.
+"""A therapist's own account: changing the password, and two-step login (the code
+asked after the password, the setup of an authenticator app at login where it is
+required or on the account page, recovery codes, and turning it off).
 
 Between the password and the code the browser holds a short-lived, signed "login
 step" cookie (path /login) naming the account and what is still to do; no login
@@ -11,6 +11,7 @@ account's failures are cleared only when the code is right as well.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -20,6 +21,13 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from grouproom.accounts.passwords import (
+    PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
+    PasswordError,
+    hash_password,
+    verify_password,
+)
 from grouproom.accounts.two_factor import (
     SecretBox,
     TwoFactorError,
@@ -55,7 +63,7 @@ class CodeCheck:
     kind: str  # "app" or "recovery code"
 
 
-class TwoStepPages:
+class AccountPages:
     def __init__(self, pages: TherapistPages) -> None:
         self.pages = pages
 
@@ -69,6 +77,7 @@ class TwoStepPages:
         router.add_post("/account/two-factor", self.account_setup)
         router.add_post("/account/two-factor/off", self.turn_off)
         router.add_post("/account/two-factor/recovery-codes", self.renew_recovery_codes)
+        router.add_post("/account/password", self.change_password)
 
     @property
     def _box(self) -> SecretBox:
@@ -372,6 +381,41 @@ class TwoStepPages:
             codes_left=state.recovery_codes_left,
             required=self.pages.settings.two_factor == "required",
         )
+
+    async def change_password(self, request: web.Request) -> web.Response:
+        """A new password, given the current one. A wrong current password counts as
+        a failed login (someone at an unattended, logged-in computer must not get to
+        guess it); the therapist's other logins end."""
+        therapist, token, form = await self._account_form(request)
+        text = self.pages._text
+        throttled = self._throttled(request, therapist)
+        if throttled:
+            return await self._account_page(request, therapist, token, throttled, 429)
+        current = str(form.get("current_password", ""))
+        new = str(form.get("new_password", ""))
+        if not await asyncio.to_thread(verify_password, therapist.password_hash, current):
+            address = client_address(request, self.pages.settings.trusted_proxies)
+            self.pages.throttle.failed(therapist.email, address, self.pages.clock())
+            await self.pages._audit(
+                None, "password_change_failed", None, therapist.id, "wrong current password"
+            )
+            message = text(request, "password_wrong")
+            return await self._account_page(request, therapist, token, message, 400)
+        if new != str(form.get("repeat_password", "")):
+            message = text(request, "passwords_differ")
+            return await self._account_page(request, therapist, token, message, 400)
+        try:
+            new_hash = await asyncio.to_thread(hash_password, new)
+        except PasswordError:
+            message = text(
+                request, "password_rule", low=PASSWORD_MIN_LENGTH, high=PASSWORD_MAX_LENGTH
+            )
+            return await self._account_page(request, therapist, token, message, 400)
+        await self.pages.store.set_password_hash(therapist.id, new_hash)
+        await self.pages.store.end_web_sessions_of(therapist.id, keep_token=token)
+        await self.pages._audit(therapist, "password_changed", None, therapist.id)
+        updated = await self.pages.store.therapist(therapist.id) or therapist
+        return await self._account_page(request, updated, token, text(request, "password_changed"))
 
     async def account_setup_page(self, request: web.Request) -> web.Response:
         therapist, token = await self.pages._require_login(request, setting_up=True)
