@@ -133,7 +133,7 @@ def create_app(
             assert store is not None and secret is not None
             opened, key = store, secret
         app[store_key] = opened
-        therapist_pages.attach(opened, key)
+        await therapist_pages.attach(opened, key)
         hub = SessionHub(settings, switchboard.media_settings, opened, key)
         app[hub_key] = hub
         websocket.hub = hub

@@ -3,8 +3,9 @@
 After `account_limit` failures for one email address within `window` seconds,
 or `address_limit` failures from one client address, further attempts are
 refused until the oldest failure leaves the window. A successful login clears
-the account's failures. Kept in memory: a restart forgets them, which costs an
-attacker a restart of the server they cannot cause.
+the account's failures. Decided in memory; the therapists' pages also write each
+failure to the database and `restore` them at start-up, so that a restart does
+not clear them (grouproom/http/therapist_pages.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict, deque
 
 MAX_TRACKED_KEYS = 10_000
+ACCOUNT, ADDRESS = "account", "address"
 
 
 class LoginThrottle:
@@ -41,6 +43,11 @@ class LoginThrottle:
 
     def succeeded(self, email: str) -> None:
         self._accounts.pop(email.strip().lower(), None)
+
+    def restore(self, kind: str, key: str, at: float) -> None:
+        """A failure saved before a restart ("account" or "address"), oldest first."""
+        table = self._accounts if kind == ACCOUNT else self._addresses
+        table[key.strip().lower() if kind == ACCOUNT else key].append(at)
 
     def _wait(
         self, table: defaultdict[str, deque[float]], key: str, limit: int, now: float

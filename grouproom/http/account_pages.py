@@ -151,20 +151,20 @@ class AccountPages:
     ) -> str:
         token = await self.pages.start_login(request, response, therapist)
         response.del_cookie(STEP_COOKIE, path="/login")
-        self.pages.throttle.succeeded(therapist.email)
+        await self.pages.throttle_succeeded(therapist.email)
         return token
 
     def _throttled(self, request: web.Request, therapist: Therapist) -> str | None:
         """The message when too many attempts were made, else None."""
         address = client_address(request, self.pages.settings.trusted_proxies)
-        wait = self.pages.throttle.retry_after(therapist.email, address, self.pages.clock())
+        wait = self.pages.throttle_wait(therapist.email, address)
         if wait is None:
             return None
         return self.pages._text(request, "login_throttled", minutes=max(1, int(wait // 60) + 1))
 
     async def _wrong_code(self, request: web.Request, therapist: Therapist, action: str) -> str:
         address = client_address(request, self.pages.settings.trusted_proxies)
-        self.pages.throttle.failed(therapist.email, address, self.pages.clock())
+        await self.pages.throttle_failed(therapist.email, address)
         await self.pages._audit(None, action, None, therapist.id, "wrong two-step login code")
         return self.pages._text(request, "code_wrong")
 
@@ -395,7 +395,7 @@ class AccountPages:
         new = str(form.get("new_password", ""))
         if not await asyncio.to_thread(verify_password, therapist.password_hash, current):
             address = client_address(request, self.pages.settings.trusted_proxies)
-            self.pages.throttle.failed(therapist.email, address, self.pages.clock())
+            await self.pages.throttle_failed(therapist.email, address)
             await self.pages._audit(
                 None, "password_change_failed", None, therapist.id, "wrong current password"
             )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import functools
+import hashlib
 import hmac
 import io
 import json
@@ -28,7 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import jinja2
 from aiohttp import web
 
-from grouproom.accounts.login_throttle import LoginThrottle
+from grouproom.accounts.login_throttle import ACCOUNT, ADDRESS, LoginThrottle
 from grouproom.accounts.passwords import hash_password, needs_rehash, verify_password
 from grouproom.http.account_pages import AccountPages
 from grouproom.http.client_address import client_address
@@ -84,10 +85,46 @@ class TherapistPages:
         self.templates.filters["clock"] = self._clock
         self.account = AccountPages(self)
 
-    def attach(self, store: Store, secret: bytes) -> None:
-        """The store and the secret key, once they are open (at start-up)."""
+    async def attach(self, store: Store, secret: bytes) -> None:
+        """The store and the secret key, once they are open (at start-up), and the
+        failed logins saved before a restart."""
         self._store = store
         self.secret = secret
+        since = datetime.fromtimestamp(self.clock() - self.throttle.window, UTC)
+        for kind, key, at in await store.login_failures_since(since):
+            self.throttle.restore(kind, key, at.timestamp())
+
+    # -- the login throttle, kept in memory and in the store ----------------------------
+
+    def _throttle_key(self, kind: str, value: str) -> str:
+        """An account's or address's key in the throttle: an HMAC, so that the store
+        keeps no email or IP address of a failed attempt."""
+        message = f"login throttle|{kind}|{value}".encode()
+        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
+
+    def throttle_wait(self, email: str, address: str) -> float | None:
+        """Seconds until a login for `email` from `address` may be tried again."""
+        return self.throttle.retry_after(
+            self._throttle_key(ACCOUNT, email.strip().lower()),
+            self._throttle_key(ADDRESS, address),
+            self.clock(),
+        )
+
+    async def throttle_failed(self, email: str, address: str) -> None:
+        account = self._throttle_key(ACCOUNT, email.strip().lower())
+        source = self._throttle_key(ADDRESS, address)
+        now = self.clock()
+        self.throttle.failed(account, source, now)
+        await self.store.record_login_failure(
+            [(ACCOUNT, account), (ADDRESS, source)],
+            datetime.fromtimestamp(now, UTC),
+            datetime.fromtimestamp(now - self.throttle.window, UTC),
+        )
+
+    async def throttle_succeeded(self, email: str) -> None:
+        account = self._throttle_key(ACCOUNT, email.strip().lower())
+        self.throttle.succeeded(account)
+        await self.store.clear_login_failures(ACCOUNT, account)
 
     @property
     def store(self) -> Store:
@@ -255,8 +292,7 @@ class TherapistPages:
         ):
             return self._login_form(request, email, self._text(request, "form_expired"), 403)
         address = client_address(request, self.settings.trusted_proxies)
-        now = self.clock()
-        wait = self.throttle.retry_after(email, address, now)
+        wait = self.throttle_wait(email, address)
         if wait is not None:
             minutes = max(1, int(wait // 60) + 1)
             message = self._text(request, "login_throttled", minutes=minutes)
@@ -266,7 +302,7 @@ class TherapistPages:
             _verify_or_equalise, therapist.password_hash if therapist else None, password
         )
         if therapist is None or not valid:
-            self.throttle.failed(email, address, now)
+            await self.throttle_failed(email, address)
             # The account's id, never the typed text (it may be anything, a name too).
             await self._audit(
                 None,
@@ -285,7 +321,7 @@ class TherapistPages:
             # the password alone must not reset the count of wrong codes.
             second_step.del_cookie(NONCE_COOKIE, path="/login")
             raise second_step
-        self.throttle.succeeded(email)
+        await self.throttle_succeeded(email)
         await self._audit(therapist, "login", None, None)
         response = web.HTTPSeeOther(target)
         await self.start_login(request, response, therapist)

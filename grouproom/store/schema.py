@@ -202,6 +202,18 @@ audit_log = Table(
     Column("detail", Text, nullable=False),
 )
 
+# Failed logins (and wrong codes) of the last minutes, so that the login throttle
+# outlasts a restart: per account and per client address, each as an HMAC under the
+# server's secret key (no email address or IP address in the table).
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(8), nullable=False),
+    Column("key_hash", String(64), nullable=False, index=True),
+    Column("at", UtcDateTime(), nullable=False, index=True),
+)
+
 # A therapist's login: the cookie holds a random token, the table only its SHA-256.
 web_sessions = Table(
     "web_sessions",

@@ -223,6 +223,40 @@ class Store:
         async with self.engine.begin() as connection:
             await connection.execute(sessions.delete().where(condition))
 
+    # -- the login throttle's failures -------------------------------------------------
+
+    async def record_login_failure(
+        self, keys: Sequence[tuple[str, str]], at: datetime, forget_before: datetime
+    ) -> None:
+        """A failed login under each (kind, key hash); failures from before
+        `forget_before` are deleted meanwhile."""
+        failures = schema.login_failures
+        async with self.engine.begin() as connection:
+            await connection.execute(failures.delete().where(failures.c.at < forget_before))
+            await connection.execute(
+                insert(failures), [{"kind": k, "key_hash": h, "at": at} for k, h in keys]
+            )
+
+    async def login_failures_since(self, since: datetime) -> list[tuple[str, str, datetime]]:
+        """(kind, key hash, when) of each failure from `since` on, oldest first; older
+        ones are deleted."""
+        failures = schema.login_failures
+        async with self.engine.begin() as connection:
+            await connection.execute(failures.delete().where(failures.c.at < since))
+            rows = await connection.execute(
+                select(failures.c.kind, failures.c.key_hash, failures.c.at)
+                .where(failures.c.at >= since)
+                .order_by(failures.c.at, failures.c.id)
+            )
+            return [(row.kind, row.key_hash, row.at) for row in rows]
+
+    async def clear_login_failures(self, kind: str, key_hash: str) -> None:
+        failures = schema.login_failures
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                failures.delete().where(failures.c.kind == kind, failures.c.key_hash == key_hash)
+            )
+
     # -- two-step login ----------------------------------------------------------------
 
     async def two_factor_state(self, therapist_id: str) -> TwoFactorState:

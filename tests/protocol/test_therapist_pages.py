@@ -247,6 +247,44 @@ async def test_wrong_passwords_are_refused_then_throttled(open_browser: OpenBrow
     assert failures == 5  # failed logins are security events in the audit log
 
 
+async def test_the_throttle_outlasts_a_restart(
+    open_browser: OpenBrowser,
+    app_client: TestClient[Any, Any],
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+) -> None:
+    browser = open_browser()
+
+    async def attempt(on: Browser, password: str) -> int:
+        _, page = await on.get("/login")
+        status, _, _ = await on.post(
+            "/login",
+            {
+                "email": "lea@example.org",
+                "password": password,
+                "login_nonce": field(page, "login_nonce"),
+            },
+        )
+        return status
+
+    for _ in range(5):
+        assert await attempt(browser, "wrong") == 401
+    async with store_of(browser).engine.connect() as connection:
+        saved = (await connection.execute(text("SELECT kind, key_hash FROM login_failures"))).all()
+    # Kept by account and by address, as HMACs: no email or IP address in the table.
+    assert sorted({row.kind for row in saved}) == ["account", "address"] and len(saved) == 10
+    assert not any("lea" in row.key_hash or "127.0.0.1" in row.key_hash for row in saved)
+    await app_client.close()  # the server stops
+
+    restarted = await aiohttp_client(create_app(settings))
+    session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    try:
+        again = Browser(restarted, session)
+        assert await attempt(again, PASSWORD) == 429  # still throttled
+    finally:
+        await session.close()
+
+
 async def test_a_login_form_from_elsewhere_is_refused(open_browser: OpenBrowser) -> None:
     browser = open_browser()
     status, page = await browser.get("/login")

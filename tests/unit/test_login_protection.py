@@ -62,3 +62,14 @@ def test_same_origin() -> None:
     assert not same_origin(None, None, host)
     assert same_origin("http://127.0.0.1:8080", None, "127.0.0.1:8080")
     assert not same_origin("http://127.0.0.1:8081", None, "127.0.0.1:8080")
+
+
+def test_saved_failures_are_restored_per_account_and_address() -> None:
+    throttle = LoginThrottle(account_limit=2, address_limit=3, window=60)
+    throttle.restore("account", "LEA@example.org", 0)
+    throttle.restore("account", "lea@example.org", 1)
+    assert throttle.retry_after("lea@example.org", "b", 2) == 58
+    for second in range(3):
+        throttle.restore("address", "10.0.0.9", second)
+    assert throttle.retry_after("cor@example.org", "10.0.0.9", 3) == 57
+    assert throttle.retry_after("cor@example.org", "10.0.0.8", 3) is None
