@@ -298,7 +298,7 @@ def read_new_password(from_stdin: bool) -> str:
 def add_therapist(settings: Settings, email: str, name: str, password_stdin: bool) -> int:
     """Create a therapist account in the configured database."""
     from grouproom.accounts.passwords import hash_password
-    from grouproom.store.store import Store, StoreError
+    from grouproom.store.store import StoreError
 
     if "@" not in email or len(email) > 254 or not 1 <= len(name.strip()) <= 80:
         print("grouproom: give an email address and a name of 1 to 80 characters", file=sys.stderr)
@@ -310,9 +310,7 @@ def add_therapist(settings: Settings, email: str, name: str, password_stdin: boo
         return EXIT_SETTINGS
 
     async def create() -> None:
-        if not settings.database_url:
-            ensure_data_dir(settings.data_dir)
-        store = await Store.open(settings.effective_database_url)
+        store = await _open_store(settings)
         try:
             await store.add_therapist(email, name.strip(), password_hash, datetime.now(UTC))
         finally:

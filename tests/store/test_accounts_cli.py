@@ -39,6 +39,17 @@ def grouproom(*arguments: str, stdin: str = "", cwd: Path) -> subprocess.Complet
     )
 
 
+def storage_of(database_url: str, tmp_path: Path) -> tuple[list[str], str]:
+    """The command's storage arguments for this test's database, and its URL (an
+    SQLite database's data folder is made, as the server would)."""
+    if database_url.startswith("sqlite"):
+        ensure_data_dir(str(tmp_path / "data"))
+        return ["--data-dir", str(tmp_path / "data")], Settings(
+            data_dir=str(tmp_path / "data")
+        ).effective_database_url
+    return ["--database-url", database_url], database_url
+
+
 async def test_therapist_add_creates_an_account_that_logs_in(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -128,13 +139,7 @@ async def test_therapist_reset_two_factor_turns_it_off_and_logs_out(
     # two-step login off; her logins end, and the reset is in the audit log.
     from datetime import UTC, datetime, timedelta
 
-    if database_url.startswith("sqlite"):
-        location = ["--data-dir", str(tmp_path / "data")]
-        url = Settings(data_dir=str(tmp_path / "data")).effective_database_url
-        ensure_data_dir(str(tmp_path / "data"))
-    else:
-        location = ["--database-url", database_url]
-        url = database_url
+    location, url = storage_of(database_url, tmp_path)
     now = datetime.now(UTC)
     store = await Store.open(url)
     try:
@@ -171,13 +176,7 @@ async def test_therapist_set_password_gives_a_new_one_and_logs_out(
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
-    if database_url.startswith("sqlite"):
-        location = ["--data-dir", str(tmp_path / "data")]
-        url = Settings(data_dir=str(tmp_path / "data")).effective_database_url
-        ensure_data_dir(str(tmp_path / "data"))
-    else:
-        location = ["--database-url", database_url]
-        url = database_url
+    location, url = storage_of(database_url, tmp_path)
     now = datetime.now(UTC)
     store = await Store.open(url)
     try:
