@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import secrets
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -19,6 +21,7 @@ from sqlalchemy import text
 from grouproom.accounts.passwords import hash_password
 from grouproom.accounts.two_factor import code_at, step_at
 from grouproom.app import create_app, store_key
+from grouproom.data_dir import SECRET_FILE
 from grouproom.settings import Settings
 from grouproom.store.store import Store
 from tests.protocol.conftest import AiohttpClient
@@ -383,3 +386,34 @@ async def test_a_therapist_changes_her_password_on_her_account_page(
         {"csrf": "forged", "current_password": new, "new_password": new, "repeat_password": new},
     )
     assert status == 403
+
+
+async def test_a_secret_sealed_under_another_key_gets_a_clear_error(
+    open_browser: OpenBrowser,
+    app_client: TestClient[Any, Any],
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+) -> None:
+    # The data folder's secret key was replaced (or the database restored beside
+    # another server's): no code can be checked, which the therapist is told, and
+    # the operator's reset lets her in again.
+    lea = open_browser()
+    await password_step(lea)
+    secret, _ = await turn_on(lea)
+    await app_client.close()
+    key_file = Path(settings.data_dir) / SECRET_FILE
+    key_file.write_text(secrets.token_bytes(32).hex() + "\n")
+    restarted = await aiohttp_client(create_app(settings))
+    session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    try:
+        again = Browser(restarted, session)
+        assert await password_step(again) == "/login/code"
+        status, _, page = await again.post("/login/code", {"code": code_now(secret, 1)})
+        assert status == 500 and "Ask its operator" in page
+        store: Store = restarted.app[store_key]
+        record = await store.therapist_by_email("lea@example.org")
+        assert record is not None
+        await store.disable_two_factor(record.id)  # what `therapist reset-two-factor` does
+        assert await password_step(Browser(restarted, session)) == "/groups"
+    finally:
+        await session.close()
