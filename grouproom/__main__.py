@@ -15,8 +15,10 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from grouproom.accounts.passwords import PasswordError
 from grouproom.data_dir import ensure_data_dir
@@ -26,6 +28,7 @@ from grouproom.settings import Settings, SettingsError, settings_from_env
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from grouproom.store.records import AuditEntry, Therapist
     from grouproom.store.store import Store
 
 EXIT_SETTINGS = 2
@@ -119,6 +122,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reset.add_argument("email")
     add_storage_arguments(reset)
+
+    listing = therapist_commands.add_parser(
+        "list", help="every therapist account: id, email, name, two-step login on or off"
+    )
+    add_storage_arguments(listing)
+
+    audit = commands.add_parser(
+        "audit",
+        help="export the audit log (NEN 7513) as JSON lines, oldest first; the export "
+        "is itself audited",
+    )
+    audit.add_argument("--since", metavar="DATE", help="from this day on (YYYY-MM-DD)")
+    audit.add_argument("--until", metavar="DATE", help="up to and including this day")
+    audit.add_argument("--group", metavar="ID", help="only entries about this group")
+    audit.add_argument("--actor", metavar="ID", help="only entries by this actor")
+    audit.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
+    add_storage_arguments(audit)
 
     member = commands.add_parser("member", help="a roster member's own data (GDPR)")
     member_commands = member.add_subparsers(dest="member_command", required=True)
@@ -277,6 +297,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return reset_two_factor(settings, arguments.email)
     if arguments.command == "therapist" and arguments.therapist_command == "set-password":
         return set_password(settings, arguments.email, arguments.password_stdin)
+    if arguments.command == "therapist" and arguments.therapist_command == "list":
+        return list_therapists(settings)
+    if arguments.command == "audit":
+        return export_audit(
+            settings,
+            AuditFilter(arguments.since, arguments.until, arguments.group, arguments.actor),
+            arguments.output,
+        )
     if arguments.command == "therapist":
         return add_therapist(settings, arguments.email, arguments.name, arguments.password_stdin)
     if arguments.command == "member" and arguments.member_command == "export":
@@ -398,6 +426,128 @@ def reset_two_factor(settings: Settings, email: str) -> int:
         lambda store, therapist_id: store.disable_two_factor(therapist_id),
         f"two-step login of {email.strip().lower()} is off; they are logged out everywhere",
     )
+
+
+def list_therapists(settings: Settings) -> int:
+    """Every therapist account, one per line (tab-separated), for an operator."""
+
+    async def listed() -> list[Therapist]:
+        store = await _open_store(settings)
+        try:
+            return await store.therapists()
+        finally:
+            await store.close()
+
+    print("id\temail\tname\ttwo-step login")
+    for therapist in asyncio.run(listed()):
+        state = "on" if therapist.two_factor else "off"
+        print(f"{therapist.id}\t{therapist.email}\t{therapist.display_name}\t{state}")
+    return 0
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """What part of the audit log an operator exports: days (YYYY-MM-DD, in the
+    server's time zone, `until` included), a group, an actor."""
+
+    since: str | None = None
+    until: str | None = None
+    group_id: str | None = None
+    actor_id: str | None = None
+
+    def bounds(self, zone_name: str) -> tuple[datetime | None, datetime | None]:
+        """The first moment included and the first moment after, in UTC."""
+        zone = ZoneInfo(zone_name)
+
+        def day_start(text: str | None, days_later: int) -> datetime | None:
+            if text is None:
+                return None
+            day = date.fromisoformat(text) + timedelta(days=days_later)
+            return datetime.combine(day, time.min, zone).astimezone(UTC)
+
+        return day_start(self.since, 0), day_start(self.until, 1)
+
+    def describe(self) -> str:
+        parts = [
+            f"{name} {value}"
+            for name, value in (
+                ("since", self.since),
+                ("until", self.until),
+                ("group", self.group_id),
+                ("actor", self.actor_id),
+            )
+            if value is not None
+        ]
+        return ", ".join(parts) or "everything"
+
+
+AUDIT_PAGE = 1000
+
+
+def export_audit(settings: Settings, wanted: AuditFilter, output: str | None) -> int:
+    """Write the audit entries `wanted` selects as JSON lines, oldest first; the
+    export is audited first, so that it shows in what it exports."""
+    from grouproom.store.records import AuditEntry
+
+    try:
+        since, until = wanted.bounds(settings.timezone)
+    except ValueError as exc:
+        print(f"grouproom: a day is written YYYY-MM-DD ({exc})", file=sys.stderr)
+        return EXIT_SETTINGS
+    try:
+        target = sys.stdout if output is None else open(output, "x", encoding="utf-8")
+    except OSError as exc:
+        print(f"grouproom: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_SETTINGS
+
+    async def export() -> int:
+        store = await _open_store(settings)
+        count = 0
+        try:
+            await store.append_audit(
+                AuditEntry(
+                    datetime.now(UTC),
+                    CLI_ACTOR,
+                    "operator",
+                    "export_audit_log",
+                    None,
+                    None,
+                    wanted.describe(),
+                )
+            )
+            after = 0
+            while page := await store.audit_after(
+                after, AUDIT_PAGE, since, until, wanted.group_id, wanted.actor_id
+            ):
+                for entry in page:
+                    target.write(json.dumps(_audit_line(entry), ensure_ascii=False) + "\n")
+                count += len(page)
+                after = page[-1].id or after
+        finally:
+            await store.close()
+        return count
+
+    try:
+        count = asyncio.run(export())
+    finally:
+        if target is not sys.stdout:
+            target.close()
+    if output is not None:
+        print(f"{count} audit entries are in {output}", flush=True)
+    return 0
+
+
+def _audit_line(entry: AuditEntry) -> dict[str, object]:
+    return {
+        "id": entry.id,
+        "at": entry.at.isoformat(),
+        "actor_id": entry.actor_id,
+        "actor_kind": entry.actor_kind,
+        "action": entry.action,
+        "subject": entry.subject,
+        "group_id": entry.group_id,
+        "detail": entry.detail,
+    }
 
 
 def export_member(settings: Settings, entry_id: str, output: str | None) -> int:

@@ -117,6 +117,14 @@ class Store:
             )
         return therapist
 
+    async def therapists(self) -> list[Therapist]:
+        """Every therapist account, by email address."""
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(
+                select(schema.therapists).order_by(schema.therapists.c.email)
+            )
+            return [_therapist(row) for row in rows]
+
     async def therapist_count(self) -> int:
         async with self.engine.connect() as connection:
             count = await connection.scalar(select(func.count()).select_from(schema.therapists))
@@ -887,6 +895,32 @@ class Store:
             query = query.where(log.c.id < before_id)
         async with self.engine.connect() as connection:
             rows = await connection.execute(query.order_by(log.c.id.desc()).limit(limit))
+            return [_audit_entry(row) for row in rows]
+
+    async def audit_after(
+        self,
+        after_id: int,
+        limit: int,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        group_id: str | None = None,
+        actor_id: str | None = None,
+    ) -> list[AuditEntry]:
+        """Audit entries with an id above `after_id`, oldest first, at most `limit`:
+        the whole log a page at a time, for an operator's export. `since` is
+        inclusive, `until` exclusive."""
+        log = schema.audit_log
+        query = select(log).where(log.c.id > after_id)
+        if since is not None:
+            query = query.where(log.c.at >= since)
+        if until is not None:
+            query = query.where(log.c.at < until)
+        if group_id is not None:
+            query = query.where(log.c.group_id == group_id)
+        if actor_id is not None:
+            query = query.where(log.c.actor_id == actor_id)
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(query.order_by(log.c.id).limit(limit))
             return [_audit_entry(row) for row in rows]
 
     # -- retention and a member's own data (GDPR) -------------------------------------

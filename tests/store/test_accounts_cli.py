@@ -204,3 +204,83 @@ async def test_therapist_set_password_gives_a_new_one_and_logs_out(
     assert not verify_password(found.password_hash, PASSWORD)
     assert login is None
     assert [(entry.action, entry.actor_kind) for entry in audit] == [("password_set", "operator")]
+
+
+async def test_therapist_list_and_audit_export_for_an_operator(
+    database_url: str, tmp_path: Path
+) -> None:
+    # The security officer's view (NEN 7513): every account with its two-step login,
+    # and the whole audit log, or a stretch of it, as JSON lines; the export itself
+    # shows in the log.
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from grouproom.store.records import AuditEntry
+
+    location, url = storage_of(database_url, tmp_path)
+    now = datetime.now(UTC)
+    store = await Store.open(url)
+    try:
+        lea = await store.add_therapist("lea@example.org", "Lea", hash_password(PASSWORD), now)
+        cor = await store.add_therapist("cor@example.org", "Cor", hash_password(PASSWORD), now)
+        await store.set_two_factor_pending(cor.id, "v1:sealed")
+        await store.enable_two_factor(cor.id, "v1:sealed", 1, [])
+        long_ago = now - timedelta(days=400)
+        for at, actor, action in (
+            (long_ago, lea.id, "login"),
+            (now, lea.id, "view_group"),
+            (now, cor.id, "login"),
+        ):
+            await store.append_audit(AuditEntry(at, actor, "therapist", action, None, "g1"))
+        # More entries than one page of the export.
+        for _ in range(1005):
+            await store.append_audit(AuditEntry(now, cor.id, "therapist", "view_audit", None, "g2"))
+    finally:
+        await store.close()
+
+    listed = await asyncio.to_thread(grouproom, "therapist", "list", *location, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == [
+        "id\temail\tname\ttwo-step login",
+        f"{cor.id}\tcor@example.org\tCor\ton",
+        f"{lea.id}\tlea@example.org\tLea\toff",
+    ]
+
+    def lines(done: subprocess.CompletedProcess[str]) -> list[dict[str, object]]:
+        assert done.returncode == 0, done.stderr
+        return [json.loads(line) for line in done.stdout.splitlines()]
+
+    everything = lines(await asyncio.to_thread(grouproom, "audit", *location, cwd=tmp_path))
+    assert len(everything) == 3 + 1005 + 1  # the export first, then what it exports
+    assert [e["action"] for e in everything[:3]] == ["login", "view_group", "login"]
+    assert everything[-1]["action"] == "export_audit_log"
+    assert everything[-1]["actor_kind"] == "operator" and everything[-1]["detail"] == "everything"
+    ids = [int(str(e["id"])) for e in everything]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+    since = (now - timedelta(days=1)).date().isoformat()
+    recent = lines(
+        await asyncio.to_thread(
+            grouproom, "audit", "--since", since, "--group", "g1", *location, cwd=tmp_path
+        )
+    )
+    assert [(e["actor_id"], e["action"]) for e in recent] == [
+        (lea.id, "view_group"),
+        (cor.id, "login"),
+    ]
+    until = (now - timedelta(days=399)).date().isoformat()
+    old = lines(
+        await asyncio.to_thread(
+            grouproom, "audit", "--until", until, "--actor", lea.id, *location, cwd=tmp_path
+        )
+    )
+    assert [e["action"] for e in old] == ["login"]
+
+    bad = await asyncio.to_thread(grouproom, "audit", "--since", "4 May", *location, cwd=tmp_path)
+    assert bad.returncode != 0 and "YYYY-MM-DD" in bad.stderr
+    into = tmp_path / "audit.jsonl"
+    written = await asyncio.to_thread(
+        grouproom, "audit", "--actor", cor.id, "--output", str(into), *location, cwd=tmp_path
+    )
+    assert written.returncode == 0 and "1006 audit entries" in written.stdout
+    assert len(into.read_text().splitlines()) == 1006
