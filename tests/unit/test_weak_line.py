@@ -1,6 +1,7 @@
 """The web client's verdict on a weak line (web/js/weak-line.js), run in Node on
 synthetic statistics: which losses make the page suggest turning the others' video
-off, and when the suggestion goes again. A real browser on a real weak line is in
+off, and when the suggestion goes again; and its advice about her own line from the
+server's judgement (own-controls.js). A real browser on a real weak line is in
 tests/e2e/test_network_faults.py."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 MODULE = Path(__file__).resolve().parents[2] / "web" / "js" / "weak-line.js"
+OWN_CONTROLS = MODULE.with_name("own-controls.js")
 
 # Each case: a list of samples, each [round trip or null, {stream: [received, lost]}].
 VERDICT_SCRIPT = """
@@ -151,3 +153,48 @@ def test_a_broken_connection_starts_the_window_afresh() -> None:
     steps: list[Any] = [lossy] * 4 + ["disconnected"] + [lossy] * 4
     result = run_node(WATCH_SCRIPT, steps)
     assert result["verdicts"] == [False] * 9
+
+
+ADVICE_SCRIPT = """
+globalThis.navigator = { languages: ["en"] }; // what i18n.js reads at load, in a browser
+const { ownLineAdvice } = await import(%(module)s);
+const cases = JSON.parse(process.argv[1]);
+console.log(JSON.stringify(cases.map(([tile, sending]) => ownLineAdvice(tile, sending))));
+"""
+
+
+def test_her_own_line_advice_suggests_the_camera_off_only_for_a_weak_way_out() -> None:
+    def tile(connection: str, direction: str) -> dict[str, str]:
+        return {"connection": connection, "connectionDirection": direction}
+
+    cases = [
+        [None, True],
+        [tile("good", ""), True],
+        [tile("weak", "up"), True],
+        [tile("bad", "up"), True],
+        [tile("weak", "up"), False],  # her camera is off already
+        [tile("weak", "down"), True],
+        [tile("bad", "both"), True],
+    ]
+    source = ADVICE_SCRIPT.replace("%(module)s", json.dumps(OWN_CONTROLS.as_uri()))
+    node = shutil.which("node")
+    assert node is not None, "node is needed (Debian package nodejs)"
+    result = subprocess.run(
+        [node, "--input-type=module", "-e", source, json.dumps(cases)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    advice = [(a["key"], a["suggestCamera"]) for a in json.loads(result.stdout)]
+    general, sending = "notice.connectionWeak", "notice.connectionWeakSending"
+    assert advice == [
+        (None, False),
+        (None, False),
+        (sending, True),
+        (sending, True),
+        (general, False),
+        (general, False),
+        (general, False),
+    ]

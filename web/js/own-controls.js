@@ -74,3 +74,18 @@ export function renderOthersVideo({ button, hint }, off, weakLine, statusKey) {
   hint.textContent = suggest ? t("hint.weakLine") : "";
   return statusKey === "status.connected" && off ? "status.othersVideoOff" : statusKey;
 }
+
+/**
+ * What her page says about her own line, from the server's judgement on her own tile
+ * (`selfTile`, may be null): the notice's key (null while the line is good), and
+ * whether to suggest turning her camera off. That helps when her way out is the weak
+ * one and the camera sends (`cameraSending`): video is most of what she sends.
+ */
+export function ownLineAdvice(selfTile, cameraSending) {
+  if (!selfTile || selfTile.connection === "good") return { key: null, suggestCamera: false };
+  const suggestCamera = selfTile.connectionDirection === "up" && cameraSending;
+  return {
+    key: suggestCamera ? "notice.connectionWeakSending" : "notice.connectionWeak",
+    suggestCamera,
+  };
+}

@@ -5,6 +5,7 @@ import { resumeAudio } from "./audio-level.js";
 import { previewDevices } from "./devices.js";
 import {
   othersVideoOffChoice,
+  ownLineAdvice,
   renderOthersVideo,
   setOthersVideoOff,
   toggleCamera,
@@ -37,6 +38,7 @@ const elements = {
   cameraButton: byId("camera-button"),
   othersVideo: byId("others-video-button"),
   weakLineHint: byId("weak-line-hint"),
+  ownLineNotice: byId("own-line-notice"),
   leave: byId("leave-button"),
   rejoin: byId("rejoin-button"),
   leftTitle: byId("left-title"),
@@ -55,6 +57,7 @@ let endedCause = null;
 let session = null;
 let visibleVideo = null;
 let weakLine = null; // WeakLineWatch while in the room
+let selfId = null; // this participant's id in the room (a new one after a reconnect)
 grid.pauseOthersVideo(othersVideoOffChoice());
 
 function setText(element, key, params) {
@@ -82,6 +85,12 @@ function render() {
   elements.cameraButton.textContent = videoMuted ? t("room.cameraOn") : t("room.cameraOff");
   elements.cameraButton.setAttribute("aria-pressed", String(videoMuted));
   elements.cameraButton.disabled = !session;
+  const line = ownLineAdvice(
+    selfId ? grid.get(selfId) : null,
+    Boolean(session && session.videoTrack && !videoMuted),
+  );
+  setText(elements.ownLineNotice, line.key);
+  elements.cameraButton.classList.toggle("suggested", line.suggestCamera);
   if (endedCause) {
     elements.leftTitle.textContent = endedCause === "left" ? t("left.title") : t("left.titleClosed");
     elements.leftMessage.textContent = t(`cause.${endedCause}`);
@@ -153,6 +162,7 @@ async function join(event) {
       onJoined(joined, again) {
         // After a reconnect an open room has a new participant id: start the grid afresh.
         if (again) grid.clear();
+        selfId = joined.participant_id;
         const self = new Tile(joined.participant_id, name, { self: true });
         self.setTracks({ audio: session.audioTrack, video: session.videoTrack });
         self.setMediaState(session.audioMuted, session.videoMuted);
@@ -173,9 +183,10 @@ async function join(event) {
         const tile = grid.get(id);
         if (tile) tile.setMediaState(audioMuted, videoMuted);
       },
-      onConnectionQuality(id, quality) {
+      onConnectionQuality(id, quality, direction) {
         const tile = grid.get(id); // her own tile too
-        if (tile) tile.setConnection(quality);
+        if (tile) tile.setConnection(quality, direction);
+        render();
       },
       onTrack(id, kind, track) {
         const tile = grid.get(id);

@@ -7,6 +7,7 @@ import { resumeAudio } from "./audio-level.js";
 import { previewDevices } from "./devices.js";
 import {
   othersVideoOffChoice,
+  ownLineAdvice,
   renderOthersVideo,
   setOthersVideoOff,
   toggleCamera,
@@ -361,18 +362,9 @@ function sideOpen() {
 }
 
 // Her tile holds the server's judgement of her line.
-function ownLineWeak() {
-  const self = state.you && grid.get(state.you.id);
-  return Boolean(self && self.connection !== "good");
-}
-
-// Her line is weak on the way out while her camera sends: most of what she sends is
-// video, so turning the camera off leaves room for her voice.
-function weakWaySent() {
-  const self = state.you && grid.get(state.you.id);
-  return Boolean(
-    ownLineWeak() && self.connectionDirection === "up" && room && room.videoTrack && !room.videoMuted,
-  );
+function ownLine() {
+  const self = state.you ? grid.get(state.you.id) : null;
+  return ownLineAdvice(self, Boolean(room && room.videoTrack && !room.videoMuted));
 }
 
 // Why the others do not hear or see this person (the server does not forward it),
@@ -384,8 +376,8 @@ function renderSilenced() {
     const othersTurn = round && round.current && round.current !== state.you.id;
     if (!state.youAllowed.audio) keys.push(othersTurn ? "notice.waitTurn" : "notice.mutedByTherapist");
     if (!state.youAllowed.video) keys.push("notice.videoStopped");
-    if (weakWaySent()) keys.push("notice.connectionWeakSending");
-    else if (ownLineWeak()) keys.push("notice.connectionWeak");
+    const line = ownLine();
+    if (line.key) keys.push(line.key);
   }
   const notice = byId("silenced-notice");
   notice.textContent = keys.map((key) => t(key)).join(" ");
@@ -426,7 +418,7 @@ function render() {
   camera.textContent = videoMuted ? t("room.cameraOn") : t("room.cameraOff");
   camera.setAttribute("aria-pressed", String(videoMuted));
   camera.disabled = !room;
-  camera.classList.toggle("suggested", weakWaySent());
+  camera.classList.toggle("suggested", ownLine().suggestCamera);
   const member = state.you && state.you.role === "member";
   for (const element of document.querySelectorAll(".member-only")) element.hidden = !member;
   for (const element of document.querySelectorAll(".therapist-only")) {
