@@ -50,6 +50,27 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# What the account page lists of her recent activity: audit actions and their texts.
+ACCOUNT_EVENTS = {
+    "login": "event_login",
+    "login_failed": "event_login_failed",
+    "logout": "event_logout",
+    "password_changed": "event_password_changed",
+    "password_change_failed": "event_password_change_failed",
+    "password_set": "event_password_set",
+    "two_factor_enabled": "event_two_factor_enabled",
+    "two_factor_disabled": "event_two_factor_disabled",
+    "two_factor_failed": "event_two_factor_failed",
+    "two_factor_reset": "event_two_factor_reset",
+    "recovery_codes_renewed": "event_recovery_codes_renewed",
+}
+EVENT_DETAILS = {
+    "second step: app": "event_via_app",
+    "second step: recovery code": "event_via_recovery_code",
+    "second step: set up": "event_via_setup",
+    "wrong two-step login code": "event_wrong_code",
+}
+RECENT_EVENTS = 15
 STEP_COOKIE = "grouproom_login_step"
 STEP_LIFETIME = 10 * 60  # seconds from the password to the code
 CODE_PURPOSE = "code"
@@ -370,9 +391,23 @@ class AccountPages:
         status: int = 200,
     ) -> web.Response:
         state = await self.pages.store.two_factor_state(therapist.id)
+        texts = self.pages._text
+        events = [
+            (
+                entry.at,
+                texts(request, ACCOUNT_EVENTS[entry.action]),
+                texts(request, EVENT_DETAILS[entry.detail])
+                if entry.detail in EVENT_DETAILS
+                else "",
+            )
+            for entry in await self.pages.store.account_events(
+                therapist.id, list(ACCOUNT_EVENTS), RECENT_EVENTS
+            )
+        ]
         return self.pages._render(
             request,
             "account.html",
+            events=events,
             status=status,
             therapist=therapist,
             csrf=form_token(self.pages.secret, token),

@@ -1036,6 +1036,24 @@ class Store:
             await connection.execute(roster.delete().where(roster.c.id == entry_id))
         return ErasureCounts(str(group_id), deleted.rowcount, anonymised.rowcount)
 
+    async def account_events(
+        self, therapist_id: str, actions: Sequence[str], limit: int
+    ) -> list[AuditEntry]:
+        """The newest audit entries by or about a therapist among `actions` (her
+        logins, failed ones, password and two-step login changes), newest first."""
+        log = schema.audit_log
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(
+                select(log)
+                .where(
+                    (log.c.subject == therapist_id) | (log.c.actor_id == therapist_id),
+                    log.c.action.in_(actions),
+                )
+                .order_by(log.c.id.desc())
+                .limit(limit)
+            )
+            return [_audit_entry(row) for row in rows]
+
     async def audit_about(self, person_id: str) -> list[AuditEntry]:
         """The audit entries about (subject) or by (actor) one person, oldest first."""
         log = schema.audit_log

@@ -417,3 +417,31 @@ async def test_a_secret_sealed_under_another_key_gets_a_clear_error(
         assert await password_step(Browser(restarted, session)) == "/groups"
     finally:
         await session.close()
+
+
+async def test_the_account_page_lists_her_recent_logins_and_account_changes(
+    open_browser: OpenBrowser,
+) -> None:
+    guesser = open_browser()
+    assert await guesser.login("lea@example.org", "not her password") == "/login"
+    lea = open_browser()
+    await password_step(lea)
+    secret, _ = await turn_on(lea)
+    again = open_browser()
+    await password_step(again)
+    await again.post("/login/code", {"code": "000000" if code_now(secret, 1) != "000000" else "1"})
+    await again.post("/login/code", {"code": code_now(secret, 1)})
+    await open_browser().login("cor@example.org")  # someone else's login: not hers
+    _, page = await again.get("/account")
+    table = page[page.index('id="account-events"') :]
+    rows = re.findall(r"<tr><td>[^<]*</td><td>(.*?)</td></tr>", table)
+    assert rows == [
+        'Logged in <span class="muted">with a code from the app</span>',
+        'Failed login attempt <span class="muted">wrong two-step login code</span>',
+        "Two-step login turned on",
+        "Logged in",
+        "Failed login attempt",
+    ]
+    # In Dutch too.
+    _, page = await again.get("/account?lang=nl")
+    assert "Recente activiteit" in page and "Mislukte inlogpoging" in page
