@@ -16,6 +16,13 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "login_button": "Log in",
         "login_failed": "The email address or password is not right.",
         "login_throttled": "Too many attempts. Try again in {minutes} minutes.",
+        "login_help": (
+            "Forgotten your password? The administrator of this server can give you a new one."
+        ),
+        "code_help": (
+            "Lost your phone and your recovery codes? The administrator of this server can "
+            "turn two-step login off for you."
+        ),
         "logout": "Log out",
         "form_expired": "This form has expired. Please try again.",
         "groups_title": "Your groups",
@@ -202,6 +209,13 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "login_button": "Inloggen",
         "login_failed": "Het e-mailadres of wachtwoord klopt niet.",
         "login_throttled": "Te veel pogingen. Probeer het over {minutes} minuten opnieuw.",
+        "login_help": (
+            "Wachtwoord vergeten? De beheerder van deze server kan u een nieuw wachtwoord geven."
+        ),
+        "code_help": (
+            "Telefoon en herstelcodes kwijt? De beheerder van deze server kan inloggen in "
+            "twee stappen voor u uitzetten."
+        ),
         "logout": "Uitloggen",
         "form_expired": "Dit formulier is verlopen. Probeer het opnieuw.",
         "groups_title": "Uw groepen",
