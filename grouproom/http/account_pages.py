@@ -186,7 +186,9 @@ class AccountPages:
     async def _wrong_code(self, request: web.Request, therapist: Therapist, action: str) -> str:
         address = client_address(request, self.pages.settings.trusted_proxies)
         await self.pages.throttle_failed(therapist.email, address)
-        await self.pages._audit(None, action, None, therapist.id, "wrong two-step login code")
+        # Before the login exists nobody is known to act; on her account page, she is.
+        actor = None if action == "login_failed" else therapist
+        await self.pages._audit(actor, action, None, therapist.id, "wrong two-step login code")
         return self.pages._text(request, "code_wrong")
 
     async def _check_code(self, therapist: Therapist, typed: str) -> CodeCheck | None:
