@@ -123,6 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("email")
     add_storage_arguments(reset)
 
+    disable = therapist_commands.add_parser(
+        "disable",
+        help="disable a therapist's account (someone who left): no login, logged out "
+        "everywhere; kept for the records and the audit log",
+    )
+    disable.add_argument("email")
+    add_storage_arguments(disable)
+    enable = therapist_commands.add_parser("enable", help="enable a disabled account again")
+    enable.add_argument("email")
+    add_storage_arguments(enable)
     listing = therapist_commands.add_parser(
         "list", help="every therapist account: id, email, name, two-step login on or off"
     )
@@ -297,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return reset_two_factor(settings, arguments.email)
     if arguments.command == "therapist" and arguments.therapist_command == "set-password":
         return set_password(settings, arguments.email, arguments.password_stdin)
+    if arguments.command == "therapist" and arguments.therapist_command in ("disable", "enable"):
+        return set_disabled(settings, arguments.email, arguments.therapist_command == "disable")
     if arguments.command == "therapist" and arguments.therapist_command == "list":
         return list_therapists(settings)
     if arguments.command == "audit":
@@ -417,6 +429,21 @@ def _operator_change(
     return 0
 
 
+def set_disabled(settings: Settings, email: str, disabled: bool) -> int:
+    """Disable a therapist's account (audited; logged out everywhere), or enable it."""
+    at = datetime.now(UTC) if disabled else None
+    name = email.strip().lower()
+    return _operator_change(
+        settings,
+        email,
+        "therapist_disabled" if disabled else "therapist_enabled",
+        lambda store, therapist_id: store.set_therapist_disabled(therapist_id, at),
+        f"the account of {name} is disabled; they are logged out everywhere"
+        if disabled
+        else f"the account of {name} is enabled again",
+    )
+
+
 def reset_two_factor(settings: Settings, email: str) -> int:
     """Turn a therapist's two-step login off and log them out everywhere (audited)."""
     return _operator_change(
@@ -438,10 +465,11 @@ def list_therapists(settings: Settings) -> int:
         finally:
             await store.close()
 
-    print("id\temail\tname\ttwo-step login")
+    print("id\temail\tname\ttwo-step login\taccount")
     for therapist in asyncio.run(listed()):
         state = "on" if therapist.two_factor else "off"
-        print(f"{therapist.id}\t{therapist.email}\t{therapist.display_name}\t{state}")
+        account = "disabled" if therapist.disabled else "active"
+        print(f"{therapist.id}\t{therapist.email}\t{therapist.display_name}\t{state}\t{account}")
     return 0
 
 

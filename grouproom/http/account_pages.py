@@ -62,6 +62,9 @@ ACCOUNT_EVENTS = {
     "two_factor_disabled": "event_two_factor_disabled",
     "two_factor_failed": "event_two_factor_failed",
     "two_factor_reset": "event_two_factor_reset",
+    "login_refused": "event_login_refused",
+    "therapist_disabled": "event_disabled",
+    "therapist_enabled": "event_enabled",
     "recovery_codes_renewed": "event_recovery_codes_renewed",
 }
 EVENT_DETAILS = {
@@ -150,7 +153,7 @@ class AccountPages:
         if not hmac.compare_digest(expected, value) or int(expires_text) < self.pages.clock():
             return None
         therapist = await self.pages.store.therapist(therapist_id)
-        if therapist is None:
+        if therapist is None or therapist.disabled:
             return None
         if purpose == CODE_PURPOSE and not therapist.two_factor:
             return None  # turned off (by an operator) since the password

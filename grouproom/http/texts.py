@@ -16,6 +16,7 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "login_button": "Log in",
         "login_failed": "The email address or password is not right.",
         "login_throttled": "Too many attempts. Try again in {minutes} minutes.",
+        "account_disabled": "This account is disabled. Ask the administrator of this server.",
         "login_help": (
             "Forgotten your password? The administrator of this server can give you a new one."
         ),
@@ -128,6 +129,9 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "event_two_factor_disabled": "Two-step login turned off",
         "event_two_factor_failed": "Wrong code on the account page",
         "event_two_factor_reset": "Two-step login turned off by the operator",
+        "event_login_refused": "Login refused: the account was disabled",
+        "event_disabled": "Account disabled by the operator",
+        "event_enabled": "Account enabled again by the operator",
         "event_recovery_codes_renewed": "New recovery codes made",
         "event_via_app": "with a code from the app",
         "event_via_recovery_code": "with a recovery code",
@@ -209,6 +213,7 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "login_button": "Inloggen",
         "login_failed": "Het e-mailadres of wachtwoord klopt niet.",
         "login_throttled": "Te veel pogingen. Probeer het over {minutes} minuten opnieuw.",
+        "account_disabled": "Dit account is uitgeschakeld. Vraag het de beheerder van deze server.",
         "login_help": (
             "Wachtwoord vergeten? De beheerder van deze server kan u een nieuw wachtwoord geven."
         ),
@@ -322,6 +327,9 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "event_two_factor_disabled": "Inloggen in twee stappen uitgezet",
         "event_two_factor_failed": "Onjuiste code op de accountpagina",
         "event_two_factor_reset": "Inloggen in twee stappen uitgezet door de beheerder",
+        "event_login_refused": "Inloggen geweigerd: het account was uitgeschakeld",
+        "event_disabled": "Account uitgeschakeld door de beheerder",
+        "event_enabled": "Account weer ingeschakeld door de beheerder",
         "event_recovery_codes_renewed": "Nieuwe herstelcodes gemaakt",
         "event_via_app": "met een code uit de app",
         "event_via_recovery_code": "met een herstelcode",

@@ -312,6 +312,11 @@ class TherapistPages:
                 "" if therapist else "unknown email address",
             )
             return self._login_form(request, email, self._text(request, "login_failed"), 401)
+        if therapist.disabled:
+            # Said only after the right password, so it tells nobody else the account exists.
+            await self._audit(None, "login_refused", None, therapist.id, "account disabled")
+            message = self._text(request, "account_disabled")
+            return self._login_form(request, email, message, 403)
         if needs_rehash(therapist.password_hash):
             await self.store.set_password_hash(therapist.id, hash_password(password))
         target = safe_next(str(form.get("next", ""))) or "/groups"
@@ -410,7 +415,7 @@ class TherapistPages:
         if not email:
             return None, ""
         cotherapist = await self.store.therapist_by_email(email)
-        if cotherapist is None or cotherapist.id == therapist.id:
+        if cotherapist is None or cotherapist.id == therapist.id or cotherapist.disabled:
             return None, self._text(request, "unknown_cotherapist")
         return cotherapist.id, ""
 

@@ -16,6 +16,8 @@ class Therapist:
     password_hash: str
     # Logs in with a code from an authenticator app after the password.
     two_factor: bool = False
+    # Disabled by an operator: cannot log in (kept for the records).
+    disabled: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,6 +73,8 @@ therapists = Table(
     Column("two_factor_secret", String(200), nullable=True),
     Column("two_factor_pending", String(200), nullable=True),
     Column("two_factor_last_step", BigInteger(), nullable=True),
+    # Set when an operator disabled the account (a therapist who left): no login.
+    Column("disabled_at", UtcDateTime(), nullable=True),
 )
 
 # Single-use recovery codes for a therapist's two-step login: SHA-256 hashes only.

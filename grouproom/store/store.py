@@ -117,6 +117,17 @@ class Store:
             )
         return therapist
 
+    async def set_therapist_disabled(self, therapist_id: str, at: datetime | None) -> None:
+        """Disable an account (`at`: since when) or enable it again (None)."""
+        async with self.engine.begin() as connection:
+            await self._must_update(
+                connection,
+                update(schema.therapists)
+                .where(schema.therapists.c.id == therapist_id)
+                .values(disabled_at=at),
+                "therapist",
+            )
+
     async def therapists(self) -> list[Therapist]:
         """Every therapist account, by email address."""
         async with self.engine.connect() as connection:
@@ -212,7 +223,9 @@ class Store:
                     select(schema.therapists).where(schema.therapists.c.id == row.therapist_id)
                 )
             ).first()
-        return None if therapist is None else _therapist(therapist)
+        if therapist is None or therapist.disabled_at is not None:
+            return None
+        return _therapist(therapist)
 
     async def end_web_session(self, token: str) -> None:
         sessions = schema.web_sessions
@@ -1112,6 +1125,7 @@ def _therapist(row: Row[Any]) -> Therapist:
         row.display_name,
         row.password_hash,
         row.two_factor_secret is not None,
+        row.disabled_at is not None,
     )
 
 

@@ -445,3 +445,54 @@ async def test_the_account_page_lists_her_recent_logins_and_account_changes(
     # In Dutch too.
     _, page = await again.get("/account?lang=nl")
     assert "Recente activiteit" in page and "Mislukte inlogpoging" in page
+
+
+async def test_a_disabled_account_cannot_log_in_nor_be_made_cotherapist(
+    open_browser: OpenBrowser,
+) -> None:
+    lea, cor = open_browser(), open_browser()
+    assert await password_step(lea) == "/groups"
+    assert await password_step(cor, "cor@example.org") == "/groups"
+    store = store_of(lea)
+    cor_record = await store.therapist_by_email("cor@example.org")
+    assert cor_record is not None
+    await store.set_therapist_disabled(cor_record.id, NOW)
+    # Her login of before no longer counts (the command also ends it).
+    assert (await cor.get("/groups", allow_redirects=False))[0] == 303
+    # The right password is told the account is disabled; a wrong one learns nothing.
+    stranger = open_browser()
+    _, page = await stranger.get("/login")
+    status, _, page = await stranger.post(
+        "/login",
+        {
+            "email": "cor@example.org",
+            "password": "wrong",
+            "login_nonce": field(page, "login_nonce"),
+        },
+    )
+    assert status == 401 and "disabled" not in page
+    _, page = await stranger.get("/login")
+    status, _, page = await stranger.post(
+        "/login",
+        {
+            "email": "cor@example.org",
+            "password": PASSWORD,
+            "login_nonce": field(page, "login_nonce"),
+        },
+    )
+    assert status == 403 and "This account is disabled" in page
+    # Lea cannot choose her as cotherapist of a new group.
+    status, _, page = await lea.post(
+        "/groups",
+        {
+            "csrf": await lea.csrf(),
+            "name": "Woensdag",
+            "language": "nl",
+            "rules": "Regels.",
+            "cotherapist_email": "cor@example.org",
+        },
+    )
+    assert status == 400 and "no therapist with that email" in page
+    assert ("login_refused", "account disabled") in await audit_actions(store)
+    await store.set_therapist_disabled(cor_record.id, None)
+    assert await password_step(open_browser(), "cor@example.org") == "/groups"

@@ -241,9 +241,9 @@ async def test_therapist_list_and_audit_export_for_an_operator(
     listed = await asyncio.to_thread(grouproom, "therapist", "list", *location, cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.splitlines() == [
-        "id\temail\tname\ttwo-step login",
-        f"{cor.id}\tcor@example.org\tCor\ton",
-        f"{lea.id}\tlea@example.org\tLea\toff",
+        "id\temail\tname\ttwo-step login\taccount",
+        f"{cor.id}\tcor@example.org\tCor\ton\tactive",
+        f"{lea.id}\tlea@example.org\tLea\toff\tactive",
     ]
 
     def lines(done: subprocess.CompletedProcess[str]) -> list[dict[str, object]]:
@@ -284,3 +284,44 @@ async def test_therapist_list_and_audit_export_for_an_operator(
     )
     assert written.returncode == 0 and "1006 audit entries" in written.stdout
     assert len(into.read_text().splitlines()) == 1006
+
+
+async def test_therapist_disable_and_enable_for_someone_who_left(
+    database_url: str, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    location, url = storage_of(database_url, tmp_path)
+    now = datetime.now(UTC)
+    store = await Store.open(url)
+    try:
+        lea = await store.add_therapist("lea@example.org", "Lea", hash_password(PASSWORD), now)
+        token = await store.create_web_session(lea.id, now, timedelta(hours=1))
+    finally:
+        await store.close()
+    disabled = await asyncio.to_thread(
+        grouproom, "therapist", "disable", "lea@example.org", *location, cwd=tmp_path
+    )
+    assert disabled.returncode == 0, disabled.stderr
+    assert "lea@example.org is disabled" in disabled.stdout
+    listed = await asyncio.to_thread(grouproom, "therapist", "list", *location, cwd=tmp_path)
+    assert listed.stdout.splitlines()[1].endswith("\tdisabled")
+    store = await Store.open(url)
+    try:
+        record = await store.therapist_by_email("lea@example.org")
+        assert record is not None and record.disabled
+        assert await store.web_session(token, now, timedelta(hours=1)) is None
+    finally:
+        await store.close()
+    enabled = await asyncio.to_thread(
+        grouproom, "therapist", "enable", "lea@example.org", *location, cwd=tmp_path
+    )
+    assert enabled.returncode == 0 and "enabled again" in enabled.stdout
+    store = await Store.open(url)
+    try:
+        record = await store.therapist_by_email("lea@example.org")
+        audit = await store.audit_about(lea.id)
+    finally:
+        await store.close()
+    assert record is not None and not record.disabled
+    assert [entry.action for entry in audit] == ["therapist_disabled", "therapist_enabled"]
