@@ -150,6 +150,21 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
     add_storage_arguments(audit)
 
+    group = commands.add_parser("group", help="therapy groups, for an operator")
+    group_commands = group.add_subparsers(dest="group_command", required=True)
+    group_list = group_commands.add_parser(
+        "list", help="every group: id, name, lead therapist and cotherapist (email addresses)"
+    )
+    add_storage_arguments(group_list)
+    hand_over = group_commands.add_parser(
+        "hand-over",
+        help="make another therapist the group's lead (the lead left); if it was the "
+        "cotherapist, the group has none until the new lead chooses one",
+    )
+    hand_over.add_argument("id", help="the group's id (in the group page's address)")
+    hand_over.add_argument("email", help="the new lead therapist")
+    add_storage_arguments(hand_over)
+
     member = commands.add_parser("member", help="a roster member's own data (GDPR)")
     member_commands = member.add_subparsers(dest="member_command", required=True)
     export = member_commands.add_parser(
@@ -311,6 +326,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return set_disabled(settings, arguments.email, arguments.therapist_command == "disable")
     if arguments.command == "therapist" and arguments.therapist_command == "list":
         return list_therapists(settings)
+    if arguments.command == "group" and arguments.group_command == "list":
+        return list_groups(settings)
+    if arguments.command == "group":
+        return hand_over_group(settings, arguments.id, arguments.email)
     if arguments.command == "audit":
         return export_audit(
             settings,
@@ -470,6 +489,69 @@ def list_therapists(settings: Settings) -> int:
         state = "on" if therapist.two_factor else "off"
         account = "disabled" if therapist.disabled else "active"
         print(f"{therapist.id}\t{therapist.email}\t{therapist.display_name}\t{state}\t{account}")
+    return 0
+
+
+def list_groups(settings: Settings) -> int:
+    """Every group, one per line (tab-separated), with its therapists' email addresses."""
+
+    async def listed() -> list[tuple[str, str, str, str]]:
+        store = await _open_store(settings)
+        try:
+            emails = {t.id: t.email for t in await store.therapists()}
+            return [
+                (
+                    g.id,
+                    g.name,
+                    emails.get(g.lead_therapist_id, "-"),
+                    emails.get(g.cotherapist_id or "", "-"),
+                )
+                for g in await store.all_groups()
+            ]
+        finally:
+            await store.close()
+
+    print("id\tname\tlead therapist\tcotherapist")
+    for row in asyncio.run(listed()):
+        print("\t".join(row))
+    return 0
+
+
+def hand_over_group(settings: Settings, group_id: str, email: str) -> int:
+    """Make another therapist the group's lead (audited)."""
+    from grouproom.store.records import AuditEntry
+    from grouproom.store.store import StoreError
+
+    async def hand_over() -> None:
+        store = await _open_store(settings)
+        try:
+            therapist = await store.therapist_by_email(email)
+            if therapist is None or therapist.disabled:
+                raise StoreError(f"there is no active therapist with email {email.strip().lower()}")
+            group = await store.group(group_id)
+            if group is None:
+                raise StoreError(f"unknown group {group_id}")
+            await store.hand_over_group(group_id, therapist.id)
+            await store.append_audit(
+                AuditEntry(
+                    datetime.now(UTC),
+                    CLI_ACTOR,
+                    "operator",
+                    "hand_over_group",
+                    therapist.id,
+                    group_id,
+                    f"lead before: {group.lead_therapist_id}",
+                )
+            )
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(hand_over())
+    except StoreError as exc:
+        print(f"grouproom: {exc}", file=sys.stderr)
+        return EXIT_SETTINGS
+    print(f"{email.strip().lower()} now leads group {group_id}", flush=True)
     return 0
 
 

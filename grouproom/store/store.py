@@ -451,6 +451,34 @@ class Store:
             )
             return [_group(row) for row in rows]
 
+    async def all_groups(self) -> list[Group]:
+        """Every group, by name (for an operator)."""
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(
+                select(schema.groups).order_by(schema.groups.c.name, schema.groups.c.id)
+            )
+            return [_group(row) for row in rows]
+
+    async def hand_over_group(self, group_id: str, lead_therapist_id: str) -> Group:
+        """Another lead therapist for the group (the one before left); if the new one
+        was its cotherapist, the group has none until the new lead chooses one."""
+        groups = schema.groups
+        async with self.engine.begin() as connection:
+            current = await self._group_or_fail(connection, group_id)
+            cotherapist_id = (
+                None if current.cotherapist_id == lead_therapist_id else current.cotherapist_id
+            )
+            try:
+                await connection.execute(
+                    update(groups)
+                    .where(groups.c.id == group_id)
+                    .values(lead_therapist_id=lead_therapist_id, cotherapist_id=cotherapist_id)
+                )
+            except IntegrityError as exc:
+                raise StoreError(f"unknown therapist {lead_therapist_id}") from exc
+            row = (await connection.execute(select(groups).where(groups.c.id == group_id))).one()
+        return _group(row)
+
     async def update_group(
         self,
         group_id: str,

@@ -325,3 +325,45 @@ async def test_therapist_disable_and_enable_for_someone_who_left(
         await store.close()
     assert record is not None and not record.disabled
     assert [entry.action for entry in audit] == ["therapist_disabled", "therapist_enabled"]
+
+
+async def test_group_list_and_hand_over_when_the_lead_leaves(
+    database_url: str, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    location, url = storage_of(database_url, tmp_path)
+    now = datetime.now(UTC)
+    store = await Store.open(url)
+    try:
+        lea = await store.add_therapist("lea@example.org", "Lea", hash_password(PASSWORD), now)
+        cor = await store.add_therapist("cor@example.org", "Cor", hash_password(PASSWORD), now)
+        made = await store.create_group("Dinsdag", "nl", lea.id, "Regels.", now, cor.id)
+    finally:
+        await store.close()
+    listed = await asyncio.to_thread(grouproom, "group", "list", *location, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == [
+        "id\tname\tlead therapist\tcotherapist",
+        f"{made.id}\tDinsdag\tlea@example.org\tcor@example.org",
+    ]
+    unknown = await asyncio.to_thread(
+        grouproom, "group", "hand-over", "nogroup", "cor@example.org", *location, cwd=tmp_path
+    )
+    assert unknown.returncode != 0 and "unknown group" in unknown.stderr
+    handed = await asyncio.to_thread(
+        grouproom, "group", "hand-over", made.id, "cor@example.org", *location, cwd=tmp_path
+    )
+    assert handed.returncode == 0, handed.stderr
+    store = await Store.open(url)
+    try:
+        group = await store.group(made.id)
+        audit = await store.audit_about(cor.id)
+    finally:
+        await store.close()
+    # Cor leads now; the group has no cotherapist until Cor chooses one.
+    assert group is not None and group.lead_therapist_id == cor.id
+    assert group.cotherapist_id is None
+    assert [(e.action, e.group_id, e.detail) for e in audit] == [
+        ("hand_over_group", made.id, f"lead before: {lea.id}")
+    ]
