@@ -27,6 +27,8 @@ import segno
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from grouproom.constant_time import same_secret
+
 DIGITS = 6
 PERIOD = 30  # seconds per step
 ALLOWED_DRIFT = 1  # steps either side of now
@@ -73,7 +75,7 @@ def normalised_code(typed: str) -> str:
 
 def looks_like_app_code(typed: str) -> bool:
     code = normalised_code(typed)
-    return len(code) == DIGITS and code.isdigit()
+    return len(code) == DIGITS and code.isascii() and code.isdigit()
 
 
 def matching_step(secret: str, typed: str, now: float, last_used_step: int | None) -> int | None:
@@ -85,7 +87,7 @@ def matching_step(secret: str, typed: str, now: float, last_used_step: int | Non
     found: int | None = None
     for step in range(current - ALLOWED_DRIFT, current + ALLOWED_DRIFT + 1):
         # Every candidate is compared, so the time taken does not tell which matched.
-        if hmac.compare_digest(code_at(secret, step), code) and found is None:
+        if same_secret(code_at(secret, step), code) and found is None:
             found = step
     if found is None or (last_used_step is not None and found <= last_used_step):
         return None

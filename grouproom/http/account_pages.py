@@ -41,6 +41,7 @@ from grouproom.accounts.two_factor import (
     recovery_code_hash,
     setup_uri,
 )
+from grouproom.constant_time import same_secret
 from grouproom.http.client_address import client_address
 from grouproom.http.csrf import Forbidden, form_token, request_is_same_origin, safe_next
 from grouproom.store.records import Therapist
@@ -144,13 +145,13 @@ class AccountPages:
         """The therapist whose password was right, if the step cookie is valid."""
         value = request.cookies.get(STEP_COOKIE, "")
         parts = value.split(".")
-        if len(value) > 200 or len(parts) != 4:
+        if len(value) > 200 or not value.isascii() or len(parts) != 4:
             return None
         therapist_id, expires_text, found_purpose, _ = parts
         if not expires_text.isdigit() or found_purpose != purpose:
             return None
         expected = self._step_value(therapist_id, int(expires_text), purpose)
-        if not hmac.compare_digest(expected, value) or int(expires_text) < self.pages.clock():
+        if not same_secret(expected, value) or int(expires_text) < self.pages.clock():
             return None
         therapist = await self.pages.store.therapist(therapist_id)
         if therapist is None or therapist.disabled:

@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from grouproom.constant_time import same_secret
+
 
 def form_token(secret: bytes, login_token: str) -> str:
     digest = hmac.new(secret, b"csrf:" + login_token.encode(), hashlib.sha256).digest()
@@ -30,7 +32,7 @@ def form_token(secret: bytes, login_token: str) -> str:
 
 
 def form_token_matches(secret: bytes, login_token: str, submitted: str) -> bool:
-    return hmac.compare_digest(form_token(secret, login_token), submitted)
+    return same_secret(form_token(secret, login_token), submitted)
 
 
 def same_origin(

@@ -31,6 +31,7 @@ from aiohttp import web
 
 from grouproom.accounts.login_throttle import ACCOUNT, ADDRESS, LoginThrottle
 from grouproom.accounts.passwords import hash_password, needs_rehash, verify_password
+from grouproom.constant_time import same_secret
 from grouproom.http.account_pages import AccountPages
 from grouproom.http.client_address import client_address
 from grouproom.http.csrf import (
@@ -285,11 +286,7 @@ class TherapistPages:
         password = str(form.get("password", ""))
         nonce = str(form.get("login_nonce", ""))
         cookie_nonce = request.cookies.get(NONCE_COOKIE, "")
-        if (
-            not request_is_same_origin(request)
-            or not nonce
-            or not hmac.compare_digest(nonce, cookie_nonce)
-        ):
+        if not request_is_same_origin(request) or not nonce or not same_secret(cookie_nonce, nonce):
             return self._login_form(request, email, self._text(request, "form_expired"), 403)
         address = client_address(request, self.settings.trusted_proxies)
         wait = self.throttle_wait(email, address)

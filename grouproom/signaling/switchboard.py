@@ -8,13 +8,13 @@ room what changed. Request handling for one socket lives in connection.py.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import secrets
 from collections.abc import Coroutine
 
 from aiohttp import WSCloseCode
 
+from grouproom.constant_time import same_secret
 from grouproom.media.contract import Kind, MediaRoom, MediaSettings
 from grouproom.media.room_worker import open_media_room
 from grouproom.protocol import (
@@ -180,7 +180,7 @@ class Switchboard:
         if room is None:
             return
         for participant_id, known in list(self._rejoin_tokens.items()):
-            if hmac.compare_digest(known, token):
+            if same_secret(known, token):
                 if room.get(participant_id) is not None:
                     await self.lose_connection(room_id, participant_id)
                 return

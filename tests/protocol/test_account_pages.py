@@ -204,6 +204,12 @@ async def test_the_step_between_password_and_code_is_signed_and_short(
     status, path, _ = await cor.post("/login/code", {"code": code_now(secret, 1)})
     assert path == "/login"
     assert cor_secret != secret
+    # Garbage in the step cookie leads back to the password, never to an error.
+    for garbage in ("x", "a.b.c.d", f"{lea_record.id}.²³.code.00", "é.1.code.ü", "." * 300):
+        odd = open_browser()
+        odd.session.cookie_jar.update_cookies({"grouproom_login_step": garbage})
+        status, path, _ = await odd.post("/login/code", {"code": "123456"})
+        assert (status, path) == (200, "/login"), garbage
     # A code form from another site is refused like the password form.
     other = open_browser()
     await password_step(other)

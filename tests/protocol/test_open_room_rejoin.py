@@ -44,6 +44,9 @@ async def test_a_token_that_names_nobody_here_removes_no_one(connect: Connect) -
     assert [p["name"] for p in cor["participants"]] == ["Bram"]
     dirk = await (await connect()).join("demo", "Dirk", replaces="x" * 32)
     assert [p["name"] for p in dirk["participants"]] == ["Anna"]
+    # Nor one with characters beyond ASCII (once a server error in the comparison).
+    eva = await (await connect()).join("demo", "Eva", replaces="é" * 32)
+    assert [p["name"] for p in eva["participants"]] == ["Anna", "Dirk"]
     assert all(e["type"] != "participant_left" for e in bram.events)
     assert await anna.expect("ping") == {}
 

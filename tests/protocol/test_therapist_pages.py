@@ -297,6 +297,9 @@ async def test_a_login_form_from_elsewhere_is_refused(open_browser: OpenBrowser)
     assert status == 403
     status, _, _ = await browser.post("/login", {**data, "login_nonce": "guessed"})
     assert status == 403
+    # Characters beyond ASCII are refused like any wrong value, not a server error.
+    status, _, _ = await browser.post("/login", {**data, "login_nonce": "é" * 32})
+    assert status == 403
 
 
 async def test_an_open_redirect_is_not_followed(open_browser: OpenBrowser) -> None:
@@ -319,6 +322,7 @@ async def test_forms_without_a_valid_token_or_from_elsewhere_change_nothing(lea:
     token = await lea.csrf()
     data = {"name": "G", "language": "nl", "rules": "R."}
     assert (await lea.post("/groups", {**data, "csrf": "forged"}))[0] == 403
+    assert (await lea.post("/groups", {**data, "csrf": "ü" * 43}))[0] == 403
     assert (await lea.post("/groups", {**data, "csrf": token}, origin="https://evil.example"))[
         0
     ] == 403

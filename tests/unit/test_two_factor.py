@@ -82,6 +82,9 @@ def test_typed_codes_may_carry_spaces_but_nothing_else() -> None:
     assert matching_step(secret, "", now, None) is None
     assert matching_step(secret, "abcdef", now, None) is None
     assert not looks_like_app_code("12345a")
+    # Digits of other scripts are digits to Python, not to a code.
+    assert not looks_like_app_code("١٢٣٤٥٦") and not looks_like_app_code("²³⁴⁵⁶⁷")
+    assert matching_step(secret, "²³⁴⁵⁶⁷", now, None) is None
 
 
 def test_recovery_codes_are_distinct_readable_and_matched_however_typed() -> None:
