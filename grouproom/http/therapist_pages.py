@@ -761,7 +761,9 @@ class TherapistPages:
         therapist, token = await self._require_login(request)
         group = await self._group_of(request, therapist)
         before = request.query.get("before")
-        before_id = int(before) if before and before.isdigit() else None
+        # An entry id: ASCII digits that fit the database's integer, else the newest page.
+        wellformed = before and before.isascii() and before.isdigit() and len(before) <= 18
+        before_id = int(before) if wellformed else None
         await self._audit(therapist, "view_audit", group.id, None)
         entries = await self.store.audit_of_group(group.id, AUDIT_PAGE, before_id)
         names = await self._names(group)

@@ -550,6 +550,11 @@ async def test_the_audit_log_holds_ids_not_names_or_typed_text(
     # The audit page still shows who it was about, from the (archived) roster.
     status, page = await lea.get(f"/groups/{group_id}/audit")
     assert status == 200 and "Gerarda Klaassen" in page
+    # A page address someone typed: digits of another script or beyond the
+    # database's integers show the newest page, never a server error.
+    for before in ("²³", "9" * 30, "-1", "abc"):
+        status, page = await lea.get(f"/groups/{group_id}/audit?before={before}")
+        assert status == 200 and "Gerarda Klaassen" in page, before
 
 
 async def test_a_members_data_is_exported_and_deleted_from_the_group_page(
