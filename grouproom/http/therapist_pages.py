@@ -760,9 +760,9 @@ class TherapistPages:
     async def audit(self, request: web.Request) -> web.Response:
         therapist, token = await self._require_login(request)
         group = await self._group_of(request, therapist)
-        before = request.query.get("before")
+        before = request.query.get("before", "")
         # An entry id: ASCII digits that fit the database's integer, else the newest page.
-        wellformed = before and before.isascii() and before.isdigit() and len(before) <= 18
+        wellformed = before.isascii() and before.isdigit() and len(before) <= 18
         before_id = int(before) if wellformed else None
         await self._audit(therapist, "view_audit", group.id, None)
         entries = await self.store.audit_of_group(group.id, AUDIT_PAGE, before_id)

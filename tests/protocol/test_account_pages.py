@@ -164,16 +164,7 @@ async def test_wrong_codes_are_throttled_and_the_password_does_not_reset_the_cou
         assert status == 401
     status, _, page = await guesser.post("/login/code", {"code": code_now(secret, 1)})
     assert status == 429 and "Too many attempts" in page
-    status, page = await guesser.get("/login")
-    status, _, page = await guesser.post(
-        "/login",
-        {
-            "email": "lea@example.org",
-            "password": PASSWORD,
-            "login_nonce": field(page, "login_nonce"),
-        },
-    )
-    assert status == 429
+    assert (await guesser.try_login("lea@example.org", PASSWORD))[0] == 429
 
 
 async def test_the_step_between_password_and_code_is_signed_and_short(
@@ -467,25 +458,9 @@ async def test_a_disabled_account_cannot_log_in_nor_be_made_cotherapist(
     assert (await cor.get("/groups", allow_redirects=False))[0] == 303
     # The right password is told the account is disabled; a wrong one learns nothing.
     stranger = open_browser()
-    _, page = await stranger.get("/login")
-    status, _, page = await stranger.post(
-        "/login",
-        {
-            "email": "cor@example.org",
-            "password": "wrong",
-            "login_nonce": field(page, "login_nonce"),
-        },
-    )
+    status, page = await stranger.try_login("cor@example.org", "wrong")
     assert status == 401 and "disabled" not in page
-    _, page = await stranger.get("/login")
-    status, _, page = await stranger.post(
-        "/login",
-        {
-            "email": "cor@example.org",
-            "password": PASSWORD,
-            "login_nonce": field(page, "login_nonce"),
-        },
-    )
+    status, page = await stranger.try_login("cor@example.org", PASSWORD)
     assert status == 403 and "This account is disabled" in page
     # Lea cannot choose her as cotherapist of a new group.
     status, _, page = await lea.post(

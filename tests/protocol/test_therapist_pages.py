@@ -70,6 +70,15 @@ class Browser:
         async with self.session.post(self.origin + path, data=data, headers=headers) as response:
             return response.status, response.url.path, await response.text()
 
+    async def try_login(self, email: str, password: str) -> tuple[int, str]:
+        """The login form filled in and sent: the status and page of the answer."""
+        _, page = await self.get("/login")
+        status, _, answer = await self.post(
+            "/login",
+            {"email": email, "password": password, "login_nonce": field(page, "login_nonce")},
+        )
+        return status, answer
+
     async def login(self, email: str, password: str = PASSWORD, next_path: str = "") -> str:
         status, page = await self.get("/login" + (f"?next={next_path}" if next_path else ""))
         assert status == 200
@@ -220,25 +229,9 @@ async def test_cookies_are_secure_behind_an_https_proxy(open_browser: OpenBrowse
 async def test_wrong_passwords_are_refused_then_throttled(open_browser: OpenBrowser) -> None:
     browser = open_browser()
     for _ in range(5):
-        status, page = await browser.get("/login")
-        status, _, body = await browser.post(
-            "/login",
-            {
-                "email": "lea@example.org",
-                "password": "wrong",
-                "login_nonce": field(page, "login_nonce"),
-            },
-        )
+        status, body = await browser.try_login("lea@example.org", "wrong")
         assert status == 401 and "password is not right" in body
-    status, page = await browser.get("/login")
-    status, _, body = await browser.post(
-        "/login",
-        {
-            "email": "lea@example.org",
-            "password": PASSWORD,
-            "login_nonce": field(page, "login_nonce"),
-        },
-    )
+    status, body = await browser.try_login("lea@example.org", PASSWORD)
     assert status == 429 and "Too many attempts" in body
     async with store_of(browser).engine.connect() as connection:
         failures = await connection.scalar(
@@ -254,21 +247,8 @@ async def test_the_throttle_outlasts_a_restart(
     settings: Settings,
 ) -> None:
     browser = open_browser()
-
-    async def attempt(on: Browser, password: str) -> int:
-        _, page = await on.get("/login")
-        status, _, _ = await on.post(
-            "/login",
-            {
-                "email": "lea@example.org",
-                "password": password,
-                "login_nonce": field(page, "login_nonce"),
-            },
-        )
-        return status
-
     for _ in range(5):
-        assert await attempt(browser, "wrong") == 401
+        assert (await browser.try_login("lea@example.org", "wrong"))[0] == 401
     async with store_of(browser).engine.connect() as connection:
         saved = (await connection.execute(text("SELECT kind, key_hash FROM login_failures"))).all()
     # Kept by account and by address, as HMACs: no email or IP address in the table.
@@ -280,7 +260,7 @@ async def test_the_throttle_outlasts_a_restart(
     session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
     try:
         again = Browser(restarted, session)
-        assert await attempt(again, PASSWORD) == 429  # still throttled
+        assert (await again.try_login("lea@example.org", PASSWORD))[0] == 429  # still throttled
     finally:
         await session.close()
 
