@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from grouproom.exit_codes import EXIT_HOOKS, EXIT_SETTINGS
 from grouproom.long_lived import freeze_start_up_objects
-from grouproom.settings import Settings, SettingsError, settings_from_env
+from grouproom.settings import Settings, SettingsError, is_loopback, settings_from_env
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -247,6 +247,9 @@ def serve(settings: Settings) -> int:
     if settings.open_rooms:
         banner += [f"  room link: {url}/r/{room}" for room in settings.demo_rooms]
     banner.append(f"  therapists log in at: {url}/login")
+    advice = two_factor_advice(settings)
+    if advice:
+        banner.append(advice)
 
     async def prepare_demo(store: Store, secret: bytes) -> None:
         if not settings.demo_group:
@@ -290,6 +293,17 @@ def serve(settings: Settings) -> int:
         print(f"grouproom: cannot listen on {url}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def two_factor_advice(settings: Settings) -> str | None:
+    """A line for the start-up banner when therapists of a server reachable beyond
+    this machine may log in with a password alone."""
+    if settings.two_factor == "required" or is_loopback(settings.host):
+        return None
+    return (
+        "  therapists may log in with a password alone: for real groups set "
+        "GROUPROOM_TWO_FACTOR=required (NEN 7510)"
+    )
 
 
 def media_line(ports: list[int], settings: Settings) -> str:

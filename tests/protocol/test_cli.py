@@ -15,7 +15,8 @@ import aiohttp
 import pytest
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 
-from grouproom.__main__ import main
+from grouproom.__main__ import main, two_factor_advice
+from grouproom.settings import Settings, SettingsError
 from tests.media.test_udp_mux import free_udp_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -210,3 +211,14 @@ async def test_a_new_installation_prints_a_working_demo_group(tmp_path: Path) ->
     finally:
         again.send_signal(signal.SIGTERM)
         await asyncio.wait_for(again.wait(), 20)
+
+
+def test_a_server_beyond_loopback_is_advised_to_require_two_step_login() -> None:
+    # The demo on this machine is not nagged; a server others reach is, until it
+    # requires two-step login of its therapists.
+    assert two_factor_advice(Settings(host="127.0.0.1")) is None
+    advice = two_factor_advice(Settings(host="0.0.0.0"))
+    assert advice is not None and "GROUPROOM_TWO_FACTOR=required" in advice
+    assert two_factor_advice(Settings(host="0.0.0.0", two_factor="required")) is None
+    with pytest.raises(SettingsError, match="optional or required"):
+        Settings(two_factor="sometimes")
