@@ -182,17 +182,26 @@ class AccountPages:
     def _throttled(self, request: web.Request, therapist: Therapist) -> str | None:
         """The message when too many attempts were made, else None."""
         address = client_address(request, self.pages.settings.trusted_proxies)
-        wait = self.pages.throttle_wait(therapist.email, address)
-        if wait is None:
-            return None
-        return self.pages._text(request, "login_throttled", minutes=max(1, int(wait // 60) + 1))
+        return self.pages.throttled_message(request, therapist.email, address)
 
-    async def _wrong_code(self, request: web.Request, therapist: Therapist, action: str) -> str:
+    async def _failed_attempt(
+        self,
+        request: web.Request,
+        therapist: Therapist,
+        actor: Therapist | None,
+        action: str,
+        detail: str,
+    ) -> None:
+        """A wrong code or current password: counted in the login throttle as a
+        failed login for her account and the address, and audited."""
         address = client_address(request, self.pages.settings.trusted_proxies)
         await self.pages.throttle_failed(therapist.email, address)
+        await self.pages._audit(actor, action, None, therapist.id, detail)
+
+    async def _wrong_code(self, request: web.Request, therapist: Therapist, action: str) -> str:
         # Before the login exists nobody is known to act; on her account page, she is.
         actor = None if action == "login_failed" else therapist
-        await self.pages._audit(actor, action, None, therapist.id, "wrong two-step login code")
+        await self._failed_attempt(request, therapist, actor, action, "wrong two-step login code")
         return self.pages._text(request, "code_wrong")
 
     async def _check_code(self, therapist: Therapist, typed: str) -> CodeCheck | None:
@@ -251,7 +260,7 @@ class AccountPages:
         throttled = self._throttled(request, therapist)
         if throttled:
             return self._code_form(request, throttled, 429)
-        checked = await self._check_code(therapist, str(form.get("code", ""))[:40])
+        checked = await self._check_code(therapist, _code(form))
         if checked is None:
             message = await self._wrong_code(request, therapist, "login_failed")
             return self._code_form(request, message, 401)
@@ -435,10 +444,8 @@ class AccountPages:
         current = str(form.get("current_password", ""))
         new = str(form.get("new_password", ""))
         if not await asyncio.to_thread(verify_password, therapist.password_hash, current):
-            address = client_address(request, self.pages.settings.trusted_proxies)
-            await self.pages.throttle_failed(therapist.email, address)
-            await self.pages._audit(
-                None, "password_change_failed", None, therapist.id, "wrong current password"
+            await self._failed_attempt(
+                request, therapist, None, "password_change_failed", "wrong current password"
             )
             message = text(request, "password_wrong")
             return await self._account_page(request, therapist, token, message, 400)

@@ -103,13 +103,17 @@ class TherapistPages:
         message = f"login throttle|{kind}|{value}".encode()
         return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
 
-    def throttle_wait(self, email: str, address: str) -> float | None:
-        """Seconds until a login for `email` from `address` may be tried again."""
-        return self.throttle.retry_after(
+    def throttled_message(self, request: web.Request, email: str, address: str) -> str | None:
+        """What to tell someone who tried too often to log in as `email` from
+        `address` (how many minutes to wait), or None when they may try now."""
+        wait = self.throttle.retry_after(
             self._throttle_key(ACCOUNT, email.strip().lower()),
             self._throttle_key(ADDRESS, address),
             self.clock(),
         )
+        if wait is None:
+            return None
+        return self._text(request, "login_throttled", minutes=max(1, int(wait // 60) + 1))
 
     async def throttle_failed(self, email: str, address: str) -> None:
         account = self._throttle_key(ACCOUNT, email.strip().lower())
@@ -289,11 +293,9 @@ class TherapistPages:
         if not request_is_same_origin(request) or not nonce or not same_secret(cookie_nonce, nonce):
             return self._login_form(request, email, self._text(request, "form_expired"), 403)
         address = client_address(request, self.settings.trusted_proxies)
-        wait = self.throttle_wait(email, address)
-        if wait is not None:
-            minutes = max(1, int(wait // 60) + 1)
-            message = self._text(request, "login_throttled", minutes=minutes)
-            return self._login_form(request, email, message, 429)
+        throttled = self.throttled_message(request, email, address)
+        if throttled is not None:
+            return self._login_form(request, email, throttled, 429)
         therapist = await self.store.therapist_by_email(email) if email else None
         valid = await asyncio.to_thread(
             _verify_or_equalise, therapist.password_hash if therapist else None, password
