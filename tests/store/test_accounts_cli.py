@@ -4,10 +4,12 @@ command runs as a process against an SQLite file, and against PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import stat
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,17 @@ def grouproom(*arguments: str, stdin: str = "", cwd: Path) -> subprocess.Complet
     )
 
 
+@contextlib.asynccontextmanager
+async def opened(url: str) -> AsyncIterator[Store]:
+    """The store at `url`, closed again after use, so that the command under test
+    opens it by itself."""
+    store = await Store.open(url)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 def storage_of(database_url: str, tmp_path: Path) -> tuple[list[str], str]:
     """The command's storage arguments for this test's database, and its URL (an
     SQLite database's data folder is made, as the server would)."""
@@ -63,11 +76,8 @@ async def test_therapist_add_creates_an_account_that_logs_in(
     done = await asyncio.to_thread(grouproom, *add, *location, stdin=PASSWORD + "\n", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "lea@example.org created" in done.stdout
-    store = await Store.open(url)
-    try:
+    async with opened(url) as store:
         therapist = await store.therapist_by_email("lea@example.org")
-    finally:
-        await store.close()
     assert therapist is not None and therapist.display_name == "Lea"
     assert therapist.password_hash.startswith("$argon2id$")
     assert verify_password(therapist.password_hash, PASSWORD)
@@ -141,14 +151,11 @@ async def test_therapist_reset_two_factor_turns_it_off_and_logs_out(
 
     location, url = storage_of(database_url, tmp_path)
     now = datetime.now(UTC)
-    store = await Store.open(url)
-    try:
+    async with opened(url) as store:
         lea = await store.add_therapist("lea@example.org", "Lea", hash_password(PASSWORD), now)
         await store.set_two_factor_pending(lea.id, "v1:sealed")
         await store.enable_two_factor(lea.id, "v1:sealed", 1, ["a" * 64, "b" * 64])
         token = await store.create_web_session(lea.id, now, timedelta(hours=1))
-    finally:
-        await store.close()
     reset = ["therapist", "reset-two-factor", "LEA@example.org", *location]
     done = await asyncio.to_thread(grouproom, *reset, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -157,14 +164,11 @@ async def test_therapist_reset_two_factor_turns_it_off_and_logs_out(
         grouproom, "therapist", "reset-two-factor", "nobody@example.org", *location, cwd=tmp_path
     )
     assert unknown.returncode != 0 and "no therapist" in unknown.stderr
-    store = await Store.open(url)
-    try:
+    async with opened(url) as store:
         found = await store.therapist_by_email("lea@example.org")
         state = await store.two_factor_state(lea.id)
         login = await store.web_session(token, now, timedelta(hours=1))
         audit = await store.audit_about(lea.id)
-    finally:
-        await store.close()
     assert found is not None and not found.two_factor
     assert state.secret is None and state.recovery_codes_left == 0
     assert login is None
@@ -178,12 +182,9 @@ async def test_therapist_set_password_gives_a_new_one_and_logs_out(
 
     location, url = storage_of(database_url, tmp_path)
     now = datetime.now(UTC)
-    store = await Store.open(url)
-    try:
+    async with opened(url) as store:
         lea = await store.add_therapist("lea@example.org", "Lea", hash_password(PASSWORD), now)
         token = await store.create_web_session(lea.id, now, timedelta(hours=1))
-    finally:
-        await store.close()
     command = ["therapist", "set-password", "lea@example.org", "--password-stdin", *location]
     short = await asyncio.to_thread(grouproom, *command, stdin="short\n", cwd=tmp_path)
     assert short.returncode != 0 and "at least 12 characters" in short.stderr
@@ -192,13 +193,10 @@ async def test_therapist_set_password_gives_a_new_one_and_logs_out(
     )
     assert done.returncode == 0, done.stderr
     assert "lea@example.org has a new password" in done.stdout
-    store = await Store.open(url)
-    try:
+    async with opened(url) as store:
         found = await store.therapist_by_email("lea@example.org")
         login = await store.web_session(token, now, timedelta(hours=1))
         audit = await store.audit_about(lea.id)
-    finally:
-        await store.close()
     assert found is not None
     assert verify_password(found.password_hash, "a forgotten one, replaced")
     assert not verify_password(found.password_hash, PASSWORD)
@@ -219,8 +217,7 @@ async def test_therapist_list_and_audit_export_for_an_operator(
 
     location, url = storage_of(database_url, tmp_path)
     now = datetime.now(UTC)
-    store = await Store.open(url)
-    try:
+    async with opened(url) as store:
         lea = await store.add_therapist("lea@example.org", "Lea", hash_password(PASSWORD), now)
         cor = await store.add_therapist("cor@example.org", "Cor", hash_password(PASSWORD), now)
         await store.set_two_factor_pending(cor.id, "v1:sealed")
@@ -235,8 +232,6 @@ async def test_therapist_list_and_audit_export_for_an_operator(
         # More entries than one page of the export.
         for _ in range(1005):
             await store.append_audit(AuditEntry(now, cor.id, "therapist", "view_audit", None, "g2"))
-    finally:
-        await store.close()
 
     listed = await asyncio.to_thread(grouproom, "therapist", "list", *location, cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
@@ -293,12 +288,9 @@ async def test_therapist_disable_and_enable_for_someone_who_left(
 
     location, url = storage_of(database_url, tmp_path)
     now = datetime.now(UTC)
-    store = await Store.open(url)
-    try:
+    async with opened(url) as store:
         lea = await store.add_therapist("lea@example.org", "Lea", hash_password(PASSWORD), now)
         token = await store.create_web_session(lea.id, now, timedelta(hours=1))
-    finally:
-        await store.close()
     disabled = await asyncio.to_thread(
         grouproom, "therapist", "disable", "lea@example.org", *location, cwd=tmp_path
     )
@@ -306,23 +298,17 @@ async def test_therapist_disable_and_enable_for_someone_who_left(
     assert "lea@example.org is disabled" in disabled.stdout
     listed = await asyncio.to_thread(grouproom, "therapist", "list", *location, cwd=tmp_path)
     assert listed.stdout.splitlines()[1].endswith("\tdisabled")
-    store = await Store.open(url)
-    try:
+    async with opened(url) as store:
         record = await store.therapist_by_email("lea@example.org")
         assert record is not None and record.disabled
         assert await store.web_session(token, now, timedelta(hours=1)) is None
-    finally:
-        await store.close()
     enabled = await asyncio.to_thread(
         grouproom, "therapist", "enable", "lea@example.org", *location, cwd=tmp_path
     )
     assert enabled.returncode == 0 and "enabled again" in enabled.stdout
-    store = await Store.open(url)
-    try:
+    async with opened(url) as store:
         record = await store.therapist_by_email("lea@example.org")
         audit = await store.audit_about(lea.id)
-    finally:
-        await store.close()
     assert record is not None and not record.disabled
     assert [entry.action for entry in audit] == ["therapist_disabled", "therapist_enabled"]
 
@@ -334,13 +320,10 @@ async def test_group_list_and_hand_over_when_the_lead_leaves(
 
     location, url = storage_of(database_url, tmp_path)
     now = datetime.now(UTC)
-    store = await Store.open(url)
-    try:
+    async with opened(url) as store:
         lea = await store.add_therapist("lea@example.org", "Lea", hash_password(PASSWORD), now)
         cor = await store.add_therapist("cor@example.org", "Cor", hash_password(PASSWORD), now)
         made = await store.create_group("Dinsdag", "nl", lea.id, "Regels.", now, cor.id)
-    finally:
-        await store.close()
     listed = await asyncio.to_thread(grouproom, "group", "list", *location, cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.splitlines() == [
@@ -355,12 +338,9 @@ async def test_group_list_and_hand_over_when_the_lead_leaves(
         grouproom, "group", "hand-over", made.id, "cor@example.org", *location, cwd=tmp_path
     )
     assert handed.returncode == 0, handed.stderr
-    store = await Store.open(url)
-    try:
+    async with opened(url) as store:
         group = await store.group(made.id)
         audit = await store.audit_about(cor.id)
-    finally:
-        await store.close()
     # Cor leads now; the group has no cotherapist until Cor chooses one.
     assert group is not None and group.lead_therapist_id == cor.id
     assert group.cotherapist_id is None
