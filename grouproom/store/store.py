@@ -120,13 +120,7 @@ class Store:
     async def set_therapist_disabled(self, therapist_id: str, at: datetime | None) -> None:
         """Disable an account (`at`: since when) or enable it again (None)."""
         async with self.engine.begin() as connection:
-            await self._must_update(
-                connection,
-                update(schema.therapists)
-                .where(schema.therapists.c.id == therapist_id)
-                .values(disabled_at=at),
-                "therapist",
-            )
+            await self._update_therapist(connection, therapist_id, disabled_at=at)
 
     async def therapists(self) -> list[Therapist]:
         """Every therapist account, by email address."""
@@ -153,13 +147,7 @@ class Store:
 
     async def set_password_hash(self, therapist_id: str, password_hash: str) -> None:
         async with self.engine.begin() as connection:
-            await self._must_update(
-                connection,
-                update(schema.therapists)
-                .where(schema.therapists.c.id == therapist_id)
-                .values(password_hash=password_hash),
-                "therapist",
-            )
+            await self._update_therapist(connection, therapist_id, password_hash=password_hash)
 
     @staticmethod
     async def _therapist_by_email(connection: AsyncConnection, email: str) -> Therapist | None:
@@ -306,13 +294,7 @@ class Store:
     async def set_two_factor_pending(self, therapist_id: str, sealed_secret: str | None) -> None:
         """A secret being set up (shown as a QR code, not yet confirmed), or none."""
         async with self.engine.begin() as connection:
-            await self._must_update(
-                connection,
-                update(schema.therapists)
-                .where(schema.therapists.c.id == therapist_id)
-                .values(two_factor_pending=sealed_secret),
-                "therapist",
-            )
+            await self._update_therapist(connection, therapist_id, two_factor_pending=sealed_secret)
 
     async def enable_two_factor(
         self, therapist_id: str, sealed_secret: str, used_step: int, code_hashes: Sequence[str]
@@ -320,27 +302,23 @@ class Store:
         """Two-step login on, with the confirmed secret (its code of `used_step` was
         just typed) and a new set of recovery codes."""
         async with self.engine.begin() as connection:
-            await self._must_update(
+            await self._update_therapist(
                 connection,
-                update(schema.therapists)
-                .where(schema.therapists.c.id == therapist_id)
-                .values(
-                    two_factor_secret=sealed_secret,
-                    two_factor_pending=None,
-                    two_factor_last_step=used_step,
-                ),
-                "therapist",
+                therapist_id,
+                two_factor_secret=sealed_secret,
+                two_factor_pending=None,
+                two_factor_last_step=used_step,
             )
             await self._store_recovery_codes(connection, therapist_id, code_hashes)
 
     async def disable_two_factor(self, therapist_id: str) -> None:
         async with self.engine.begin() as connection:
-            await self._must_update(
+            await self._update_therapist(
                 connection,
-                update(schema.therapists)
-                .where(schema.therapists.c.id == therapist_id)
-                .values(two_factor_secret=None, two_factor_pending=None, two_factor_last_step=None),
-                "therapist",
+                therapist_id,
+                two_factor_secret=None,
+                two_factor_pending=None,
+                two_factor_last_step=None,
             )
             await self._store_recovery_codes(connection, therapist_id, ())
 
@@ -1120,6 +1098,15 @@ class Store:
             await connection.execute(statement)
         except IntegrityError:
             raise StoreError(problem) from None
+
+    @classmethod
+    async def _update_therapist(
+        cls, connection: AsyncConnection, therapist_id: str, **values: Any
+    ) -> None:
+        """Set columns of one therapist's row; StoreError if there is no such therapist."""
+        therapists = schema.therapists
+        statement = update(therapists).where(therapists.c.id == therapist_id).values(**values)
+        await cls._must_update(connection, statement, "therapist")
 
     @staticmethod
     async def _must_update(connection: AsyncConnection, statement: Any, what: str) -> None:
