@@ -79,11 +79,13 @@ console.log(JSON.stringify({ verdicts, changes }));
 """
 
 
-def run_node(script: str, argument: Any) -> Any:
+def run_node(script: str, argument: Any, module: Path = MODULE) -> Any:
+    """`script`, with `%(module)s` naming the module under test, run in Node with
+    `argument` as JSON; what it printed, as JSON."""
     node = shutil.which("node")
     if node is None:
         pytest.fail("node is needed (Debian package nodejs): run ./scripts/test", pytrace=False)
-    source = script % {"module": json.dumps(MODULE.as_uri())}
+    source = script % {"module": json.dumps(module.as_uri())}
     result = subprocess.run(
         [node, "--input-type=module", "-e", source, json.dumps(argument)],
         capture_output=True,
@@ -176,18 +178,8 @@ def test_her_own_line_advice_suggests_the_camera_off_only_for_a_weak_way_out() -
         [tile("weak", "down"), True],
         [tile("bad", "both"), True],
     ]
-    source = ADVICE_SCRIPT.replace("%(module)s", json.dumps(OWN_CONTROLS.as_uri()))
-    node = shutil.which("node")
-    assert node is not None, "node is needed (Debian package nodejs)"
-    result = subprocess.run(
-        [node, "--input-type=module", "-e", source, json.dumps(cases)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    advice = [(a["key"], a["suggestCamera"]) for a in json.loads(result.stdout)]
+    answers = run_node(ADVICE_SCRIPT, cases, OWN_CONTROLS)
+    advice = [(a["key"], a["suggestCamera"]) for a in answers]
     general, sending = "notice.connectionWeak", "notice.connectionWeakSending"
     assert advice == [
         (None, False),
