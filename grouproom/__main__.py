@@ -89,46 +89,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     therapist = commands.add_parser("therapist", help="manage therapist accounts")
     therapist_commands = therapist.add_subparsers(dest="therapist_command", required=True)
-    add = therapist_commands.add_parser("add", help="create a therapist account")
-    add.add_argument("email")
+    add = account_command(therapist_commands, "add", "create a therapist account", password=True)
     add.add_argument("--name", required=True, help="the name shown to groups")
-    add.add_argument(
-        "--password-stdin",
-        action="store_true",
-        help="read the password from standard input instead of asking twice",
-    )
-    add_storage_arguments(add)
-    new_password = therapist_commands.add_parser(
+    account_command(
+        therapist_commands,
         "set-password",
-        help="give a therapist a new password (a forgotten one); they are logged out everywhere",
+        "give a therapist a new password (a forgotten one); they are logged out everywhere",
+        password=True,
     )
-    new_password.add_argument("email")
-    new_password.add_argument(
-        "--password-stdin",
-        action="store_true",
-        help="read the password from standard input instead of asking twice",
-    )
-    add_storage_arguments(new_password)
-    reset = therapist_commands.add_parser(
+    account_command(
+        therapist_commands,
         "reset-two-factor",
-        help="turn a therapist's two-step login off (a lost phone and recovery codes); "
+        "turn a therapist's two-step login off (a lost phone and recovery codes); "
         "they log in with the password only, and must set it up again where it is required",
     )
-    reset.add_argument("email")
-    add_storage_arguments(reset)
-
-    disable = therapist_commands.add_parser(
+    account_command(
+        therapist_commands,
         "disable",
-        help="disable a therapist's account (someone who left): no login, logged out "
+        "disable a therapist's account (someone who left): no login, logged out "
         "everywhere; kept for the records and the audit log",
     )
-    disable.add_argument("email")
-    add_storage_arguments(disable)
-    enable = therapist_commands.add_parser("enable", help="enable a disabled account again")
-    enable.add_argument("email")
-    add_storage_arguments(enable)
+    account_command(therapist_commands, "enable", "enable a disabled account again")
     listing = therapist_commands.add_parser(
-        "list", help="every therapist account: id, email, name, two-step login on or off"
+        "list",
+        help="every therapist account: id, email, name, two-step login on or off, "
+        "active or disabled",
     )
     add_storage_arguments(listing)
 
@@ -173,6 +158,23 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("id", help="the roster entry's id")
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     add_storage_arguments(delete)
+    return parser
+
+
+def account_command(
+    commands: Any, name: str, help_text: str, password: bool = False
+) -> argparse.ArgumentParser:
+    """A `therapist` command about one account, named by its email address; with
+    `password`, it reads a new password (asked twice, or from standard input)."""
+    parser: argparse.ArgumentParser = commands.add_parser(name, help=help_text)
+    parser.add_argument("email")
+    if password:
+        parser.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read the password from standard input instead of asking twice",
+        )
+    add_storage_arguments(parser)
     return parser
 
 
