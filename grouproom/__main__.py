@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -28,10 +29,32 @@ if TYPE_CHECKING:
 
 
 SHUTDOWN_TIMEOUT = 5.0
+DASHED_ID = re.compile(r"-[A-Za-z0-9_-]{23}")  # an id of 24 characters (store.new_id)
+
+
+class CommandLineParser(argparse.ArgumentParser):
+    """Says how to pass an id that begins with "-" (ids made before this was ruled
+    out may), which argparse otherwise takes for an unknown option."""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: Any = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        self.given = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str) -> Any:
+        dashed_ids = [a for a in getattr(self, "given", []) if DASHED_ID.fullmatch(a)]
+        if dashed_ids:
+            message += (
+                f"\nan id that begins with '-' goes after '--', with the options before"
+                f" it ({self.prog} [options] -- {dashed_ids[0]}), or joined to its option"
+                f" with '=' (--group={dashed_ids[0]})"
+            )
+        super().error(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandLineParser(
         prog="grouproom",
         description="A video-room server for online group therapy.",
         epilog="Every flag overrides the GROUPROOM_* environment variable of the same name.",

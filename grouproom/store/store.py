@@ -68,7 +68,12 @@ class ErasureCounts:
 
 
 def new_id() -> str:
-    return secrets.token_urlsafe(18)  # 24 characters, 144 bits
+    """24 characters, 144 bits (a few fewer: never beginning with "-", which a command
+    line would take for an option)."""
+    while True:
+        candidate = secrets.token_urlsafe(18)
+        if not candidate.startswith("-"):
+            return candidate
 
 
 def sqlite_url(path: Path) -> str:

@@ -24,6 +24,7 @@ from grouproom.app import create_app
 from grouproom.data_dir import ensure_data_dir
 from grouproom.rooms.roles import Role
 from grouproom.settings import MAX_RETENTION_DAYS, Settings, SettingsError, settings_from_env
+from grouproom.store import store as store_module
 from grouproom.store.records import AttendanceEntry, AuditEntry
 from grouproom.store.retention import apply_retention
 from grouproom.store.store import MIGRATIONS, Store, StoreError
@@ -355,3 +356,34 @@ async def test_member_export_and_delete_on_the_command_line(
         assert all(e.group_id == group_id for e in await store.audit_about(member_id))
     finally:
         await store.close()
+
+
+async def test_an_id_that_begins_with_a_dash_on_the_command_line(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ids made before new_id ruled out a leading "-" are still reachable: after
+    "--", and a command line without it says so instead of "id is required"."""
+    location, url = _location(database_url, tmp_path)
+    made = iter(f"-{n}" + "x" * 22 for n in range(10))
+    monkeypatch.setattr(store_module, "new_id", lambda: next(made))
+    store = await Store.open(url)
+    try:
+        group_id, member_id, _, _ = await group_with_history(store)
+    finally:
+        await store.close()
+    assert member_id.startswith("-") and group_id.startswith("-")
+
+    def run(*arguments: str) -> Any:
+        return asyncio.to_thread(grouproom, *arguments, cwd=tmp_path)
+
+    bare = await run("member", "export", *location, member_id)
+    assert bare.returncode == 2
+    assert f"grouproom member export [options] -- {member_id}" in bare.stderr
+    exported = await run("member", "export", *location, "--", member_id)
+    assert exported.returncode == 0, exported.stderr
+    assert json.loads(exported.stdout)["roster_entry"]["display_name"] == NAME
+    audit = await run("audit", *location, f"--group={group_id}")
+    assert audit.returncode == 0, audit.stderr
+    assert '"export_member_data"' in audit.stdout
+    spaced = await run("audit", *location, "--group", group_id)
+    assert spaced.returncode == 2 and f"--group={group_id}" in spaced.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from grouproom.rooms.admission import Admitted, JoinRequest, Refusal, Refused, decide_join
@@ -10,6 +12,7 @@ from grouproom.rooms.participant import Participant, new_participant_id
 from grouproom.rooms.registry import RoomRegistry
 from grouproom.rooms.room import Room, RoomFullError
 from grouproom.rooms.room_id import is_valid_room_id
+from grouproom.store import store as store_module
 
 
 def admit(room: Room, name: str, **state: bool) -> Participant:
@@ -182,3 +185,11 @@ def test_a_dropped_room_is_replaced_by_a_fresh_one() -> None:
     # Dropping the stale room object again must not remove the new room.
     assert not registry.drop_if_empty(old)
     assert registry.get("demo") is new
+
+
+def test_a_stored_id_never_begins_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command line would take such an id for an option (`grouproom member
+    export -AbC...`); token_urlsafe gives one in 64 ids."""
+    drawn = iter(["-dashed", "--twice", "plain_id"])
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda n: next(drawn))
+    assert store_module.new_id() == "plain_id"
