@@ -20,6 +20,7 @@ from grouproom.media.contract import MediaRoom
 from grouproom.metrics import ServerMetrics, serve_metrics
 from grouproom.rooms.registry import RoomRegistry
 from grouproom.settings import Settings
+from grouproom.signaling.login_watch import LOGIN_CHECK_INTERVAL
 from grouproom.signaling.session_hub import SessionHub
 from grouproom.signaling.switchboard import Switchboard
 from grouproom.signaling.websocket_handler import IDLE_TIMEOUT, WebSocketHandler
@@ -96,6 +97,7 @@ def create_app(
     settings: Settings,
     *,
     idle_timeout: float = IDLE_TIMEOUT,
+    login_check_interval: float = LOGIN_CHECK_INTERVAL,
     retention_interval: float = RETENTION_INTERVAL,
     store: Store | None = None,
     secret: bytes | None = None,
@@ -115,7 +117,7 @@ def create_app(
     app.router.add_get("/r/{room}", pages.room)
     app.router.add_get("/healthz", pages.healthz)
     app.router.add_get("/join/{token}", pages.session)
-    websocket = WebSocketHandler(switchboard, idle_timeout)
+    websocket = WebSocketHandler(switchboard, idle_timeout, login_check_interval)
     app.router.add_get("/ws", websocket.handle)
     if Path(settings.web_root).is_dir():
         app.router.add_static("/static/", settings.web_root)
@@ -138,6 +140,7 @@ def create_app(
         app[hub_key] = hub
         websocket.hub = hub
         therapist_pages.session_closed = hub.end_from_page
+        therapist_pages.logins_ended = websocket.check_logins_of
         if on_ready is not None:
             await on_ready(opened, key)
         await hub.resume()

@@ -461,6 +461,7 @@ class AccountPages:
             return await self._account_page(request, therapist, token, message, 400)
         await self.pages.store.set_password_hash(therapist.id, new_hash)
         await self.pages.store.end_web_sessions_of(therapist.id, keep_token=token)
+        self.pages.logins_ended(therapist.id)
         await self.pages._audit(therapist, "password_changed", None, therapist.id)
         updated = await self.pages.store.therapist(therapist.id) or therapist
         return await self._account_page(request, updated, token, text(request, "password_changed"))
@@ -488,6 +489,7 @@ class AccountPages:
             )
         # Logins made with the password alone end; this one goes on.
         await self.pages.store.end_web_sessions_of(therapist.id, keep_token=token)
+        self.pages.logins_ended(therapist.id)
         return self._codes_page(request, therapist, csrf, codes, "/account")
 
     async def _account_form(self, request: web.Request) -> tuple[Therapist, str, dict[str, Any]]:

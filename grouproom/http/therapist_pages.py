@@ -71,6 +71,9 @@ class TherapistPages:
         self.secret = b""
         # Told when a therapist closes a session here, so the room ends it too.
         self.session_closed: Callable[[str, str], Awaitable[None]] | None = None
+        # Told the therapist's id when one of her logins was ended here, so that her
+        # open sockets check theirs at once.
+        self.logins_ended: Callable[[str], None] = lambda therapist_id: None
         self.settings = settings
         self.throttle = throttle or LoginThrottle()
         self.clock = clock
@@ -354,6 +357,7 @@ class TherapistPages:
         except Forbidden:
             return self._forbidden(request)
         await self.store.end_web_session(token)
+        self.logins_ended(therapist.id)
         await self._audit(therapist, "logout", None, None)
         response = web.HTTPSeeOther("/login")
         response.del_cookie(LOGIN_COOKIE)

@@ -17,6 +17,7 @@ class ClosingCause(StrEnum):
     SHUTDOWN = "shutdown"  # the server is stopping
     IDLE = "idle"  # the socket was silent for too long
     CONNECTION_LOST = "connection_lost"  # the participant's media connection failed
+    LOGGED_OUT = "logged_out"  # the therapist's login ended (elsewhere, or its time is over)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,13 +9,14 @@ from datetime import UTC, datetime
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from grouproom.http.client_address import client_address
-from grouproom.http.therapist_pages import logged_in
+from grouproom.http.therapist_pages import LOGIN_COOKIE, LOGIN_IDLE_LIMIT
 from grouproom.protocol import Closing, ClosingCause, ErrorCode, ErrorMessage
 from grouproom.protocol.encoding import encode
 from grouproom.protocol.parsing import request_id_of
 from grouproom.signaling.connection import Connection
 from grouproom.signaling.idle_watch import IdleWatch
 from grouproom.signaling.limits import ConnectionsPerAddress, MessageRate
+from grouproom.signaling.login_watch import LOGIN_CHECK_INTERVAL, LoginWatch
 from grouproom.signaling.outbox import Outbox
 from grouproom.signaling.session_hub import SessionHub
 from grouproom.signaling.switchboard import Switchboard
@@ -32,25 +33,53 @@ REFUSALS_BEFORE_CLOSING = 200
 
 
 class WebSocketHandler:
-    def __init__(self, switchboard: Switchboard, idle_timeout: float = IDLE_TIMEOUT) -> None:
+    def __init__(
+        self,
+        switchboard: Switchboard,
+        idle_timeout: float = IDLE_TIMEOUT,
+        login_check_interval: float = LOGIN_CHECK_INTERVAL,
+    ) -> None:
         self.switchboard = switchboard
         self.idle_timeout = idle_timeout
+        self.login_check_interval = login_check_interval
         self.settings = switchboard.settings
         self.connections = ConnectionsPerAddress(self.settings.connections_per_address)
         # Set at start-up, once the store is open.
         self.hub: SessionHub | None = None
+        self.login_watches: dict[str, set[LoginWatch]] = {}  # by therapist id
 
-    async def _therapist_id(self, request: web.Request) -> str | None:
-        """A therapist's login cookie comes with the upgrade request (same origin)."""
-        if self.hub is None:
+    def check_logins_of(self, therapist_id: str) -> None:
+        """One of her logins was ended here (logout, password change): her open sockets
+        check theirs at once rather than at the next interval."""
+        for watch in self.login_watches.get(therapist_id, ()):
+            watch.check_now()
+
+    async def _therapist_of(self, login_token: str | None) -> str | None:
+        """The therapist whose login this is, while it is valid. A therapist's login
+        cookie comes with the upgrade request (same origin)."""
+        if self.hub is None or not login_token or len(login_token) > 100:
             return None
-        found = await logged_in(self.hub.store, request, datetime.now(UTC))
-        if found is None:
+        therapist = await self.hub.store.web_session(
+            login_token, datetime.now(UTC), LOGIN_IDLE_LIMIT
+        )
+        if therapist is None:
             return None
-        therapist = found[0]
         if self.settings.two_factor == "required" and not therapist.two_factor:
             return None  # a login from before two-step login was required: not a therapist
         return therapist.id
+
+    def _watch_login(self, login_token: str, therapist_id: str, outbox: Outbox) -> LoginWatch:
+        """Ends the socket once her login ends (logged out elsewhere, password changed,
+        account disabled, its time over); checking also keeps it from idling out."""
+
+        async def still_valid() -> bool:
+            return await self._therapist_of(login_token) == therapist_id
+
+        def ended() -> None:
+            logger.info("closing a therapist's socket: her login ended")
+            outbox.close(WSCloseCode.POLICY_VIOLATION, Closing(ClosingCause.LOGGED_OUT))
+
+        return LoginWatch(still_valid, self.login_check_interval, ended)
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         address = client_address(request, self.settings.trusted_proxies)
@@ -74,7 +103,8 @@ class WebSocketHandler:
         return ws
 
     async def _handle(self, request: web.Request) -> web.WebSocketResponse:
-        therapist_id = await self._therapist_id(request)
+        login_token = request.cookies.get(LOGIN_COOKIE)
+        therapist_id = await self._therapist_of(login_token)
         ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=MAX_MESSAGE_SIZE)
         await ws.prepare(request)
         # A random tag for log lines, unrelated to the participant id.
@@ -85,6 +115,10 @@ class WebSocketHandler:
             self.idle_timeout,
             lambda: outbox.close(WSCloseCode.OK, Closing(ClosingCause.IDLE)),
         )
+        login = None
+        if therapist_id is not None and login_token is not None:
+            login = self._watch_login(login_token, therapist_id, outbox)
+            self.login_watches.setdefault(therapist_id, set()).add(login)
         logger.debug("connection %s opened", connection.log_id)
         rate = MessageRate(self.settings.messages_per_second, 2 * self.settings.messages_per_second)
         refusals = 0
@@ -110,6 +144,12 @@ class WebSocketHandler:
                     break
         finally:
             await idle.stop()
+            if login is not None and therapist_id is not None:
+                await login.stop()
+                watches = self.login_watches[therapist_id]
+                watches.discard(login)
+                if not watches:
+                    del self.login_watches[therapist_id]
             try:
                 await connection.close()
             finally:

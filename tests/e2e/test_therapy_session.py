@@ -440,3 +440,44 @@ def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -
         assert errors == []
     finally:
         close_all(*people)
+
+
+def test_a_logout_elsewhere_ends_her_session_page_and_she_comes_back(
+    chromium: Browser, server: Server
+) -> None:
+    """Logged out in another tab (as after a password change, or an account disabled):
+    the session page ends with the reason and a way to log in again that leads back."""
+    email = f"lea-{uuid.uuid4().hex[:6]}@example.org"
+    add_therapist(server, email, "Lea")
+    lea = open_page(chromium, f"{server.base_url}/login", "Lea")
+    try:
+        log_in(lea.page, email)
+        group_name = f"Logout group {uuid.uuid4().hex[:6]}"
+        group_url, _ = set_up_group(lea.page, group_name, [])
+        lea.page.click("#open-session")
+        lea.page.click("#enter-room")
+        go_in(lea.page)
+        session_url = lea.page.url
+
+        other_tab = lea.context.new_page()
+        other_tab.goto(f"{server.base_url}/groups")
+        other_tab.click("#logout-button")
+        other_tab.wait_for_url(re.compile(r".*/login$"))
+        other_tab.close()
+
+        lea.page.wait_for_selector("#left:not([hidden])", timeout=10000)
+        assert "Your login has ended" in lea.page.inner_text("#left-message")
+        assert lea.page.is_hidden("#room")
+        lea.page.click("#login-again")
+        lea.page.wait_for_url(re.compile(r".*/login\?next="))
+        lea.page.fill("#email", email)
+        lea.page.fill("#password", PASSWORD)
+        lea.page.click("#login-button")
+        lea.page.wait_for_url(session_url)
+        go_in(lea.page)  # her seat, held while she logged in, is hers again
+        assert lea.page.inner_text("#group-name") == group_name
+        assert session_url.startswith(group_url)
+        assert lea.page.locator("#participants li").count() == 1
+        assert lea.errors == []
+    finally:
+        close_all(lea)

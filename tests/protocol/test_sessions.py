@@ -82,7 +82,11 @@ class Group:
 
 @pytest.fixture
 async def group(aiohttp_client: AiohttpClient, settings: Settings) -> Group:
-    client = await aiohttp_client(create_app(settings))
+    return await group_on(await aiohttp_client(create_app(settings)), settings)
+
+
+async def group_on(client: TestClient[Any, Any], settings: Settings) -> Group:
+    """Two therapists logged in, a group of theirs with three on the roster."""
     store: Store = client.app[store_key]
     lead = await store.add_therapist("lea@example.org", "Lea", hash_password("x" * 12), NOW)
     co = await store.add_therapist("cor@example.org", "Cor", hash_password("x" * 12), NOW)

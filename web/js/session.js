@@ -45,6 +45,7 @@ const FINAL_CAUSES = new Set([
   "locked",
   "room_full",
   "login_required",
+  "logged_out",
   "not_allowed",
   "rules_not_accepted",
 ]);

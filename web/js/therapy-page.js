@@ -442,6 +442,10 @@ function render() {
   if (state.endedCause) {
     const key = `cause.${state.endedCause}`;
     byId("left-message").textContent = [t(key), state.endedReason].filter(Boolean).join(" ");
+    // The page itself asks for the login again, and comes back here after it.
+    const loginAgain = byId("login-again");
+    loginAgain.hidden = state.endedCause !== "logged_out";
+    loginAgain.href = location.pathname + location.search;
   }
   renderPhase();
   renderParticipants();
