@@ -14,6 +14,8 @@ from grouproom.protocol import (
     Ack,
     Answer,
     ClientMessage,
+    Closing,
+    ClosingCause,
     ErrorCode,
     ErrorMessage,
     IceCandidate,
@@ -111,6 +113,15 @@ class Connection:
             self.outbox.send(
                 ErrorMessage(message.request_id, ErrorCode.INTERNAL_ERROR, "a fault in the server")
             )
+
+    def login_ended(self) -> None:
+        """The therapist login this socket was opened with has ended. In a session as
+        that therapist, the socket closes (her seat waits for a reconnect); otherwise
+        (an open room, an invite link opened in her browser) it goes on as anyone's."""
+        in_session_as_therapist = self.live is not None and self.participant_id == self.therapist_id
+        self.therapist_id = None
+        if in_session_as_therapist:
+            self.outbox.close(WSCloseCode.POLICY_VIOLATION, Closing(ClosingCause.LOGGED_OUT))
 
     async def close(self) -> None:
         """The socket closed: a participant who did not leave lost the connection."""

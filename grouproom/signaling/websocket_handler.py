@@ -68,16 +68,18 @@ class WebSocketHandler:
             return None  # a login from before two-step login was required: not a therapist
         return therapist.id
 
-    def _watch_login(self, login_token: str, therapist_id: str, outbox: Outbox) -> LoginWatch:
-        """Ends the socket once her login ends (logged out elsewhere, password changed,
-        account disabled, its time over); checking also keeps it from idling out."""
+    def _watch_login(
+        self, login_token: str, therapist_id: str, connection: Connection
+    ) -> LoginWatch:
+        """Tells the connection once her login ends (logged out elsewhere, password
+        changed, account disabled, its time over); checking also keeps it from idling out."""
 
         async def still_valid() -> bool:
             return await self._therapist_of(login_token) == therapist_id
 
         def ended() -> None:
-            logger.info("closing a therapist's socket: her login ended")
-            outbox.close(WSCloseCode.POLICY_VIOLATION, Closing(ClosingCause.LOGGED_OUT))
+            logger.info("connection %s: the therapist's login ended", connection.log_id)
+            connection.login_ended()
 
         return LoginWatch(still_valid, self.login_check_interval, ended)
 
@@ -117,7 +119,7 @@ class WebSocketHandler:
         )
         login = None
         if therapist_id is not None and login_token is not None:
-            login = self._watch_login(login_token, therapist_id, outbox)
+            login = self._watch_login(login_token, therapist_id, connection)
             self.login_watches.setdefault(therapist_id, set()).add(login)
         logger.debug("connection %s opened", connection.log_id)
         rate = MessageRate(self.settings.messages_per_second, 2 * self.settings.messages_per_second)

@@ -111,3 +111,18 @@ async def test_a_logout_on_this_server_closes_her_socket_at_once(
     assert (status, path) == (200, "/login")
     assert await socket.closed(seconds=5) == 1008
     assert socket.events[-1]["data"] == {"cause": "logged_out"}
+
+
+async def test_her_socket_as_anyone_else_goes_on_when_her_login_ends(group: Group) -> None:
+    """An invite link opened in her browser (the login cookie comes along): the socket
+    is a member's, and her logout changes nothing for it but the rights it had."""
+    await open_session(group)
+    socket = await group.socket(group.lead_id)
+    entered = await socket.request("enter", {"invite": group.invite("Ann"), "accept_rules": 1})
+    assert entered["type"] == "entered", entered
+    await group.store.end_web_sessions_of(group.lead_id)
+    await asyncio.sleep(3 * CHECK)
+    assert await socket.expect("ping") == {}
+    # A new socket with the ended login is nobody's.
+    fresh = await group.socket(group.lead_id)
+    assert (await fresh.error("enter", {"group": group.group_id}))["code"] == "login_required"
