@@ -114,13 +114,21 @@ class Connection:
                 ErrorMessage(message.request_id, ErrorCode.INTERNAL_ERROR, "a fault in the server")
             )
 
+    @property
+    def in_session_as_therapist(self) -> bool:
+        return (
+            self.live is not None
+            and self.therapist_id is not None
+            and self.participant_id == self.therapist_id
+        )
+
     def login_ended(self) -> None:
-        """The therapist login this socket was opened with has ended. In a session as
-        that therapist, the socket closes (her seat waits for a reconnect); otherwise
+        """The therapist login this socket was opened with no longer holds. In a session
+        as that therapist, the socket closes (her seat waits for a reconnect); otherwise
         (an open room, an invite link opened in her browser) it goes on as anyone's."""
-        in_session_as_therapist = self.live is not None and self.participant_id == self.therapist_id
+        in_session = self.in_session_as_therapist
         self.therapist_id = None
-        if in_session_as_therapist:
+        if in_session:
             self.outbox.close(WSCloseCode.POLICY_VIOLATION, Closing(ClosingCause.LOGGED_OUT))
 
     async def close(self) -> None:

@@ -15,19 +15,14 @@ LOGIN_CHECK_INTERVAL = 30.0
 
 
 class LoginWatch:
-    """Asks `still_valid` every `interval` seconds and calls `on_ended` once when the
-    answer is no. A check that fails (the database unreachable) counts as valid and is
-    tried again: a fault of ours must not throw a therapist out of her session."""
+    """Calls `check` every `interval` seconds (or at once after check_now) until it
+    answers that there is nothing left to watch (False). A check that fails (the
+    database unreachable) is tried again at the next interval: a fault of ours must
+    not throw a therapist out of her session."""
 
-    def __init__(
-        self,
-        still_valid: Callable[[], Awaitable[bool]],
-        interval: float,
-        on_ended: Callable[[], None],
-    ) -> None:
-        self.still_valid = still_valid
+    def __init__(self, check: Callable[[], Awaitable[bool]], interval: float) -> None:
+        self.check = check
         self.interval = interval
-        self.on_ended = on_ended
         self._check_now = asyncio.Event()
         self._task = asyncio.create_task(self._watch())
 
@@ -47,10 +42,9 @@ class LoginWatch:
                     await self._check_now.wait()
             self._check_now.clear()
             try:
-                valid = await self.still_valid()
+                go_on = await self.check()
             except Exception as exc:
                 logger.warning("could not check a login (%s); trying again", type(exc).__name__)
                 continue
-            if not valid:
-                self.on_ended()
+            if not go_on:
                 return

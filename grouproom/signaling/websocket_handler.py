@@ -20,6 +20,7 @@ from grouproom.signaling.login_watch import LOGIN_CHECK_INTERVAL, LoginWatch
 from grouproom.signaling.outbox import Outbox
 from grouproom.signaling.session_hub import SessionHub
 from grouproom.signaling.switchboard import Switchboard
+from grouproom.store.store import LoginState
 
 logger = logging.getLogger(__name__)
 
@@ -54,34 +55,40 @@ class WebSocketHandler:
         for watch in self.login_watches.get(therapist_id, ()):
             watch.check_now()
 
-    async def _therapist_of(self, login_token: str | None) -> str | None:
-        """The therapist whose login this is, while it is valid. A therapist's login
-        cookie comes with the upgrade request (same origin)."""
+    async def _login(self, login_token: str | None) -> tuple[LoginState, str | None]:
+        """How the login of a socket stands, and whose it is while it is valid. A
+        therapist's login cookie comes with the upgrade request (same origin)."""
         if self.hub is None or not login_token or len(login_token) > 100:
-            return None
-        therapist = await self.hub.store.web_session(
+            return LoginState.ENDED, None
+        state, therapist = await self.hub.store.login_state(
             login_token, datetime.now(UTC), LOGIN_IDLE_LIMIT
         )
-        if therapist is None:
-            return None
+        if therapist is None or state is not LoginState.VALID:
+            return state, None
         if self.settings.two_factor == "required" and not therapist.two_factor:
-            return None  # a login from before two-step login was required: not a therapist
-        return therapist.id
+            # A login from before two-step login was required: not a therapist.
+            return LoginState.ENDED, None
+        return state, therapist.id
 
-    def _watch_login(
-        self, login_token: str, therapist_id: str, connection: Connection
-    ) -> LoginWatch:
-        """Tells the connection once her login ends (logged out elsewhere, password
-        changed, account disabled, its time over); checking also keeps it from idling out."""
+    def _watch_login(self, login_token: str, connection: Connection) -> LoginWatch:
+        """Tells the connection when her login ends (logged out elsewhere, password
+        changed, account disabled). One that lapses (its 12 hours over) while she is in
+        a session as therapist lets the session go on: she was let in while it was
+        valid, and a reconnect needs a new login. Checking keeps a login from idling out."""
 
-        async def still_valid() -> bool:
-            return await self._therapist_of(login_token) == therapist_id
-
-        def ended() -> None:
-            logger.info("connection %s: the therapist's login ended", connection.log_id)
+        async def check() -> bool:
+            state, _ = await self._login(login_token)
+            if state is LoginState.VALID:
+                return True
+            if state is LoginState.LAPSED and connection.in_session_as_therapist:
+                return True  # until the session ends, or the login is ended
+            logger.info(
+                "connection %s: the therapist's login is %s", connection.log_id, state.value
+            )
             connection.login_ended()
+            return False
 
-        return LoginWatch(still_valid, self.login_check_interval, ended)
+        return LoginWatch(check, self.login_check_interval)
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         address = client_address(request, self.settings.trusted_proxies)
@@ -106,7 +113,7 @@ class WebSocketHandler:
 
     async def _handle(self, request: web.Request) -> web.WebSocketResponse:
         login_token = request.cookies.get(LOGIN_COOKIE)
-        therapist_id = await self._therapist_of(login_token)
+        _, therapist_id = await self._login(login_token)
         ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=MAX_MESSAGE_SIZE)
         await ws.prepare(request)
         # A random tag for log lines, unrelated to the participant id.
@@ -119,7 +126,7 @@ class WebSocketHandler:
         )
         login = None
         if therapist_id is not None and login_token is not None:
-            login = self._watch_login(login_token, therapist_id, connection)
+            login = self._watch_login(login_token, connection)
             self.login_watches.setdefault(therapist_id, set()).add(login)
         logger.debug("connection %s opened", connection.log_id)
         rate = MessageRate(self.settings.messages_per_second, 2 * self.settings.messages_per_second)

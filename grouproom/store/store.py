@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -65,6 +66,16 @@ class ErasureCounts:
     group_id: str
     acceptances_deleted: int
     attendance_anonymised: int
+
+
+class LoginState(Enum):
+    VALID = "valid"
+    LAPSED = "lapsed"  # its time is over, or it was idle too long
+    ENDED = "ended"  # logged out, the account's logins ended, or the account disabled
+
+
+# How long a lapsed login is kept before it is removed (see Store.login_state).
+LAPSED_LOGINS_KEPT = timedelta(days=1)
 
 
 def new_id() -> str:
@@ -168,11 +179,14 @@ class Store:
     async def create_web_session(
         self, therapist_id: str, now: datetime, lifetime: timedelta
     ) -> str:
-        """A new login; returns the token for the cookie (only its hash is stored)."""
+        """A new login; returns the token for the cookie (only its hash is stored).
+        Logins lapsed more than LAPSED_LOGINS_KEPT ago are removed on the way."""
         token = secrets.token_urlsafe(32)
         async with self.engine.begin() as connection:
             await connection.execute(
-                schema.web_sessions.delete().where(schema.web_sessions.c.expires_at <= now)
+                schema.web_sessions.delete().where(
+                    schema.web_sessions.c.expires_at <= now - LAPSED_LOGINS_KEPT
+                )
             )
             await self._insert(
                 connection,
@@ -191,34 +205,43 @@ class Store:
         self, token: str, now: datetime, idle_limit: timedelta
     ) -> Therapist | None:
         """The therapist logged in with this token, if the login is still valid;
-        it ends after `idle_limit` without use, and at its expiry."""
-        sessions = schema.web_sessions
+        it lapses after `idle_limit` without use, and at its expiry."""
+        state, therapist = await self.login_state(token, now, idle_limit)
+        return therapist if state is LoginState.VALID else None
+
+    async def login_state(
+        self, token: str, now: datetime, idle_limit: timedelta
+    ) -> tuple[LoginState, Therapist | None]:
+        """How a login stands, and its therapist. A valid login's use is noted (so that
+        it does not idle out); one found idle has its expiry set to now, so that it
+        stays lapsed. A lapsed login is kept a while (create_web_session) so that a
+        connection opened with it can tell a lapse from an end."""
+        sessions, therapists = schema.web_sessions, schema.therapists
         async with self.engine.begin() as connection:
             row = (
                 await connection.execute(
-                    select(sessions).where(sessions.c.token_hash == _token_hash(token))
+                    select(sessions, therapists.c.disabled_at)
+                    .join(therapists, therapists.c.id == sessions.c.therapist_id)
+                    .where(sessions.c.token_hash == _token_hash(token))
                 )
             ).first()
-            if row is None:
-                return None
-            if row.expires_at <= now or row.last_seen_at + idle_limit <= now:
-                await connection.execute(
-                    sessions.delete().where(sessions.c.token_hash == row.token_hash)
-                )
-                return None
-            await connection.execute(
-                update(sessions)
-                .where(sessions.c.token_hash == row.token_hash)
-                .values(last_seen_at=now)
-            )
+            if row is None or row.disabled_at is not None:
+                return LoginState.ENDED, None
+            mine = sessions.c.token_hash == row.token_hash
+            if row.expires_at <= now:
+                state = LoginState.LAPSED
+            elif row.last_seen_at + idle_limit <= now:
+                state = LoginState.LAPSED
+                await connection.execute(update(sessions).where(mine).values(expires_at=now))
+            else:
+                state = LoginState.VALID
+                await connection.execute(update(sessions).where(mine).values(last_seen_at=now))
             therapist = (
                 await connection.execute(
-                    select(schema.therapists).where(schema.therapists.c.id == row.therapist_id)
+                    select(therapists).where(therapists.c.id == row.therapist_id)
                 )
-            ).first()
-        if therapist is None or therapist.disabled_at is not None:
-            return None
-        return _therapist(therapist)
+            ).one()
+        return state, _therapist(therapist)
 
     async def end_web_session(self, token: str) -> None:
         sessions = schema.web_sessions
@@ -1199,6 +1222,7 @@ def _session(row: Row[Any]) -> SessionRecord:
 
 __all__: Sequence[str] = (
     "ErasureCounts",
+    "LoginState",
     "RetentionCounts",
     "Store",
     "StoreError",

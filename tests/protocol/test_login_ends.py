@@ -6,7 +6,7 @@ idling out."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -126,3 +126,29 @@ async def test_her_socket_as_anyone_else_goes_on_when_her_login_ends(group: Grou
     # A new socket with the ended login is nobody's.
     fresh = await group.socket(group.lead_id)
     assert (await fresh.error("enter", {"group": group.group_id}))["code"] == "login_required"
+
+
+async def lapse_logins(group: Group) -> None:
+    """Her logins' 12 hours are over (set in the database rather than waited for)."""
+    async with group.store.engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE web_sessions SET expires_at = :past"),
+            {"past": datetime.now(UTC) - timedelta(minutes=1)},
+        )
+
+
+async def test_a_login_that_lapses_during_her_session_lets_the_session_go_on(
+    group: Group,
+) -> None:
+    """She was let in while it was valid; her session is not cut off at the 12th hour.
+    A socket of hers that is not in a session loses the therapist's rights."""
+    await open_session(group)
+    lea, _ = await group.therapist(group.lead_id)
+    idle = await group.socket(group.lead_id)  # a second page, not in the session
+    await lapse_logins(group)
+    await asyncio.sleep(4 * CHECK)
+    assert await lea.expect("ping") == {}
+    assert (await idle.error("enter", {"group": group.group_id}))["code"] == "login_required"
+    # Disabling the account still ends it.
+    await group.store.set_therapist_disabled(group.lead_id, datetime.now(UTC))
+    assert await lea.closed() == 1008

@@ -15,7 +15,7 @@ from grouproom.rooms.roles import Role
 from grouproom.rooms.session_plan import Phase, PhaseKind, SessionPlan
 from grouproom.store.records import AttendanceEntry, AuditEntry
 from grouproom.store.schema import metadata
-from grouproom.store.store import Store, StoreError
+from grouproom.store.store import LoginState, Store, StoreError
 
 NOW = datetime(2026, 11, 25, 18, 30, tzinfo=UTC)
 
@@ -229,6 +229,29 @@ async def test_the_audit_log_is_append_only(store: Store) -> None:
 async def test_naive_datetimes_are_refused(store: Store) -> None:
     with pytest.raises(Exception, match="aware"):
         await store.add_therapist("x@example.org", "X", "hash", datetime(2026, 1, 1))
+
+
+async def test_a_login_lapses_or_ends_and_a_lapsed_one_is_kept_a_day(store: Store) -> None:
+    lead_id, co_id, _ = await lead_and_group(store)
+    hour = timedelta(hours=1)
+    token = await store.create_web_session(lead_id, NOW, lifetime=12 * hour)
+    state, therapist = await store.login_state(token, NOW + hour, idle_limit=3 * hour)
+    assert state is LoginState.VALID and therapist is not None and therapist.id == lead_id
+    # Idle too long: lapsed, and it stays lapsed even asked with a longer idle limit.
+    assert (await store.login_state(token, NOW + 5 * hour, 3 * hour))[0] is LoginState.LAPSED
+    assert (await store.login_state(token, NOW + 5 * hour, 9 * hour))[0] is LoginState.LAPSED
+    # Kept for a day after it lapsed; removed by the next login after that.
+    await store.create_web_session(co_id, NOW + 20 * hour, lifetime=hour)
+    assert (await store.login_state(token, NOW + 20 * hour, 3 * hour))[0] is LoginState.LAPSED
+    await store.create_web_session(co_id, NOW + 30 * hour, lifetime=hour)
+    assert (await store.login_state(token, NOW + 30 * hour, 3 * hour))[0] is LoginState.ENDED
+    # Ended: logged out, or the account disabled.
+    other = await store.create_web_session(co_id, NOW, lifetime=hour)
+    assert (await store.login_state(other, NOW, hour))[0] is LoginState.VALID
+    await store.set_therapist_disabled(co_id, NOW)
+    assert await store.login_state(other, NOW, hour) == (LoginState.ENDED, None)
+    await store.end_web_session(other)
+    assert await store.login_state(other, NOW, hour) == (LoginState.ENDED, None)
 
 
 async def test_login_sessions_expire_idle_and_end(store: Store) -> None:

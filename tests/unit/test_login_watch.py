@@ -1,4 +1,5 @@
-"""LoginWatch: a failed check is no verdict; an ended login is told once."""
+"""LoginWatch: checks until told to stop; a failed check is no verdict; check_now
+does not wait for the interval."""
 
 from __future__ import annotations
 
@@ -7,41 +8,34 @@ import asyncio
 from grouproom.signaling.login_watch import LoginWatch
 
 
-async def test_a_failed_check_is_tried_again_and_an_ended_login_told_once() -> None:
+async def test_a_failed_check_is_tried_again_and_false_stops_the_watch() -> None:
     answers: list[bool | Exception] = [True, OSError("database unreachable"), True, False]
     asked: list[int] = []
-    ended = asyncio.Event()
-    told: list[int] = []
 
-    async def still_valid() -> bool:
+    async def check() -> bool:
         asked.append(1)
-        answer = answers.pop(0) if answers else False
+        answer = answers.pop(0) if answers else True
         if isinstance(answer, Exception):
             raise answer
         return answer
 
-    def on_ended() -> None:
-        told.append(len(asked))
-        ended.set()
-
-    watch = LoginWatch(still_valid, 0.01, on_ended)
-    async with asyncio.timeout(5):
-        await ended.wait()
-    await asyncio.sleep(0.05)  # no further checks, no second call
+    watch = LoginWatch(check, 0.01)
+    await asyncio.sleep(0.3)
     await watch.stop()
-    assert told == [4] and len(asked) == 4
+    assert len(asked) == 4 and answers == []  # nothing asked after the False
 
 
-async def test_stopping_ends_the_checks() -> None:
-    asked: list[int] = []
+async def test_check_now_does_not_wait_for_the_interval() -> None:
+    checked = asyncio.Event()
 
-    async def still_valid() -> bool:
-        asked.append(1)
+    async def check() -> bool:
+        checked.set()
         return True
 
-    watch = LoginWatch(still_valid, 0.01, lambda: None)
+    watch = LoginWatch(check, 3600)
     await asyncio.sleep(0.05)
+    assert not checked.is_set()
+    watch.check_now()
+    async with asyncio.timeout(5):
+        await checked.wait()
     await watch.stop()
-    count = len(asked)
-    await asyncio.sleep(0.05)
-    assert count > 0 and len(asked) == count
