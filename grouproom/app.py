@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from grouproom.store.retention import (
     keep_applying_retention,
 )
 from grouproom.store.store import Store
+from grouproom.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -157,9 +157,7 @@ def create_app(
             keep_applying_retention(store, settings.retention_days, retention_interval)
         )
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
 
     app.cleanup_ctx.append(_media_port)
     app.cleanup_ctx.append(storage)

@@ -29,6 +29,7 @@ from prometheus_client.process_collector import ProcessCollector
 from grouproom.media import udp_mux
 from grouproom.media.contract import COUNTERS, MediaRoom
 from grouproom.media.room_worker import RoomWorker, WorkerGone, WorkerProcess
+from grouproom.tasks import cancel_and_wait
 
 LAG_INTERVAL = 0.5  # seconds between two event-loop lag probes
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -208,7 +209,5 @@ async def serve_metrics(metrics: ServerMetrics, host: str, port: int) -> AsyncIt
     try:
         yield
     finally:
-        lag.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await lag
+        await cancel_and_wait(lag)
         await runner.cleanup()

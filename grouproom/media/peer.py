@@ -10,7 +10,6 @@ original stream) and take over each sender and receiver for forwarding.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import random
@@ -38,6 +37,7 @@ from grouproom.media.publication import Publication
 from grouproom.media.round_trip import RoundTrip
 from grouproom.media.udp_mux import UdpMux
 from grouproom.pseudonym import pseudonym
+from grouproom.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -316,9 +316,7 @@ class Peer:
         self.closed = True
         for task in (self._rtcp_task, self._quality_task):
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await cancel_and_wait(task)
         for publication in self.publications.values():
             publication.close()
         await self.pc.close()

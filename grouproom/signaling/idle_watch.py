@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
+
+from grouproom.tasks import cancel_and_wait
 
 
 class IdleWatch:
@@ -19,9 +20,7 @@ class IdleWatch:
         self._last_heard = self._loop.time()
 
     async def stop(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait(self._task)
 
     async def _watch(self) -> None:
         while True:

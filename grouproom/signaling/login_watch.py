@@ -7,6 +7,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from grouproom.tasks import cancel_and_wait
+
 logger = logging.getLogger(__name__)
 
 # How often an open socket's login is checked: the longest a login ended elsewhere
@@ -31,9 +33,7 @@ class LoginWatch:
         self._check_now.set()
 
     async def stop(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait(self._task)
 
     async def _watch(self) -> None:
         while True:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from aiohttp import WSCloseCode, web
 
 from grouproom.protocol import AnyServerMessage, Closing, encode
+from grouproom.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +67,7 @@ class Outbox:
         try:
             await asyncio.wait_for(asyncio.shield(self._writer), CLOSE_TIMEOUT)
         except TimeoutError:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+            await cancel_and_wait(self._writer)
 
     async def _write(self) -> None:
         while True:
