@@ -121,6 +121,8 @@ class SeatInfo:
     # A member back after a broken connection: a therapist saw her signal meanwhile.
     signal_seen: bool = False
     reconnect_grace: int = 60  # seconds a broken connection keeps its seat
+    # The chat kept in memory that this person may see (TherapySession.chat_for).
+    chat: tuple[ChatMessage, ...] = ()
 
     def data(self) -> dict[str, object]:
         result: dict[str, object] = {
@@ -134,6 +136,7 @@ class SeatInfo:
             "state": self.state.data(),
             "signals": [s.data() for s in self.signals],
             "signal_seen": self.signal_seen,
+            "chat": [m.data() for m in self.chat],
         }
         if self.waiting is not None:
             result["waiting"] = [p.data() for p in self.waiting]

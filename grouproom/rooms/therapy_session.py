@@ -21,6 +21,7 @@ another device is refused while the seat is taken or held.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -32,6 +33,8 @@ from grouproom.rooms.roles import Role
 from grouproom.rooms.session_plan import Phase, PhaseKind, SessionPlan
 
 CHAT_MAX_LENGTH = 2000
+# The chat a session keeps in memory (never stored) for those who reload or reconnect.
+CHAT_KEPT = 300
 REMOVAL_REASON_MAX_LENGTH = 300
 
 
@@ -306,6 +309,9 @@ class TherapySession:
         self.waiting: dict[str, Seat] = {}
         self.seats: dict[str, Seat] = {}
         self.admitted: set[str] = set()  # entered this session before: no waiting room again
+        self.first_seated: dict[str, float] = {}  # person id -> when first seated
+        # The last CHAT_KEPT messages, in memory only: a restart or the end forgets them.
+        self.chat: deque[ChatPosted] = deque(maxlen=CHAT_KEPT)
         self.removed: dict[str, str] = {}  # person id -> the therapist's reason
         self.moderation: dict[str, Moderation] = {}
         self.phase_index: int | None = None
@@ -804,8 +810,24 @@ class TherapySession:
             if not text or len(text) > CHAT_MAX_LENGTH:
                 raise Denied(DenialCode.INVALID, f"a message has 1 to {CHAT_MAX_LENGTH} characters")
             audience = Audience.EVERYONE if channel is Channel.GROUP else Audience.MODERATORS
-            changes.add(ChatPosted(audience, channel, person_id, text, now))
+            posted = ChatPosted(audience, channel, person_id, text, now)
+            self.chat.append(posted)
+            changes.add(posted)
             return changes.events
+
+    def chat_for(self, person_id: str) -> list[ChatPosted]:
+        """The kept chat a person gets back on a reload or reconnect: for a therapist,
+        all of it; for anyone else, the group's messages since she was first seated in
+        this session (what reached her, or would have while her connection was broken)."""
+        person = self.roster.get(person_id)
+        if person is None:
+            return []
+        if person.role.is_moderator:
+            return list(self.chat)
+        since = self.first_seated.get(person_id)
+        if since is None:
+            return []
+        return [m for m in self.chat if m.channel is Channel.GROUP and m.at >= since]
 
     def signal(self, person_id: str, kind: SignalKind, now: float) -> list[Event]:
         """A member's silent signal, to the therapists only. It stays open (shown to
@@ -893,6 +915,7 @@ class TherapySession:
         person = seat.person
         self.seats[person.id] = seat
         self.admitted.add(person.id)
+        self.first_seated.setdefault(person.id, now)
         if self.mute_new_members and not person.role.is_moderator:
             moderation = self._moderation(person.id)
             moderation.muted = True

@@ -164,6 +164,16 @@ class Live:
         person = self.session.roster.get(person_id)
         return person.display_name if person else person_id
 
+    def chat_message(self, posted: ChatPosted) -> ChatMessage:
+        """A chat message as it is sent (now, or again in a seat)."""
+        return ChatMessage(
+            str(posted.channel),
+            posted.sender_id,
+            self.name(posted.sender_id),
+            posted.text,
+            millis(posted.at),
+        )
+
     def signal_message(self, person_id: str, kind: SignalKind, at: float) -> SignalReceived:
         """A member's signal as therapists get it (sent now, or still open in a seat)."""
         return SignalReceived(person_id, self.name(person_id), str(kind), millis(at))
@@ -426,6 +436,7 @@ class SessionHub:
             waiting=waiting,
             signals=signals,
             signal_seen=session.signal_seen_news(person_id),
+            chat=tuple(live.chat_message(posted) for posted in session.chat_for(person_id)),
             reconnect_grace=self.settings.reconnect_grace,
         )
 
@@ -726,14 +737,7 @@ class SessionHub:
             elif isinstance(event, LockChanged | PhaseChanged | TurnChanged):
                 state_changed = True
             elif isinstance(event, ChatPosted):
-                chat = ChatMessage(
-                    str(event.channel),
-                    event.sender_id,
-                    live.name(event.sender_id),
-                    event.text,
-                    millis(event.at),
-                )
-                self._send(live, event.audience, chat)
+                self._send(live, event.audience, live.chat_message(event))
             elif isinstance(event, SignalSent):
                 signal = live.signal_message(event.person_id, event.kind, event.at)
                 self._send(live, event.audience, signal)

@@ -407,6 +407,15 @@ def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -
             assert member.page.is_hidden("#chat-tab-therapists")
             frames: list[str] = member.page.evaluate("window.__e2eFrames")
             assert frames and not any(PRIVATE in frame for frame in frames)
+        # Cor reloads his page: the chat comes back with his seat, both channels.
+        cor.page.reload()
+        go_in(cor.page)
+        if cor.page.is_hidden("#side"):
+            cor.page.click("#side-button")
+        cor.page.click("#chat-tab-therapists")
+        cor.page.wait_for_selector(f"#chat-log :text('{PRIVATE}')", timeout=10000)
+        cor.page.click("#chat-tab-group")
+        cor.page.wait_for_selector("#chat-log :text('Welcome, message 1')", timeout=10000)
 
         # Lea removes Bob, in the page's own dialog: cancelled first, nothing happens;
         # then with a reason, which Bob reads.

@@ -106,6 +106,35 @@ async def test_a_dropped_member_gets_the_same_seat_back(group: Group) -> None:
     assert [(e.joined, e.cause) for e in attendance if e.person_id == ann_id] == [(True, None)]
 
 
+async def test_the_chat_comes_back_with_the_seat(group: Group) -> None:
+    """A reload or a broken connection no longer loses the chat: the seat carries what
+    reached her (and what she missed meanwhile); a therapist's carries their channel."""
+    lea, ann, bob = await seated(group)
+    await lea.expect("chat", {"channel": "group", "text": "Welkom allemaal"})
+    await lea.expect("chat", {"channel": "therapists", "text": "Ann lijkt moe."})
+    await ann.expect("chat", {"channel": "group", "text": "Dank je"})
+    await ann.ws.close()  # her connection breaks
+    await bob.event("participant_reconnecting")
+    await bob.expect("chat", {"channel": "group", "text": "Is Ann er nog?"})
+
+    ann, entered = await group.member("Ann", TABLET)
+    chat = entered["seat"]["chat"]
+    assert [(m["sender_name"], m["text"]) for m in chat] == [
+        ("Lea", "Welkom allemaal"),
+        ("Ann", "Dank je"),
+        ("Bob", "Is Ann er nog?"),
+    ]
+    assert {m["channel"] for m in chat} == {"group"}
+    _cor, cor_seat = await group.therapist(group.co_id)  # came in after all of it
+    assert [m["text"] for m in cor_seat["chat"]] == [
+        "Welkom allemaal",
+        "Ann lijkt moe.",
+        "Dank je",
+        "Is Ann er nog?",
+    ]
+    assert cor_seat["chat"][1]["channel"] == "therapists"
+
+
 async def test_the_seat_is_released_when_the_grace_period_passes(group: Group) -> None:
     lea, ann, bob = await seated(group)
     ann_id = group.members["Ann"]

@@ -17,6 +17,7 @@ from grouproom.rooms.permissions import Action
 from grouproom.rooms.roles import Role
 from grouproom.rooms.session_plan import PhaseKind, default_plan
 from grouproom.rooms.therapy_session import (
+    CHAT_KEPT,
     Attendance,
     Audience,
     Channel,
@@ -345,6 +346,37 @@ def test_the_therapists_channel_and_signals_reach_only_therapists() -> None:
         session.post_chat("ann", Channel.GROUP, "   ", 9)
     with denial(DenialCode.INVALID):
         session.post_chat("ann", Channel.GROUP, "x" * 2001, 9)
+
+
+def test_the_chat_is_kept_for_a_reload_each_seeing_what_reached_them() -> None:
+    session = seated("ann")
+    session.post_chat("lead", Channel.GROUP, "Welcome", 10)
+    session.post_chat("co", Channel.THERAPISTS, "Bob is late", 11)
+    # Bob comes in later: what was said before he came is not his to read back.
+    session.request_entry("bob", "c-bob", RULES.version, 20)
+    session.admit("lead", "bob", 21)
+    session.post_chat("ann", Channel.GROUP, "Hi Bob", 22)
+    # Ann's connection breaks; what is said meanwhile is hers when she is back.
+    session.drop("ann", "c-ann", 30)
+    session.post_chat("bob", Channel.GROUP, "Where is Ann?", 31)
+    texts = {who: [m.text for m in session.chat_for(who)] for who in ("ann", "bob", "co", "obs")}
+    assert texts["ann"] == ["Welcome", "Hi Bob", "Where is Ann?"]
+    assert texts["bob"] == ["Hi Bob", "Where is Ann?"]
+    assert texts["co"] == ["Welcome", "Bob is late", "Hi Bob", "Where is Ann?"]
+    assert texts["obs"] == []  # never seated
+    assert session.chat_for("nobody") == []
+    # Leaving and coming back does not move the start of what she reads.
+    session.leave("bob", "c-bob", LeaveCause.LEFT, 40)
+    session.request_entry("bob", "c-bob-2", RULES.version, 41)
+    assert [m.text for m in session.chat_for("bob")] == ["Hi Bob", "Where is Ann?"]
+
+
+def test_only_the_last_messages_are_kept() -> None:
+    session = seated("ann")
+    for n in range(CHAT_KEPT + 5):
+        session.post_chat("ann", Channel.GROUP, f"message {n}", 10 + n)
+    kept = session.chat_for("lead")
+    assert len(kept) == CHAT_KEPT and kept[0].text == "message 5"
 
 
 def test_a_signal_stays_open_until_a_therapist_acknowledges_it() -> None:

@@ -575,7 +575,7 @@ function enterSession(signaling, session) {
     render();
   });
   signaling.on("chat_message", (data) => {
-    state.chat[data.channel === "therapists" ? "therapists" : "group"].push(data);
+    state.chat[chatChannelOf(data)].push(data);
     if (!sideOpen() && !(state.you && data.sender_id === state.you.id)) state.unreadChat += 1;
     render();
   });
@@ -618,8 +618,27 @@ function enterSession(signaling, session) {
   });
 }
 
+function chatChannelOf(message) {
+  return message.channel === "therapists" ? "therapists" : "group";
+}
+
+/** The chat the server kept for her (since she first came in; all of it for a
+ * therapist): after a reload, or with what she missed while her connection was broken. */
+function takeChat(history) {
+  const before = new Set([...state.chat.group, ...state.chat.therapists].map((m) => `${m.at} ${m.sender_id} ${m.text}`));
+  state.chat = { group: [], therapists: [] };
+  let missed = 0;
+  for (const message of history) {
+    state.chat[chatChannelOf(message)].push(message);
+    const own = state.you && message.sender_id === state.you.id;
+    if (!own && !before.has(`${message.at} ${message.sender_id} ${message.text}`)) missed += 1;
+  }
+  if (!sideOpen()) state.unreadChat += missed;
+}
+
 function seated(seat) {
   state.waiting = seat.waiting || [];
+  takeChat(seat.chat || []);
   state.signals = seat.signals || [];
   if (seat.signal_seen) signalSeen(); // seen while her connection was broken
   if (seat.you) {
