@@ -416,6 +416,28 @@ def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -
         cor.page.wait_for_selector(f"#chat-log :text('{PRIVATE}')", timeout=10000)
         cor.page.click("#chat-tab-group")
         cor.page.wait_for_selector("#chat-log :text('Welcome, message 1')", timeout=10000)
+        # The chat log is a live region: new lines are added to it, never the whole log
+        # rebuilt (a screen reader would read it all again at every change on the
+        # page), and a reader who scrolled up to an earlier line stays there.
+        cor.page.eval_on_selector("#chat-log p", "(line) => { line.dataset.kept = 'yes'; }")
+        lea.page.click("#chat-tab-group")
+        for n in range(12):
+            lea.page.fill("#chat-text", f"Line {n} of the theme's introduction")
+            lea.page.click("#chat-send")
+        cor.page.wait_for_selector("#chat-log :text('Line 11 of')", timeout=10000)
+        assert cor.page.eval_on_selector("#chat-log p", "(line) => line.dataset.kept") == "yes"
+        at_end = "(log) => log.scrollHeight - log.scrollTop - log.clientHeight < 2"
+        assert cor.page.eval_on_selector("#chat-log", at_end)  # followed the new lines
+        cor.page.eval_on_selector("#chat-log", "(log) => { log.scrollTop = 0; }")
+        ann.page.click("#hand-button")  # renders Cor's page (a raised hand)
+        ann_hand = f'.tile[data-participant-id="{ann_id}"] .tile-hand'
+        cor.page.wait_for_selector(ann_hand, state="visible", timeout=10000)
+        lea.page.fill("#chat-text", "One more line")
+        lea.page.click("#chat-send")
+        cor.page.wait_for_selector("#chat-log :text('One more line')", timeout=10000)
+        assert cor.page.eval_on_selector("#chat-log", "(log) => log.scrollTop") == 0
+        ann.page.click("#hand-button")
+        cor.page.wait_for_selector(ann_hand, state="hidden", timeout=10000)
 
         # Lea removes Bob, in the page's own dialog: cancelled first, nothing happens;
         # then with a reason, which Bob reads.

@@ -86,6 +86,10 @@ let visibleVideo = null;
 let weakLine = null; // WeakLineWatch while in the room
 // How long a member is told that a therapist saw her signal.
 const SIGNAL_SEEN_NOTICE_MS = 20000;
+// A chat log scrolled to within this of its end follows new lines; further up, the
+// reader stays where she is.
+const CHAT_END_SLACK_PX = 40;
+let chatShown = { list: null, count: 0 }; // what the chat log shows (renderChat)
 // Below this width the panel takes the grid's room: a tablet held upright, a phone.
 const wideScreen = window.matchMedia("(min-width: 1100px)");
 
@@ -278,21 +282,36 @@ function renderChat() {
     tab.setAttribute("aria-selected", String(tab.dataset.channel === state.chatChannel));
   }
   byId("chat-tab-therapists").hidden = !state.moderator;
+  // A live region: new lines are appended, and the log is rebuilt only when another
+  // channel or a new history (a seat's) is shown; rebuilt at every render, a screen
+  // reader would read the whole chat again, and the reader would be pulled down from
+  // an earlier message she was reading.
   const log = byId("chat-log");
-  log.replaceChildren();
-  for (const message of state.chat[state.chatChannel]) {
-    const line = document.createElement("p");
-    line.className = "chat-message";
-    const who = document.createElement("strong");
-    who.textContent = `${message.sender_name}: `;
-    line.append(who, message.text);
-    log.append(line);
+  const list = state.chat[state.chatChannel];
+  const wasAtEnd = log.scrollHeight - log.scrollTop - log.clientHeight < CHAT_END_SLACK_PX;
+  if (chatShown.list !== list || list.length < chatShown.count) {
+    log.replaceChildren(...list.map(chatLine));
+    log.scrollTop = log.scrollHeight;
+  } else if (list.length > chatShown.count) {
+    const added = list.slice(chatShown.count);
+    log.append(...added.map(chatLine));
+    const ownLine = state.you && added.some((message) => message.sender_id === state.you.id);
+    if (wasAtEnd || ownLine) log.scrollTop = log.scrollHeight;
   }
-  log.scrollTop = log.scrollHeight;
+  chatShown = { list, count: list.length };
   const chatOff = state.session && !state.session.chat_enabled && state.chatChannel === "group";
   const observer = state.you && state.you.role === "observer";
   byId("chat-text").disabled = Boolean(chatOff || (observer && state.chatChannel === "group"));
   byId("chat-text").placeholder = chatOff ? t("session.chatOff") : t("session.chatPlaceholder");
+}
+
+function chatLine(message) {
+  const line = document.createElement("p");
+  line.className = "chat-message";
+  const who = document.createElement("strong");
+  who.textContent = `${message.sender_name}: `;
+  line.append(who, message.text);
+  return line;
 }
 
 function renderSignals() {
@@ -622,16 +641,23 @@ function chatChannelOf(message) {
   return message.channel === "therapists" ? "therapists" : "group";
 }
 
+const chatKey = (message) => `${message.at} ${message.sender_id} ${message.text}`;
+
 /** The chat the server kept for her (since she first came in; all of it for a
- * therapist): after a reload, or with what she missed while her connection was broken. */
+ * therapist): after a reload, or with what she missed while her connection was broken.
+ * Lines she has are kept as they are (the log then only grows: renderChat). */
 function takeChat(history) {
-  const before = new Set([...state.chat.group, ...state.chat.therapists].map((m) => `${m.at} ${m.sender_id} ${m.text}`));
-  state.chat = { group: [], therapists: [] };
   let missed = 0;
-  for (const message of history) {
-    state.chat[chatChannelOf(message)].push(message);
-    const own = state.you && message.sender_id === state.you.id;
-    if (!own && !before.has(`${message.at} ${message.sender_id} ${message.text}`)) missed += 1;
+  for (const channel of ["group", "therapists"]) {
+    const kept = history.filter((message) => chatChannelOf(message) === channel);
+    const shown = state.chat[channel];
+    const known = new Set(shown.map(chatKey));
+    const isNew = (message) => !known.has(chatKey(message));
+    const own = (message) => state.you && message.sender_id === state.you.id;
+    missed += kept.filter((message) => isNew(message) && !own(message)).length;
+    const grows = shown.every((message, index) => kept[index] && chatKey(kept[index]) === chatKey(message));
+    if (grows) shown.push(...kept.slice(shown.length));
+    else state.chat[channel] = kept;
   }
   if (!sideOpen()) state.unreadChat += missed;
 }
