@@ -230,7 +230,20 @@ def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -
             page.wait_for_selector("#step-waiting:not([hidden])", timeout=10000)
         ann, bob = members["Ann"], members["Bob"]
 
-        # Lea lets them in from the waiting room.
+        # Lea lets them in from the waiting room. Its buttons stay the same elements
+        # while nothing in the list changes (replaced by an unrelated change, a button
+        # would get no click from a finger lifted after it).
+        lea.page.wait_for_selector("#waiting-list .admit-button >> nth=1", timeout=10000)
+        lea.page.eval_on_selector(
+            "#waiting-list .admit-button", "(button) => { button.dataset.kept = 'yes'; }"
+        )
+        cor.page.fill("#chat-text", "They are waiting")
+        cor.page.click("#chat-send")
+        lea.page.wait_for_selector(
+            "#chat-log :text('They are waiting')", state="attached", timeout=10000
+        )
+        kept = "(button) => button.dataset.kept"
+        assert lea.page.eval_on_selector("#waiting-list .admit-button", kept) == "yes"
         for _ in range(2):
             lea.page.wait_for_selector("#waiting-list .admit-button", timeout=10000)
             lea.page.click("#waiting-list .admit-button >> nth=0")
@@ -441,6 +454,16 @@ def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -
 
         # Lea removes Bob, in the page's own dialog: cancelled first, nothing happens;
         # then with a reason, which Bob reads.
+        # A tile's menu keeps its buttons while they stay the same.
+        bob_tile = f'.tile[data-participant-id="{bob_id}"]'
+        lea.page.click(f"{bob_tile} .tile-actions summary")
+        remove_button = f'{bob_tile} [data-action="remove"]'
+        lea.page.eval_on_selector(remove_button, "(button) => { button.dataset.kept = 'yes'; }")
+        ann.page.fill("#chat-text", "Thank you")
+        ann.page.click("#chat-send")
+        lea.page.wait_for_selector("#chat-log :text('Thank you')", state="attached", timeout=10000)
+        assert lea.page.eval_on_selector(remove_button, kept) == "yes"
+        lea.page.click(f"{bob_tile} .tile-actions summary")  # closed again
         tile_action(lea.page, bob_id, "remove")
         assert "Remove Bob from the session?" in lea.page.inner_text("#remove-dialog")
         lea.page.click("#remove-dialog button[value=cancel]")

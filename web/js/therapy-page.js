@@ -173,9 +173,19 @@ function renderPhase() {
   }
 }
 
+/**
+ * Sets an element's children from `rows` only when they changed since the last time
+ * (in the page's language): a button replaced between a finger's touch and its lift
+ * gets no click, a keyboard's focus on it is lost, and a live region is read again.
+ */
+function showRows(element, rows, build) {
+  const content = JSON.stringify([language(), rows]);
+  if (element.dataset.content === content) return;
+  element.dataset.content = content;
+  element.replaceChildren(...rows.map(build));
+}
+
 function renderParticipants() {
-  const list = byId("participants");
-  list.replaceChildren();
   const everyone = [];
   if (state.you) {
     everyone.push({
@@ -186,10 +196,7 @@ function renderParticipants() {
     });
   }
   everyone.push(...state.participants.values());
-  for (const person of everyone) {
-    const item = document.createElement("li");
-    item.dataset.personId = person.id;
-    item.dataset.role = person.role;
+  const rows = everyone.map((person) => {
     let text = person.self ? t("room.you", { name: person.name }) : person.name;
     text += ` · ${t(`session.${person.role}`)}`;
     if (person.hand_raised) text += ` · ${t("session.handRaised")}`;
@@ -202,25 +209,29 @@ function renderParticipants() {
       const waitsTurn = round && round.current && round.current !== person.id;
       text += ` · ${t(waitsTurn ? "session.waitsTurn" : "session.mutedByTherapist")}`;
     }
-    item.textContent = text;
-    if (state.moderator && person.hand_raised && !person.self) {
-      item.append(" ", actionButton("session.tileAllow", "allow_speak", person.id));
-    }
-    list.append(item);
-  }
+    const allow = Boolean(state.moderator && person.hand_raised && !person.self);
+    return { id: person.id, role: person.role, text, allow };
+  });
+  showRows(byId("participants"), rows, (row) => {
+    const item = document.createElement("li");
+    item.dataset.personId = row.id;
+    item.dataset.role = row.role;
+    item.textContent = row.text;
+    if (row.allow) item.append(" ", actionButton("session.tileAllow", "allow_speak", row.id));
+    return item;
+  });
   const waitingBox = byId("waiting-box");
   waitingBox.hidden = !state.moderator || state.waiting.length === 0;
-  const waitingList = byId("waiting-list");
-  waitingList.replaceChildren();
-  for (const person of state.waiting) {
+  const waiting = state.waiting.map((person) => ({ id: person.id, name: person.name, role: person.role }));
+  showRows(byId("waiting-list"), waiting, (person) => {
     const item = document.createElement("li");
     item.dataset.personId = person.id;
     item.textContent = `${person.name} · ${t(`session.${person.role}`)} `;
     const admit = actionButton("session.admit", "admit", person.id);
     admit.classList.add("admit-button");
     item.append(admit);
-    waitingList.append(item);
-  }
+    return item;
+  });
 }
 
 function actionButton(labelKey, action, target) {
@@ -264,16 +275,16 @@ function renderTileActions() {
       t("session.tileActions", { name: participant.name }),
     );
     const signal = state.signals.some((open) => open.participant_id === tile.id);
-    actions.querySelector(".tile-menu").replaceChildren(
-      ...(signal ? [actionButton("session.signalSeen", "acknowledge_signal", tile.id)] : []),
-      participant.audio_forwarded
-        ? actionButton("session.tileMute", "mute", tile.id)
-        : actionButton("session.tileAllow", "allow_speak", tile.id),
+    const items = [
+      ...(signal ? [["session.signalSeen", "acknowledge_signal"]] : []),
+      participant.audio_forwarded ? ["session.tileMute", "mute"] : ["session.tileAllow", "allow_speak"],
       participant.video_forwarded
-        ? actionButton("session.tileStopVideo", "stop_video", tile.id)
-        : actionButton("session.tileAllowVideo", "allow_video", tile.id),
-      actionButton("session.tileRemove", "remove", tile.id),
-    );
+        ? ["session.tileStopVideo", "stop_video"]
+        : ["session.tileAllowVideo", "allow_video"],
+      ["session.tileRemove", "remove"],
+    ];
+    const menu = actions.querySelector(".tile-menu");
+    showRows(menu, items, ([label, action]) => actionButton(label, action, tile.id));
   }
 }
 
@@ -317,14 +328,8 @@ function chatLine(message) {
 function renderSignals() {
   const box = byId("signals");
   box.hidden = !state.moderator || state.signals.length === 0;
-  // A live region: rebuilt only when its lines change, or a screen reader would read
-  // every open signal again at each render.
-  const lines = state.moderator ? state.signals : [];
-  const content = JSON.stringify([language(), lines]);
-  if (box.dataset.content !== content) {
-    box.dataset.content = content;
-    box.replaceChildren(...lines.map(signalLine));
-  }
+  // A live region (showRows: a screen reader reads a line once).
+  showRows(box, state.moderator ? state.signals : [], signalLine);
   const open = new Map(state.signals.map((signal) => [signal.participant_id, signal.kind]));
   for (const tile of grid.tiles.values()) {
     tile.setSignal(state.moderator && !tile.self ? open.get(tile.id) || null : null);
