@@ -147,21 +147,22 @@ function renderPhase() {
     byId("phase-time").textContent = "";
   }
   const order = byId("round-order");
-  order.replaceChildren();
   const round = session && session.round;
   order.hidden = !round;
-  if (round) {
-    order.setAttribute("aria-label", t("session.order"));
-    for (const id of round.order) {
-      const item = document.createElement("li");
-      item.dataset.personId = id;
-      item.dataset.current = String(id === round.current);
-      item.textContent = nameOf(id);
-      if (round.passed.includes(id)) item.textContent += ` (${t("session.passed")})`;
-      if (id === round.current) item.setAttribute("aria-current", "true");
-      order.append(item);
-    }
-  }
+  order.setAttribute("aria-label", t("session.order"));
+  const turns = (round ? round.order : []).map((id) => ({
+    id,
+    current: id === round.current,
+    text: nameOf(id) + (round.passed.includes(id) ? ` (${t("session.passed")})` : ""),
+  }));
+  showRows(order, turns, (turn) => {
+    const item = document.createElement("li");
+    item.dataset.personId = turn.id;
+    item.dataset.current = String(turn.current);
+    item.textContent = turn.text;
+    if (turn.current) item.setAttribute("aria-current", "true");
+    return item;
+  });
   const myTurn = Boolean(round && state.you && round.current === state.you.id);
   byId("turn-done").hidden = !myTurn;
   byId("turn-pass").hidden = !myTurn;
