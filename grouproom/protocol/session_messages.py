@@ -158,6 +158,9 @@ class SessionInfoReply:
     chat_enabled: bool
     accepted_before: bool
     session_open: bool
+    # No session is open, and the group's latest one closed within the last 3 hours:
+    # the page says it has ended rather than waiting for it to start.
+    recently_ended: bool = False
 
     def data(self) -> dict[str, object]:
         return {
@@ -170,6 +173,7 @@ class SessionInfoReply:
             },
             "accepted_before": self.accepted_before,
             "session_open": self.session_open,
+            "recently_ended": self.recently_ended,
         }
 
 

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import WSCloseCode
 
@@ -132,6 +132,11 @@ Acknowledge = Callable[[], None]
 
 def refused(denied: Denied) -> ProtocolError:
     return ProtocolError(DENIAL_CODES[denied.code], denied.message)
+
+
+# A group's session closed this recently counts as today's, ended: a page opened then
+# says so, instead of waiting for the session to start.
+RECENTLY_ENDED = timedelta(hours=3)
 
 
 def millis(seconds: float) -> int:
@@ -281,6 +286,10 @@ class SessionHub:
         accepted = person.role.is_moderator or await self.store.has_accepted(
             person.id, group.id, rules.version
         )
+        recently_ended = False
+        if record is None:
+            ends = [s.closed_at for s in await self.store.sessions_of(group.id) if s.closed_at]
+            recently_ended = bool(ends) and _when(self.clock()) - max(ends) < RECENTLY_ENDED
         return SessionInfoReply(
             request_id=request_id,
             you=PersonInfo(person.id, person.display_name, str(person.role)),
@@ -291,6 +300,7 @@ class SessionHub:
             chat_enabled=rules.chat_enabled,
             accepted_before=accepted,
             session_open=record is not None,
+            recently_ended=recently_ended,
         )
 
     async def _live(self, group: Group) -> Live:

@@ -535,3 +535,47 @@ def test_a_logout_elsewhere_ends_her_session_page_and_she_comes_back(
         assert lea.errors == []
     finally:
         close_all(lea)
+
+
+def test_a_member_who_comes_early_goes_in_by_herself_once_the_session_opens(
+    chromium: Browser, server: Server
+) -> None:
+    """She opens her link before the therapist opens the session: she checks her
+    devices, reads the rules, and her page waits and goes on by itself. After the
+    session has ended, the link says so rather than waiting."""
+    email = f"lea-{uuid.uuid4().hex[:6]}@example.org"
+    add_therapist(server, email, "Lea")
+    lea = open_page(chromium, f"{server.base_url}/login", "Lea")
+    people = [lea]
+    try:
+        log_in(lea.page, email)
+        _, links = set_up_group(lea.page, f"Early group {uuid.uuid4().hex[:6]}", ["Ann"])
+        ann = open_page(chromium, links[0], "Ann")
+        people.append(ann)
+        ann.page.wait_for_selector("#step-devices:not([hidden])", timeout=10000)
+        assert "has not started yet" in ann.page.inner_text("#not-open-notice")
+        ann.page.click("#devices-next")
+        ann.page.check("#rules-agree")
+        ann.page.click("#rules-enter")
+        ann.page.wait_for_selector("#step-waiting:not([hidden])", timeout=10000)
+        assert "goes on by itself" in ann.page.inner_text("#waiting-text")
+        assert ann.page.is_hidden("#enter-error")
+
+        lea.page.click("#open-session")
+        lea.page.click("#enter-room")
+        go_in(lea.page)
+        # Within the page's next try (every 10 s or so) she is in the waiting room.
+        lea.page.wait_for_selector("#waiting-list .admit-button", timeout=30000)
+        assert "will let you in" in ann.page.inner_text("#waiting-text")
+        lea.page.click("#waiting-list .admit-button")
+        ann.page.wait_for_selector("#room:not([hidden])", timeout=20000)
+
+        lea.page.click("#end-button")
+        lea.page.click("#end-confirm")
+        ann.page.wait_for_selector("#left:not([hidden])", timeout=10000)
+        ann.page.reload()
+        ann.page.wait_for_selector("#way-in-error:not([hidden])", timeout=10000)
+        assert "session has ended" in ann.page.inner_text("#way-in-message")
+        assert [e for p in people for e in p.errors] == []
+    finally:
+        close_all(*people)

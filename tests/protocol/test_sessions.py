@@ -141,6 +141,24 @@ async def test_session_info_shows_the_rules_and_whether_they_were_accepted(group
     assert info["accepted_before"] is True and info["session_open"] is True
 
 
+async def test_session_info_says_whether_the_last_session_ended_recently(group: Group) -> None:
+    """A page opened before the session waits for it; one opened after it ended today
+    is told so instead of waiting."""
+
+    async def recently_ended() -> bool:
+        socket = await group.socket()
+        info = (await socket.request("session_info", {"invite": group.invite("Ann")}))["data"]
+        assert info["session_open"] is False
+        return bool(info["recently_ended"])
+
+    assert await recently_ended() is False  # no session yet
+    for hours_ago, recent in ((4, False), (2, True)):
+        when = datetime.now(UTC) - timedelta(hours=hours_ago)
+        record = await group.store.open_session(group.group_id, group.lead_id, when)
+        await group.store.close_session(record.id, group.lead_id, when + timedelta(minutes=5))
+        assert await recently_ended() is recent, hours_ago
+
+
 def _tampered_signature(token: str) -> str:
     last = token[-1]
     return token[:-1] + ("A" if last != "A" else "B")

@@ -72,6 +72,10 @@ const state = {
   errorKey: null,
   enterErrorKey: null,
   mediaErrorKey: null,
+  // Came before the session was opened: said on the devices step, and while the page
+  // waits for the start (rather than the waiting room).
+  notOpenYet: false,
+  waitingForStart: false,
   statusKey: null,
   endedCause: null,
   endedReason: "",
@@ -86,6 +90,11 @@ let visibleVideo = null;
 let weakLine = null; // WeakLineWatch while in the room
 // How long a member is told that a therapist saw her signal.
 const SIGNAL_SEEN_NOTICE_MS = 20000;
+// A member who came before the session was opened: how often her page tries to go
+// in, and for how long.
+const START_POLL_MS = 10000;
+const START_WAIT_LIMIT_MS = 3 * 3600 * 1000;
+let waitingForStartSince = null;
 // A chat log scrolled to within this of its end follows new lines; further up, the
 // reader stays where she is.
 const CHAT_END_SLACK_PX = 40;
@@ -425,6 +434,8 @@ function render() {
   setText(byId("way-in-message"), state.errorKey);
   setText(byId("media-error"), state.mediaErrorKey);
   setText(byId("enter-error"), state.enterErrorKey);
+  setText(byId("not-open-notice"), state.notOpenYet ? "session.notOpenYet" : null);
+  byId("waiting-text").textContent = t(state.waitingForStart ? "session.waitingForStart" : "session.waitingText");
   if (state.info) {
     byId("you-are").textContent = `${state.info.you.name} · ${t(`session.${state.info.you.role}`)}`;
     const again = state.info.accepted_before;
@@ -528,12 +539,15 @@ async function begin() {
     render();
     return;
   }
-  if (!state.info.session_open) {
-    state.errorKey = "session.notOpen";
+  if (!state.info.session_open && state.info.recently_ended) {
+    state.errorKey = "cause.session_ended";
     show("way-in-error");
     render();
     return;
   }
+  // Early: she checks her devices and reads the rules; the page goes in by itself
+  // once the session is opened (enter).
+  state.notOpenYet = !state.info.session_open;
   show("step-devices");
   render();
   if (!previewReady) previewReady = startPreview();
@@ -567,10 +581,27 @@ async function enter() {
     if (room) room.abort();
     room = null;
     const code = error && error.code;
+    if (code === "session_not_open" && waitForStart()) return;
+    state.waitingForStart = false;
     state.enterErrorKey = ERROR_KEYS[code] || (code === "rules_not_accepted" ? "session.rulesAgree" : "error.other");
     show("step-rules");
     render();
   }
+}
+
+/** The session is not open yet: wait, and try to go in again now and then (for up to
+ * START_WAIT_LIMIT_MS, then she is asked to try again herself). */
+function waitForStart() {
+  if (waitingForStartSince === null) waitingForStartSince = Date.now();
+  if (Date.now() - waitingForStartSince > START_WAIT_LIMIT_MS) {
+    waitingForStartSince = null;
+    return false;
+  }
+  state.waitingForStart = true;
+  show("step-waiting");
+  render();
+  setTimeout(enter, START_POLL_MS * (0.8 + Math.random() * 0.4));
+  return true;
 }
 
 function enterSession(signaling, session) {
@@ -634,6 +665,9 @@ function enterSession(signaling, session) {
         device,
       })
       .then((entered) => {
+        state.waitingForStart = false;
+        state.notOpenYet = false;
+        waitingForStartSince = null;
         if (entered.state === "seated") resolve(seated(entered.seat));
         else {
           show("step-waiting");
