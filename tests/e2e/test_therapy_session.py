@@ -50,6 +50,17 @@ RECORD_SOCKET_FRAMES = """
 })();
 """
 
+# Test-only: counts the page's Web Audio oscillators, which only the chime makes.
+COUNT_TONES = """
+(() => {
+  window.__e2eTones = 0;
+  const original = AudioContext.prototype.createOscillator;
+  AudioContext.prototype.createOscillator = function (...args) {
+    window.__e2eTones += 1;
+    return original.apply(this, args);
+  };
+})();
+"""
 AUDIO_PACKETS_FROM = """async (id) => {
   const video = document.querySelector(`.tile[data-participant-id="${id}"] video`);
   const track = video && video.srcObject && video.srcObject.getAudioTracks()[0];
@@ -546,12 +557,15 @@ def test_a_member_who_comes_early_goes_in_by_herself_once_the_session_opens(
     email = f"lea-{uuid.uuid4().hex[:6]}@example.org"
     add_therapist(server, email, "Lea")
     lea = open_page(chromium, f"{server.base_url}/login", "Lea")
+    lea.context.add_init_script(COUNT_TONES)
     people = [lea]
     try:
         log_in(lea.page, email)
-        _, links = set_up_group(lea.page, f"Early group {uuid.uuid4().hex[:6]}", ["Ann"])
+        _, links = set_up_group(lea.page, f"Early group {uuid.uuid4().hex[:6]}", ["Ann", "Bob"])
         ann = open_page(chromium, links[0], "Ann")
         people.append(ann)
+        ann.context.add_init_script(COUNT_TONES)
+        ann.page.reload()
         ann.page.wait_for_selector("#step-devices:not([hidden])", timeout=10000)
         assert "has not started yet" in ann.page.inner_text("#not-open-notice")
         ann.page.click("#devices-next")
@@ -560,6 +574,7 @@ def test_a_member_who_comes_early_goes_in_by_herself_once_the_session_opens(
         ann.page.wait_for_selector("#step-waiting:not([hidden])", timeout=10000)
         assert "goes on by itself" in ann.page.inner_text("#waiting-text")
         assert ann.page.is_hidden("#enter-error")
+        assert ann.page.title().startswith("Please wait · Early group")
 
         lea.page.click("#open-session")
         lea.page.click("#enter-room")
@@ -567,8 +582,23 @@ def test_a_member_who_comes_early_goes_in_by_herself_once_the_session_opens(
         # Within the page's next try (every 10 s or so) she is in the waiting room.
         lea.page.wait_for_selector("#waiting-list .admit-button", timeout=30000)
         assert "will let you in" in ann.page.inner_text("#waiting-text")
+        assert lea.page.title().startswith("(1) Early group")  # who waits, seen from any tab
+        assert ann.page.evaluate("window.__e2eTones") == 0
         lea.page.click("#waiting-list .admit-button")
         ann.page.wait_for_selector("#room:not([hidden])", timeout=20000)
+        # Let in: a chime on Ann's page, which she may not have been looking at.
+        assert ann.page.evaluate("window.__e2eTones") == 2
+        assert ann.page.title().startswith("Early group")
+
+        # Bob comes once Lea is in the room: she hears him knock (two notes).
+        tones = lea.page.evaluate("window.__e2eTones")
+        bob = open_page(chromium, links[1], "Bob")
+        people.append(bob)
+        bob.page.click("#devices-next")
+        bob.page.check("#rules-agree")
+        bob.page.click("#rules-enter")
+        lea.page.wait_for_selector("#waiting-list .admit-button", timeout=10000)
+        assert lea.page.evaluate("window.__e2eTones") == tones + 2
 
         lea.page.click("#end-button")
         lea.page.click("#end-confirm")

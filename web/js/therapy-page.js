@@ -4,6 +4,7 @@
 // sends requests (docs/protocol.md, "Therapy sessions").
 import { applyTexts, language, onLanguageChange, setUpLanguage, t, useDefaultLanguage } from "./i18n.js";
 import { resumeAudio } from "./audio-level.js";
+import { chime, KNOCK, LET_IN } from "./chime.js";
 import { previewDevices } from "./devices.js";
 import {
   othersVideoOffChoice,
@@ -429,7 +430,17 @@ function renderSide() {
     : t("session.side");
 }
 
+/** The tab's title: the group, and what waits (seen from another tab too). */
+function renderTitle() {
+  let title = state.info ? state.info.group.name : "grouproom";
+  if (!byId("step-waiting").hidden) title = `${t("session.waitingTitle")} · ${title}`;
+  const knocking = state.moderator && !byId("room").hidden ? state.waiting.length : 0;
+  if (knocking) title = `(${knocking}) ${title}`;
+  document.title = title;
+}
+
 function render() {
+  renderTitle();
   byId("group-name").textContent = state.info ? state.info.group.name : "";
   setText(byId("way-in-message"), state.errorKey);
   setText(byId("media-error"), state.mediaErrorKey);
@@ -607,9 +618,13 @@ function waitForStart() {
 function enterSession(signaling, session) {
   signaling.on("session_state", (data) => updateSession(data));
   signaling.on("waiting_room", (data) => {
-    // Someone new waits to be let in: a therapist's panel opens to show them.
+    // Someone new waits to be let in: a therapist's panel opens to show them, and a
+    // chime tells a therapist who is looking at the group rather than the screen.
     const known = new Set(state.waiting.map((person) => person.id));
-    if (data.people.some((person) => !known.has(person.id))) state.sideChoice = true;
+    if (data.people.some((person) => !known.has(person.id))) {
+      state.sideChoice = true;
+      if (state.moderator) chime(KNOCK);
+    }
     state.waiting = data.people;
     render();
   });
@@ -703,6 +718,9 @@ function takeChat(history) {
 }
 
 function seated(seat) {
+  // She waited (for the session to open, or in the waiting room) and may be looking
+  // away: a chime says she is in.
+  if (byId("step-waiting").hidden === false) chime(LET_IN);
   state.waiting = seat.waiting || [];
   takeChat(seat.chat || []);
   state.signals = seat.signals || [];
