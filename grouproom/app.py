@@ -141,6 +141,7 @@ def create_app(
         websocket.hub = hub
         therapist_pages.session_closed = hub.end_from_page
         therapist_pages.logins_ended = websocket.check_logins_of
+        therapist_pages.early_arrivals = hub.early_arrivals
         if on_ready is not None:
             await on_ready(opened, key)
         await hub.resume()

@@ -74,6 +74,8 @@ class TherapistPages:
         # Told the therapist's id when one of her logins was ended here, so that her
         # open sockets check theirs at once.
         self.logins_ended: Callable[[str], None] = lambda therapist_id: None
+        # Who waits for a group's session to open, and since when (the session hub).
+        self.early_arrivals: Callable[[str], list[tuple[str, datetime]]] = lambda group_id: []
         self.settings = settings
         self.throttle = throttle or LoginThrottle()
         self.clock = clock
@@ -482,6 +484,7 @@ class TherapistPages:
             kinds=list(PhaseKind),
             sessions=sessions,
             open_session=next((s for s in sessions if s.is_open), None),
+            early_arrivals=self.early_arrivals(group.id),
             message=message,
         )
 

@@ -134,6 +134,9 @@ def refused(denied: Denied) -> ProtocolError:
     return ProtocolError(DENIAL_CODES[denied.code], denied.message)
 
 
+# An early member's page tries to enter every 10 s or so: one that has not tried for
+# this long has gone (closed, or asleep).
+EARLY_FRESH = 30.0
 # A group's session closed this recently counts as today's, ended: a page opened then
 # says so, instead of waiting for the session to start.
 RECENTLY_ENDED = timedelta(hours=3)
@@ -233,6 +236,11 @@ class SessionHub:
         self.clock = clock
         self.live: dict[str, Live] = {}  # by session id
         self._lock = asyncio.Lock()
+        # Who tried to enter before the session was opened (their pages try again now
+        # and then), for the therapists' group page: group id -> person id -> (name,
+        # first try, last try). In memory only; a group's entries go when it opens.
+        self.early: dict[str, dict[str, tuple[str, float, float]]] = {}
+        self.early_fresh = EARLY_FRESH
         self._tasks: set[asyncio.Task[None]] = set()
 
     def spawn(self, coroutine: Coroutine[object, object, None]) -> None:
@@ -314,7 +322,29 @@ class SessionHub:
             if live is None:
                 live = await self._revive(record, group)
                 self.live[record.id] = live
+                self.early.pop(group.id, None)
             return live
+
+    def _note_early(self, identity: Identity) -> None:
+        person = identity.person
+        if person.role.is_moderator:
+            return
+        now = self.clock()
+        waiting = self.early.setdefault(identity.group.id, {})
+        _, first, _ = waiting.get(person.id, (person.display_name, now, now))
+        waiting[person.id] = (person.display_name, first, now)
+
+    def early_arrivals(self, group_id: str) -> list[tuple[str, datetime]]:
+        """Who waits for the group's session to open (their page tried to enter within
+        the last `early_fresh` seconds), and since when; the first to come first."""
+        waiting = self.early.get(group_id, {})
+        now = self.clock()
+        for person_id, (_, _, last) in list(waiting.items()):
+            if now - last > self.early_fresh:
+                del waiting[person_id]
+        return [
+            (name, _when(first)) for name, first, _ in sorted(waiting.values(), key=lambda w: w[1])
+        ]
 
     async def _revive(self, record: SessionRecord, group: Group) -> Live:
         """Make a session live: its roster, rules and plan from the store, and the
@@ -397,7 +427,12 @@ class SessionHub:
         """Enter the waiting room or a seat. Returns the live session, the person's
         id and their seat (None while waiting)."""
         identity = await self.identify(credentials, therapist_id)
-        live = await self._live(identity.group)
+        try:
+            live = await self._live(identity.group)
+        except ProtocolError as error:
+            if error.code is ErrorCode.SESSION_NOT_OPEN:
+                self._note_early(identity)
+            raise
         person = identity.person
         session = live.session
         if person.id not in session.roster:  # added to the roster during the session

@@ -575,6 +575,11 @@ def test_a_member_who_comes_early_goes_in_by_herself_once_the_session_opens(
         assert "goes on by itself" in ann.page.inner_text("#waiting-text")
         assert ann.page.is_hidden("#enter-error")
         assert ann.page.title().startswith("Please wait · Early group")
+        # Lea's group page shows that Ann is already there.
+        lea.page.reload()
+        assert "Already waiting for the session to open: Ann (since " in lea.page.inner_text(
+            "#early-arrivals"
+        )
 
         lea.page.click("#open-session")
         lea.page.click("#enter-room")

@@ -23,6 +23,7 @@ from grouproom.media.forwarder import Forwarder
 from grouproom.rooms.invites import InviteClaims, make_invite
 from grouproom.rooms.roles import Role
 from grouproom.settings import Settings
+from grouproom.signaling.session_hub import SessionHub
 from grouproom.store.store import Store
 from tests.media.test_connection_quality import lose_audio_on_the_way_up
 from tests.protocol.conftest import AiohttpClient
@@ -157,6 +158,36 @@ async def test_session_info_says_whether_the_last_session_ended_recently(group: 
         record = await group.store.open_session(group.group_id, group.lead_id, when)
         await group.store.close_session(record.id, group.lead_id, when + timedelta(minutes=5))
         assert await recently_ended() is recent, hours_ago
+
+
+async def test_the_group_page_lists_who_waits_for_the_session_to_open(group: Group) -> None:
+    """A member's page that came early tries to enter now and then; the therapists see
+    her on the group page until the session opens, or her page stops trying."""
+    hub: SessionHub = group.client.app[hub_key]
+    cookie = {"Cookie": f"grouproom_login={group.logins[group.lead_id]}"}
+
+    async def group_page() -> str:
+        response = await group.client.get(f"/groups/{group.group_id}?lang=nl", headers=cookie)
+        assert response.status == 200
+        return await response.text()
+
+    assert 'id="early-arrivals"' not in await group_page()
+    for name in ("Bob", "Ann", "Bob"):
+        socket = await group.socket()
+        enter = {"invite": group.invite(name), "accept_rules": 1}
+        assert (await socket.error("enter", enter))["code"] == "session_not_open"
+    lea = await group.socket(group.lead_id)
+    assert (await lea.error("enter", {"group": group.group_id}))["code"] == "session_not_open"
+    page = await group_page()
+    assert "Wacht al tot de sessie opent: Bob (sinds " in page and "), Ann (sinds " in page
+    # A therapist's own tries do not count; opening the session clears the list.
+    assert [name for name, _ in hub.early_arrivals(group.group_id)] == ["Bob", "Ann"]
+    await open_session(group)
+    await group.therapist(group.lead_id)
+    assert hub.early_arrivals(group.group_id) == []
+    # A page that stops trying drops off.
+    hub.early["other-group"] = {"x": ("Cas", hub.clock() - 60, hub.clock() - 60)}
+    assert hub.early_arrivals("other-group") == []
 
 
 def _tampered_signature(token: str) -> str:
