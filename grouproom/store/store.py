@@ -217,17 +217,18 @@ class Store:
         stays lapsed. A lapsed login is kept a while (create_web_session) so that a
         connection opened with it can tell a lapse from an end."""
         sessions, therapists = schema.web_sessions, schema.therapists
+        mine = sessions.c.token_hash == _token_hash(token)
         async with self.engine.begin() as connection:
+            # The login's times and its therapist's row, in one query.
             row = (
                 await connection.execute(
-                    select(sessions, therapists.c.disabled_at)
+                    select(sessions.c.expires_at, sessions.c.last_seen_at, therapists)
                     .join(therapists, therapists.c.id == sessions.c.therapist_id)
-                    .where(sessions.c.token_hash == _token_hash(token))
+                    .where(mine)
                 )
             ).first()
             if row is None or row.disabled_at is not None:
                 return LoginState.ENDED, None
-            mine = sessions.c.token_hash == row.token_hash
             if row.expires_at <= now:
                 state = LoginState.LAPSED
             elif row.last_seen_at + idle_limit <= now:
@@ -236,12 +237,7 @@ class Store:
             else:
                 state = LoginState.VALID
                 await connection.execute(update(sessions).where(mine).values(last_seen_at=now))
-            therapist = (
-                await connection.execute(
-                    select(therapists).where(therapists.c.id == row.therapist_id)
-                )
-            ).one()
-        return state, _therapist(therapist)
+        return state, _therapist(row)
 
     async def end_web_session(self, token: str) -> None:
         sessions = schema.web_sessions
