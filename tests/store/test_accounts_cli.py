@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import stat
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from grouproom.accounts.passwords import (
 )
 from grouproom.data_dir import ensure_data_dir, load_or_create_secret
 from grouproom.settings import Settings
+from grouproom.store.records import AuditEntry
 from grouproom.store.store import Store
 
 PASSWORD = "correct horse battery"
@@ -50,6 +53,18 @@ async def opened(url: str) -> AsyncIterator[Store]:
         yield store
     finally:
         await store.close()
+
+
+async def lea_logged_in(url: str, now: datetime, two_factor: bool = False) -> tuple[str, str]:
+    """Lea's account in the store at `url` with a login of an hour (and two-step login
+    on, if asked): her id and the login's token."""
+    async with opened(url) as store:
+        lea = await store.add_therapist("lea@example.org", "Lea", hash_password(PASSWORD), now)
+        if two_factor:
+            await store.set_two_factor_pending(lea.id, "v1:sealed")
+            await store.enable_two_factor(lea.id, "v1:sealed", 1, ["a" * 64, "b" * 64])
+        token = await store.create_web_session(lea.id, now, timedelta(hours=1))
+    return lea.id, token
 
 
 def storage_of(database_url: str, tmp_path: Path) -> tuple[list[str], str]:
@@ -147,15 +162,9 @@ async def test_therapist_reset_two_factor_turns_it_off_and_logs_out(
 ) -> None:
     # A therapist who lost her phone and her recovery codes: an operator turns her
     # two-step login off; her logins end, and the reset is in the audit log.
-    from datetime import UTC, datetime, timedelta
-
     location, url = storage_of(database_url, tmp_path)
     now = datetime.now(UTC)
-    async with opened(url) as store:
-        lea = await store.add_therapist("lea@example.org", "Lea", hash_password(PASSWORD), now)
-        await store.set_two_factor_pending(lea.id, "v1:sealed")
-        await store.enable_two_factor(lea.id, "v1:sealed", 1, ["a" * 64, "b" * 64])
-        token = await store.create_web_session(lea.id, now, timedelta(hours=1))
+    lea_id, token = await lea_logged_in(url, now, two_factor=True)
     reset = ["therapist", "reset-two-factor", "LEA@example.org", *location]
     done = await asyncio.to_thread(grouproom, *reset, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -166,25 +175,21 @@ async def test_therapist_reset_two_factor_turns_it_off_and_logs_out(
     assert unknown.returncode != 0 and "no therapist" in unknown.stderr
     async with opened(url) as store:
         found = await store.therapist_by_email("lea@example.org")
-        state = await store.two_factor_state(lea.id)
+        state = await store.two_factor_state(lea_id)
         login = await store.web_session(token, now, timedelta(hours=1))
-        audit = await store.audit_about(lea.id)
+        audit = await store.audit_about(lea_id)
     assert found is not None and not found.two_factor
     assert state.secret is None and state.recovery_codes_left == 0
     assert login is None
-    assert [(entry.action, entry.subject) for entry in audit][-1:] == [("two_factor_reset", lea.id)]
+    assert [(entry.action, entry.subject) for entry in audit][-1:] == [("two_factor_reset", lea_id)]
 
 
 async def test_therapist_set_password_gives_a_new_one_and_logs_out(
     database_url: str, tmp_path: Path
 ) -> None:
-    from datetime import UTC, datetime, timedelta
-
     location, url = storage_of(database_url, tmp_path)
     now = datetime.now(UTC)
-    async with opened(url) as store:
-        lea = await store.add_therapist("lea@example.org", "Lea", hash_password(PASSWORD), now)
-        token = await store.create_web_session(lea.id, now, timedelta(hours=1))
+    lea_id, token = await lea_logged_in(url, now)
     command = ["therapist", "set-password", "lea@example.org", "--password-stdin", *location]
     short = await asyncio.to_thread(grouproom, *command, stdin="short\n", cwd=tmp_path)
     assert short.returncode != 0 and "at least 12 characters" in short.stderr
@@ -196,7 +201,7 @@ async def test_therapist_set_password_gives_a_new_one_and_logs_out(
     async with opened(url) as store:
         found = await store.therapist_by_email("lea@example.org")
         login = await store.web_session(token, now, timedelta(hours=1))
-        audit = await store.audit_about(lea.id)
+        audit = await store.audit_about(lea_id)
     assert found is not None
     assert verify_password(found.password_hash, "a forgotten one, replaced")
     assert not verify_password(found.password_hash, PASSWORD)
@@ -210,11 +215,6 @@ async def test_therapist_list_and_audit_export_for_an_operator(
     # The security officer's view (NEN 7513): every account with its two-step login,
     # and the whole audit log, or a stretch of it, as JSON lines; the export itself
     # shows in the log.
-    import json
-    from datetime import UTC, datetime, timedelta
-
-    from grouproom.store.records import AuditEntry
-
     location, url = storage_of(database_url, tmp_path)
     now = datetime.now(UTC)
     async with opened(url) as store:
@@ -284,13 +284,9 @@ async def test_therapist_list_and_audit_export_for_an_operator(
 async def test_therapist_disable_and_enable_for_someone_who_left(
     database_url: str, tmp_path: Path
 ) -> None:
-    from datetime import UTC, datetime, timedelta
-
     location, url = storage_of(database_url, tmp_path)
     now = datetime.now(UTC)
-    async with opened(url) as store:
-        lea = await store.add_therapist("lea@example.org", "Lea", hash_password(PASSWORD), now)
-        token = await store.create_web_session(lea.id, now, timedelta(hours=1))
+    lea_id, token = await lea_logged_in(url, now)
     disabled = await asyncio.to_thread(
         grouproom, "therapist", "disable", "lea@example.org", *location, cwd=tmp_path
     )
@@ -308,7 +304,7 @@ async def test_therapist_disable_and_enable_for_someone_who_left(
     assert enabled.returncode == 0 and "enabled again" in enabled.stdout
     async with opened(url) as store:
         record = await store.therapist_by_email("lea@example.org")
-        audit = await store.audit_about(lea.id)
+        audit = await store.audit_about(lea_id)
     assert record is not None and not record.disabled
     assert [entry.action for entry in audit] == ["therapist_disabled", "therapist_enabled"]
 
@@ -316,8 +312,6 @@ async def test_therapist_disable_and_enable_for_someone_who_left(
 async def test_group_list_and_hand_over_when_the_lead_leaves(
     database_url: str, tmp_path: Path
 ) -> None:
-    from datetime import UTC, datetime
-
     location, url = storage_of(database_url, tmp_path)
     now = datetime.now(UTC)
     async with opened(url) as store:
