@@ -5,11 +5,14 @@ from __future__ import annotations
 import random
 
 import pytest
-from aiortc.rate import RemoteBitrateEstimator
+from aiortc.rate import RateCounter, RemoteBitrateEstimator
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from grouproom.media.bandwidth import (
     BandwidthEstimate,
     CongestionSignal,
+    LeanRateCounter,
     SentRate,
     lean_bitrate_estimator,
     share_level,
@@ -266,7 +269,8 @@ def test_a_subscribers_remb_limits_from_its_first_decrease_until_released() -> N
 
 def test_lean_bitrate_estimator_gives_aiortcs_estimates() -> None:
     """The same packets (a 500 kbit/s stream whose path turns congested, then
-    recovers) give the same estimates, step by step, as aiortc's own."""
+    recovers, and pauses twice) give the same estimates, step by step, as
+    aiortc's own."""
     generator = random.Random(7)
     theirs = RemoteBitrateEstimator()
     ours = lean_bitrate_estimator()
@@ -275,6 +279,8 @@ def test_lean_bitrate_estimator_gives_aiortcs_estimates() -> None:
     estimates = 0
     for number in range(6000):
         send_ms += generator.choice((0.0, 0.0, generator.uniform(25.0, 55.0)))  # frames' bursts
+        if number in (4500, 5200):
+            send_ms += 1500.0  # a camera paused for longer than the rate's window
         congested = 2000 <= number < 3500
         arrival_ms = max(arrival_ms, send_ms) + generator.uniform(0, 6.0 if congested else 1.0)
         abs_send_time = int(send_ms * (1 << 18) / 1000) & 0xFFFFFF
@@ -288,9 +294,53 @@ def test_lean_bitrate_estimator_gives_aiortcs_estimates() -> None:
         assert ours.add(**arguments) == expected
         assert ours.estimator.offset() == theirs.estimator.offset()
         assert ours.estimator.var_noise == theirs.estimator.var_noise
+        now = arguments["arrival_time_ms"]
+        assert ours.incoming_bitrate.rate(now) == theirs.incoming_bitrate.rate(now)
         estimates += expected is not None
     assert estimates > 10
     assert ours.estimator.num_of_deltas() == theirs.estimator.num_of_deltas() > 300
+
+
+@settings(max_examples=300, deadline=None)
+@example(window=3, steps=[(0, 10, False), (3, 10, False), (1, 10, False), (2, 10, False)])
+@given(
+    window=st.sampled_from([1, 2, 3, 5, 8, 1000]),
+    steps=st.lists(
+        st.tuples(
+            # ms since the previous packet: mostly ahead, some longer than the
+            # window, and some backwards (a clock that was set back)
+            st.one_of(
+                st.integers(0, 9),
+                st.integers(0, 40),
+                st.integers(-5, -1),
+                st.integers(900, 3000),
+            ),
+            st.integers(0, 1500),
+            st.integers(0, 30).map(lambda draw: draw == 0),  # now and then a reset
+        ),
+        max_size=120,
+    ),
+)
+def test_the_lean_rate_counter_counts_as_aiortcs(
+    window: int, steps: list[tuple[int, int, bool]]
+) -> None:
+    theirs = RateCounter(window, 8000)
+    ours = LeanRateCounter(window, 8000)
+    now = 10_000
+    for gap, size, reset in steps:
+        now += gap
+        if reset:
+            theirs.reset()
+            ours.reset()
+        assert ours.rate(now) == theirs.rate(now)
+        theirs.add(size, now)
+        ours.add(size, now)
+        assert ours.rate(now) == theirs.rate(now)
+        assert ours._total_count == theirs._total.count
+        assert ours._total_value == theirs._total.value
+        assert ours._origin_ms == theirs._origin_ms
+        assert ours._counts == [bucket.count for bucket in theirs._buckets]
+        assert ours._values == [bucket.value for bucket in theirs._buckets]
 
 
 # -- what a participant may send ------------------------------------------------
