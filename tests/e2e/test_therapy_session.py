@@ -413,6 +413,18 @@ def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -
         TEST_OUTPUT.mkdir(exist_ok=True)
         lea.page.screenshot(path=str(TEST_OUTPUT / "session-therapist.png"))
         ann.page.screenshot(path=str(TEST_OUTPUT / "session-member.png"))
+        # With the phase bar and a notice above the controls, the panel is short: the
+        # chat's input stays in view (it was half under the notice on Ann's page, below
+        # a row of tabs a member has no use for: she has one channel).
+        assert ann.page.is_hidden("#chat-tabs") and lea.page.is_visible("#chat-tabs")
+        for participant in (ann, lea):
+            assert in_view(participant.page, "#chat-text"), participant.name
+        # On a lower window the participant list scrolls (a session has up to sixteen
+        # seats), not the chat's input out of view.
+        lea.page.set_viewport_size({"width": 1280, "height": 600})
+        wait_until(lambda: in_view(lea.page, "#chat-text"), 5, "no chat input in view at 600")
+        assert lea.page.eval_on_selector("#participants", "(e) => e.scrollHeight > e.clientHeight")
+        lea.page.set_viewport_size({"width": 1280, "height": 720})
         ann.page.click("#turn-done")
         for participant in people:
             participant.page.wait_for_selector(

@@ -303,6 +303,8 @@ function renderChat() {
   for (const tab of byId("chat-tabs").querySelectorAll("[data-channel]")) {
     tab.setAttribute("aria-selected", String(tab.dataset.channel === state.chatChannel));
   }
+  // A member has one channel: no tabs to choose from (they took a row of a short panel).
+  byId("chat-tabs").hidden = !state.moderator;
   byId("chat-tab-therapists").hidden = !state.moderator;
   // A live region: new lines are appended, and the log is rebuilt only when another
   // channel or a new history (a seat's) is shown; rebuilt at every render, a screen
