@@ -164,6 +164,7 @@ class TherapistPages:
         router.add_get("/groups/{group}/sessions/{session}/attendance", self.attendance)
         router.add_get("/groups/{group}/audit", self.audit)
         router.add_get("/groups/{group}/room", self.room)
+        router.add_get("/groups/{group}/early-arrivals", self.early_arrivals_now)
         self.account.add_routes(router)
 
     # -- rendering -----------------------------------------------------------------
@@ -484,8 +485,31 @@ class TherapistPages:
             kinds=list(PhaseKind),
             sessions=sessions,
             open_session=next((s for s in sessions if s.is_open), None),
-            early_arrivals=self.early_arrivals(group.id),
+            early_arrivals=self._early_arrivals_line(request, group.id),
             message=message,
+        )
+
+    def _early_arrivals_line(self, request: web.Request, group_id: str) -> str:
+        """'Already waiting for the session to open: Ann (since ...), Bob (since ...)',
+        or "" when nobody waits."""
+        waiting = self.early_arrivals(group_id)
+        if not waiting:
+            return ""
+        people = ", ".join(
+            f"{name} ({self._text(request, 'since', time=self._clock(since))})"
+            for name, since in waiting
+        )
+        return f"{self._text(request, 'early_arrivals')}: {people}"
+
+    async def early_arrivals_now(self, request: web.Request) -> web.Response:
+        """The group page's line of who waits for the session to open, for its script
+        (every 10 s while the page is open and no session is). Not audited: it shows
+        the first names of members of a group whose page view was audited."""
+        therapist, _ = await self._require_login(request)
+        group = await self._group_of(request, therapist)
+        return web.json_response(
+            {"line": self._early_arrivals_line(request, group.id)},
+            headers={"Cache-Control": "no-store"},
         )
 
     async def _group_change(

@@ -171,7 +171,19 @@ async def test_the_group_page_lists_who_waits_for_the_session_to_open(group: Gro
         assert response.status == 200
         return await response.text()
 
-    assert 'id="early-arrivals"' not in await group_page()
+    async def line_now(login: str | None = None) -> str:
+        """What the group page's script reads every 10 s (the page's own line)."""
+        headers = {"Cookie": f"grouproom_login={login or group.logins[group.lead_id]}"}
+        response = await group.client.get(
+            f"/groups/{group.group_id}/early-arrivals?lang=nl", headers=headers
+        )
+        assert response.status == 200 and response.headers["Cache-Control"] == "no-store"
+        line: str = (await response.json())["line"]
+        return line
+
+    assert '<p id="early-arrivals" class="early-arrivals" role="status"' in await group_page()
+    assert "Wacht al" not in await group_page()
+    assert await line_now() == ""
     for name in ("Bob", "Ann", "Bob"):
         socket = await group.socket()
         enter = {"invite": group.invite(name), "accept_rules": 1}
@@ -180,11 +192,23 @@ async def test_the_group_page_lists_who_waits_for_the_session_to_open(group: Gro
     assert (await lea.error("enter", {"group": group.group_id}))["code"] == "session_not_open"
     page = await group_page()
     assert "Wacht al tot de sessie opent: Bob (sinds " in page and "), Ann (sinds " in page
+    line = await line_now()
+    assert line.startswith("Wacht al tot de sessie opent: Bob (sinds ") and line in page
+    assert await line_now(group.logins[group.co_id]) == line
+    # Only for the group's therapists, and only logged in.
+    eve = await group.store.add_therapist("eve@example.org", "Eve", "h", NOW)
+    eve_login = await group.store.create_web_session(eve.id, NOW, timedelta(hours=1))
+    address = f"/groups/{group.group_id}/early-arrivals"
+    response = await group.client.get(address, headers={"Cookie": f"grouproom_login={eve_login}"})
+    assert response.status == 404 and "Bob" not in await response.text()
+    response = await group.client.get(address, allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"].startswith("/login")
     # A therapist's own tries do not count; opening the session clears the list.
     assert [name for name, _ in hub.early_arrivals(group.group_id)] == ["Bob", "Ann"]
     await open_session(group)
     await group.therapist(group.lead_id)
     assert hub.early_arrivals(group.group_id) == []
+    assert await line_now() == ""
     # A page that stops trying drops off.
     hub.early["other-group"] = {"x": ("Cas", hub.clock() - 60, hub.clock() - 60)}
     assert hub.early_arrivals("other-group") == []
