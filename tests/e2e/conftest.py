@@ -333,6 +333,32 @@ def video_packets(participant: Participant) -> int:
     return result
 
 
+PACKETS_FROM_SCRIPT = """async ([id, kind]) => {
+  const video = document.querySelector(`.tile[data-participant-id="${id}"] video`);
+  const stream = video && video.srcObject;
+  const track = stream && (kind === 'audio' ? stream.getAudioTracks() : stream.getVideoTracks())[0];
+  if (!track) return -1;
+  for (const pc of window.__e2ePeerConnections || []) {
+    for (const receiver of pc.getReceivers()) {
+      if (receiver.track !== track) continue;
+      let packets = 0;
+      (await receiver.getStats()).forEach((report) => {
+        if (report.type === 'inbound-rtp') packets += report.packetsReceived;
+      });
+      return packets;
+    }
+  }
+  return -1;
+}"""
+
+
+def packets_from(participant: Participant, publisher_id: str, kind: str) -> int:
+    """The RTP packets of one kind ("audio", "video") that reached the participant's
+    page from one publisher (by the tile's track); -1 without such a track."""
+    result: int = participant.page.evaluate(PACKETS_FROM_SCRIPT, [publisher_id, kind])
+    return result
+
+
 def grows(measure: Callable[[], int], by: int, timeout: float, message: str) -> None:
     start = measure()
     wait_until(lambda: measure() > start + by, timeout, message)

@@ -480,6 +480,9 @@ def test_a_weak_connection_a_blackout_and_a_server_restart(lab: Lab) -> None:
         print(f"narrow line: the hint after {time.monotonic() - started:.1f} s: {inbound(member)}")
         button = member.page.locator("#others-video-button")
         assert "suggested" in (button.get_attribute("class") or "")
+        # The hint also offers "only who speaks" (a few videos instead of none).
+        assert member.page.get_attribute("#video-mode-button", "data-mode") == "speakers"
+        assert member.page.is_visible("#video-mode-button")
         TEST_OUTPUT.mkdir(exist_ok=True)
         member.page.screenshot(path=str(TEST_OUTPUT / "session-weak-line-hint.png"))
         button.click()

@@ -23,6 +23,7 @@ from tests.e2e.conftest import (
     close_all,
     grows,
     open_participant,
+    packets_from,
     playing_remote_videos,
     stays_still,
     wait_until,
@@ -61,22 +62,6 @@ COUNT_TONES = """
   };
 })();
 """
-AUDIO_PACKETS_FROM = """async (id) => {
-  const video = document.querySelector(`.tile[data-participant-id="${id}"] video`);
-  const track = video && video.srcObject && video.srcObject.getAudioTracks()[0];
-  if (!track) return -1;
-  for (const pc of window.__e2ePeerConnections || []) {
-    for (const receiver of pc.getReceivers()) {
-      if (receiver.track !== track) continue;
-      let packets = 0;
-      (await receiver.getStats()).forEach((report) => {
-        if (report.type === 'inbound-rtp') packets += report.packetsReceived;
-      });
-      return packets;
-    }
-  }
-  return -1;
-}"""
 
 
 def add_therapist(server: Server, email: str, name: str) -> None:
@@ -199,8 +184,7 @@ def in_view(page: Page, selector: str) -> bool:
 
 
 def audio_packets(member: Participant, publisher_id: str) -> int:
-    result: int = member.page.evaluate(AUDIO_PACKETS_FROM, publisher_id)
-    return result
+    return packets_from(member, publisher_id, "audio")
 
 
 def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -> None:

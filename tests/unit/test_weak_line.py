@@ -6,13 +6,10 @@ tests/e2e/test_network_faults.py."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.unit.run_in_node import run_node
 
 MODULE = Path(__file__).resolve().parents[2] / "web" / "js" / "weak-line.js"
 OWN_CONTROLS = MODULE.with_name("own-controls.js")
@@ -79,24 +76,6 @@ console.log(JSON.stringify({ verdicts, changes }));
 """
 
 
-def run_node(script: str, argument: Any, module: Path = MODULE) -> Any:
-    """`script`, with `%(module)s` naming the module under test, run in Node with
-    `argument` as JSON; what it printed, as JSON."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is needed (Debian package nodejs): run ./scripts/test", pytrace=False)
-    source = script % {"module": json.dumps(module.as_uri())}
-    result = subprocess.run(
-        [node, "--input-type=module", "-e", source, json.dumps(argument)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
 def test_which_losses_and_round_trips_make_a_weak_line() -> None:
     fast = 0.05
     cases = [
@@ -113,7 +92,7 @@ def test_which_losses_and_round_trips_make_a_weak_line() -> None:
         [[1.2, {}], [0.4, {}], [3.0, {}], [0.5, {}]],  # not in most
         [[1.2, {}], [None, {}]],  # a browser that gives no round trip
     ]
-    verdicts = run_node(VERDICT_SCRIPT, cases)
+    verdicts = run_node(VERDICT_SCRIPT, cases, MODULE)
     expected = [True, False, True, False, False, True, True, False, True, True, False, False]
     assert verdicts == expected
 
@@ -123,7 +102,7 @@ def test_the_watch_judges_a_full_window_and_calms_down_slowly() -> None:
     clean = {"streams": {"a": [100, 0], "b": [100, 0]}}
     # The first sample only reads the counters; five more make the 10 s window.
     steps: list[Any] = [clean] + [lossy] * 5 + [clean] * 14
-    result = run_node(WATCH_SCRIPT, steps)
+    result = run_node(WATCH_SCRIPT, steps, MODULE)
     assert result["verdicts"][:5] == [False] * 5
     # Weak once the window is full and lossy as a whole.
     first_weak = result["verdicts"].index(True)
@@ -138,7 +117,7 @@ def test_the_watch_judges_a_full_window_and_calms_down_slowly() -> None:
 def test_the_watch_reads_the_nominated_pairs_round_trip() -> None:
     slow = {"streams": {"a": [100, 0]}, "roundTrip": 1.5}
     steps: list[Any] = [slow] * 6
-    assert run_node(WATCH_SCRIPT, steps)["verdicts"] == [False] * 5 + [True]
+    assert run_node(WATCH_SCRIPT, steps, MODULE)["verdicts"] == [False] * 5 + [True]
 
 
 def test_the_watch_reads_the_servers_reports_where_ice_gives_no_round_trip() -> None:
@@ -146,14 +125,14 @@ def test_the_watch_reads_the_servers_reports_where_ice_gives_no_round_trip() -> 
     # on the page's own audio give the real one.
     slow = {"streams": {"a": [100, 0]}, "roundTrip": 0, "reported": 1.4}
     fine = {"streams": {"a": [100, 0]}, "roundTrip": 0, "reported": 0.2}
-    assert run_node(WATCH_SCRIPT, [slow] * 6)["verdicts"] == [False] * 5 + [True]
-    assert run_node(WATCH_SCRIPT, [fine] * 6)["verdicts"] == [False] * 6
+    assert run_node(WATCH_SCRIPT, [slow] * 6, MODULE)["verdicts"] == [False] * 5 + [True]
+    assert run_node(WATCH_SCRIPT, [fine] * 6, MODULE)["verdicts"] == [False] * 6
 
 
 def test_a_broken_connection_starts_the_window_afresh() -> None:
     lossy = {"streams": {"a": [80, 20]}}
     steps: list[Any] = [lossy] * 4 + ["disconnected"] + [lossy] * 4
-    result = run_node(WATCH_SCRIPT, steps)
+    result = run_node(WATCH_SCRIPT, steps, MODULE)
     assert result["verdicts"] == [False] * 9
 
 

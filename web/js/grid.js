@@ -7,14 +7,20 @@ export class Grid {
   constructor(element) {
     this.element = element;
     this.tiles = new Map();
-    // The member's choice to see nobody's video (own-controls.js); the page reads it here.
-    this.othersVideoPaused = false;
+    // Whose video the others' tiles show (own-controls.js, OthersVideo): null for
+    // everyone's, else the ids in the set; the others show initials.
+    this.shownVideo = null;
+    // Someone else's speaking indicator went on or off: (id, speaking).
+    this.onSpeaking = () => {};
     this.observer = new ResizeObserver(() => this.layout());
     this.observer.observe(element);
   }
 
   add(tile) {
-    if (!tile.self) tile.setVideoPaused(this.othersVideoPaused);
+    if (!tile.self) {
+      tile.setVideoPaused(!this.showsVideoOf(tile.id));
+      tile.onSpeaking = (speaking) => this.onSpeaking(tile.id, speaking);
+    }
     this.tiles.set(tile.id, tile);
     this.element.append(tile.element);
     this.layout();
@@ -32,10 +38,17 @@ export class Grid {
     this.layout();
   }
 
-  /** Show every other participant's initials instead of their video, or their video again. */
-  pauseOthersVideo(paused) {
-    this.othersVideoPaused = paused;
-    for (const tile of this.tiles.values()) if (!tile.self) tile.setVideoPaused(paused);
+  /** Show the video of the others in `shown` (a set of ids; null: everyone's) and
+   * initials on the other tiles. */
+  showOthersVideo(shown) {
+    this.shownVideo = shown;
+    for (const tile of this.tiles.values()) {
+      if (!tile.self) tile.setVideoPaused(!this.showsVideoOf(tile.id));
+    }
+  }
+
+  showsVideoOf(id) {
+    return this.shownVideo === null || this.shownVideo.has(id);
   }
 
   clear() {

@@ -46,7 +46,12 @@ const TEXTS = {
     "room.othersVideoOn": "Video van anderen aan",
     "hint.weakLine":
       "Het geluid en beeld van de anderen komen niet goed door. Klik op ‘Video van anderen uit’: " +
-      "dan hoort u iedereen beter.",
+      "dan hoort u iedereen beter. Of zie alleen wie spreekt.",
+    "hint.speakersOnly": "Om uw verbinding te sparen ziet u alleen de video van wie spreekt.",
+    "hint.speakersOnlySession":
+      "Om uw verbinding te sparen ziet u alleen de video van de therapeuten en van wie spreekt.",
+    "room.onlyWhoSpeaks": "Alleen wie spreekt",
+    "room.everyonesVideo": "Iedereen tonen",
     "room.leave": "Verlaten",
     "room.muted": "Microfoon staat uit",
     "tile.connection.bad": "Zeer zwakke verbinding",
@@ -205,7 +210,12 @@ const TEXTS = {
     "room.othersVideoOn": "Others' video on",
     "hint.weakLine":
       "The others' sound and picture are not coming through well. Press ‘Others' video off’ to " +
-      "hear everyone better.",
+      "hear everyone better. Or see only who speaks.",
+    "hint.speakersOnly": "To spare your connection you see only the video of whoever speaks.",
+    "hint.speakersOnlySession":
+      "To spare your connection you see only the video of the therapists and whoever speaks.",
+    "room.onlyWhoSpeaks": "Only who speaks",
+    "room.everyonesVideo": "Show everyone",
     "room.leave": "Leave",
     "room.muted": "Microphone is off",
     "tile.connection.bad": "Very weak connection",

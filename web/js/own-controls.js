@@ -2,6 +2,7 @@
 // page: the session changes, and the tiles show it at once.
 import { t } from "./i18n.js";
 import { failureKey } from "./local-media.js";
+import { SpeakerFocus } from "./speaker-focus.js";
 
 function ownTile(grid) {
   return [...grid.tiles.values()].find((tile) => tile.self);
@@ -32,46 +33,138 @@ export async function toggleCamera(session, grid) {
   return errorKey;
 }
 
-// A member on a weak line can turn the others' video off: she still hears everyone,
-// and her downlink carries audio only. The choice is remembered on this device.
-const OTHERS_VIDEO_OFF_KEY = "grouproom.othersVideoOff";
+// A member on a weak line can see only who speaks (speaker-focus.js), or turn the
+// others' video off altogether: she still hears everyone, and her downlink carries
+// two to four videos, or audio only. The choice is remembered on this device.
+const OTHERS_VIDEO_KEY = "grouproom.othersVideo"; // "speakers" or "off"; absent: everyone
+const OTHERS_VIDEO_OFF_KEY = "grouproom.othersVideoOff"; // "true": off (kept until 2026-12-05)
+const OTHERS_VIDEO_MODES = ["all", "speakers", "off"];
+// How often speaking is counted while "only who speaks" is chosen.
+const SPEAKER_CHECK_MS = 250;
 
-/** Whether this device was last set to show nobody's video. */
-export function othersVideoOffChoice() {
+/** What this device was last set to show of the others' video: "all", "speakers" or "off". */
+export function othersVideoChoice() {
   try {
-    return localStorage.getItem(OTHERS_VIDEO_OFF_KEY) === "true";
+    const mode = localStorage.getItem(OTHERS_VIDEO_KEY);
+    if (OTHERS_VIDEO_MODES.includes(mode)) return mode;
+    return localStorage.getItem(OTHERS_VIDEO_OFF_KEY) === "true" ? "off" : "all";
   } catch {
-    return false; // No storage: video on, as by default.
+    return "all"; // No storage: everyone's video, as by default.
   }
 }
 
-/**
- * Turn the others' video off or on: their tiles show initials at once, and the server
- * is told to stop (or resume) forwarding it (`visibleVideo`, may be null before joining).
- */
-export function setOthersVideoOff(off, grid, visibleVideo) {
-  grid.pauseOthersVideo(off);
-  if (visibleVideo) visibleVideo.setOthersOff(off);
+function saveOthersVideoChoice(mode) {
   try {
-    if (off) localStorage.setItem(OTHERS_VIDEO_OFF_KEY, "true");
-    else localStorage.removeItem(OTHERS_VIDEO_OFF_KEY);
+    localStorage.removeItem(OTHERS_VIDEO_OFF_KEY);
+    if (mode === "all") localStorage.removeItem(OTHERS_VIDEO_KEY);
+    else localStorage.setItem(OTHERS_VIDEO_KEY, mode);
   } catch {
     // Private browsing: the choice lasts for this page only.
   }
 }
 
 /**
- * The button's text and state, and the hint shown while the line is too weak for the
- * others' video (weak-line.js) and it is still on. Returns the status line's key
- * (`connected` says what is off).
+ * Whose video the page shows: everyone's ("all"), the therapists' and whoever speaks
+ * ("speakers"), or nobody's ("off"). The tiles change at once; the server is told to
+ * forward only those (`attach` the page's VideoVisibility once in the room).
+ * `pinned()`: ids always shown with "speakers" (the therapists; none in an open room).
  */
-export function renderOthersVideo({ button, hint }, off, weakLine, statusKey) {
+export class OthersVideo {
+  constructor(grid, { pinned = () => [], onChange = () => {} } = {}) {
+    this.grid = grid;
+    this.pinned = pinned;
+    this.onChange = onChange;
+    this.mode = othersVideoChoice();
+    this.focus = new SpeakerFocus();
+    this.visibility = null;
+    this.timer = null;
+    grid.onSpeaking = (id, speaking) => {
+      // Counted whatever the mode, so that "only who speaks" starts from what was said.
+      if (this.focus.speaking(id, speaking, performance.now()) && this.mode === "speakers") {
+        this.apply();
+      }
+    };
+    this.refresh(); // not onChange: the page is still being set up
+  }
+
+  /** Tell the server through `visibility` (a VideoVisibility; null when out of the room). */
+  attach(visibility) {
+    this.visibility = visibility;
+    this.apply();
+  }
+
+  setMode(mode) {
+    if (!OTHERS_VIDEO_MODES.includes(mode)) return;
+    this.mode = mode;
+    saveOthersVideoChoice(mode);
+    this.apply();
+  }
+
+  /** Someone left: not among the last speakers any more. */
+  forget(id) {
+    if (this.focus.forget(id)) this.apply();
+  }
+
+  /** The ids whose video is shown (null: everyone's). */
+  allowed() {
+    if (this.mode === "off") return new Set();
+    if (this.mode === "speakers") return this.focus.shown(this.pinned());
+    return null;
+  }
+
+  /** Show and ask for what the mode and the last speakers say, and tell the page. */
+  apply() {
+    this.refresh();
+    this.onChange();
+  }
+
+  /** Show and ask for what the mode and the last speakers say; the page calls it when
+   * the people pinned (the therapists) may have changed. */
+  refresh() {
+    const allowed = this.allowed();
+    this.grid.showOthersVideo(allowed);
+    if (this.visibility) this.visibility.setAllowed(allowed);
+    if (this.mode === "speakers" && this.timer === null) {
+      this.timer = setInterval(() => {
+        if (this.focus.update(performance.now())) this.apply();
+      }, SPEAKER_CHECK_MS);
+    } else if (this.mode !== "speakers" && this.timer !== null) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+}
+
+/**
+ * The others'-video button and the hint above the controls. The button turns the
+ * others' video off or on again. The hint: while the line is too weak for everyone's
+ * video, a suggestion, with a button for "only who speaks"; while only who speaks is
+ * shown, what she sees, with a button for everyone's video again. Returns the status
+ * line's key (`connected` says what is off).
+ */
+export function renderOthersVideo(
+  { button, hint, hintText, modeButton },
+  mode,
+  weakLine,
+  statusKey,
+  inSession = false,
+) {
+  const off = mode === "off";
   button.textContent = off ? t("room.othersVideoOn") : t("room.othersVideoOff");
   button.setAttribute("aria-pressed", String(off));
-  const suggest = weakLine && !off;
-  button.classList.toggle("suggested", suggest);
-  hint.hidden = !suggest;
-  hint.textContent = suggest ? t("hint.weakLine") : "";
+  button.classList.toggle("suggested", weakLine && !off);
+  const hintKey =
+    mode === "speakers"
+      ? inSession
+        ? "hint.speakersOnlySession"
+        : "hint.speakersOnly"
+      : weakLine && !off
+        ? "hint.weakLine"
+        : null;
+  hint.hidden = hintKey === null;
+  hintText.textContent = hintKey ? t(hintKey) : "";
+  modeButton.textContent = mode === "speakers" ? t("room.everyonesVideo") : t("room.onlyWhoSpeaks");
+  modeButton.dataset.mode = mode === "speakers" ? "all" : "speakers";
   return statusKey === "status.connected" && off ? "status.othersVideoOff" : statusKey;
 }
 

@@ -4,10 +4,9 @@ import { applyTexts, onLanguageChange, setUpLanguage, t } from "./i18n.js";
 import { resumeAudio } from "./audio-level.js";
 import { previewDevices } from "./devices.js";
 import {
-  othersVideoOffChoice,
+  OthersVideo,
   ownLineAdvice,
   renderOthersVideo,
-  setOthersVideoOff,
   toggleCamera,
   toggleMicrophone,
 } from "./own-controls.js";
@@ -38,6 +37,8 @@ const elements = {
   cameraButton: byId("camera-button"),
   othersVideo: byId("others-video-button"),
   weakLineHint: byId("weak-line-hint"),
+  weakLineText: byId("weak-line-text"),
+  videoMode: byId("video-mode-button"),
   ownLineNotice: byId("own-line-notice"),
   leave: byId("leave-button"),
   rejoin: byId("rejoin-button"),
@@ -58,7 +59,8 @@ let session = null;
 let visibleVideo = null;
 let weakLine = null; // WeakLineWatch while in the room
 let selfId = null; // this participant's id in the room (a new one after a reconnect)
-grid.pauseOthersVideo(othersVideoOffChoice());
+// Whose video she sees; render() is defined below and called once the page is set up.
+const othersVideo = new OthersVideo(grid, { onChange: () => render() });
 
 function setText(element, key, params) {
   element.textContent = key ? t(key, params) : "";
@@ -70,8 +72,13 @@ function render() {
   setText(elements.mediaError, mediaErrorKey);
   setText(elements.joinError, joinErrorKey, joinErrorParams);
   const shownStatus = renderOthersVideo(
-    { button: elements.othersVideo, hint: elements.weakLineHint },
-    grid.othersVideoPaused,
+    {
+      button: elements.othersVideo,
+      hint: elements.weakLineHint,
+      hintText: elements.weakLineText,
+      modeButton: elements.videoMode,
+    },
+    othersVideo.mode,
     Boolean(weakLine && weakLine.weak),
     statusKey,
   );
@@ -170,7 +177,8 @@ async function join(event) {
         for (const participant of joined.participants) addRemoteTile(participant);
         elements.preview.srcObject = null;
         if (visibleVideo) visibleVideo.stop();
-        visibleVideo = watchVisibleVideo(byId("grid"), () => session && session.signaling, grid.othersVideoPaused);
+        visibleVideo = watchVisibleVideo(byId("grid"), () => session && session.signaling, othersVideo.allowed());
+        othersVideo.attach(visibleVideo);
         if (!weakLine) weakLine = watchWeakLine(() => session && session.pc, render);
         showScreen("room");
         render();
@@ -178,6 +186,7 @@ async function join(event) {
       onParticipantJoined: addRemoteTile,
       onParticipantLeft(id) {
         grid.remove(id);
+        othersVideo.forget(id);
       },
       onMediaState(id, audioMuted, videoMuted) {
         const tile = grid.get(id);
@@ -204,6 +213,7 @@ async function join(event) {
       },
       onEnded(cause) {
         if (visibleVideo) visibleVideo.stop();
+        othersVideo.attach(null);
         if (weakLine) weakLine.stop();
         weakLine = null;
         endedCause = cause;
@@ -247,8 +257,7 @@ async function toggleOwnCamera() {
 }
 
 function toggleOthersVideo() {
-  setOthersVideoOff(!grid.othersVideoPaused, grid, visibleVideo);
-  render();
+  othersVideo.setMode(othersVideo.mode === "off" ? "all" : "off");
 }
 
 setUpLanguage(byId("language"));
@@ -262,6 +271,7 @@ elements.form.addEventListener("submit", join);
 elements.mute.addEventListener("click", toggleMute);
 elements.cameraButton.addEventListener("click", toggleOwnCamera);
 elements.othersVideo.addEventListener("click", toggleOthersVideo);
+elements.videoMode.addEventListener("click", () => othersVideo.setMode(elements.videoMode.dataset.mode));
 elements.leave.addEventListener("click", () => session && session.leave());
 elements.rejoin.addEventListener("click", () => location.reload());
 showScreen("prejoin");

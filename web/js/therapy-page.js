@@ -7,10 +7,9 @@ import { resumeAudio } from "./audio-level.js";
 import { chime, KNOCK, LET_IN } from "./chime.js";
 import { previewDevices } from "./devices.js";
 import {
-  othersVideoOffChoice,
+  OthersVideo,
   ownLineAdvice,
   renderOthersVideo,
-  setOthersVideoOff,
   toggleCamera,
   toggleMicrophone,
 } from "./own-controls.js";
@@ -22,6 +21,7 @@ import { watchWeakLine } from "./weak-line.js";
 import { Signaling, SignalingError, signalingUrl } from "./signaling.js";
 
 const byId = (id) => document.getElementById(id);
+const THERAPIST_ROLES = ["lead_therapist", "cotherapist"];
 const path = location.pathname.split("/").filter(Boolean);
 // /join/<invite token> for members and observers, /groups/<id>/room for therapists.
 const credentials = path[0] === "join" ? { invite: path[1] } : { group: path[1] };
@@ -81,7 +81,14 @@ const state = {
   endedCause: null,
   endedReason: "",
 };
-grid.pauseOthersVideo(othersVideoOffChoice());
+// Whose video she sees; with "only who speaks", always the therapists' too.
+const othersVideo = new OthersVideo(grid, {
+  pinned: () =>
+    [...state.participants.values()]
+      .filter((person) => THERAPIST_ROLES.includes(person.role))
+      .map((person) => person.id),
+  onChange: () => render(),
+});
 let localStream = null;
 let previewReady = null;
 let room = null; // RoomSession once entering
@@ -482,10 +489,16 @@ function render() {
   byId("mute-all").textContent = session && session.everyone_muted ? t("session.unmuteAll") : t("session.muteAll");
   byId("lock-button").textContent = session && session.locked ? t("session.unlock") : t("session.lock");
   const statusKey = renderOthersVideo(
-    { button: byId("others-video-button"), hint: byId("weak-line-hint") },
-    grid.othersVideoPaused,
+    {
+      button: byId("others-video-button"),
+      hint: byId("weak-line-hint"),
+      hintText: byId("weak-line-text"),
+      modeButton: byId("video-mode-button"),
+    },
+    othersVideo.mode,
     Boolean(weakLine && weakLine.weak),
     state.statusKey,
+    true,
   );
   byId("status").textContent = statusKey ? t(statusKey) : "";
   if (state.endedCause) {
@@ -536,7 +549,7 @@ async function loadInfo() {
     signaling.close();
   }
   state.you = state.info.you;
-  state.moderator = ["lead_therapist", "cotherapist"].includes(state.you.role);
+  state.moderator = THERAPIST_ROLES.includes(state.you.role);
   useDefaultLanguage(state.info.group.language);
   byId("rules-text").textContent = state.info.rules.text;
   byId("rules-dialog-text").textContent = state.info.rules.text;
@@ -748,6 +761,7 @@ function addParticipant(participant) {
   if (!tile) {
     tile = new Tile(participant.id, participant.name);
     grid.add(tile);
+    othersVideo.refresh(); // a therapist's video is shown with "only who speaks" too
   }
   tile.setMediaState(participant.audio_muted, participant.video_muted);
   tile.setReconnecting(Boolean(participant.reconnecting));
@@ -769,6 +783,7 @@ function syncParticipants(seat) {
     if (present.has(id)) continue;
     state.participants.delete(id);
     grid.remove(id);
+    othersVideo.forget(id);
   }
   for (const participant of seat.participants) addParticipant(participant);
 }
@@ -796,7 +811,8 @@ function roomCallbacks() {
       }
       for (const participant of seat.participants) addParticipant(participant);
       byId("preview").srcObject = null;
-      visibleVideo = watchVisibleVideo(byId("grid"), () => room && room.signaling, grid.othersVideoPaused);
+      visibleVideo = watchVisibleVideo(byId("grid"), () => room && room.signaling, othersVideo.allowed());
+      othersVideo.attach(visibleVideo);
       if (!weakLine) weakLine = watchWeakLine(() => room && room.pc, render);
       show("room");
       if (!timer) timer = setInterval(renderPhase, 1000);
@@ -810,6 +826,7 @@ function roomCallbacks() {
       state.participants.delete(id);
       dropSignal(id);
       grid.remove(id);
+      othersVideo.forget(id);
       render();
     },
     onConnectionQuality(id, quality, direction) {
@@ -844,6 +861,7 @@ function roomCallbacks() {
     },
     onEnded(cause) {
       if (visibleVideo) visibleVideo.stop();
+      othersVideo.attach(null);
       if (weakLine) weakLine.stop();
       weakLine = null;
       state.endedCause = state.endedCause || cause;
@@ -904,8 +922,7 @@ async function toggleOwnCamera() {
 }
 
 function toggleOthersVideo() {
-  setOthersVideoOff(!grid.othersVideoPaused, grid, visibleVideo);
-  render();
+  othersVideo.setMode(othersVideo.mode === "off" ? "all" : "off");
 }
 
 function sendChat(event) {
@@ -932,6 +949,9 @@ byId("microphone-select").addEventListener("change", () => (previewReady = start
 byId("mute-button").addEventListener("click", toggleMute);
 byId("camera-button").addEventListener("click", toggleOwnCamera);
 byId("others-video-button").addEventListener("click", toggleOthersVideo);
+byId("video-mode-button").addEventListener("click", (event) =>
+  othersVideo.setMode(event.currentTarget.dataset.mode),
+);
 byId("hand-button").addEventListener("click", () => request("raise_hand", { raised: !state.handRaised }));
 byId("signal-moment").addEventListener("click", () => sendSignal("need_a_moment"));
 byId("signal-help").addEventListener("click", () => sendSignal("need_help"));

@@ -70,7 +70,7 @@ export class Tile {
     this.self = self;
     this.audioMuted = false;
     this.videoMuted = false;
-    // The member chose to see nobody's video (a weak line): initials, no frozen picture.
+    // The member chose not to see this video (a weak line): initials, no frozen picture.
     this.videoPaused = false;
     this.audioTrack = null;
     this.videoTrack = null;
@@ -79,6 +79,8 @@ export class Tile {
     this.signal = null; // a member's open signal, on a therapist's page: its kind
     this.connection = "good"; // how well their line carries the room, as the server judges it
     this.stopWatching = () => {};
+    this.speaking = false;
+    this.onSpeaking = () => {}; // (speaking): the grid passes it on
 
     this.element = document.createElement("div");
     this.element.className = "tile";
@@ -207,6 +209,10 @@ export class Tile {
     const value = speaking && !this.audioMuted;
     this.element.classList.toggle("speaking", value);
     this.element.dataset.speaking = String(value);
+    if (value !== this.speaking) {
+      this.speaking = value;
+      this.onSpeaking(value);
+    }
   }
 
   render() {

@@ -2,8 +2,8 @@
 // the page is hidden (another tab, a minimised window, a locked tablet). The server
 // forwards only those (`set_visible_video`, docs/protocol.md), so a video nobody looks
 // at costs neither the member's bandwidth nor the server's work. A member on a weak
-// line can also turn the others' video off altogether (`setOthersOff`): then the list
-// is empty whatever is in view, and only audio reaches her.
+// line can also narrow it (`setAllowed`): to whoever speaks (speaker-focus.js), or to
+// nobody (the others' video off), whatever is in view.
 
 // Changes within this time go out as one message (a grid re-layout moves many tiles).
 const SEND_DELAY_MS = 100;
@@ -14,10 +14,10 @@ export class VideoVisibility {
    * tile has data-self="true" and is left out). send(ids): tells the server, returns
    * a promise.
    */
-  constructor(grid, send, { othersOff = false } = {}) {
+  constructor(grid, send, { allowed = null } = {}) {
     this.grid = grid;
     this.send = send;
-    this.othersOff = othersOff;
+    this.allowed = allowed; // null: whatever is in view; else only these ids
     this.observed = new Set();
     this.inView = new Set();
     this.lastSent = null;
@@ -70,16 +70,19 @@ export class VideoVisibility {
     this.schedule();
   }
 
-  /** No video of the others at all (true), or what is in view (false). */
-  setOthersOff(off) {
-    this.othersOff = off;
+  /** Only these participants' video, of those in view (a set of ids), or whatever is
+   * in view (null). */
+  setAllowed(allowed) {
+    this.allowed = allowed;
     this.flush();
   }
 
   /** The participant ids whose video is shown now. */
   shown() {
-    if (this.othersOff || document.visibilityState === "hidden") return [];
-    return [...this.inView].map((tile) => tile.dataset.participantId).sort();
+    if (document.visibilityState === "hidden") return [];
+    const ids = [...this.inView].map((tile) => tile.dataset.participantId);
+    const allowed = this.allowed;
+    return (allowed === null ? ids : ids.filter((id) => allowed.has(id))).sort();
   }
 
   schedule() {
@@ -111,16 +114,16 @@ export class VideoVisibility {
 
 /**
  * Start telling the server which videos the tiles in `grid` show, over the socket
- * `currentSignaling()` returns (a new one after each reconnect). `othersOff`: the
- * member's choice to see nobody's video (own-controls.js).
+ * `currentSignaling()` returns (a new one after each reconnect). `allowed`: the
+ * member's choice of whose video she sees (own-controls.js; null: everyone's).
  */
-export function watchVisibleVideo(grid, currentSignaling, othersOff = false) {
+export function watchVisibleVideo(grid, currentSignaling, allowed = null) {
   const send = (ids) => {
     const signaling = currentSignaling();
     if (!signaling) return Promise.reject(new Error("not connected"));
     return signaling.request("set_visible_video", { participants: ids });
   };
-  const visibility = new VideoVisibility(grid, send, { othersOff });
+  const visibility = new VideoVisibility(grid, send, { allowed });
   visibility.start();
   return visibility;
 }
