@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 import uuid
 from typing import Any
 
@@ -377,6 +378,26 @@ def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -
         stays_still(bob, "video kept reaching Bob after he turned the others' video off")
         grows(lambda: audio_packets(bob, ann_id), 50, 10, "Bob stopped hearing Ann")
         bob.page.click("#others-video-button")
+        wait_until(lambda: playing_remote_videos(bob, 3), 20, "Bob's videos do not come back")
+        # "Only who speaks" (his page offers it in the hint on a weak line): the
+        # therapists' video always stays, also while they are silent and Ann speaks
+        # (the fake microphones beep: the last two speakers would be Ann and one of
+        # them at most).
+        for therapist in (lea, cor):
+            therapist.page.click("#mute-button")
+        bob.page.evaluate("() => document.getElementById('video-mode-button').click()")
+        time.sleep(4)  # Ann's beeps make her the latest speaker
+        bob.page.wait_for_selector(
+            "#weak-line-text:text-is('To spare your connection you see only the video of the"
+            " therapists and whoever speaks.')"
+        )
+        for name in ("Lea", "Cor"):
+            therapist_id = person_id(bob.page, name)
+            grows(lambda i=therapist_id: packets_from(bob, i, "video"), 50, 10, f"no {name}")
+            assert not next(t for t in bob.remote_tiles() if t["id"] == therapist_id)["initials"]
+        bob.page.click("#video-mode-button")  # "Show everyone"
+        for therapist in (lea, cor):
+            therapist.page.click("#mute-button")
         wait_until(lambda: playing_remote_videos(bob, 3), 20, "Bob's videos do not come back")
 
         # The check-in round: arrival, then the round in roster order.
