@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from functools import partial
 from typing import Any
 
 import pytest
@@ -393,7 +394,7 @@ def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -
         )
         for name in ("Lea", "Cor"):
             therapist_id = person_id(bob.page, name)
-            grows(lambda i=therapist_id: packets_from(bob, i, "video"), 50, 10, f"no {name}")
+            grows(partial(packets_from, bob, therapist_id, "video"), 50, 10, f"no {name}")
             assert not next(t for t in bob.remote_tiles() if t["id"] == therapist_id)["initials"]
         bob.page.click("#video-mode-button")  # "Show everyone"
         for therapist in (lea, cor):
