@@ -47,6 +47,25 @@ def prefer(transceiver: Any, mime: str) -> None:
     )
 
 
+# grouproom closes a signalling socket that has been silent for 60 s (docs/protocol.md);
+# the web client pings every 5 s, the bots every 20 s. (Until
+# 2026-12-05 they did not, and every bot left about 60 s after joining: windows
+# longer than about 50 s measured a room that emptied.)
+KEEP_ALIVE_SECONDS = 20.0
+
+
+async def keep_grouproom_socket_alive(
+    socket: aiohttp.ClientWebSocketResponse, interval: float = KEEP_ALIVE_SECONDS
+) -> None:
+    """Send a `ping` request every `interval` seconds (the replies are drained with the
+    other messages) until the socket closes or the task is cancelled."""
+    for number in itertools.count(1):
+        await asyncio.sleep(interval)
+        if socket.closed:
+            return
+        await socket.send_json({"v": 1, "type": "ping", "id": f"alive-{number}", "data": {}})
+
+
 @dataclass
 class Bot:
     number: int
@@ -172,6 +191,7 @@ class Bot:
         answer = await request("offer", {"sdp": pc.localDescription.sdp})
         await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
         self._tasks.append(asyncio.ensure_future(self._drain(socket)))
+        self._tasks.append(asyncio.ensure_future(keep_grouproom_socket_alive(socket)))
 
     @staticmethod
     async def _drain(socket: aiohttp.ClientWebSocketResponse) -> None:

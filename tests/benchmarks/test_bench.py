@@ -5,6 +5,7 @@ speed; this test asserts none."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import os
@@ -15,15 +16,20 @@ from pathlib import Path
 import pytest
 
 from benchmarks.bot_media import PACING_RATE, PACING_STEP, paced_wait, speaks
+from benchmarks.bots import keep_grouproom_socket_alive
+from grouproom.app import create_app
+from grouproom.settings import Settings
+from tests.protocol.conftest import AiohttpClient
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(
+needs_namespaces = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("unshare") is None,
     reason="the bench makes a network namespace: root and unshare are needed",
 )
 
 
+@needs_namespaces
 def test_a_quick_bench_measures_grouproom_and_janus() -> None:
     servers = ["grouproom"] + (["janus"] if shutil.which("janus") else [])
     run = subprocess.run(
@@ -81,3 +87,32 @@ def test_paced_bots_spread_a_keyframe_at_the_pacing_rate() -> None:
     assert wait == 0.0
     wait, free_at = paced_wait(free_at, now, 1104)
     assert wait == pytest.approx(1104 / PACING_RATE)
+
+
+async def test_a_bots_socket_outlives_the_servers_idle_timeout(
+    aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    """grouproom closes a socket silent for its idle timeout; a bot's keeps pinging
+    (with the server's 60 s and the bots' 20 s scaled down here), where one that
+    only joined is closed."""
+    http = await aiohttp_client(create_app(settings, idle_timeout=0.6))
+    alive, silent = await http.ws_connect("/ws"), await http.ws_connect("/ws")
+    keeping = asyncio.ensure_future(keep_grouproom_socket_alive(alive, interval=0.2))
+    replies: list[str] = []
+
+    async def drain() -> None:
+        async for message in alive:
+            replies.append(json.loads(message.data)["type"])
+
+    draining = asyncio.ensure_future(drain())
+    try:
+        closing = json.loads((await silent.receive(timeout=5)).data)
+        assert closing["data"] == {"cause": "idle"}
+        await asyncio.sleep(1.5)  # two and a half idle timeouts
+        assert not alive.closed
+        assert replies.count("pong") >= 5
+    finally:
+        keeping.cancel()
+        draining.cancel()
+        await alive.close()
+        await silent.close()
