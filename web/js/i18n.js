@@ -46,7 +46,8 @@ const TEXTS = {
     "room.othersVideoOn": "Video van anderen aan",
     "hint.weakLine":
       "Het geluid en beeld van de anderen komen niet goed door. Klik op ‘Video van anderen uit’: " +
-      "dan hoort u iedereen beter. Of zie alleen wie spreekt.",
+      "dan hoort u iedereen beter. Of kies ‘Alleen wie spreekt’: dan ziet u alleen wie aan " +
+      "het woord is.",
     "hint.speakersOnly": "Om uw verbinding te sparen ziet u alleen de video van wie spreekt.",
     "hint.speakersOnlySession":
       "Om uw verbinding te sparen ziet u alleen de video van de therapeuten en van wie spreekt.",
@@ -210,7 +211,7 @@ const TEXTS = {
     "room.othersVideoOn": "Others' video on",
     "hint.weakLine":
       "The others' sound and picture are not coming through well. Press ‘Others' video off’ to " +
-      "hear everyone better. Or see only who speaks.",
+      "hear everyone better, or ‘Only who speaks’ to see just whoever is speaking.",
     "hint.speakersOnly": "To spare your connection you see only the video of whoever speaks.",
     "hint.speakersOnlySession":
       "To spare your connection you see only the video of the therapists and whoever speaks.",
