@@ -107,6 +107,19 @@ def test_a_member_on_a_weak_line_turns_the_others_video_off(
         stays_still(bram, "video kept arriving after Bram turned the others' video off")
         grows(bram.audio_bytes_received, 2000, 10, "audio stopped with the video")
         grows(lambda: video_packets(anna), 50, 10, "Anna stopped receiving Bram's video")
+        # On again for a moment: Anna's tile keeps its initials until a new frame
+        # comes, rather than show her picture from before the pause.
+        initials_at_once = bram.page.evaluate(
+            """() => {
+              document.getElementById('others-video-button').click();
+              const tile = document.querySelector('#grid .tile:not([data-self])');
+              return !tile.querySelector('.tile-initials').hidden;
+            }"""
+        )
+        assert initials_at_once
+        wait_until(lambda: playing_remote_videos(bram, 1), 20, "Anna's video does not return")
+        button.click()  # off again
+        stays_still(bram, "video kept arriving after Bram turned the others' video off again")
 
         carla = open_participant(chromium, url, "Carla")
         wait_until(lambda: len(bram.remote_tiles()) == 2, 15, "Carla's tile does not appear")

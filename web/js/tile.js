@@ -72,6 +72,7 @@ export class Tile {
     this.videoMuted = false;
     // The member chose not to see this video (a weak line): initials, no frozen picture.
     this.videoPaused = false;
+    this.awaitingFrame = false; // shown again, no new frame yet
     this.audioTrack = null;
     this.videoTrack = null;
     this.reconnecting = false;
@@ -173,7 +174,19 @@ export class Tile {
   }
 
   setVideoPaused(paused) {
+    if (paused === this.videoPaused) return;
     this.videoPaused = paused;
+    // Shown again: until a new frame arrives (the server resumes at a keyframe it asks
+    // for, a round trip or more), the video element would show the picture from before
+    // the pause, perhaps minutes old. Initials until then, where the browser can tell.
+    this.awaitingFrame =
+      !paused && this.video.videoWidth > 0 && "requestVideoFrameCallback" in this.video;
+    if (this.awaitingFrame) {
+      this.video.requestVideoFrameCallback(() => {
+        this.awaitingFrame = false;
+        this.render();
+      });
+    }
     this.render();
   }
 
@@ -221,7 +234,11 @@ export class Tile {
     this.mutedElement.hidden = !this.audioMuted;
     this.mutedElement.setAttribute("aria-label", t("room.muted"));
     const showVideo =
-      !this.videoMuted && !this.videoPaused && this.videoTrack !== null && this.video.videoWidth > 0;
+      !this.videoMuted &&
+      !this.videoPaused &&
+      !this.awaitingFrame &&
+      this.videoTrack !== null &&
+      this.video.videoWidth > 0;
     this.element.classList.toggle("video-off", !showVideo);
     this.initialsElement.hidden = showVideo;
     this.element.classList.toggle("reconnecting", this.reconnecting);
