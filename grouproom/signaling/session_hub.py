@@ -435,7 +435,10 @@ class SessionHub:
             raise
         person = identity.person
         session = live.session
-        if person.id not in session.roster:  # added to the roster during the session
+        if session.roster.get(person.id) != person and person.id not in session.seats:
+            # Added to the roster during the session, or another role since it began (a
+            # group handed over: its new lead comes in as the lead). Someone seated keeps
+            # what the others were told until she comes in again.
             session.roster[person.id] = person
         now = self.clock()
         if not person.role.is_moderator and accept_rules == session.rules.version:

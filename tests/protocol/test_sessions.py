@@ -267,6 +267,26 @@ async def test_wrong_credentials_get_a_clear_code(
     assert (await socket.request("ping"))["type"] == "pong"  # the socket stays usable
 
 
+async def test_a_group_handed_over_during_its_session_seats_the_new_lead_as_lead(
+    group: Group,
+) -> None:
+    """An operator hands the group over while its session runs (its lead left): the
+    cotherapist who now leads it is the lead therapist when she comes in again, for
+    everyone, not the cotherapist she was when the session began."""
+    await open_session(group)
+    lea, _ = await group.therapist(group.lead_id)
+    cor, seat = await group.therapist(group.co_id)
+    assert seat["you"]["role"] == "cotherapist"
+    joined = await lea.event("participant_joined")
+    assert joined["data"]["participant"]["role"] == "cotherapist"
+    await group.store.hand_over_group(group.group_id, group.co_id)
+    assert await cor.expect("leave") == {}
+    _, seat = await group.therapist(group.co_id)
+    assert seat["you"]["role"] == "lead_therapist"
+    joined = await lea.event("participant_joined")
+    assert joined["data"]["participant"]["role"] == "lead_therapist"
+
+
 async def test_a_therapist_of_another_group_is_refused(group: Group) -> None:
     other = await group.store.add_therapist("eve@example.org", "Eve", "h", NOW)
     group.logins[other.id] = await group.store.create_web_session(other.id, NOW, timedelta(hours=1))
