@@ -285,6 +285,10 @@ async def test_a_group_handed_over_during_its_session_seats_the_new_lead_as_lead
     assert seat["you"]["role"] == "lead_therapist"
     joined = await lea.event("participant_joined")
     assert joined["data"]["participant"]["role"] == "lead_therapist"
+    # Lea, who led it before, no longer comes in once she has left.
+    assert await lea.expect("leave") == {}
+    again = await group.socket(group.lead_id)
+    assert (await again.error("enter", {"group": group.group_id}))["code"] == "not_allowed"
 
 
 async def test_a_therapist_of_another_group_is_refused(group: Group) -> None:
