@@ -162,7 +162,9 @@ export function renderOthersVideo(
         ? "hint.weakLine"
         : null;
   hint.hidden = hintKey === null;
-  hintText.textContent = hintKey ? t(hintKey) : "";
+  // A live region: set only when it changes, or a screen reader may read it again.
+  const text = hintKey ? t(hintKey) : "";
+  if (hintText.textContent !== text) hintText.textContent = text;
   modeButton.textContent = mode === "speakers" ? t("room.everyonesVideo") : t("room.onlyWhoSpeaks");
   modeButton.dataset.mode = mode === "speakers" ? "all" : "speakers";
   return statusKey === "status.connected" && off ? "status.othersVideoOff" : statusKey;
