@@ -503,12 +503,16 @@ class TherapistPages:
 
     async def early_arrivals_now(self, request: web.Request) -> web.Response:
         """The group page's line of who waits for the session to open, for its script
-        (every 10 s while the page is open and no session is). Not audited: it shows
-        the first names of members of a group whose page view was audited."""
+        (every 10 s while the page is open and no session is), and whether a session
+        is open now (the other therapist opened it: the page shows it). Not audited:
+        it shows the first names of members of a group whose page view was audited."""
         therapist, _ = await self._require_login(request)
         group = await self._group_of(request, therapist)
         return web.json_response(
-            {"line": self._early_arrivals_line(request, group.id)},
+            {
+                "line": self._early_arrivals_line(request, group.id),
+                "session_open": await self.store.open_session_of(group.id) is not None,
+            },
             headers={"Cache-Control": "no-store"},
         )
 

@@ -601,7 +601,13 @@ def test_a_member_who_comes_early_goes_in_by_herself_once_the_session_opens(
             timeout=30000,
         )
 
-        lea.page.click("#open-session")
+        # She opens the session in another tab: this one shows it by itself.
+        other_tab = lea.context.new_page()
+        other_tab.goto(lea.page.url)
+        other_tab.click("#open-session")
+        other_tab.wait_for_selector("#enter-room")
+        other_tab.close()
+        lea.page.wait_for_selector("#enter-room", timeout=30000)
         lea.page.click("#enter-room")
         go_in(lea.page)
         # Within the page's next try (every 10 s or so) she is in the waiting room.

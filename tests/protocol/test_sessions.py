@@ -171,14 +171,16 @@ async def test_the_group_page_lists_who_waits_for_the_session_to_open(group: Gro
         assert response.status == 200
         return await response.text()
 
-    async def line_now(login: str | None = None) -> str:
+    async def line_now(login: str | None = None, session_open: bool = False) -> str:
         """What the group page's script reads every 10 s (the page's own line)."""
         headers = {"Cookie": f"grouproom_login={login or group.logins[group.lead_id]}"}
         response = await group.client.get(
             f"/groups/{group.group_id}/early-arrivals?lang=nl", headers=headers
         )
         assert response.status == 200 and response.headers["Cache-Control"] == "no-store"
-        line: str = (await response.json())["line"]
+        data = await response.json()
+        assert data["session_open"] is session_open
+        line: str = data["line"]
         return line
 
     assert '<p id="early-arrivals" class="early-arrivals" role="status"' in await group_page()
@@ -208,7 +210,7 @@ async def test_the_group_page_lists_who_waits_for_the_session_to_open(group: Gro
     await open_session(group)
     await group.therapist(group.lead_id)
     assert hub.early_arrivals(group.group_id) == []
-    assert await line_now() == ""
+    assert await line_now(session_open=True) == ""
     # A page that stops trying drops off.
     hub.early["other-group"] = {"x": ("Cas", hub.clock() - 60, hub.clock() - 60)}
     assert hub.early_arrivals("other-group") == []

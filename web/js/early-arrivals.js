@@ -1,6 +1,7 @@
 // The group page's line of members who already wait for the session to open (their
 // pages try to enter every 10 s or so): kept current while the page is open, so that
 // a therapist who has it open before a session sees them arrive without reloading.
+// Once a session is open (the other therapist opened it), the page is loaded again.
 
 const POLL_MS = 10000;
 const POLL_LIMIT_MS = 3 * 60 * 60 * 1000; // a page left open all day stops asking
@@ -21,6 +22,11 @@ async function refresh() {
     data = await response.json();
   } catch {
     return true; // the server restarts, or the line is down: ask again later
+  }
+  if (data.session_open === true) {
+    // The other therapist opened the session: the page shows it, and the way in.
+    location.reload();
+    return false;
   }
   const text = typeof data.line === "string" ? data.line : "";
   if (line.textContent !== text) line.textContent = text;
