@@ -621,6 +621,21 @@ def test_a_member_who_comes_early_goes_in_by_herself_once_the_session_opens(
         assert ann.page.evaluate("window.__e2eTones") == 2
         assert ann.page.title().startswith("Early group")
 
+        # Leave asks first, "Stay" first in line; once she has left, one tap takes her
+        # back to her seat (no invite link, no waiting room).
+        ann.page.click("#leave-button")
+        ann.page.wait_for_selector("#leave-dialog[open]")
+        assert ann.page.evaluate("document.activeElement.id") == "leave-stay"
+        ann.page.click("#leave-stay")
+        assert ann.page.is_visible("#room") and ann.page.is_hidden("#leave-dialog")
+        ann.page.click("#leave-button")
+        ann.page.click("#leave-confirm")
+        ann.page.wait_for_selector("#left:not([hidden])", timeout=10000)
+        ann.page.click("#back-in")
+        go_in(ann.page)
+        lea.page.wait_for_selector("#participants li:has-text('Ann')", timeout=10000)
+        assert lea.page.is_hidden("#waiting-list .admit-button")
+
         # Bob comes once Lea is in the room: she hears him knock (two notes).
         tones = lea.page.evaluate("window.__e2eTones")
         bob = open_page(chromium, links[1], "Bob")
@@ -634,6 +649,7 @@ def test_a_member_who_comes_early_goes_in_by_herself_once_the_session_opens(
         lea.page.click("#end-button")
         lea.page.click("#end-confirm")
         ann.page.wait_for_selector("#left:not([hidden])", timeout=10000)
+        assert ann.page.is_hidden("#back-in")  # the session has ended
         ann.page.reload()
         ann.page.wait_for_selector("#way-in-error:not([hidden])", timeout=10000)
         assert "session has ended" in ann.page.inner_text("#way-in-message")

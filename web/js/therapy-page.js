@@ -22,6 +22,8 @@ import { Signaling, SignalingError, signalingUrl } from "./signaling.js";
 
 const byId = (id) => document.getElementById(id);
 const THERAPIST_ROLES = ["lead_therapist", "cotherapist"];
+// Why a page's connection ended, when the way back in is simply the page again.
+const COMING_BACK = ["left", "connection_lost", "idle", "shutdown"];
 const path = location.pathname.split("/").filter(Boolean);
 // /join/<invite token> for members and observers, /groups/<id>/room for therapists.
 const credentials = path[0] === "join" ? { invite: path[1] } : { group: path[1] };
@@ -508,6 +510,9 @@ function render() {
     const loginAgain = byId("login-again");
     loginAgain.hidden = state.endedCause !== "logged_out";
     loginAgain.href = location.pathname + location.search;
+    // Left (perhaps by a slip of the finger) or cut off: the way back in is one tap,
+    // not the invite link again. Not after being removed, the end, or another device.
+    byId("back-in").hidden = !COMING_BACK.includes(state.endedCause);
   }
   renderPhase();
   renderParticipants();
@@ -978,7 +983,15 @@ byId("remove-dialog").addEventListener("close", () => {
   }
   dialog.returnValue = "";
 });
-byId("leave-button").addEventListener("click", () => room && room.leave());
+// Leaving asks first: on a tablet, Leave is one tap away from the other buttons.
+byId("leave-button").addEventListener("click", () => {
+  byId("leave-dialog").returnValue = "";
+  byId("leave-dialog").showModal();
+});
+byId("leave-dialog").addEventListener("close", () => {
+  if (byId("leave-dialog").returnValue === "leave" && room) room.leave();
+});
+byId("back-in").addEventListener("click", () => location.reload());
 // An open tile menu closes on a click elsewhere or Escape.
 document.addEventListener("click", (event) => {
   for (const menu of document.querySelectorAll("details.tile-actions[open]")) {
