@@ -71,10 +71,12 @@ export class VideoVisibility {
   }
 
   /** Only these participants' video, of those in view (a set of ids), or whatever is
-   * in view (null). */
+   * in view (null). Sent with the next batch, like a change of view: at once, right
+   * after `start`, the tiles in view are not known yet, and an empty list would pause
+   * every video only to resume it (each at a keyframe) a moment later. */
   setAllowed(allowed) {
     this.allowed = allowed;
-    this.flush();
+    this.schedule();
   }
 
   /** The participant ids whose video is shown now. */
