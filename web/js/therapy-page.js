@@ -969,13 +969,18 @@ byId("mute-all").addEventListener("click", () =>
 byId("lock-button").addEventListener("click", () =>
   moderate(state.session && state.session.locked ? "unlock" : "lock"),
 );
-byId("end-button").addEventListener("click", () => {
-  byId("end-dialog").returnValue = "";
-  byId("end-dialog").showModal();
-});
-byId("end-dialog").addEventListener("close", () => {
-  if (byId("end-dialog").returnValue === "end") moderate("end");
-});
+/** `buttonId` opens the dialog `dialogId`; its submit button of `value` does `action`. */
+function confirmWith(buttonId, dialogId, value, action) {
+  const dialog = byId(dialogId);
+  byId(buttonId).addEventListener("click", () => {
+    dialog.returnValue = "";
+    dialog.showModal();
+  });
+  dialog.addEventListener("close", () => {
+    if (dialog.returnValue === value) action();
+  });
+}
+confirmWith("end-button", "end-dialog", "end", () => moderate("end"));
 byId("remove-dialog").addEventListener("close", () => {
   const dialog = byId("remove-dialog");
   if (dialog.returnValue === "remove") {
@@ -984,13 +989,7 @@ byId("remove-dialog").addEventListener("close", () => {
   dialog.returnValue = "";
 });
 // Leaving asks first: on a tablet, Leave is one tap away from the other buttons.
-byId("leave-button").addEventListener("click", () => {
-  byId("leave-dialog").returnValue = "";
-  byId("leave-dialog").showModal();
-});
-byId("leave-dialog").addEventListener("close", () => {
-  if (byId("leave-dialog").returnValue === "leave" && room) room.leave();
-});
+confirmWith("leave-button", "leave-dialog", "leave", () => room && room.leave());
 byId("back-in").addEventListener("click", () => location.reload());
 // An open tile menu closes on a click elsewhere or Escape.
 document.addEventListener("click", (event) => {
