@@ -314,7 +314,6 @@ function renderChat() {
   }
   // A member has one channel: no tabs to choose from (they took a row of a short panel).
   byId("chat-tabs").hidden = !state.moderator;
-  byId("chat-tab-therapists").hidden = !state.moderator;
   // A live region: new lines are appended, and the log is rebuilt only when another
   // channel or a new history (a seat's) is shown; rebuilt at every render, a screen
   // reader would read the whole chat again, and the reader would be pulled down from
@@ -480,7 +479,7 @@ function render() {
   const member = state.you && state.you.role === "member";
   for (const element of document.querySelectorAll(".member-only")) element.hidden = !member;
   for (const element of document.querySelectorAll(".therapist-only")) {
-    if (!["waiting-box", "signals", "chat-tab-therapists"].includes(element.id)) {
+    if (!["waiting-box", "signals"].includes(element.id)) {
       element.hidden = !state.moderator;
     }
   }
