@@ -245,7 +245,8 @@ every server in it, one scenario after the other, with the same bots:
   Every payload carries a 12-byte stamp (publisher, send time), so each packet's
   delay from the publisher's send to the subscriber's receive is known. The bots
   count RTP in the datagram callback (with grouproom's direct_receive, for every
-  server alike), so that their own queueing adds less to the delays they measure. The bots
+  server alike), so that their own queueing adds less to the delays they measure. They
+  keep ICE consent as browsers do (30 s after the last answer, RFC 7675). The bots
   show every video all the time (they never send `set_visible_video`): the figures
   are the worst case, where no member has a hidden tab or a tile out of view.
 - **Servers**: grouproom as `grouproom serve` (its defaults: uvloop, one process);

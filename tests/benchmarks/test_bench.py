@@ -13,12 +13,16 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import aioice.ice
 import pytest
 
 from benchmarks.bot_media import PACING_RATE, PACING_STEP, paced_wait, speaks
+from benchmarks.bot_process import use_rfc7675_consent
 from benchmarks.bots import keep_grouproom_socket_alive
 from grouproom.app import create_app
+from grouproom.media import consent
 from grouproom.settings import Settings
+from tests.media.test_consent import connect_over_loopback
 from tests.protocol.conftest import AiohttpClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,3 +120,29 @@ async def test_a_bots_socket_outlives_the_servers_idle_timeout(
         draining.cancel()
         await alive.close()
         await silent.close()
+
+
+async def test_a_bots_ice_connection_outlives_late_consent_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bot keeps consent as RFC 7675 says (30 s after the last answer), not as
+    aioice does (six checks in a row unanswered within 0.5 s): answers held back
+    0.7 s, as on a machine busy with other work, do not end its connection. Both
+    consent intervals and the timeout are scaled down, so that aioice's own check
+    would close it within about 4 s."""
+    monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.5)
+    monkeypatch.setattr(consent, "CONSENT_INTERVAL", 0.5)
+    monkeypatch.setattr(consent, "CONSENT_TIMEOUT", 4.0)
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda **_: ["127.0.0.1"])
+    monkeypatch.setattr(aioice.ice.Connection, "query_consent", aioice.ice.Connection.query_consent)
+    use_rfc7675_consent()
+    bot = aioice.ice.Connection(ice_controlling=True, components=1)
+    server = aioice.ice.Connection(ice_controlling=False, components=1)
+    answers = await connect_over_loopback(bot, server)
+    try:
+        answers.delay = 0.7
+        await asyncio.sleep(8.0)
+        assert not bot._closing, "the bot's connection ended although every check was answered"
+    finally:
+        await server.close()
+        await bot.close()

@@ -50,6 +50,18 @@ async def pair(
         keep_consent, server
     )
     client = aioice.ice.Connection(ice_controlling=True, components=1)
+    answers = await connect_over_loopback(server, client)
+    yield server, answers
+    await client.close()
+    await server.close()
+
+
+async def connect_over_loopback(
+    server: aioice.ice.Connection, client: aioice.ice.Connection
+) -> Answers:
+    """Connect the two (with host candidates on loopback only: monkeypatch
+    aioice.ice.get_host_addresses first); the client's answers to the server's
+    checks are then held back or dropped as the returned `Answers` says."""
     for connection in (server, client):
         await connection.gather_candidates()
     server.remote_username, server.remote_password = client.local_username, client.local_password
@@ -62,9 +74,7 @@ async def pair(
     answers = Answers()
     for protocol in client._protocols:
         protocol.send_stun = answers.wrap(protocol.send_stun)  # type: ignore[method-assign]
-    yield server, answers
-    await client.close()
-    await server.close()
+    return answers
 
 
 async def test_late_answers_keep_consent_and_none_end_it(
