@@ -25,6 +25,10 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
             "turn two-step login off for you."
         ),
         "logout": "Log out",
+        "login_ended": "Your login has ended. Log in again to go on.",
+        "login_ended_typing": (
+            "Your login has ended. Copy what you typed here, then log in again in another tab."
+        ),
         "form_expired": "This form has expired. Please try again.",
         "groups_title": "Your groups",
         "no_groups": "You have no groups yet.",
@@ -224,6 +228,11 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
             "twee stappen voor u uitzetten."
         ),
         "logout": "Uitloggen",
+        "login_ended": "U bent uitgelogd. Log opnieuw in om verder te gaan.",
+        "login_ended_typing": (
+            "U bent uitgelogd. Kopieer wat u hier typte en log daarna "
+            "in een ander tabblad opnieuw in."
+        ),
         "form_expired": "Dit formulier is verlopen. Probeer het opnieuw.",
         "groups_title": "Uw groepen",
         "no_groups": "U heeft nog geen groepen.",

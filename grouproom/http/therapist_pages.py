@@ -144,6 +144,7 @@ class TherapistPages:
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_get("/login", self.login_page)
+        router.add_get("/login/state", self.login_state_now)
         router.add_post("/login", self.login)
         router.add_post("/logout", self.logout)
         router.add_get("/groups", self.groups)
@@ -198,6 +199,9 @@ class TherapistPages:
         context.setdefault("therapist", None)
         context.setdefault("csrf", "")
         context.setdefault("message", "")
+        # Where a page that leaves because its login ended comes back to after the
+        # login (login-ended.js): itself, unless it answered a form.
+        context.setdefault("login_next", request.path_qs if request.method == "GET" else "")
         text = self.templates.get_template(template).render(lang=lang, t=TEXTS[lang], **context)
         response = web.Response(
             status=status,
@@ -228,13 +232,18 @@ class TherapistPages:
             or self.settings.public_url.startswith("https://")
         )
 
-    async def _logged_in(self, request: web.Request) -> tuple[Therapist, str] | None:
-        return await logged_in(self.store, request, self._now())
+    async def _logged_in(
+        self, request: web.Request, note_use: bool = True
+    ) -> tuple[Therapist, str] | None:
+        return await logged_in(self.store, request, self._now(), note_use)
 
     async def _require_login(
-        self, request: web.Request, setting_up: bool = False
+        self, request: web.Request, setting_up: bool = False, note_use: bool = True
     ) -> tuple[Therapist, str]:
-        found = await self._logged_in(request)
+        """The therapist logged in, or a redirect to the login page. `note_use`
+        false: the request does not keep the login from idling out (a page's
+        script asking by itself, not the therapist doing something)."""
+        found = await self._logged_in(request, note_use)
         if found is None:
             raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='')}")
         therapist, _ = found
@@ -264,7 +273,19 @@ class TherapistPages:
     async def login_page(self, request: web.Request) -> web.Response:
         if await self._logged_in(request) is not None:
             raise web.HTTPSeeOther("/groups")
-        return self._login_form(request, "", "", 200)
+        # A page that left the screen because its login ended says why.
+        ended = self._text(request, "login_ended") if request.query.get("ended") == "1" else ""
+        return self._login_form(request, "", ended, 200)
+
+    async def login_state_now(self, request: web.Request) -> web.Response:
+        """Whether the login of the request's cookie still stands, for the script of
+        every page shown to a logged-in therapist (login-ended.js), which leaves the
+        page for the login page once it has ended: the group's names and invite links
+        do not stay on a shared screen. Asking is not use of the login."""
+        found = await self._logged_in(request, note_use=False)
+        return web.json_response(
+            {"logged_in": found is not None}, headers={"Cache-Control": "no-store"}
+        )
 
     def _login_form(
         self, request: web.Request, email: str, message: str, status: int
@@ -505,8 +526,10 @@ class TherapistPages:
         """The group page's line of who waits for the session to open, for its script
         (every 10 s while the page is open and no session is), and whether a session
         is open now (the other therapist opened it: the page shows it). Not audited:
-        it shows the first names of members of a group whose page view was audited."""
-        therapist, _ = await self._require_login(request)
+        it shows the first names of members of a group whose page view was audited.
+        Nor does it count as the therapist's activity: a group page left open would
+        otherwise keep her login from idling out for as long as it asks."""
+        therapist, _ = await self._require_login(request, note_use=False)
         group = await self._group_of(request, therapist)
         return web.json_response(
             {
@@ -857,13 +880,14 @@ class TherapistPages:
 
 
 async def logged_in(
-    store: Store, request: web.Request, now: datetime
+    store: Store, request: web.Request, now: datetime, note_use: bool = True
 ) -> tuple[Therapist, str] | None:
-    """The therapist whose login cookie came with the request, and the login token."""
+    """The therapist whose login cookie came with the request, and the login token
+    (its use noted unless `note_use` is false)."""
     token = request.cookies.get(LOGIN_COOKIE)
     if not token or len(token) > 100:
         return None
-    therapist = await store.web_session(token, now, LOGIN_IDLE_LIMIT)
+    therapist = await store.web_session(token, now, LOGIN_IDLE_LIMIT, note_use)
     return None if therapist is None else (therapist, token)
 
 

@@ -202,19 +202,20 @@ class Store:
         return token
 
     async def web_session(
-        self, token: str, now: datetime, idle_limit: timedelta
+        self, token: str, now: datetime, idle_limit: timedelta, note_use: bool = True
     ) -> Therapist | None:
         """The therapist logged in with this token, if the login is still valid;
         it lapses after `idle_limit` without use, and at its expiry."""
-        state, therapist = await self.login_state(token, now, idle_limit)
+        state, therapist = await self.login_state(token, now, idle_limit, note_use)
         return therapist if state is LoginState.VALID else None
 
     async def login_state(
-        self, token: str, now: datetime, idle_limit: timedelta
+        self, token: str, now: datetime, idle_limit: timedelta, note_use: bool = True
     ) -> tuple[LoginState, Therapist | None]:
         """How a login stands, and its therapist. A valid login's use is noted (so that
-        it does not idle out); one found idle has its expiry set to now, so that it
-        stays lapsed. A lapsed login is kept a while (create_web_session) so that a
+        it does not idle out) unless `note_use` is false (a page's script asking by
+        itself, not the therapist); one found idle has its expiry set to now, so that
+        it stays lapsed. A lapsed login is kept a while (create_web_session) so that a
         connection opened with it can tell a lapse from an end."""
         sessions, therapists = schema.web_sessions, schema.therapists
         mine = sessions.c.token_hash == _token_hash(token)
@@ -236,7 +237,8 @@ class Store:
                 await connection.execute(update(sessions).where(mine).values(expires_at=now))
             else:
                 state = LoginState.VALID
-                await connection.execute(update(sessions).where(mine).values(last_seen_at=now))
+                if note_use:
+                    await connection.execute(update(sessions).where(mine).values(last_seen_at=now))
         return state, _therapist(row)
 
     async def end_web_session(self, token: str) -> None:

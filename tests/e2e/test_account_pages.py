@@ -5,6 +5,7 @@ she changes her password."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 import uuid
@@ -15,7 +16,7 @@ from playwright.sync_api import Browser, Page
 
 from grouproom.accounts.two_factor import code_at, step_at
 from tests.e2e.conftest import TEST_OUTPUT, Server
-from tests.e2e.test_therapy_session import PASSWORD, add_therapist
+from tests.e2e.test_therapy_session import PASSWORD, add_therapist, set_up_group
 
 pytestmark = pytest.mark.e2e
 
@@ -105,3 +106,55 @@ def test_a_therapist_sets_up_an_app_and_logs_in_with_its_code(
     finally:
         for context in contexts:
             context.close()
+
+
+def test_her_pages_leave_the_screen_once_her_login_has_ended(
+    chromium: Browser, server: Server, netns: str
+) -> None:
+    """Logged out in another tab: within a minute her group page (names, invite
+    links) gives way to the login page, which says why and leads back to it; a page
+    with something typed in it stays, and says so. The clock is Playwright's, so the
+    minute passes at once."""
+    email = f"lea-{uuid.uuid4().hex[:8]}@example.org"
+    add_therapist(server, email, "Lea")
+    context = chromium.new_context(locale="en-US")
+    try:
+        page = context.new_page()
+        page.clock.install()
+        log_in_with_password(page, server, email)
+        page.wait_for_url(f"{server.base_url}/groups")
+        group_url, _ = set_up_group(page, f"Ended group {uuid.uuid4().hex[:6]}", ["Ann"])
+        page.goto(group_url)
+        typing = context.new_page()
+        typing.clock.install()
+        typing.goto(f"{server.base_url}/groups")
+        typing.fill("#group-name", "Half a name")
+        # A minute with the login in use: both stay.
+        for each in (page, typing):
+            each.clock.run_for(61_000)
+        page.wait_for_timeout(500)
+        assert page.url == group_url and typing.url == f"{server.base_url}/groups"
+
+        other = context.new_page()
+        other.goto(f"{server.base_url}/groups")
+        other.click("#logout-button")
+        other.wait_for_url(re.compile(r".*/login$"))
+        other.close()
+        assert page.is_visible("#roster"), "left before its next check"
+        page.clock.run_for(61_000)
+        page.wait_for_url(re.compile(r".*/login\?ended=1&next="), timeout=10000)
+        assert "Your login has ended" in page.inner_text("#message")
+        assert "Ann" not in page.inner_text("body")
+        typing.clock.run_for(61_000)
+        typing.wait_for_selector("#login-ended", timeout=10000)
+        assert "Copy what you typed" in typing.inner_text("#login-ended")
+        assert typing.input_value("#group-name") == "Half a name"
+
+        # Logging in again leads back to the group page.
+        page.fill("#email", email)
+        page.fill("#password", PASSWORD)
+        page.click("#login-button")
+        page.wait_for_url(group_url)
+        assert page.is_visible("#roster")
+    finally:
+        context.close()

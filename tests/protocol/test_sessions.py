@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestClient
 from grouproom.accounts.passwords import hash_password
 from grouproom.app import create_app, hub_key, store_key
 from grouproom.data_dir import load_or_create_secret
+from grouproom.http.therapist_pages import LOGIN_IDLE_LIMIT
 from grouproom.media.forwarder import Forwarder
 from grouproom.rooms.invites import InviteClaims, make_invite
 from grouproom.rooms.roles import Role
@@ -214,6 +215,33 @@ async def test_the_group_page_lists_who_waits_for_the_session_to_open(group: Gro
     # A page that stops trying drops off.
     hub.early["other-group"] = {"x": ("Cas", hub.clock() - 60, hub.clock() - 60)}
     assert hub.early_arrivals("other-group") == []
+
+
+async def test_the_group_pages_own_asking_does_not_keep_a_login_from_idling_out(
+    group: Group,
+) -> None:
+    """The group page's script asks every 10 s for as long as the page is open: that
+    is not the therapist using her login, so a login idle for its limit lapses
+    although the script kept asking (a page she opened counts as use)."""
+
+    async def idle_login() -> str:
+        """A login last used a moment less than the idle limit ago."""
+        since = datetime.now(UTC) - LOGIN_IDLE_LIMIT + timedelta(seconds=1.5)
+        return await group.store.create_web_session(group.lead_id, since, timedelta(hours=12))
+
+    async def status(address: str, login: str) -> int:
+        response = await group.client.get(
+            address, headers={"Cookie": f"grouproom_login={login}"}, allow_redirects=False
+        )
+        return response.status
+
+    poll, page = f"/groups/{group.group_id}/early-arrivals", f"/groups/{group.group_id}"
+    asked, viewed = await idle_login(), await idle_login()
+    assert await status(poll, asked) == 200
+    assert await status(page, viewed) == 200
+    await asyncio.sleep(2.0)  # past the idle limit of both, counted from their last use
+    assert await status(poll, asked) == 303, "the script's asking kept the login alive"
+    assert await status(page, viewed) == 200
 
 
 def _tampered_signature(token: str) -> str:

@@ -295,6 +295,33 @@ async def test_logout_ends_the_login(lea: Browser) -> None:
     assert "login_nonce" in page  # back at the login form
 
 
+async def test_her_pages_can_ask_whether_the_login_still_stands(lea: Browser) -> None:
+    """Every page shown to a logged-in therapist carries the script that leaves it
+    once the login has ended, and where to come back to (itself; nothing for a page
+    that answered a form); the login page it goes to says why."""
+
+    async def state() -> object:
+        async with lea.session.get(lea.origin + "/login/state") as response:
+            assert response.status == 200 and response.headers["Cache-Control"] == "no-store"
+            return (await response.json())["logged_in"]
+
+    assert await state() is True
+    _, page = await lea.get("/groups?lang=en")
+    assert '<script type="module" src="/static/js/login-ended.js"></script>' in page
+    assert 'data-login-next="/groups?lang=en"' in page
+    _, path, answer = await lea.post(
+        "/groups", {"name": "", "language": "nl", "rules": "R.", "csrf": await lea.csrf()}
+    )
+    assert path == "/groups" and 'data-login-next=""' in answer  # the form again, with why
+    token = await lea.csrf()
+    await lea.post("/logout", {"csrf": token})
+    assert await state() is False
+    _, login_page = await lea.get("/login?ended=1&next=%2Fgroups&lang=en")
+    assert "Your login has ended" in login_page and "login-ended.js" not in login_page
+    _, plain_login = await lea.get("/login?lang=en")
+    assert "Your login has ended" not in plain_login
+
+
 # -- groups and their data -----------------------------------------------------------
 
 

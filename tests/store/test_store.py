@@ -226,6 +226,17 @@ async def test_the_audit_log_is_append_only(store: Store) -> None:
     assert len(await store.audit_of_group(group_id)) == 5
 
 
+async def test_a_login_asked_about_without_noting_use_still_idles_out(store: Store) -> None:
+    lead_id, _, _ = await lead_and_group(store)
+    hour = timedelta(hours=1)
+    token = await store.create_web_session(lead_id, NOW, lifetime=12 * hour)
+    assert (await store.login_state(token, NOW + hour, 3 * hour))[0] is LoginState.VALID
+    quiet = await store.login_state(token, NOW + 3 * hour, 3 * hour, note_use=False)
+    assert quiet[0] is LoginState.VALID
+    # Idle since the use at one hour, not since the question at three.
+    assert (await store.login_state(token, NOW + 4.5 * hour, 3 * hour))[0] is LoginState.LAPSED
+
+
 async def test_naive_datetimes_are_refused(store: Store) -> None:
     with pytest.raises(Exception, match="aware"):
         await store.add_therapist("x@example.org", "X", "hash", datetime(2026, 1, 1))
