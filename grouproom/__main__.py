@@ -5,6 +5,7 @@ grouproom therapist add|list|set-password|reset-two-factor|disable|enable
 grouproom group list|hand-over           therapy groups, for an operator
 grouproom audit                          the audit log as JSON lines (NEN 7513)
 grouproom member export|delete ID        one roster member's data (GDPR)
+grouproom backup FOLDER                  a restorable copy, made while the server runs
 
 The operator's commands are in operator_commands.py.
 """
@@ -181,6 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("id", help="the roster entry's id")
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     add_storage_arguments(delete)
+    backup = commands.add_parser(
+        "backup",
+        help="copy the database and the secret key into a new folder, consistently, "
+        "while the server runs (the folder is a data folder to restore from)",
+    )
+    backup.add_argument("folder", help="a new or empty folder")
+    add_storage_arguments(backup)
     return parser
 
 
@@ -389,6 +397,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return export_member(settings, arguments.id, arguments.output)
     if arguments.command == "member":
         return delete_member(settings, arguments.id, arguments.yes)
+    if arguments.command == "backup":
+        from grouproom.backup import backup
+
+        return backup(settings, arguments.folder)
     return 0
 
 

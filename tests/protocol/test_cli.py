@@ -170,34 +170,45 @@ async def read_until(stream: asyncio.StreamReader, marker: str, seconds: float =
     return text
 
 
+async def first_start(server: asyncio.subprocess.Process) -> tuple[str, dict[str, str]]:
+    """What a new installation prints: the demo therapist's password and the demo
+    members' invite links, by name."""
+    assert server.stdout is not None
+    printed = await read_until(server.stdout, "invite link for Olga")
+    password = printed.split("password (shown only now): ")[1].split()[0]
+    return password, dict(re.findall(r"invite link for (.+?): (\S+)", printed))
+
+
+async def check_the_demo_works(port: int, password: str, links: dict[str, str]) -> None:
+    """The demo therapist logs in with `password`, and Anna's invite link is taken."""
+    base = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        async with session.get(f"{base}/login") as response:
+            nonce = re.search(r'name="login_nonce" value="([^"]+)"', await response.text())
+        assert nonce is not None
+        form = {
+            "email": "demo@grouproom.invalid",
+            "password": password,
+            "login_nonce": nonce.group(1),
+        }
+        async with session.post(f"{base}/login", data=form, headers={"Origin": base}) as r:
+            assert r.url.path == "/groups" and "Demogroep" in await r.text()
+        async with session.ws_connect(f"ws://127.0.0.1:{port}/ws") as ws:
+            token = links["Anna"].rsplit("/", 1)[1]
+            await ws.send_json(
+                {"v": 1, "type": "session_info", "id": "1", "data": {"invite": token}}
+            )
+            reply = await ws.receive_json(timeout=10)
+    assert reply["data"]["you"]["name"] == "Anna" and reply["data"]["session_open"] is True
+
+
 async def test_a_new_installation_prints_a_working_demo_group(tmp_path: Path) -> None:
     port = free_port()
     server = await start_server(tmp_path, "--port", str(port))
     try:
-        assert server.stdout is not None
-        printed = await read_until(server.stdout, "invite link for Olga")
-        password = printed.split("password (shown only now): ")[1].split()[0]
-        links = dict(re.findall(r"invite link for (.+?): (\S+)", printed))
+        password, links = await first_start(server)
         assert set(links) == {"Anna", "Bram", "Olga (stagiair)"}
-        base = f"http://127.0.0.1:{port}"
-        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-            async with session.get(f"{base}/login") as response:
-                nonce = re.search(r'name="login_nonce" value="([^"]+)"', await response.text())
-            assert nonce is not None
-            form = {
-                "email": "demo@grouproom.invalid",
-                "password": password,
-                "login_nonce": nonce.group(1),
-            }
-            async with session.post(f"{base}/login", data=form, headers={"Origin": base}) as r:
-                assert r.url.path == "/groups" and "Demogroep" in await r.text()
-            async with session.ws_connect(f"ws://127.0.0.1:{port}/ws") as ws:
-                token = links["Anna"].rsplit("/", 1)[1]
-                await ws.send_json(
-                    {"v": 1, "type": "session_info", "id": "1", "data": {"invite": token}}
-                )
-                reply = await ws.receive_json(timeout=10)
-        assert reply["data"]["you"]["name"] == "Anna" and reply["data"]["session_open"] is True
+        await check_the_demo_works(port, password, links)
     finally:
         server.send_signal(signal.SIGTERM)
         await asyncio.wait_for(server.wait(), 20)

@@ -102,7 +102,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-async def _create_database(server: PostgresServer) -> str:
+async def create_database(server: PostgresServer) -> str:
     name = f"test_{uuid.uuid4().hex[:12]}"
     connection = await asyncpg.connect(server.url("postgres", driver="postgresql"))
     try:
@@ -118,7 +118,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return sqlite_url(tmp_path / "grouproom.db")
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    return server.url(await _create_database(server))
+    return server.url(await create_database(server))
 
 
 @pytest.fixture
