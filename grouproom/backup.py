@@ -26,14 +26,12 @@ import os
 import shutil
 import sqlite3
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 from grouproom.data_dir import SECRET_FILE
 from grouproom.exit_codes import EXIT_SETTINGS
-from grouproom.operator_commands import CLI_ACTOR
+from grouproom.operator_commands import operator_action
 from grouproom.settings import Settings
-from grouproom.store.records import AuditEntry
 from grouproom.store.store import Store
 
 DATABASE_FILE = "grouproom.db"
@@ -109,17 +107,7 @@ def embedded_database(settings: Settings) -> Path | None:
 async def _audit(settings: Settings, what: str) -> None:
     store = await Store.open(settings.effective_database_url)
     try:
-        await store.append_audit(
-            AuditEntry(
-                datetime.now(UTC),
-                CLI_ACTOR,
-                "operator",
-                "backup",
-                None,
-                None,
-                what,
-            )
-        )
+        await store.append_audit(operator_action("backup", detail=what))
     finally:
         await store.close()
 

@@ -54,6 +54,13 @@ def add_therapist(settings: Settings, email: str, name: str, password_stdin: boo
 CLI_ACTOR = "command-line"
 
 
+def operator_action(
+    action: str, subject: str | None = None, group_id: str | None = None, detail: str = ""
+) -> AuditEntry:
+    """The audit entry of something an operator did on the command line, now."""
+    return AuditEntry(datetime.now(UTC), CLI_ACTOR, "operator", action, subject, group_id, detail)
+
+
 async def _open_store(settings: Settings) -> Store:
     if not settings.database_url:
         ensure_data_dir(settings.data_dir)
@@ -112,9 +119,7 @@ def _operator_change(
             raise StoreError(f"there is no therapist with email {email.strip().lower()}")
         await change(store, therapist.id)
         await store.end_web_sessions_of(therapist.id)
-        await store.append_audit(
-            AuditEntry(datetime.now(UTC), CLI_ACTOR, "operator", action, therapist.id, None)
-        )
+        await store.append_audit(operator_action(action, therapist.id))
 
     return _in_store(settings, run, done)
 
@@ -200,14 +205,8 @@ def hand_over_group(settings: Settings, group_id: str, email: str) -> int:
             raise StoreError(f"unknown group {group_id}")
         await store.hand_over_group(group_id, therapist.id)
         await store.append_audit(
-            AuditEntry(
-                datetime.now(UTC),
-                CLI_ACTOR,
-                "operator",
-                "hand_over_group",
-                therapist.id,
-                group_id,
-                f"lead before: {group.lead_therapist_id}",
+            operator_action(
+                "hand_over_group", therapist.id, group_id, f"lead before: {group.lead_therapist_id}"
             )
         )
 
@@ -272,17 +271,7 @@ def export_audit(settings: Settings, wanted: AuditFilter, output: str | None) ->
         store = await _open_store(settings)
         count = 0
         try:
-            await store.append_audit(
-                AuditEntry(
-                    datetime.now(UTC),
-                    CLI_ACTOR,
-                    "operator",
-                    "export_audit_log",
-                    None,
-                    None,
-                    wanted.describe(),
-                )
-            )
+            await store.append_audit(operator_action("export_audit_log", detail=wanted.describe()))
             after = 0
             while page := await store.audit_after(
                 after, AUDIT_PAGE, since, until, wanted.group_id, wanted.actor_id
@@ -326,16 +315,7 @@ def export_member(settings: Settings, entry_id: str, output: str | None) -> int:
         try:
             document = await store.member_data(entry_id)
             group_id = document["roster_entry"]["group"]["id"]
-            await store.append_audit(
-                AuditEntry(
-                    datetime.now(UTC),
-                    CLI_ACTOR,
-                    "operator",
-                    "export_member_data",
-                    entry_id,
-                    group_id,
-                )
-            )
+            await store.append_audit(operator_action("export_member_data", entry_id, group_id))
             return document
         finally:
             await store.close()
@@ -373,10 +353,7 @@ def delete_member(settings: Settings, entry_id: str, confirmed: bool) -> int:
                 return entry.display_name
             counts = await store.erase_member(entry_id)
             await store.append_audit(
-                AuditEntry(
-                    datetime.now(UTC),
-                    CLI_ACTOR,
-                    "operator",
+                operator_action(
                     "erase_member_data",
                     entry_id,
                     counts.group_id,
