@@ -49,6 +49,30 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "invite_link": "Invite link",
         "copy_link": "Copy",
         "copied": "Copied",
+        "copy_invitation": "Copy invitation",
+        "copy_invitation_note": "A message with the link and how to join, to paste into an email",
+        "invitation": (
+            "Hello {name},\n\n"
+            "This is your personal link to the online group \u201c{group}\u201d:\n{link}\n\n"
+            "How it works:\n"
+            "- {device}\n"
+            "- You will not need an account or an app. First you can check your "
+            "camera and microphone, then you read the group\u2019s rules.\n"
+            "- If you are early, the page waits and goes on by itself when the "
+            "session begins.\n"
+            "- Find a quiet place where nobody can listen in. Headphones help.\n"
+            "- The link is for you alone: please do not pass it on.\n\n"
+            "Kind regards,\n{therapist}"
+        ),
+        "invitation_device_member": (
+            "Open the link on a computer, laptop or tablet with a camera and a "
+            "microphone, in a recent Chrome, Edge, Firefox or Safari."
+        ),
+        "invitation_device_observer": (
+            "Open the link on a computer, laptop or tablet, in a recent Chrome, Edge, "
+            "Firefox or Safari. As an observer you see and hear the group; nobody "
+            "sees or hears you."
+        ),
         "revoke": "Revoke link",
         "revoke_note": "The old link stops working; a new one appears.",
         "take_off_roster": "Take off roster",
@@ -253,6 +277,32 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "invite_link": "Uitnodigingslink",
         "copy_link": "Kopiëren",
         "copied": "Gekopieerd",
+        "copy_invitation": "Uitnodiging kopiëren",
+        "copy_invitation_note": (
+            "Een bericht met de link en hoe u meedoet, om in een e-mail te plakken"
+        ),
+        "invitation": (
+            "Beste {name},\n\n"
+            "Dit is uw persoonlijke link naar de onlinegroep \u2018{group}\u2019:\n{link}\n\n"
+            "Zo werkt het:\n"
+            "- {device}\n"
+            "- U heeft geen account of app nodig. Eerst kunt u uw camera en microfoon "
+            "controleren, daarna leest u de regels van de groep.\n"
+            "- Bent u te vroeg, dan wacht de pagina en gaat vanzelf verder als de "
+            "sessie begint.\n"
+            "- Zoek een rustige plek waar niemand kan meeluisteren. Een koptelefoon helpt.\n"
+            "- De link is alleen voor u: geef hem niet door aan anderen.\n\n"
+            "Met vriendelijke groet,\n{therapist}"
+        ),
+        "invitation_device_member": (
+            "Open de link op een computer, laptop of tablet met een camera en een "
+            "microfoon, in een recente Chrome, Edge, Firefox of Safari."
+        ),
+        "invitation_device_observer": (
+            "Open de link op een computer, laptop of tablet, in een recente Chrome, Edge, "
+            "Firefox of Safari. Als toehoorder ziet en hoort u de groep; niemand ziet of "
+            "hoort u."
+        ),
         "revoke": "Link intrekken",
         "revoke_note": "De oude link werkt niet meer; er verschijnt een nieuwe.",
         "take_off_roster": "Van de lijst halen",

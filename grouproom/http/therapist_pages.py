@@ -480,10 +480,10 @@ class TherapistPages:
         message: str = "",
         status: int = 200,
     ) -> web.Response:
-        roster = [
-            (entry, self._invite_link(request, group, entry.id, entry.invite_serial))
-            for entry in await self.store.roster_of(group.id)
-        ]
+        roster = []
+        for entry in await self.store.roster_of(group.id):
+            link = self._invite_link(request, group, entry.id, entry.invite_serial)
+            roster.append((entry, link, invitation(group, entry, link, therapist)))
         plan = await self.store.plan_of(group.id)
         sessions = await self.store.sessions_of(group.id)
         lead = await self.store.therapist(group.lead_therapist_id)
@@ -889,6 +889,22 @@ async def logged_in(
         return None
     therapist = await store.web_session(token, now, LOGIN_IDLE_LIMIT, note_use)
     return None if therapist is None else (therapist, token)
+
+
+def invitation(group: Group, entry: RosterEntry, link: str, therapist: Therapist) -> str:
+    """The message a therapist pastes into an email to a member (or observer): the
+    personal link and how joining goes, in the group's language, signed by her."""
+    texts = TEXTS[group.language if group.language in LANGUAGES else "en"]
+    device = texts[
+        "invitation_device_observer" if entry.role is Role.OBSERVER else "invitation_device_member"
+    ]
+    return texts["invitation"].format(
+        name=entry.display_name,
+        group=group.name,
+        link=link,
+        device=device,
+        therapist=therapist.display_name,
+    )
 
 
 @functools.cache

@@ -580,6 +580,13 @@ def test_a_member_who_comes_early_goes_in_by_herself_once_the_session_opens(
     try:
         log_in(lea.page, email)
         _, links = set_up_group(lea.page, f"Early group {uuid.uuid4().hex[:6]}", ["Ann", "Bob"])
+        # Her invitation to Ann, for an email: copied whole, with Ann's own link.
+        lea.context.grant_permissions(["clipboard-read", "clipboard-write"])
+        lea.page.click(".copy-invitation >> nth=0")
+        lea.page.wait_for_selector(".copy-invitation:text-is('Copied')")
+        invitation = lea.page.evaluate("navigator.clipboard.readText()")
+        assert invitation.startswith("Hello Ann,") and f"\n{links[0]}\n" in invitation
+        assert links[1] not in invitation and invitation.endswith("Kind regards,\nLea")
         ann = open_page(chromium, links[0], "Ann")
         people.append(ann)
         ann.context.add_init_script(COUNT_TONES)

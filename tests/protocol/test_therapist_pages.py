@@ -5,6 +5,7 @@ settings, sessions, attendance with CSV export, and the audit trail."""
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import re
@@ -357,6 +358,16 @@ async def test_a_group_with_a_cotherapist_and_invite_links(
     assert status == 200 and ">Copy</button>" in page and "built-in" not in page
     links = re.findall(r'class="invite-link" readonly value="([^"]+)"', page)
     assert len(links) == 2 and all(link.startswith(lea.origin + "/join/") for link in links)
+    # Beside each link, an invitation to paste into an email: in the group's language
+    # (Dutch, although Lea reads the page in English), signed by her.
+    assert ">Copy invitation</button>" in page
+    ann, olga = [html.unescape(text) for text in re.findall(r'data-copy="([^"]*)"', page)]
+    assert ann.startswith("Beste Ann,\n\n") and f"\u2018Dinsdaggroep\u2019:\n{links[0]}\n" in ann
+    assert "met een camera en een microfoon" in ann and "Als toehoorder" not in ann
+    assert ann.endswith("Met vriendelijke groet,\nLea")
+    assert olga.startswith("Beste Olga,") and links[1] in olga and "Als toehoorder" in olga
+    (device,) = [line for line in olga.splitlines() if line.startswith("- Open de link")]
+    assert "camera" not in device  # an observer is neither seen nor heard
     secret = load_or_create_secret(Path(settings.data_dir))
     claims = read_invite(secret, links[0].rsplit("/", 1)[1], NOW.timestamp())
     roster = await store_of(lea).roster_of(group_id)
