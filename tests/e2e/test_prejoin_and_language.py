@@ -17,6 +17,7 @@ from tests.e2e.conftest import (
     open_participant,
     wait_until,
 )
+from tests.e2e.test_therapy_session import COUNT_TONES
 
 pytestmark = pytest.mark.e2e
 
@@ -104,3 +105,35 @@ def test_the_language_follows_the_browser_and_can_be_switched(
         assert dutch.errors == [] and english.errors == []
     finally:
         close_all(dutch, english)
+
+
+def test_the_device_check_shows_the_microphone_and_plays_a_test_sound(
+    chromium: Browser, server: Server
+) -> None:
+    """Before joining, a bar moves with the microphone (Chromium's fake one beeps),
+    and "Play a test sound" plays three notes on this device and says what to do if
+    nothing was heard. Joining stops the bar."""
+    member = open_participant(chromium, server.room_url("demo"), "Ida", join=False)
+    try:
+        page = member.page
+        page.evaluate(COUNT_TONES)
+        assert page.get_attribute("#microphone-level", "value") in ("0", None)
+        highest = wait_until(
+            lambda: (v := page.eval_on_selector("#microphone-level", "m => m.value")) > 0.2 and v,
+            10,
+            "the microphone bar does not move",
+        )
+        assert highest <= 1.0
+        assert page.is_hidden("#test-sound-hint")
+        page.click("#test-sound")
+        assert page.evaluate("window.__e2eTones") == 3
+        assert "three notes" in page.inner_text("#test-sound-hint")
+        page.fill("#name", "Ida")
+        page.click("#join-button")
+        page.wait_for_selector("#room:not([hidden])", timeout=20000)
+        page.evaluate("document.getElementById('microphone-level').value = 0")
+        page.wait_for_timeout(500)
+        assert page.eval_on_selector("#microphone-level", "m => m.value") == 0, "still sampled"
+        assert member.errors == []
+    finally:
+        close_all(member)

@@ -4,6 +4,8 @@
 const SAMPLE_INTERVAL_MS = 100;
 const SPEAKING_LEVEL = 0.015; // RMS of the samples, full scale = 1
 const HOLD_MS = 400;
+const QUIET_DB = -60; // the microphone bar's empty end: a quiet room
+const LOUD_DB = -10; // its full end: a raised voice close to the microphone
 
 let context = null;
 
@@ -16,8 +18,11 @@ export function resumeAudio() {
   return context;
 }
 
-/** Watch `track`; calls onChange(true/false) when speaking starts or stops. Returns stop(). */
-export function watchSpeaking(track, onChange) {
+/**
+ * Samples the level of `track` (RMS of the samples, full scale = 1) every
+ * SAMPLE_INTERVAL_MS and hands it to onLevel(level). Returns stop().
+ */
+export function sampleLevel(track, onLevel) {
   const audio = resumeAudio();
   if (!audio || !track) return () => {};
   const source = audio.createMediaStreamSource(new MediaStream([track]));
@@ -25,13 +30,23 @@ export function watchSpeaking(track, onChange) {
   analyser.fftSize = 512;
   source.connect(analyser);
   const samples = new Float32Array(analyser.fftSize);
-  let speaking = false;
-  let lastLoud = 0;
   const timer = setInterval(() => {
     analyser.getFloatTimeDomainData(samples);
     let sum = 0;
     for (const sample of samples) sum += sample * sample;
-    const level = Math.sqrt(sum / samples.length);
+    onLevel(Math.sqrt(sum / samples.length));
+  }, SAMPLE_INTERVAL_MS);
+  return () => {
+    clearInterval(timer);
+    source.disconnect();
+  };
+}
+
+/** Watch `track`; calls onChange(true/false) when speaking starts or stops. Returns stop(). */
+export function watchSpeaking(track, onChange) {
+  let speaking = false;
+  let lastLoud = 0;
+  const stop = sampleLevel(track, (level) => {
     const now = performance.now();
     if (level > SPEAKING_LEVEL && track.enabled) lastLoud = now;
     const nowSpeaking = now - lastLoud < HOLD_MS;
@@ -39,10 +54,17 @@ export function watchSpeaking(track, onChange) {
       speaking = nowSpeaking;
       onChange(speaking);
     }
-  }, SAMPLE_INTERVAL_MS);
+  });
   return () => {
-    clearInterval(timer);
-    source.disconnect();
+    stop();
     if (speaking) onChange(false);
   };
+}
+
+/** Where a level `rms` (full scale = 1) sits on the microphone bar, 0 to 1: in
+ * decibels, so that ordinary speech fills about half of it. */
+export function meterValue(rms) {
+  if (!(rms > 0)) return 0;
+  const db = 20 * Math.log10(rms);
+  return Math.min(1, Math.max(0, (db - QUIET_DB) / (LOUD_DB - QUIET_DB)));
 }

@@ -1,6 +1,7 @@
 // A soft chime made with Web Audio (no sound file), played on this device only and
 // never sent: a member who waits may be looking away when she is let in, and a
 // therapist busy with the group hears that someone new is at the waiting room.
+// Before entering, a louder three-note tune checks the speakers or headphones.
 
 import { resumeAudio } from "./audio-level.js";
 
@@ -10,9 +11,11 @@ const VOLUME = 0.12;
 
 export const LET_IN = [660, 880]; // rising: you are in
 export const KNOCK = [880, 660]; // falling: someone waits
+export const TEST_SOUND = [523, 659, 784]; // C, E, G: can you hear this?
+export const TEST_VOLUME = 0.3; // about as loud as a voice in the room
 
 /** Plays the notes (frequencies in Hz) one after the other. */
-export function chime(notes) {
+export function chime(notes, volume = VOLUME) {
   const audio = resumeAudio();
   if (!audio) return;
   const start = audio.currentTime + 0.05;
@@ -23,7 +26,7 @@ export function chime(notes) {
     oscillator.frequency.value = frequency;
     const at = start + index * NOTE_S;
     gain.gain.setValueAtTime(0, at);
-    gain.gain.linearRampToValueAtTime(VOLUME, at + 0.02);
+    gain.gain.linearRampToValueAtTime(volume, at + 0.02);
     gain.gain.exponentialRampToValueAtTime(0.0001, at + FADE_S);
     oscillator.connect(gain).connect(audio.destination);
     oscillator.start(at);

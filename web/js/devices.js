@@ -1,7 +1,41 @@
-// The device check before entering: a preview of the camera, and the camera and
-// microphone choices (shared by the room page and the session page).
+// The device check before entering: a preview of the camera, the camera and
+// microphone choices, a bar that moves with the microphone, and a test sound for the
+// speakers (shared by the room page and the session page). "They cannot hear me"
+// and "I cannot hear them" are the commonest trouble of a first session.
+import { meterValue, resumeAudio, sampleLevel } from "./audio-level.js";
+import { chime, TEST_SOUND, TEST_VOLUME } from "./chime.js";
 import { t } from "./i18n.js";
 import { failureKey, listDevices, startLocalMedia } from "./local-media.js";
+
+let stopLevel = () => {};
+
+/** The bar follows the stream's microphone (none: empty). */
+function showMicrophoneLevel(stream, meter) {
+  stopMicrophoneLevel();
+  if (!meter) return;
+  meter.value = 0;
+  const track = stream && stream.getAudioTracks()[0];
+  if (!track) return;
+  stopLevel = sampleLevel(track, (rms) => {
+    meter.value = meterValue(rms);
+  });
+}
+
+/** Stop the bar (when the device check is left). */
+export function stopMicrophoneLevel() {
+  stopLevel();
+  stopLevel = () => {};
+}
+
+/** The test-sound button: plays the tune, then says what to do if nothing was heard.
+ * The page's first tap also lets the browser start audio for the bar (autoplay rules). */
+export function wireTestSound(button, hint) {
+  document.addEventListener("pointerdown", () => resumeAudio(), { once: true });
+  button.addEventListener("click", () => {
+    chime(TEST_SOUND, TEST_VOLUME);
+    hint.hidden = false;
+  });
+}
 
 export function fillSelect(select, devices, selectedId, fallbackLabel) {
   select.replaceChildren();
@@ -28,10 +62,11 @@ function deviceIdOf(track) {
 }
 
 /**
- * (Re)start the camera and microphone chosen in the selects, show the preview, and
- * list the devices. Returns the new stream (or null) and the text key of a problem.
+ * (Re)start the camera and microphone chosen in the selects, show the preview and
+ * the microphone's level, and list the devices. Returns the new stream (or null)
+ * and the text key of a problem.
  */
-export async function previewDevices({ camera, microphone, preview, previewOff }, previous) {
+export async function previewDevices({ camera, microphone, preview, previewOff, level }, previous) {
   if (previous) for (const track of previous.getTracks()) track.stop();
   const { stream, error } = await startLocalMedia({
     cameraId: camera.value,
@@ -43,6 +78,7 @@ export async function previewDevices({ camera, microphone, preview, previewOff }
   else if (error) errorKey = failureKey(error);
   preview.srcObject = hasVideo ? stream : null;
   previewOff.hidden = hasVideo;
+  showMicrophoneLevel(stream, level);
   const { cameras, microphones } = await listDevices();
   fillSelect(camera, stream ? cameras : [], deviceIdOf(stream && stream.getVideoTracks()[0]), "Camera");
   fillSelect(microphone, stream ? microphones : [], deviceIdOf(stream && stream.getAudioTracks()[0]), "Microphone");

@@ -2,7 +2,7 @@
 // the screen shown after leaving.
 import { applyTexts, onLanguageChange, setUpLanguage, t } from "./i18n.js";
 import { resumeAudio } from "./audio-level.js";
-import { previewDevices } from "./devices.js";
+import { previewDevices, stopMicrophoneLevel, wireTestSound } from "./devices.js";
 import {
   OthersVideo,
   ownLineAdvice,
@@ -30,6 +30,7 @@ const elements = {
   microphone: byId("microphone-select"),
   preview: byId("preview"),
   previewOff: byId("preview-off"),
+  level: byId("microphone-level"),
   mediaError: byId("media-error"),
   joinError: byId("join-error"),
   join: byId("join-button"),
@@ -120,6 +121,7 @@ async function startPreview() {
       microphone: elements.microphone,
       preview: elements.preview,
       previewOff: elements.previewOff,
+      level: elements.level,
     },
     localStream,
   );
@@ -176,6 +178,7 @@ async function join(event) {
         grid.add(self);
         for (const participant of joined.participants) addRemoteTile(participant);
         elements.preview.srcObject = null;
+        stopMicrophoneLevel();
         if (visibleVideo) visibleVideo.stop();
         visibleVideo = watchVisibleVideo(byId("grid"), () => session && session.signaling, othersVideo.allowed());
         othersVideo.attach(visibleVideo);
@@ -276,6 +279,7 @@ elements.leave.addEventListener("click", () => session && session.leave());
 elements.rejoin.addEventListener("click", () => location.reload());
 showScreen("prejoin");
 render();
+wireTestSound(byId("test-sound"), byId("test-sound-hint"));
 let previewReady = startPreview();
 elements.camera.addEventListener("change", () => (previewReady = startPreview()));
 elements.microphone.addEventListener("change", () => (previewReady = startPreview()));

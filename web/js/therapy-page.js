@@ -5,7 +5,7 @@
 import { applyTexts, language, onLanguageChange, setUpLanguage, t, useDefaultLanguage } from "./i18n.js";
 import { resumeAudio } from "./audio-level.js";
 import { chime, KNOCK, LET_IN } from "./chime.js";
-import { previewDevices } from "./devices.js";
+import { previewDevices, stopMicrophoneLevel, wireTestSound } from "./devices.js";
 import {
   OthersVideo,
   ownLineAdvice,
@@ -536,6 +536,7 @@ async function startPreview() {
       microphone: byId("microphone-select"),
       preview: byId("preview"),
       previewOff: byId("preview-off"),
+      level: byId("microphone-level"),
     },
     localStream,
   );
@@ -815,6 +816,7 @@ function roomCallbacks() {
       }
       for (const participant of seat.participants) addParticipant(participant);
       byId("preview").srcObject = null;
+      stopMicrophoneLevel();
       visibleVideo = watchVisibleVideo(byId("grid"), () => room && room.signaling, othersVideo.allowed());
       othersVideo.attach(visibleVideo);
       if (!weakLine) weakLine = watchWeakLine(() => room && room.pc, render);
@@ -948,6 +950,7 @@ byId("devices-next").addEventListener("click", () => {
 });
 byId("rules-agree").addEventListener("change", render);
 byId("rules-enter").addEventListener("click", enter);
+wireTestSound(byId("test-sound"), byId("test-sound-hint"));
 byId("camera-select").addEventListener("change", () => (previewReady = startPreview()));
 byId("microphone-select").addEventListener("change", () => (previewReady = startPreview()));
 byId("mute-button").addEventListener("click", toggleMute);
