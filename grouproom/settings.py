@@ -111,6 +111,13 @@ class Settings:
     # reaching any group). NEN 7510 asks for it where health data is reached from
     # outside a care provider's own network: set "required" for real groups.
     two_factor: str = "optional"
+    # Who answers for the members' data (the care provider: GDPR's controller, not
+    # grouproom) and how to reach them, on the privacy page (/privacy) that the way
+    # in links to, e.g. "Instituut Voorbeeld, privacy@voorbeeld.nl". Empty: the page
+    # names "the organisation that invited you".
+    privacy_contact: str = ""
+    # The care provider's own privacy statement (an https:// address), linked there.
+    privacy_url: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.metrics_port < 65536 or (
@@ -128,6 +135,10 @@ class Settings:
             raise SettingsError(
                 f"two-step login must be optional or required, not {self.two_factor!r}"
             )
+        if len(self.privacy_contact) > 300:
+            raise SettingsError("privacy contact must be at most 300 characters")
+        if self.privacy_url and not self.privacy_url.startswith(("https://", "http://")):
+            raise SettingsError(f"privacy url must start with https://, not {self.privacy_url!r}")
         if not 0 <= self.media_port < 65536:
             raise SettingsError(f"media port must be between 0 and 65535, not {self.media_port}")
         if not 0 < self.port < 65536:

@@ -47,6 +47,52 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "display_name": "Display name",
         "role": "Role",
         "invite_link": "Invite link",
+        "privacy_title": "Your privacy in the online group",
+        "privacy_responsible": "Who is responsible for your data",
+        "privacy_invited_by": (
+            "The organisation that invited you to the group (your therapist can tell you "
+            "how to reach it)."
+        ),
+        "privacy_statement": "Their full privacy statement",
+        "privacy_kept": "What is kept about you",
+        "privacy_kept_name": (
+            "Your name as your therapist entered it, and whether you take part as a member "
+            "or as an observer."
+        ),
+        "privacy_kept_rules": "When you accepted the group's rules.",
+        "privacy_kept_attendance": "When you came into each session and when you left it.",
+        "privacy_kept_log": (
+            "A record of who did what with the group's data (for example, who let you "
+            "in), with codes instead of names, as care providers must keep."
+        ),
+        "privacy_never": "What is never kept",
+        "privacy_never_media": (
+            "Video and sound: they go to the group encrypted and are never recorded."
+        ),
+        "privacy_never_chat": "The chat: it is gone when the session ends.",
+        "privacy_never_signals": "Raised hands and signals such as \u201cI need a moment\u201d.",
+        "privacy_how_long": "How long",
+        "privacy_how_long_text": (
+            "Attendance and accepted rules: {days} days. Your name: as long as the group's "
+            "records are kept, unless you ask for it to be deleted. The record of who did "
+            "what is kept, with codes only."
+        ),
+        "privacy_who_sees": "Who sees it",
+        "privacy_who_sees_text": (
+            "The therapists of your group. During a session, the others in it see your name."
+        ),
+        "privacy_rights": "Your rights",
+        "privacy_rights_text": (
+            "You can ask for a copy of your data, and for it to be corrected or deleted. "
+            "Ask your therapist, or the organisation named above."
+        ),
+        "privacy_device": "On your device",
+        "privacy_device_text": (
+            "Your browser remembers only your choices of language and of video (for "
+            "example, others' video off), and in an open room the name you typed. These "
+            "pages load nothing from other websites."
+        ),
+        "privacy_link": "How we handle your data",
         "copy_link": "Copy",
         "copied": "Copied",
         "copy_invitation": "Copy invitation",
@@ -275,6 +321,55 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "display_name": "Weergavenaam",
         "role": "Rol",
         "invite_link": "Uitnodigingslink",
+        "privacy_title": "Uw privacy in de onlinegroep",
+        "privacy_responsible": "Wie verantwoordelijk is voor uw gegevens",
+        "privacy_invited_by": (
+            "De organisatie die u voor de groep heeft uitgenodigd (uw therapeut kan u "
+            "vertellen hoe u die bereikt)."
+        ),
+        "privacy_statement": "Hun volledige privacyverklaring",
+        "privacy_kept": "Wat er over u wordt bewaard",
+        "privacy_kept_name": (
+            "Uw naam zoals uw therapeut die invoerde, en of u meedoet als deelnemer of als "
+            "toehoorder."
+        ),
+        "privacy_kept_rules": "Wanneer u de regels van de groep aanvaardde.",
+        "privacy_kept_attendance": "Wanneer u in elke sessie binnenkwam en wanneer u wegging.",
+        "privacy_kept_log": (
+            "Een overzicht van wie wat deed met de gegevens van de groep (bijvoorbeeld wie "
+            "u binnenliet), met codes in plaats van namen, zoals zorgaanbieders moeten "
+            "bijhouden."
+        ),
+        "privacy_never": "Wat nooit wordt bewaard",
+        "privacy_never_media": (
+            "Beeld en geluid: die gaan versleuteld naar de groep en worden nooit opgenomen."
+        ),
+        "privacy_never_chat": "De chat: die is weg als de sessie afloopt.",
+        "privacy_never_signals": (
+            "Opgestoken handen en seinen zoals \u2018Ik heb even tijd nodig\u2019."
+        ),
+        "privacy_how_long": "Hoe lang",
+        "privacy_how_long_text": (
+            "Aanwezigheid en aanvaarde regels: {days} dagen. Uw naam: zolang de gegevens "
+            "van de groep worden bewaard, tenzij u vraagt die te verwijderen. Het overzicht "
+            "van wie wat deed blijft bewaard, alleen met codes."
+        ),
+        "privacy_who_sees": "Wie het ziet",
+        "privacy_who_sees_text": (
+            "De therapeuten van uw groep. Tijdens een sessie zien de anderen daarin uw naam."
+        ),
+        "privacy_rights": "Uw rechten",
+        "privacy_rights_text": (
+            "U kunt vragen om een kopie van uw gegevens, en om ze te verbeteren of te "
+            "verwijderen. Vraag het uw therapeut, of de organisatie hierboven."
+        ),
+        "privacy_device": "Op uw apparaat",
+        "privacy_device_text": (
+            "Uw browser onthoudt alleen uw keuze van taal en van video (bijvoorbeeld video "
+            "van anderen uit), en in een open ruimte de naam die u typte. Deze pagina's "
+            "laden niets van andere websites."
+        ),
+        "privacy_link": "Hoe wij met uw gegevens omgaan",
         "copy_link": "Kopiëren",
         "copied": "Gekopieerd",
         "copy_invitation": "Uitnodiging kopiëren",

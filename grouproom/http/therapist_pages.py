@@ -145,6 +145,7 @@ class TherapistPages:
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_get("/login", self.login_page)
         router.add_get("/login/state", self.login_state_now)
+        router.add_get("/privacy", self.privacy)
         router.add_post("/login", self.login)
         router.add_post("/logout", self.logout)
         router.add_get("/groups", self.groups)
@@ -276,6 +277,17 @@ class TherapistPages:
         # A page that left the screen because its login ended says why.
         ended = self._text(request, "login_ended") if request.query.get("ended") == "1" else ""
         return self._login_form(request, "", ended, 200)
+
+    async def privacy(self, request: web.Request) -> web.Response:
+        """What is kept about a member and for how long, who answers for it and her
+        rights (GDPR article 13), for anyone: the way in links to it."""
+        return self._render(
+            request,
+            "privacy.html",
+            contact=self.settings.privacy_contact,
+            statement_url=self.settings.privacy_url,
+            retention_days=self.settings.retention_days,
+        )
 
     async def login_state_now(self, request: web.Request) -> web.Response:
         """Whether the login of the request's cookie still stands, for the script of

@@ -83,10 +83,20 @@ def test_the_language_follows_the_browser_and_can_be_switched(
         assert english.page.text_content("#join-button") == "Join"
         assert english.page.get_attribute("html", "lang") == "en"
 
+        # The privacy page opens beside the way in, in the page's language.
+        assert page.get_attribute(".privacy-link a", "href") == "/privacy?lang=nl"
+        with page.expect_popup() as opened:
+            page.click(".privacy-link a")
+        privacy = opened.value
+        privacy.wait_for_load_state()
+        assert privacy.title().startswith("Uw privacy in de onlinegroep")
+        assert "365 dagen" in privacy.inner_text("#privacy-how-long")
+        privacy.close()
         page.select_option("#language", "en")
         assert page.text_content("#join-button") == "Join"
         assert page.text_content("label[for=name]") == "Your name"
         assert page.get_attribute("html", "lang") == "en"
+        assert page.get_attribute(".privacy-link a", "href") == "/privacy?lang=en"
         page.reload()
         assert page.text_content("#join-button") == "Join", "the choice is not remembered"
 

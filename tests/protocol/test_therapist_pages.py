@@ -10,7 +10,7 @@ import io
 import json
 import re
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from grouproom.app import create_app, store_key
 from grouproom.data_dir import load_or_create_secret
 from grouproom.rooms.invites import read_invite
 from grouproom.rooms.roles import Role
-from grouproom.settings import Settings
+from grouproom.settings import Settings, SettingsError
 from grouproom.store.records import AttendanceEntry
 from grouproom.store.store import Store
 from tests.protocol.conftest import AiohttpClient
@@ -321,6 +321,50 @@ async def test_her_pages_can_ask_whether_the_login_still_stands(lea: Browser) ->
     assert "Your login has ended" in login_page and "login-ended.js" not in login_page
     _, plain_login = await lea.get("/login?lang=en")
     assert "Your login has ended" not in plain_login
+
+
+async def test_the_privacy_page_says_what_is_kept_for_how_long_and_whom_to_ask(
+    aiohttp_client: AiohttpClient, settings: Settings, open_browser: OpenBrowser
+) -> None:
+    """For anyone (a member's way in links to it), in her language: what is kept and
+    for how long (the server's retention), what never is, and who answers for it
+    (the care provider, when the operator named it)."""
+    visitor = open_browser()
+    status, page = await visitor.get("/privacy?lang=en")
+    assert status == 200 and "Your privacy in the online group" in page
+    assert "Attendance and accepted rules: 365 days." in page
+    assert "The organisation that invited you" in page and 'id="privacy-statement"' not in page
+    assert "never recorded" in page and "login-ended.js" not in page
+    status, dutch = await visitor.get("/privacy?lang=nl")
+    assert "Aanwezigheid en aanvaarde regels: 365 dagen." in dutch
+
+    named = replace(
+        settings,
+        retention_days=30,
+        privacy_contact="Instituut <Voorbeeld>, privacy@voorbeeld.nl",
+        privacy_url="https://voorbeeld.nl/privacy",
+    )
+    client = await aiohttp_client(create_app(named))
+    response = await client.get("/privacy?lang=en")
+    page = await response.text()
+    assert response.status == 200 and "Content-Security-Policy" in response.headers
+    assert "Instituut &lt;Voorbeeld&gt;, privacy@voorbeeld.nl" in page
+    assert 'href="https://voorbeeld.nl/privacy" id="privacy-statement"' in page
+    assert "Attendance and accepted rules: 30 days." in page
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"privacy_url": "javascript:alert(1)"}, "privacy url must start with https://"),
+        ({"privacy_contact": "x" * 301}, "at most 300 characters"),
+    ],
+)
+def test_privacy_settings_are_checked(
+    settings: Settings, changes: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError, match=message):
+        replace(settings, **changes)
 
 
 # -- groups and their data -----------------------------------------------------------

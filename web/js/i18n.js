@@ -18,6 +18,7 @@ const TEXTS = {
     "prejoin.camera": "Camera",
     "prejoin.microphone": "Microfoon",
     "prejoin.micLevel": "Zeg iets: de balk hoort te bewegen.",
+    "privacy.link": "Hoe wij met uw gegevens omgaan",
     "prejoin.testSound": "Testgeluid afspelen",
     "prejoin.testSoundHint": "Hoorde u drie tonen? Zo niet, zet het geluid harder of controleer uw koptelefoon.",
     "prejoin.noDevice": "Geen",
@@ -193,6 +194,7 @@ const TEXTS = {
     "prejoin.camera": "Camera",
     "prejoin.microphone": "Microphone",
     "prejoin.micLevel": "Say something: the bar should move.",
+    "privacy.link": "How we handle your data",
     "prejoin.testSound": "Play a test sound",
     "prejoin.testSoundHint": "Did you hear three notes? If not, turn the sound up or check your headphones.",
     "prejoin.noDevice": "None",
@@ -394,6 +396,10 @@ export function applyTexts(root = document) {
   }
   for (const element of root.querySelectorAll("[data-i18n-aria-label]")) {
     element.setAttribute("aria-label", t(element.dataset.i18nAriaLabel));
+  }
+  // Links to the server's own pages (the privacy page) open in the page's language.
+  for (const element of root.querySelectorAll("a[data-i18n-href]")) {
+    element.href = `${element.dataset.i18nHref}?lang=${current}`;
   }
 }
 
