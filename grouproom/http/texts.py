@@ -71,6 +71,9 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         ),
         "privacy_never_chat": "The chat: it is gone when the session ends.",
         "privacy_never_signals": "Raised hands and signals such as \u201cI need a moment\u201d.",
+        "privacy_never_open_room": (
+            "Anything at all from an open room (an address with /r/ in it, without an invitation)."
+        ),
         "privacy_how_long": "How long",
         "privacy_how_long_text": (
             "Attendance and accepted rules: {days} days. Your name: as long as the group's "
@@ -347,6 +350,9 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "privacy_never_chat": "De chat: die is weg als de sessie afloopt.",
         "privacy_never_signals": (
             "Opgestoken handen en seinen zoals \u2018Ik heb even tijd nodig\u2019."
+        ),
+        "privacy_never_open_room": (
+            "Helemaal niets uit een open ruimte (een adres met /r/ erin, zonder uitnodiging)."
         ),
         "privacy_how_long": "Hoe lang",
         "privacy_how_long_text": (

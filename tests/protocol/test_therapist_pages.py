@@ -335,6 +335,7 @@ async def test_the_privacy_page_says_what_is_kept_for_how_long_and_whom_to_ask(
     assert "Attendance and accepted rules: 365 days." in page
     assert "The organisation that invited you" in page and 'id="privacy-statement"' not in page
     assert "never recorded" in page and "login-ended.js" not in page
+    assert "Anything at all from an open room" in page
     status, dutch = await visitor.get("/privacy?lang=nl")
     assert "Aanwezigheid en aanvaarde regels: 365 dagen." in dutch
 
