@@ -95,7 +95,6 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
             "example, others' video off), and in an open room the name you typed. These "
             "pages load nothing from other websites."
         ),
-        "privacy_link": "How we handle your data",
         "copy_link": "Copy",
         "copied": "Copied",
         "copy_invitation": "Copy invitation",
@@ -375,7 +374,6 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
             "van anderen uit), en in een open ruimte de naam die u typte. Deze pagina's "
             "laden niets van andere websites."
         ),
-        "privacy_link": "Hoe wij met uw gegevens omgaan",
         "copy_link": "Kopiëren",
         "copied": "Gekopieerd",
         "copy_invitation": "Uitnodiging kopiëren",
