@@ -98,10 +98,14 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "copy_link": "Copy",
         "copied": "Copied",
         "copy_invitation": "Copy invitation",
+        "invitation_schedule": "The group meets: {schedule}",
+        "schedule": "When the group meets (members see this)",
+        "schedule_example": "e.g. Tuesdays 19:00\u201320:30, from 12 January",
         "copy_invitation_note": "A message with the link and how to join, to paste into an email",
         "invitation": (
             "Hello {name},\n\n"
             "This is your personal link to the online group \u201c{group}\u201d:\n{link}\n\n"
+            "{schedule}"
             "How it works:\n"
             "- {device}\n"
             "- You will not need an account or an app. First you can check your "
@@ -377,12 +381,16 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "copy_link": "Kopiëren",
         "copied": "Gekopieerd",
         "copy_invitation": "Uitnodiging kopiëren",
+        "invitation_schedule": "De groep komt bijeen: {schedule}",
+        "schedule": "Wanneer de groep bijeenkomt (deelnemers zien dit)",
+        "schedule_example": "bijv. dinsdag 19.00\u201320.30 uur, vanaf 12 januari",
         "copy_invitation_note": (
             "Een bericht met de link en hoe u meedoet, om in een e-mail te plakken"
         ),
         "invitation": (
             "Beste {name},\n\n"
             "Dit is uw persoonlijke link naar de onlinegroep \u2018{group}\u2019:\n{link}\n\n"
+            "{schedule}"
             "Zo werkt het:\n"
             "- {device}\n"
             "- U heeft geen account of app nodig. Eerst kunt u uw camera en microfoon "

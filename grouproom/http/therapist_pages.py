@@ -731,12 +731,15 @@ class TherapistPages:
             cotherapist_id, problem = await self._cotherapist(request, form, lead)
             if problem:
                 raise StoreError(problem)
-            await self.store.update_group(
+            schedule = form.get("schedule")
+            updated = await self.store.update_group(
                 group.id,
                 cotherapist_id=cotherapist_id,
                 auto_admit="auto_admit" in form,
                 round_mutes_others="round_mutes_others" in form,
+                schedule=schedule,
             )
+            # Whether the schedule changed, not what it says (no typed text in the log).
             await self._audit(
                 therapist,
                 "update_settings",
@@ -744,7 +747,8 @@ class TherapistPages:
                 None,
                 f"auto_admit={'auto_admit' in form} "
                 f"round_mutes_others={'round_mutes_others' in form} "
-                f"cotherapist={cotherapist_id or '-'}",
+                f"cotherapist={cotherapist_id or '-'} "
+                f"schedule_changed={updated.schedule != group.schedule}",
             )
 
         return await self._changed(request, change)
@@ -910,10 +914,12 @@ def invitation(group: Group, entry: RosterEntry, link: str, therapist: Therapist
     device = texts[
         "invitation_device_observer" if entry.role is Role.OBSERVER else "invitation_device_member"
     ]
+    schedule = texts["invitation_schedule"].format(schedule=group.schedule)
     return texts["invitation"].format(
         name=entry.display_name,
         group=group.name,
         link=link,
+        schedule=f"{schedule}\n\n" if group.schedule else "",
         device=device,
         therapist=therapist.display_name,
     )

@@ -161,11 +161,17 @@ class SessionInfoReply:
     # No session is open, and the group's latest one closed within the last 3 hours:
     # the page says it has ended rather than waiting for it to start.
     recently_ended: bool = False
+    # When the group meets, as its lead wrote it; "" when not given.
+    schedule: str = ""
 
     def data(self) -> dict[str, object]:
         return {
             "you": self.you.data(),
-            "group": {"name": self.group_name, "language": self.language},
+            "group": {
+                "name": self.group_name,
+                "language": self.language,
+                "schedule": self.schedule,
+            },
             "rules": {
                 "version": self.rules_version,
                 "text": self.rules_text,

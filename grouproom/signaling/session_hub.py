@@ -309,6 +309,7 @@ class SessionHub:
             accepted_before=accepted,
             session_open=record is not None,
             recently_ended=recently_ended,
+            schedule=group.schedule,
         )
 
     async def _live(self, group: Group) -> Live:

@@ -41,6 +41,9 @@ class Group:
     cotherapist_id: str | None
     auto_admit: bool
     round_mutes_others: bool
+    # When the group meets, as its lead wrote it ("Tuesdays 19:00-20:30"): shown to
+    # members on the way in and in their invitations; "" when not given.
+    schedule: str = ""
 
     def therapist_role(self, therapist_id: str) -> Role | None:
         if therapist_id == self.lead_therapist_id:

@@ -58,6 +58,7 @@ NAMING = {
 metadata = MetaData(naming_convention=NAMING)
 
 ID = 32  # length of id columns
+SCHEDULE_LENGTH = 200  # a group's "when we meet", one line
 
 therapists = Table(
     "therapists",
@@ -97,6 +98,7 @@ groups = Table(
     Column("auto_admit", Boolean, nullable=False),
     Column("round_mutes_others", Boolean, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    Column("schedule", String(SCHEDULE_LENGTH), nullable=False, server_default=""),
     CheckConstraint("language IN ('nl', 'en')", name="language"),
 )
 

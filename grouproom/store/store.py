@@ -490,20 +490,23 @@ class Store:
         cotherapist_id: str | None,
         auto_admit: bool,
         round_mutes_others: bool,
+        schedule: str | None = None,
     ) -> Group:
+        """The group's settings; `schedule` None leaves when it meets as it was."""
+        values: dict[str, object] = {
+            "cotherapist_id": cotherapist_id,
+            "auto_admit": auto_admit,
+            "round_mutes_others": round_mutes_others,
+        }
+        if schedule is not None:
+            values["schedule"] = checked_schedule(schedule)
         async with self.engine.begin() as connection:
             current = await self._group_or_fail(connection, group_id)
             if cotherapist_id == current.lead_therapist_id:
                 raise StoreError("the cotherapist is someone other than the lead therapist")
             try:
                 await connection.execute(
-                    update(schema.groups)
-                    .where(schema.groups.c.id == group_id)
-                    .values(
-                        cotherapist_id=cotherapist_id,
-                        auto_admit=auto_admit,
-                        round_mutes_others=round_mutes_others,
-                    )
+                    update(schema.groups).where(schema.groups.c.id == group_id).values(**values)
                 )
             except IntegrityError:
                 raise StoreError("unknown therapist") from None
@@ -1170,6 +1173,14 @@ def _therapist(row: Row[Any]) -> Therapist:
     )
 
 
+def checked_schedule(text: str) -> str:
+    """When a group meets, as one line of at most SCHEDULE_LENGTH characters."""
+    schedule = " ".join(text.split())
+    if len(schedule) > schema.SCHEDULE_LENGTH:
+        raise StoreError(f"when the group meets: at most {schema.SCHEDULE_LENGTH} characters")
+    return schedule
+
+
 def _group(row: Row[Any]) -> Group:
     return Group(
         row.id,
@@ -1179,6 +1190,7 @@ def _group(row: Row[Any]) -> Group:
         row.cotherapist_id,
         row.auto_admit,
         row.round_mutes_others,
+        row.schedule,
     )
 
 

@@ -587,17 +587,24 @@ def test_a_member_who_comes_early_goes_in_by_herself_once_the_session_opens(
         invitation = lea.page.evaluate("navigator.clipboard.readText()")
         assert invitation.startswith("Hello Ann,") and f"\n{links[0]}\n" in invitation
         assert links[1] not in invitation and invitation.endswith("Kind regards,\nLea")
+        # When the group meets: members who come early see it.
+        lea.page.fill("#group-schedule", "Tuesdays 19:00-20:30")
+        lea.page.click("#save-settings")
+        lea.page.wait_for_selector("#group-schedule[value='Tuesdays 19:00-20:30']")
         ann = open_page(chromium, links[0], "Ann")
         people.append(ann)
         ann.context.add_init_script(COUNT_TONES)
         ann.page.reload()
         ann.page.wait_for_selector("#step-devices:not([hidden])", timeout=10000)
         assert "has not started yet" in ann.page.inner_text("#not-open-notice")
+        meets = "The group meets: Tuesdays 19:00-20:30"
+        assert ann.page.inner_text("#schedule-notice") == meets
         ann.page.click("#devices-next")
         ann.page.check("#rules-agree")
         ann.page.click("#rules-enter")
         ann.page.wait_for_selector("#step-waiting:not([hidden])", timeout=10000)
         assert "goes on by itself" in ann.page.inner_text("#waiting-text")
+        assert ann.page.inner_text("#waiting-schedule") == meets
         assert ann.page.is_hidden("#enter-error")
         assert ann.page.title().startswith("Please wait · Early group")
         # Lea's group page, open since before Ann came, shows that she is already there
@@ -620,6 +627,7 @@ def test_a_member_who_comes_early_goes_in_by_herself_once_the_session_opens(
         # Within the page's next try (every 10 s or so) she is in the waiting room.
         lea.page.wait_for_selector("#waiting-list .admit-button", timeout=30000)
         assert "will let you in" in ann.page.inner_text("#waiting-text")
+        assert ann.page.is_hidden("#waiting-schedule")  # it has begun
         assert lea.page.title().startswith("(1) Early group")  # who waits, seen from any tab
         assert ann.page.evaluate("window.__e2eTones") == 0
         lea.page.click("#waiting-list .admit-button")

@@ -128,7 +128,7 @@ async def test_session_info_shows_the_rules_and_whether_they_were_accepted(group
     assert reply["type"] == "session_details"
     info = reply["data"]
     assert info["you"] == {"id": group.members["Ann"], "name": "Ann", "role": "member"}
-    assert info["group"] == {"name": "Dinsdag", "language": "nl"}
+    assert info["group"] == {"name": "Dinsdag", "language": "nl", "schedule": ""}
     assert info["rules"] == {"version": 1, "text": RULES, "chat_enabled": True}
     assert info["accepted_before"] is False and info["session_open"] is False
     assert (await socket.error("enter", {"invite": group.invite("Ann"), "accept_rules": 1}))[
@@ -141,6 +141,17 @@ async def test_session_info_shows_the_rules_and_whether_they_were_accepted(group
     later = await group.socket()
     info = (await later.request("session_info", {"invite": group.invite("Ann")}))["data"]
     assert info["accepted_before"] is True and info["session_open"] is True
+
+    # When the group meets, as its lead wrote it on the group page.
+    await group.store.update_group(
+        group.group_id,
+        cotherapist_id=group.co_id,
+        auto_admit=False,
+        round_mutes_others=True,
+        schedule="dinsdag 19.00-20.30 uur",
+    )
+    info = (await later.request("session_info", {"invite": group.invite("Ann")}))["data"]
+    assert info["group"]["schedule"] == "dinsdag 19.00-20.30 uur"
 
 
 async def test_session_info_says_whether_the_last_session_ended_recently(group: Group) -> None:

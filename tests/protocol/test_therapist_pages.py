@@ -477,6 +477,27 @@ async def test_rules_plan_and_settings(lea: Browser) -> None:
     group = await store_of(lea).group(group_id)
     assert group is not None and group.auto_admit and not group.round_mutes_others
     assert group.cotherapist_id == await therapist_id(lea, "cor@example.org")
+    assert group.schedule == ""  # a form without the field leaves it as it was
+
+    # When the group meets: on the page, in the invitations, and (whether it changed,
+    # not what it says) in the audit log.
+    await lea.post(f"/groups/{group_id}/roster", {"csrf": token, "display_name": "Ann"})
+    await lea.post(
+        f"/groups/{group_id}/settings",
+        {"csrf": token, "cotherapist_email": "cor@example.org", "schedule": "Dinsdag <19.00>"},
+    )
+    _, page = await lea.get(f"/groups/{group_id}")
+    assert 'id="group-schedule" maxlength="200" value="Dinsdag &lt;19.00&gt;"' in page
+    (invitation,) = [html.unescape(text) for text in re.findall(r'data-copy="([^"]*)"', page)]
+    assert "\n\nDe groep komt bijeen: Dinsdag <19.00>\n\nZo werkt het:" in invitation
+    audit = await store_of(lea).audit_of_group(group_id)
+    latest = next(e for e in audit if e.action == "update_settings")  # newest first
+    assert latest.detail.endswith("schedule_changed=True") and "Dinsdag" not in latest.detail
+    status, _, body = await lea.post(
+        f"/groups/{group_id}/settings",
+        {"csrf": token, "cotherapist_email": "cor@example.org", "schedule": "x" * 201},
+    )
+    assert status == 400 and "at most 200 characters" in body
     status, _, body = await lea.post(
         f"/groups/{group_id}/settings", {"csrf": token, "cotherapist_email": "nobody@example.org"}
     )

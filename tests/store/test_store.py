@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from grouproom.rooms.roles import Role
 from grouproom.rooms.session_plan import Phase, PhaseKind, SessionPlan
-from grouproom.store.records import AttendanceEntry, AuditEntry
+from grouproom.store.records import AttendanceEntry, AuditEntry, Group
 from grouproom.store.schema import metadata
 from grouproom.store.store import LoginState, Store, StoreError
 
@@ -88,6 +88,30 @@ async def test_bad_group_input_is_refused(store: Store) -> None:
         True,
         False,
     )
+
+
+async def test_when_a_group_meets_is_one_line_kept_until_changed(store: Store) -> None:
+    _, _, group_id = await lead_and_group(store)
+    group = await store.group(group_id)
+    assert group is not None and group.schedule == ""
+
+    async def set_schedule(schedule: str | None) -> Group:
+        return await store.update_group(
+            group_id,
+            cotherapist_id=None,
+            auto_admit=False,
+            round_mutes_others=True,
+            schedule=schedule,
+        )
+
+    updated = await set_schedule("  Tuesdays\n19:00-20:30,\tfrom 12 January  ")
+    assert updated.schedule == "Tuesdays 19:00-20:30, from 12 January"
+    assert (await set_schedule(None)).schedule == updated.schedule
+    with pytest.raises(StoreError, match="at most 200 characters"):
+        await set_schedule("x" * 201)
+    kept = await store.group(group_id)
+    assert kept is not None and kept.schedule == updated.schedule
+    assert (await set_schedule(" ")).schedule == ""
 
 
 async def test_rules_keep_every_version(store: Store) -> None:

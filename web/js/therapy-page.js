@@ -457,6 +457,11 @@ function render() {
   setText(byId("enter-error"), state.enterErrorKey);
   setText(byId("not-open-notice"), state.notOpenYet ? "session.notOpenYet" : null);
   byId("waiting-text").textContent = t(state.waitingForStart ? "session.waitingForStart" : "session.waitingText");
+  // Early, she also sees when the group meets (as its lead therapist wrote it).
+  const schedule = (state.info && state.info.group.schedule) || "";
+  const scheduleKey = schedule ? "session.schedule" : null;
+  setText(byId("schedule-notice"), state.notOpenYet ? scheduleKey : null, { schedule });
+  setText(byId("waiting-schedule"), state.waitingForStart ? scheduleKey : null, { schedule });
   if (state.info) {
     byId("you-are").textContent = `${state.info.you.name} · ${t(`session.${state.info.you.role}`)}`;
     const again = state.info.accepted_before;
