@@ -4,7 +4,7 @@
 // and "I cannot hear them" are the commonest trouble of a first session.
 import { meterValue, resumeAudio, sampleLevel } from "./audio-level.js";
 import { chime, TEST_SOUND, TEST_VOLUME } from "./chime.js";
-import { t } from "./i18n.js";
+import { applyTexts, t } from "./i18n.js";
 import { failureKey, listDevices, startLocalMedia } from "./local-media.js";
 
 let stopLevel = () => {};
@@ -27,14 +27,34 @@ export function stopMicrophoneLevel() {
   stopLevel = () => {};
 }
 
-/** The test-sound button: plays the tune, then says what to do if nothing was heard.
- * The page's first tap also lets the browser start audio for the bar (autoplay rules). */
-export function wireTestSound(button, hint) {
+const DEVICE_CHECKS = `
+  <div class="device-check">
+    <meter id="microphone-level" class="microphone-level" min="0" max="1" value="0"
+      aria-labelledby="microphone-level-label"></meter>
+    <span id="microphone-level-label" class="muted-note" data-i18n="prejoin.micLevel"></span>
+  </div>
+  <div class="device-check">
+    <button id="test-sound" type="button" data-i18n="prejoin.testSound"></button>
+    <span id="test-sound-hint" class="muted-note" role="status"
+      data-i18n="prejoin.testSoundHint" hidden></span>
+  </div>`;
+
+/**
+ * The microphone's bar (say something: it moves) and the test-sound button (three
+ * notes, then what to do if nothing was heard), built into `container`. Returns the
+ * bar, for previewDevices. The page's first tap also lets the browser start audio
+ * for the bar (autoplay rules).
+ */
+export function addDeviceChecks(container) {
+  container.innerHTML = DEVICE_CHECKS;
+  applyTexts(container);
+  const hint = container.querySelector("#test-sound-hint");
   document.addEventListener("pointerdown", () => resumeAudio(), { once: true });
-  button.addEventListener("click", () => {
+  container.querySelector("#test-sound").addEventListener("click", () => {
     chime(TEST_SOUND, TEST_VOLUME);
     hint.hidden = false;
   });
+  return container.querySelector("#microphone-level");
 }
 
 export function fillSelect(select, devices, selectedId, fallbackLabel) {

@@ -2,7 +2,7 @@
 // the screen shown after leaving.
 import { applyTexts, onLanguageChange, setUpLanguage, t } from "./i18n.js";
 import { resumeAudio } from "./audio-level.js";
-import { previewDevices, stopMicrophoneLevel, wireTestSound } from "./devices.js";
+import { addDeviceChecks, previewDevices, stopMicrophoneLevel } from "./devices.js";
 import {
   OthersVideo,
   ownLineAdvice,
@@ -30,7 +30,7 @@ const elements = {
   microphone: byId("microphone-select"),
   preview: byId("preview"),
   previewOff: byId("preview-off"),
-  level: byId("microphone-level"),
+  level: addDeviceChecks(byId("device-checks")),
   mediaError: byId("media-error"),
   joinError: byId("join-error"),
   join: byId("join-button"),
@@ -279,7 +279,6 @@ elements.leave.addEventListener("click", () => session && session.leave());
 elements.rejoin.addEventListener("click", () => location.reload());
 showScreen("prejoin");
 render();
-wireTestSound(byId("test-sound"), byId("test-sound-hint"));
 let previewReady = startPreview();
 elements.camera.addEventListener("change", () => (previewReady = startPreview()));
 elements.microphone.addEventListener("change", () => (previewReady = startPreview()));

@@ -5,7 +5,7 @@
 import { applyTexts, language, onLanguageChange, setUpLanguage, t, useDefaultLanguage } from "./i18n.js";
 import { resumeAudio } from "./audio-level.js";
 import { chime, KNOCK, LET_IN } from "./chime.js";
-import { previewDevices, stopMicrophoneLevel, wireTestSound } from "./devices.js";
+import { addDeviceChecks, previewDevices, stopMicrophoneLevel } from "./devices.js";
 import {
   OthersVideo,
   ownLineAdvice,
@@ -93,6 +93,7 @@ const othersVideo = new OthersVideo(grid, {
 });
 let localStream = null;
 let previewReady = null;
+const microphoneLevel = addDeviceChecks(byId("device-checks"));
 let room = null; // RoomSession once entering
 let clockOffset = 0; // server time minus this browser's time
 let timer = null;
@@ -541,7 +542,7 @@ async function startPreview() {
       microphone: byId("microphone-select"),
       preview: byId("preview"),
       previewOff: byId("preview-off"),
-      level: byId("microphone-level"),
+      level: microphoneLevel,
     },
     localStream,
   );
@@ -955,7 +956,6 @@ byId("devices-next").addEventListener("click", () => {
 });
 byId("rules-agree").addEventListener("change", render);
 byId("rules-enter").addEventListener("click", enter);
-wireTestSound(byId("test-sound"), byId("test-sound-hint"));
 byId("camera-select").addEventListener("change", () => (previewReady = startPreview()));
 byId("microphone-select").addEventListener("change", () => (previewReady = startPreview()));
 byId("mute-button").addEventListener("click", toggleMute);
