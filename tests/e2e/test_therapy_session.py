@@ -291,6 +291,13 @@ def test_a_session_from_login_to_attendance(chromium: Browser, server: Server) -
                 assert closed_width >= 1.25 * open_width, (closed_width, open_width, width)
             ann.page.click("#side-button")
             assert ann.page.is_hidden("#side")
+        # A phone on its side: the bars and the controls leave the faces room (the
+        # grid had 52 of its 390 px before short screens got a tighter layout).
+        ann.page.set_viewport_size({"width": 844, "height": 390})
+        wait_until(lambda: ann.page.evaluate("() => window.innerHeight") == 390, 5, "no resize")
+        assert clipped_controls(ann.page) == [], "controls clipped at 844x390"
+        grid_box = ann.page.locator("#grid").bounding_box()
+        assert grid_box is not None and grid_box["height"] >= 0.4 * 390, grid_box
         # Ann's own choice holds at any width: open it again for what follows.
         ann.page.click("#side-button")
         ann.page.set_viewport_size({"width": 1280, "height": 720})
