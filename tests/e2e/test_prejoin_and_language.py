@@ -45,6 +45,9 @@ def test_a_refused_camera_is_explained_and_joining_without_it_works(
         message = error.text_content() or ""
         assert "does not allow the camera and microphone" in message
         assert "join without" in message
+        # No microphone: no bar asking her to say something (the test sound stays).
+        assert member.page.is_hidden("#microphone-level")
+        assert member.page.is_visible("#test-sound")
 
         member.page.fill("#name", "Els")
         member.page.click("#join-button")
@@ -128,6 +131,7 @@ def test_the_device_check_shows_the_microphone_and_plays_a_test_sound(
         page = member.page
         page.evaluate(COUNT_TONES)
         assert page.get_attribute("#microphone-level", "value") in ("0", None)
+        assert page.is_visible("#microphone-level")
         highest = wait_until(
             lambda: (v := page.eval_on_selector("#microphone-level", "m => m.value")) > 0.2 and v,
             10,

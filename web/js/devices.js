@@ -9,12 +9,14 @@ import { failureKey, listDevices, startLocalMedia } from "./local-media.js";
 
 let stopLevel = () => {};
 
-/** The bar follows the stream's microphone (none: empty). */
+/** The bar follows the stream's microphone; without one (refused, none found) the
+ * bar and its "say something" are not shown: the page's message says why. */
 function showMicrophoneLevel(stream, meter) {
   stopMicrophoneLevel();
   if (!meter) return;
   meter.value = 0;
   const track = stream && stream.getAudioTracks()[0];
+  meter.parentElement.hidden = !track;
   if (!track) return;
   stopLevel = sampleLevel(track, (rms) => {
     meter.value = meterValue(rms);
