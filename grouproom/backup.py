@@ -31,11 +31,8 @@ from pathlib import Path
 from grouproom.data_dir import SECRET_FILE
 from grouproom.exit_codes import EXIT_SETTINGS
 from grouproom.operator_commands import operator_action
-from grouproom.settings import Settings
+from grouproom.settings import DATABASE_FILE, Settings
 from grouproom.store.store import Store
-
-DATABASE_FILE = "grouproom.db"
-SQLITE_PREFIX = "sqlite+aiosqlite:///"
 
 
 class BackupError(Exception):
@@ -68,7 +65,8 @@ def backup(settings: Settings, destination: str) -> int:
 
 def _back_up(settings: Settings, target: Path) -> list[str]:
     key = Path(settings.data_dir) / SECRET_FILE
-    database = embedded_database(settings)
+    embedded = settings.embedded_database
+    database = Path(embedded) if embedded is not None else None
     if database is not None and not database.is_file():
         raise BackupError(f"no database at {database}: is {settings.data_dir} the data folder?")
     if database is None and not key.is_file():
@@ -94,14 +92,6 @@ def _back_up(settings: Settings, target: Path) -> list[str]:
             raise BackupError(f"no backup made: {exc}") from exc
         raise
     return copied
-
-
-def embedded_database(settings: Settings) -> Path | None:
-    """The SQLite file of the configured database; None for PostgreSQL."""
-    url = settings.effective_database_url
-    if not url.startswith(SQLITE_PREFIX):
-        return None
-    return Path(url[len(SQLITE_PREFIX) :])
 
 
 async def _audit(settings: Settings, what: str) -> None:

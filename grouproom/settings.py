@@ -16,6 +16,9 @@ from dataclasses import dataclass, field, fields
 # Upper bound of retention_days: twenty years, the standard retention period of a
 # Dutch medical record (WGBO); attendance has no reason to be kept longer.
 MAX_RETENTION_DAYS = 7300
+# The embedded database: its file in the data folder, and how its URL begins.
+DATABASE_FILE = "grouproom.db"
+SQLITE_URL_PREFIX = "sqlite+aiosqlite:///"
 
 
 class SettingsError(ValueError):
@@ -205,8 +208,13 @@ class Settings:
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        path = os.path.abspath(os.path.join(self.data_dir, "grouproom.db"))
-        return f"sqlite+aiosqlite:///{path}"
+        return SQLITE_URL_PREFIX + os.path.abspath(os.path.join(self.data_dir, DATABASE_FILE))
+
+    @property
+    def embedded_database(self) -> str | None:
+        """The SQLite file of the database in use (None: PostgreSQL)."""
+        url = self.effective_database_url
+        return url.removeprefix(SQLITE_URL_PREFIX) if url.startswith(SQLITE_URL_PREFIX) else None
 
     @property
     def effective_ice_addresses(self) -> tuple[str, ...]:

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from grouproom.rooms.ground_rules import GroundRules
 from grouproom.rooms.roles import Role
 from grouproom.rooms.session_plan import Phase, PhaseKind, SessionPlan, default_plan
+from grouproom.settings import SQLITE_URL_PREFIX
 from grouproom.store import schema
 from grouproom.store.records import (
     AttendanceEntry,
@@ -88,7 +89,7 @@ def new_id() -> str:
 
 
 def sqlite_url(path: Path) -> str:
-    return f"sqlite+aiosqlite:///{path}"
+    return f"{SQLITE_URL_PREFIX}{path}"
 
 
 class Store:
