@@ -253,6 +253,35 @@ def clipped_controls(page: Page) -> list[str]:
     return result
 
 
+CONTROLS_OUT_OF_VIEW_SCRIPT = """() => {
+  const bar = document.getElementById('controls').getBoundingClientRect();
+  const top = Math.max(0, bar.top) - 0.5, bottom = Math.min(window.innerHeight, bar.bottom) + 0.5;
+  return [...document.querySelectorAll('#controls button')]
+    .filter((button) => button.offsetParent !== null)
+    .filter((button) => {
+      const box = button.getBoundingClientRect();
+      return box.top < top || box.bottom > bottom || box.left < -0.5
+        || box.right > window.innerWidth + 0.5;
+    })
+    .map((button) => button.textContent);
+}"""
+
+
+def controls_out_of_view(page: Page) -> list[str]:
+    """The texts of the visible control buttons that are not wholly in view: outside
+    the window, or scrolled out of the controls' own box."""
+    result: list[str] = page.evaluate(CONTROLS_OUT_OF_VIEW_SCRIPT)
+    return result
+
+
+def set_text_size(page: Page, pixels: int) -> None:
+    """The browser's default text size, as a reader sets it in her browser (16 px
+    unless raised); a page with <meta name="text-scale" content="scale"> gets the
+    system's text size (a tablet's accessibility setting) the same way."""
+    session = page.context.new_cdp_session(page)
+    session.send("Page.setFontSizes", {"fontSizes": {"standard": pixels, "fixed": 13}})
+
+
 def open_participant(
     browser: Browser,
     url: str,

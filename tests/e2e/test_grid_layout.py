@@ -17,8 +17,10 @@ from tests.e2e.conftest import (
     Server,
     clipped_controls,
     close_all,
+    controls_out_of_view,
     end_by_closing_stdin,
     open_participant,
+    set_text_size,
 )
 
 pytestmark = pytest.mark.e2e
@@ -109,6 +111,26 @@ def test_the_grid_uses_the_window_for_1_to_12_participants(
                 check_layout(member, count, viewport)
         # Every bot shows initials: their cameras are off.
         assert all(tile["initials"] for tile in member.remote_tiles())
+        # A reader who has raised her text size to 150%: the page's text follows it
+        # (it was fixed at 18 px). On a tablet held sideways the controls then stand
+        # beside the faces (in rows under them the twelve tiles had 56% of the height);
+        # a phone held upright keeps its bars small enough to leave the faces room.
+        set_text_size(member.page, 24)
+        for viewport in [(1024, 768), (390, 844), (1280, 720)]:
+            check_layout(member, 12, viewport)
+            page = member.page
+            assert page.evaluate("getComputedStyle(document.body).fontSize") == "27px"
+            assert controls_out_of_view(page) == [], viewport
+            grid = page.locator("#grid").bounding_box()
+            controls = page.locator("#controls").bounding_box()
+            assert grid is not None and controls is not None
+            share = grid["height"] / viewport[1]
+            if viewport == (390, 844):
+                assert controls["y"] >= grid["y"] + grid["height"] - 1, (grid, controls)
+                assert share >= 0.5, f"the faces have {share:.0%} of the height"
+            else:
+                assert controls["x"] >= grid["x"] + grid["width"] - 1, (grid, controls)
+                assert share >= 0.8, f"the faces have {share:.0%} of the height"
         assert member.errors == []
     finally:
         end_by_closing_stdin(bots, timeout=10)

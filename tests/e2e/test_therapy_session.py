@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Page
+from playwright.sync_api import Browser, Dialog, FloatRect, Page
 
 from tests.e2e.conftest import (
     TEST_OUTPUT,
@@ -23,10 +23,12 @@ from tests.e2e.conftest import (
     Server,
     clipped_controls,
     close_all,
+    controls_out_of_view,
     grows,
     open_participant,
     packets_from,
     playing_remote_videos,
+    set_text_size,
     stays_still,
     wait_until,
 )
@@ -675,6 +677,73 @@ def test_a_member_who_comes_early_goes_in_by_herself_once_the_session_opens(
         ann.page.reload()
         ann.page.wait_for_selector("#way-in-error:not([hidden])", timeout=10000)
         assert "session has ended" in ann.page.inner_text("#way-in-message")
+        assert [e for p in people for e in p.errors] == []
+    finally:
+        close_all(*people)
+
+
+def test_a_member_with_large_text_keeps_the_faces_and_every_control_in_view(
+    chromium: Browser, server: Server
+) -> None:
+    """Ann reads with her tablet's text size raised. The pages' text follows it; in
+    the session, on the tablet held sideways, the nine controls stand in a column
+    beside the faces (at 150% text they had taken rows under a grid of 393 of 768 px),
+    all in view at 200% too; held upright, and on a phone, the bars leave the faces
+    room."""
+    email = f"lea-{uuid.uuid4().hex[:6]}@example.org"
+    add_therapist(server, email, "Lea")
+    lea = open_page(chromium, f"{server.base_url}/login", "Lea")
+    people = [lea]
+    try:
+        log_in(lea.page, email)
+        _, links = set_up_group(lea.page, f"Large text {uuid.uuid4().hex[:6]}", ["Ann"])
+        lea.page.click("#open-session")
+        lea.page.click("#enter-room")
+        go_in(lea.page)
+        ann = open_page(chromium, links[0], "Ann")
+        people.append(ann)
+        set_text_size(ann.page, 24)
+        ann.page.set_viewport_size({"width": 1024, "height": 768})
+        ann.page.wait_for_selector("#step-devices:not([hidden])", timeout=10000)
+        assert ann.page.evaluate("getComputedStyle(document.body).fontSize") == "27px"
+        ann.page.click("#devices-next")
+        ann.page.check("#rules-agree")
+        ann.page.click("#rules-enter")
+        lea.page.wait_for_selector("#waiting-list .admit-button", timeout=30000)
+        lea.page.click("#waiting-list .admit-button")
+        ann.page.wait_for_selector("#room:not([hidden])", timeout=20000)
+
+        def faces_and_controls(width: int, height: int) -> tuple[FloatRect, FloatRect]:
+            ann.page.set_viewport_size({"width": width, "height": height})
+            wait_until(
+                lambda: ann.page.evaluate("() => window.innerWidth") == width, 5, "no resize"
+            )
+            ann.page.wait_for_timeout(200)
+            where = f"{width}x{height}"
+            assert clipped_controls(ann.page) == [], f"controls clipped at {where}"
+            assert controls_out_of_view(ann.page) == [], f"controls out of view at {where}"
+            scroll = ann.page.evaluate(
+                "() => [document.scrollingElement.scrollWidth - window.innerWidth,"
+                " document.scrollingElement.scrollHeight - window.innerHeight]"
+            )
+            assert scroll == [0, 0], f"the page scrolls at {where}: {scroll}"
+            grid = ann.page.locator("#grid").bounding_box()
+            controls = ann.page.locator("#controls").bounding_box()
+            assert grid is not None and controls is not None
+            return grid, controls
+
+        for text_size, minimum_share in ((24, 0.75), (32, 0.6)):
+            set_text_size(ann.page, text_size)
+            grid, controls = faces_and_controls(1024, 768)
+            assert controls["x"] >= grid["x"] + grid["width"] - 1, (text_size, grid, controls)
+            share = grid["height"] / 768
+            assert share >= minimum_share, f"at {text_size} px the faces have {share:.0%}"
+        set_text_size(ann.page, 24)
+        for width, height, minimum_share in ((768, 1024, 0.4), (390, 844, 0.4), (844, 390, 0.3)):
+            grid, controls = faces_and_controls(width, height)
+            assert controls["y"] >= grid["y"] + grid["height"] - 1, (width, grid, controls)
+            share = grid["height"] / height
+            assert share >= minimum_share, f"at {width}x{height} the faces have {share:.0%}"
         assert [e for p in people for e in p.errors] == []
     finally:
         close_all(*people)

@@ -110,8 +110,9 @@ let waitingForStartSince = null;
 // reader stays where she is.
 const CHAT_END_SLACK_PX = 40;
 let chatShown = { list: null, count: 0 }; // what the chat log shows (renderChat)
-// Below this width the panel takes the grid's room: a tablet held upright, a phone.
-const wideScreen = window.matchMedia("(min-width: 1100px)");
+// Below this width (1100 px at the default text size, wider with larger text) the panel
+// takes the grid's room: a tablet held upright, a phone.
+const wideScreen = window.matchMedia("(min-width: 68.75em)");
 
 const ERROR_KEYS = {
   session_not_open: "session.notOpen",
