@@ -738,6 +738,11 @@ def test_a_member_with_large_text_keeps_the_faces_and_every_control_in_view(
             assert controls["x"] >= grid["x"] + grid["width"] - 1, (text_size, grid, controls)
             share = grid["height"] / 768
             assert share >= minimum_share, f"at {text_size} px the faces have {share:.0%}"
+            ann.page.select_option("#language", "nl")  # Dutch words are longer
+            ann.page.wait_for_selector("#side-button:text-is('Chat en personen')")
+            faces_and_controls(1024, 768)
+            ann.page.select_option("#language", "en")
+            ann.page.wait_for_selector("#side-button:text-is('Chat and people')")
         set_text_size(ann.page, 24)
         for width, height, minimum_share in ((768, 1024, 0.4), (390, 844, 0.4), (844, 390, 0.3)):
             grid, controls = faces_and_controls(width, height)
