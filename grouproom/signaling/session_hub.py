@@ -662,6 +662,13 @@ class SessionHub:
         if self.live.get(live.record.id) is not live:
             return
         events = live.session.release(person_id, self.clock())
+        if not events and live.session.is_away(person_id):
+            # Not due yet by the session's clock: the event loop's timer ran on a
+            # clock of its own and fired early (uvloop rounds to whole milliseconds
+            # and fired up to 1.2 ms early in about a quarter of tries), or the wall
+            # clock was set back. Without another timer the seat stayed held for good.
+            self._release_later(live, person_id)
+            return
         await self._dispatch(live, events, person_id)
 
     def set_self_muted(self, live: Live, person_id: str, audio: bool, video: bool) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from grouproom.app import create_app, hub_key
 from grouproom.settings import Settings
+from grouproom.signaling.session_hub import SessionHub
 from tests.protocol.conftest import AiohttpClient
 from tests.protocol.rtc_client import RtcClient
 from tests.protocol.signaling_client import SignalingClient
@@ -159,6 +160,27 @@ async def test_the_seat_is_released_when_the_grace_period_passes(group: Group) -
     # She was let in before: another device may now take a new seat, straight in.
     _, entered = await group.member("Ann", PHONE)
     assert entered["state"] == "seated"
+
+
+async def test_the_seat_is_released_when_the_timer_fires_before_the_grace_has_passed(
+    group: Group,
+) -> None:
+    """The release timer runs on the event loop's clock, the session on the wall clock:
+    uvloop fires timers up to a millisecond early, and a wall clock may be set back.
+    Here the wall clock goes back 0.4 s while Ann is away, so the timer fires before
+    her grace has passed by the session's clock: the seat is still released, a little
+    later (it used to stay held for good, and her tile said "reconnecting" forever)."""
+    lea, ann, bob = await seated(group)
+    ann_id = group.members["Ann"]
+    await ann.ws.close()
+    await lea.event("participant_reconnecting")
+    hub: SessionHub = group.client.app[hub_key]
+    hub.clock = lambda: time.time() - 0.4
+    # (Within the server's heartbeat: nothing reads Bob's socket, which therefore does
+    # not answer it, and he would leave later.)
+    left = (await lea.event("participant_left", seconds=GRACE + 3))["data"]
+    assert left == {"participant_id": ann_id, "cause": "connection_lost"}
+    assert (await bob.event("participant_left"))["data"]["participant_id"] == ann_id
 
 
 async def test_another_device_is_refused_while_the_seat_is_taken_or_held(group: Group) -> None:
