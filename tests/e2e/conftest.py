@@ -172,22 +172,10 @@ def chromium(
         browser.close()
 
 
-# Test-only instrumentation: remember every peer connection so that a test can read
-# its statistics (the web client keeps its own out of reach).
-RECORD_PEER_CONNECTIONS = """
-(() => {
-  const Original = window.RTCPeerConnection;
-  if (!Original) return;
-  window.__e2ePeerConnections = [];
-  window.RTCPeerConnection = function (...args) {
-    const pc = new Original(...args);
-    window.__e2ePeerConnections.push(pc);
-    return pc;
-  };
-  window.RTCPeerConnection.prototype = Original.prototype;
-  Object.setPrototypeOf(window.RTCPeerConnection, Original);
-})();
-"""
+# Scripts the tests run in pages (shared with the Firefox driver, firefox/).
+PAGE_SCRIPTS = Path(__file__).with_name("page_scripts")
+# Remembers every peer connection, so that a test can read its statistics.
+RECORD_PEER_CONNECTIONS = (PAGE_SCRIPTS / "record-peer-connections.js").read_text()
 
 
 @dataclass

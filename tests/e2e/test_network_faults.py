@@ -21,6 +21,7 @@ fails the browser's send call (EPERM), and the browser never loses it on the way
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -33,9 +34,11 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.e2e.conftest import (
     CHROMIUM_ARGS,
+    PAGE_SCRIPTS,
     TEST_OUTPUT,
     Participant,
     close_all,
@@ -44,6 +47,7 @@ from tests.e2e.conftest import (
     open_participant,
     wait_until,
 )
+from tests.e2e.test_firefox import start_firefox
 
 pytestmark = pytest.mark.e2e
 
@@ -63,42 +67,8 @@ BROWSER_ARGS = [
     f"--unsafely-treat-insecure-origin-as-secure=http://{LAB_ADDRESS}:{PORT}",
 ]
 
-# Inbound media on the page: what arrived and what was decoded (and how often and
-# how long video froze, by the browser's own measure), over all its peer
-# connections (one remote publisher in this test); the round trip of the nominated
-# candidate pair (ICE's checks) and the one the browser measured from the server's
-# receiver reports on its own video (their LSR and DLSR).
-INBOUND = """async () => {
-  const totals = {
-    audioPackets: 0, audioLost: 0, framesDecoded: 0, nacks: 0, plis: 0, lost: 0, freezes: 0,
-    frozenMs: 0, rttMs: 0, reportedRttMs: 0,
-  };
-  for (const pc of window.__e2ePeerConnections || []) {
-    if (pc.connectionState === 'closed') continue;
-    (await pc.getStats()).forEach((report) => {
-      if (report.type === 'candidate-pair' && report.nominated && report.currentRoundTripTime) {
-        totals.rttMs = Math.max(totals.rttMs, Math.round(report.currentRoundTripTime * 1000));
-      }
-      if (report.type === 'remote-inbound-rtp' && report.kind === 'video' && report.roundTripTime) {
-        totals.reportedRttMs = Math.round(report.roundTripTime * 1000);
-      }
-      if (report.type !== 'inbound-rtp') return;
-      if (report.kind === 'audio') {
-        totals.audioPackets += report.packetsReceived || 0;
-        totals.audioLost += report.packetsLost || 0;
-      }
-      if (report.kind === 'video') {
-        totals.framesDecoded += report.framesDecoded || 0;
-        totals.nacks += report.nackCount || 0;
-        totals.plis += report.pliCount || 0;
-        totals.lost += report.packetsLost || 0;
-        totals.freezes += report.freezeCount || 0;
-        totals.frozenMs += Math.round((report.totalFreezesDuration || 0) * 1000);
-      }
-    });
-  }
-  return totals;
-}"""
+# Inbound media on the page: what arrived and what was decoded, the round trip.
+INBOUND = (PAGE_SCRIPTS / "inbound-media.js").read_text()
 
 
 STATES = "() => (window.__e2ePeerConnections || []).map((pc) => pc.connectionState)"
@@ -301,18 +271,22 @@ VIDEO_DETAIL = """async () => {
 
 
 def keeps_playing(
-    participant: Participant, seconds: float, what: str, sender: Participant
+    participant: Participant, seconds: float, what: str, sender: Participant | None
 ) -> dict[str, int]:
-    """Video frames are decoded and audio arrives in every 2 s window."""
+    """Video frames are decoded and audio arrives in every 2 s window (`sender`'s
+    video statistics, where it is a Chromium page, go in a failure's message)."""
     start = inbound(participant)
     previous = start
     details: list[str] = []
     for window in range(int(seconds / 2)):
         for _ in range(4):
             time.sleep(0.5)
+            sent = (
+                "" if sender is None else f"{sender.name}: {sender.page.evaluate(VIDEO_DETAIL)} | "
+            )
             details.append(
-                f"{time.monotonic():.1f} {sender.name}: {sender.page.evaluate(VIDEO_DETAIL)}"
-                f" | {participant.name}: {participant.page.evaluate(VIDEO_DETAIL)}"
+                f"{time.monotonic():.1f} {sent}{participant.name}: "
+                f"{participant.page.evaluate(VIDEO_DETAIL)}"
             )
         now = inbound(participant)
         history = "\n".join(details)
@@ -346,13 +320,33 @@ def grid_order(participant: Participant) -> list[str]:
     return [tile["id"] for tile in participant.tiles()]
 
 
-def demo_links(log: str) -> tuple[str, str, str]:
-    """The demo therapist's e-mail and password, and Anna's invite link."""
+def demo_links(log: str, member: str = "Anna") -> tuple[str, str, str]:
+    """The demo therapist's e-mail and password, and a member's invite link."""
     email = re.search(r"log in at \S+ as (\S+)", log)
     password = re.search(r"password \(shown only now\): (\S+)", log)
-    invite = re.search(r"invite link for Anna: (\S+)", log)
+    invite = re.search(rf"invite link for {member}: (\S+)", log)
     assert email and password and invite, log
     return email.group(1), password.group(1), invite.group(1)
+
+
+def enter_the_demo_session(lab: Lab, email: str, password: str) -> tuple[Participant, str]:
+    """The demo therapist, in the lab's Chromium, logs in and enters her group's
+    session; her page and the group page's address."""
+    assert lab.therapist_browser is not None
+    therapist = open_participant(lab.therapist_browser, f"{lab.base_url}/login", "Demo", join=False)
+    page = therapist.page
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("#login-button")
+    page.wait_for_url(re.compile(r".*/groups$"))
+    page.click("a[href^='/groups/'] >> nth=0")
+    page.wait_for_selector("#group-title")
+    group_url = page.url
+    page.goto(group_url + "/room")
+    page.click("#devices-next")
+    page.click("#rules-enter")
+    page.wait_for_selector("#room:not([hidden])", timeout=20000)
+    return therapist, group_url
 
 
 def test_a_weak_connection_a_blackout_and_a_server_restart(lab: Lab) -> None:
@@ -360,22 +354,9 @@ def test_a_weak_connection_a_blackout_and_a_server_restart(lab: Lab) -> None:
     assert lab.therapist_browser is not None and lab.member_browser is not None
     people: list[Participant] = []
     try:
-        therapist = open_participant(
-            lab.therapist_browser, f"{lab.base_url}/login", "Demo", join=False
-        )
+        therapist, group_url = enter_the_demo_session(lab, email, password)
         people.append(therapist)
         page = therapist.page
-        page.fill("#email", email)
-        page.fill("#password", password)
-        page.click("#login-button")
-        page.wait_for_url(re.compile(r".*/groups$"))
-        page.click("a[href^='/groups/'] >> nth=0")
-        page.wait_for_selector("#group-title")
-        group_url = page.url
-        page.goto(group_url + "/room")
-        page.click("#devices-next")
-        page.click("#rules-enter")
-        page.wait_for_selector("#room:not([hidden])", timeout=20000)
 
         member = open_participant(lab.member_browser, invite, "Anna", join=False)
         people.append(member)
@@ -562,4 +543,66 @@ def test_a_weak_connection_a_blackout_and_a_server_restart(lab: Lab) -> None:
         assert errors == []
     finally:
         lab.clear()
+        close_all(*people)
+
+
+def test_a_firefox_member_on_a_weak_line(lab: Lab) -> None:
+    """Bram joins from Firefox over the weak home line (5% loss both ways, 150 ms each
+    way, 1 Mbit/s): Firefox's own NACKs, receiver reports and consent checks on a
+    lossy line, against the server's buffer and its NACKs to a Firefox publisher."""
+    email, password, invite = demo_links(lab.log(), "Bram")
+    log_start = len(lab.log())
+    people: list[Participant] = []
+    firefox: subprocess.Popen[str] | None = None
+    try:
+        therapist, _ = enter_the_demo_session(lab, email, password)
+        people.append(therapist)
+        page = therapist.page
+        # Anna's seat, held after the test before, has gone: one remote tile for Bram.
+        wait_until(lambda: therapist.remote_tiles() == [], GRACE + 15, "Anna's seat stays")
+        lab.lose(5)
+        lab.delay(150)
+        lab.cap("1mbit")
+        firefox = start_firefox(lab.home, invite, "Bram", 1)
+        try:
+            page.wait_for_selector("#waiting-list .admit-button", timeout=60000)
+        except PlaywrightTimeoutError:
+            firefox.kill()
+            out, err = firefox.communicate(timeout=10)
+            message = f"Bram's Firefox is not in the waiting room: {out} {err[-2000:]}"
+            raise AssertionError(message) from None
+        page.click("#waiting-list .admit-button")
+        assert firefox.stdout is not None and firefox.stdin is not None
+        line = firefox.stdout.readline()
+        assert line, f"Firefox reported nothing: {firefox.stderr.read() if firefox.stderr else ''}"
+        seen = json.loads(line)
+        assert seen["ok"], f"Firefox does not play the therapist's video: {seen}"
+        assert seen["consoleErrors"] == []
+
+        def firefox_inbound() -> dict[str, int]:
+            assert firefox is not None and firefox.stdin is not None and firefox.stdout
+            firefox.stdin.write("stats\n")
+            firefox.stdin.flush()
+            result: dict[str, int] = json.loads(firefox.stdout.readline())
+            return result
+
+        before = firefox_inbound()
+        wait_until(lambda: inbound(therapist)["framesDecoded"] > 25, 30, "no video from Bram")
+        seen_by_therapist = keeps_playing(therapist, 12, "the therapist, from Bram", None)
+        after = firefox_inbound()
+        seen_by_bram = {key: after[key] - before[key] for key in before}
+        print(f"weak line, the therapist from Bram (Firefox): {seen_by_therapist}")
+        print(f"weak line, Bram (Firefox) from the therapist: {seen_by_bram}")
+        # Bram's Firefox gets the therapist's video and audio through the loss, and
+        # asks the server to resend what it lost (answered from its buffer).
+        assert seen_by_bram["framesDecoded"] >= 60, (before, after)
+        assert seen_by_bram["audioPackets"] >= 400, (before, after)
+        assert seen_by_bram["nacks"] > 0, (before, after)
+        assert seen_by_therapist["framesDecoded"] >= 60, seen_by_therapist
+        log = lab.log()[log_start:]
+        assert "allowance" not in log and "Traceback" not in log, log[-3000:]
+    finally:
+        lab.clear()
+        if firefox is not None:
+            end_by_closing_stdin(firefox, timeout=15)
         close_all(*people)

@@ -8,7 +8,9 @@
 // and waits (up to 45 s) to be let in from the waiting room.
 // Then waits until EXPECTED_REMOTE_TILES remote videos play,
 // prints one JSON line with what it saw, then stays in the room until its standard
-// input closes (or 120 s pass) and leaves.
+// input closes (or 180 s pass) and leaves. Meanwhile each line "stats" on its
+// standard input is answered with one JSON line: what the page received so far.
+import { readFileSync } from "node:fs";
 import puppeteer from "puppeteer-core";
 
 const [url, name, expectedText] = process.argv.slice(2);
@@ -21,6 +23,10 @@ const prefs = {
   "media.navigator.permission.fake": true,
   "media.peerconnection.ice.loopback": true,
   "media.peerconnection.ice.obfuscate_host_addresses": false,
+  // A server on an address of a test's own namespace, over plain http (as Chromium's
+  // --unsafely-treat-insecure-origin-as-secure in the network fault test).
+  "media.devices.insecure.enabled": true,
+  "media.getusermedia.insecure.enabled": true,
   "media.autoplay.default": 0,
   "media.autoplay.blocking_policy": 0,
   // No calls home: telemetry, studies, remote settings, captive portal, Safe Browsing,
@@ -60,6 +66,12 @@ const prefs = {
   "identity.fxaccounts.enabled": false,
 };
 
+// Scripts the tests run in pages, shared with the Chromium tests (../page_scripts):
+// one remembers the page's peer connections, the other reads what they received.
+const PAGE_SCRIPTS = new URL("../page_scripts/", import.meta.url);
+const RECORD_PEER_CONNECTIONS = readFileSync(new URL("record-peer-connections.js", PAGE_SCRIPTS), "utf8");
+const INBOUND = `(${readFileSync(new URL("inbound-media.js", PAGE_SCRIPTS), "utf8")})()`;
+
 function report(result) {
   process.stdout.write(JSON.stringify(result) + "\n");
 }
@@ -72,7 +84,7 @@ const browser = await puppeteer.launch({
   env: { ...process.env, MOZ_DISABLE_NONLOCAL_CONNECTIONS: "1" },
 });
 const consoleErrors = [];
-const quit = setTimeout(() => finish(3), 120000);
+const quit = setTimeout(() => finish(3), 180000);
 
 async function finish(code) {
   clearTimeout(quit);
@@ -82,6 +94,7 @@ async function finish(code) {
 
 try {
   const page = await browser.newPage();
+  await page.evaluateOnNewDocument(RECORD_PEER_CONNECTIONS);
   page.on("console", (message) => {
     if (message.type() === "error") consoleErrors.push(message.text());
   });
@@ -91,7 +104,8 @@ try {
   let rules = null;
   let enterLockedUntilAgreed = null;
   if (url.includes("/join/")) {
-    await page.waitForSelector("#devices-next:not([disabled])", { timeout: WAIT_MS });
+    // Visible: over a slow line the page takes a while to show its first step.
+    await page.waitForSelector("#devices-next:not([disabled])", { visible: true, timeout: WAIT_MS });
     await page.click("#devices-next");
     await page.waitForSelector("#step-rules:not([hidden])");
     rules = await page.$eval("#rules-text", (element) => element.textContent);
@@ -152,6 +166,18 @@ try {
   await finish(1);
 }
 
-process.stdin.resume();
+const pages = await browser.pages();
+const roomPage = pages[pages.length - 1];
+let lines = "";
+process.stdin.setEncoding("utf8");
+process.stdin.on("data", async (chunk) => {
+  lines += chunk;
+  let end;
+  while ((end = lines.indexOf("\n")) >= 0) {
+    const command = lines.slice(0, end).trim();
+    lines = lines.slice(end + 1);
+    if (command === "stats") report(await roomPage.evaluate(INBOUND).catch((e) => ({ error: String(e) })));
+  }
+});
 process.stdin.on("end", () => finish(0));
 process.stdin.on("close", () => finish(0));
