@@ -749,6 +749,13 @@ def test_a_member_with_large_text_keeps_the_faces_and_every_control_in_view(
             assert controls["y"] >= grid["y"] + grid["height"] - 1, (width, grid, controls)
             share = grid["height"] / height
             assert share >= minimum_share, f"at {width}x{height} the faces have {share:.0%}"
+        # Lea's column holds her nine buttons (End the session among them) at 200% text.
+        set_text_size(lea.page, 32)
+        lea.page.set_viewport_size({"width": 1024, "height": 768})
+        wait_until(lambda: lea.page.evaluate("() => window.innerWidth") == 1024, 5, "no resize")
+        lea.page.wait_for_timeout(200)
+        assert clipped_controls(lea.page) == [] and controls_out_of_view(lea.page) == []
+        assert lea.page.locator("#controls button:visible").count() == 9
         assert [e for p in people for e in p.errors] == []
     finally:
         close_all(*people)
