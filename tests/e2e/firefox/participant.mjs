@@ -92,8 +92,9 @@ async function finish(code) {
   process.exit(code);
 }
 
+let page = null;
 try {
-  const page = await browser.newPage();
+  page = await browser.newPage();
   await page.evaluateOnNewDocument(RECORD_PEER_CONNECTIONS);
   page.on("console", (message) => {
     if (message.type() === "error") consoleErrors.push(message.text());
@@ -166,8 +167,6 @@ try {
   await finish(1);
 }
 
-const pages = await browser.pages();
-const roomPage = pages[pages.length - 1];
 let lines = "";
 process.stdin.setEncoding("utf8");
 process.stdin.on("data", async (chunk) => {
@@ -176,7 +175,8 @@ process.stdin.on("data", async (chunk) => {
   while ((end = lines.indexOf("\n")) >= 0) {
     const command = lines.slice(0, end).trim();
     lines = lines.slice(end + 1);
-    if (command === "stats") report(await roomPage.evaluate(INBOUND).catch((e) => ({ error: String(e) })));
+    if (command !== "stats") continue;
+    report(await page.evaluate(INBOUND).catch((error) => ({ error: String(error) })));
   }
 });
 process.stdin.on("end", () => finish(0));
