@@ -713,20 +713,21 @@ def test_a_member_with_large_text_keeps_the_faces_and_every_control_in_view(
         lea.page.click("#waiting-list .admit-button")
         ann.page.wait_for_selector("#room:not([hidden])", timeout=20000)
 
-        def faces_and_controls(width: int, height: int) -> tuple[FloatRect, FloatRect]:
-            ann.page.set_viewport_size({"width": width, "height": height})
-            wait_until(
-                lambda: ann.page.evaluate("() => window.innerWidth") == width, 5, "no resize"
-            )
-            ann.page.wait_for_timeout(200)
+        def every_control_in_view(page: Page, width: int, height: int) -> None:
+            page.set_viewport_size({"width": width, "height": height})
+            wait_until(lambda: page.evaluate("() => window.innerWidth") == width, 5, "no resize")
+            page.wait_for_timeout(200)
             where = f"{width}x{height}"
-            assert clipped_controls(ann.page) == [], f"controls clipped at {where}"
-            assert controls_out_of_view(ann.page) == [], f"controls out of view at {where}"
-            scroll = ann.page.evaluate(
+            assert clipped_controls(page) == [], f"controls clipped at {where}"
+            assert controls_out_of_view(page) == [], f"controls out of view at {where}"
+            scroll = page.evaluate(
                 "() => [document.scrollingElement.scrollWidth - window.innerWidth,"
                 " document.scrollingElement.scrollHeight - window.innerHeight]"
             )
             assert scroll == [0, 0], f"the page scrolls at {where}: {scroll}"
+
+        def faces_and_controls(width: int, height: int) -> tuple[FloatRect, FloatRect]:
+            every_control_in_view(ann.page, width, height)
             grid = ann.page.locator("#grid").bounding_box()
             controls = ann.page.locator("#controls").bounding_box()
             assert grid is not None and controls is not None
@@ -751,10 +752,7 @@ def test_a_member_with_large_text_keeps_the_faces_and_every_control_in_view(
             assert share >= minimum_share, f"at {width}x{height} the faces have {share:.0%}"
         # Lea's column holds her nine buttons (End the session among them) at 200% text.
         set_text_size(lea.page, 32)
-        lea.page.set_viewport_size({"width": 1024, "height": 768})
-        wait_until(lambda: lea.page.evaluate("() => window.innerWidth") == 1024, 5, "no resize")
-        lea.page.wait_for_timeout(200)
-        assert clipped_controls(lea.page) == [] and controls_out_of_view(lea.page) == []
+        every_control_in_view(lea.page, 1024, 768)
         assert lea.page.locator("#controls button:visible").count() == 9
         assert [e for p in people for e in p.errors] == []
     finally:
