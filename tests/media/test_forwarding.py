@@ -31,6 +31,7 @@ from grouproom.media.endpoints import ForwardingReceiver, ForwardingSender, Unus
 from grouproom.media.keyframe import vp8_picture_id
 from grouproom.media.munger import PICTURE_ID_MOD, SEQ_MOD, TS_MOD
 from grouproom.media.nack import MAX_REQUESTS
+from tests.event_loops import EXECUTOR_THREAD_PREFIXES
 from tests.media.conftest import Room
 from tests.media.peers import TestParticipant
 
@@ -454,7 +455,9 @@ def _counts() -> dict[str, int]:
         ),
         # The participants' encoders run in the default executor, which grows up to
         # its limit; every other thread (decoders above all) must go away.
-        "threads": sum(not t.name.startswith("asyncio_") for t in threading.enumerate()),
+        "threads": sum(
+            not t.name.startswith(EXECUTOR_THREAD_PREFIXES) for t in threading.enumerate()
+        ),
         "fds": len(os.listdir("/proc/self/fd")),
     }
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-import uvloop
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from grouproom.app import create_app
 from grouproom.media.hooks import install_host_addresses
 from grouproom.settings import Settings
+from tests.event_loops import BOTH, LoopFactories
 from tests.protocol.rtc_client import RtcClient
 from tests.protocol.signaling_client import SignalingClient
 
@@ -94,11 +93,6 @@ def member(connect: Connect, rtc_clients: Callable[[int], RtcClient]) -> Callabl
     return join
 
 
-def pytest_asyncio_loop_factories(
-    config: pytest.Config, item: pytest.Item
-) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
-    """The protocol tests run on both event loops the server runs on: uvloop (the
-    default, GROUPROOM_EVENT_LOOP=auto) and asyncio's own. They keep time differently:
-    uvloop's timers fire up to a millisecond early by the wall clock, which once left
-    a dropped member's seat held for good while these tests ran on asyncio's alone."""
-    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> LoopFactories:
+    """The protocol tests run on both event loops the server runs on (tests/event_loops.py)."""
+    return BOTH

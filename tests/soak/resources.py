@@ -14,6 +14,7 @@ from grouproom.media.peer import Peer
 from grouproom.media.publication import Publication
 from grouproom.media.subscription import Subscription
 from grouproom.signaling.outbox import Outbox
+from tests.event_loops import EXECUTOR_THREAD_PREFIXES
 
 # Resident memory may end above the baseline by this much: CPython and the
 # allocators of OpenSSL, libsrtp and libvpx keep freed memory for reuse. A leak of
@@ -56,9 +57,11 @@ def process_measures(data_dir: str | None = None) -> dict[str, int]:
         "fds": len(open_files()) - database,
         "database_fds": database,
         "tasks": len(asyncio.all_tasks()),
-        # Not counted: the event loop's default executor (threads named asyncio_N),
-        # a pool that grows to min(32, CPUs + 4) workers and keeps them.
-        "threads": sum(1 for t in threading.enumerate() if not t.name.startswith("asyncio_")),
+        # Not counted: the event loop's default executor (threads named asyncio_N or
+        # uvloop_N), a pool that grows to min(32, CPUs + 4) workers and keeps them.
+        "threads": sum(
+            1 for t in threading.enumerate() if not t.name.startswith(EXECUTOR_THREAD_PREFIXES)
+        ),
         "RTCPeerConnection": count(RTCPeerConnection),
         "Peer": count(Peer),
         "Publication": count(Publication),
