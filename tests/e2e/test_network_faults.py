@@ -73,6 +73,15 @@ INBOUND = (PAGE_SCRIPTS / "inbound-media.js").read_text()
 
 STATES = "() => (window.__e2ePeerConnections || []).map((pc) => pc.connectionState)"
 
+# The jitter buffer targets the page set on the videos it receives (steady-video.js).
+JITTER_TARGETS = """() => (window.__e2ePeerConnections || [])
+  .filter((pc) => pc.connectionState !== 'closed')
+  .flatMap((pc) => pc.getReceivers())
+  .filter((receiver) => receiver.track.kind === 'video' && receiver.jitterBufferTarget !== null)
+  .map((receiver) => receiver.jitterBufferTarget)"""
+# What steady-video.js holds the video of someone whose way up is weak to.
+STEADY_MS = 300
+
 
 def _ip(*arguments: str) -> None:
     subprocess.run(["ip", *arguments], check=True, capture_output=True, text=True)
@@ -403,6 +412,12 @@ def test_a_weak_connection_a_blackout_and_a_server_restart(lab: Lab) -> None:
         member.page.wait_for_selector("#silenced-notice:has-text('Your connection is weak')")
         print(f"weak line, judged: {page.get_attribute(anna_tile, 'data-connection')}")
         assert page.get_attribute('.tile[data-self="true"]', "data-connection") == "good"
+        # The therapist's page holds Anna's video a little longer, so that what she
+        # sends again after a loss on her way up arrives in time; Anna's page, which
+        # waits for retransmissions by itself over her long round trip and receives
+        # from a therapist whose line is good, holds nothing.
+        assert page.evaluate(JITTER_TARGETS) == [STEADY_MS]
+        assert member.page.evaluate(JITTER_TARGETS) == []
         TEST_OUTPUT.mkdir(exist_ok=True)
         page.screenshot(path=str(TEST_OUTPUT / "session-weak-connection.png"))
         seen_by_therapist = keeps_playing(therapist, 12, "the therapist, from Anna", member)
@@ -508,9 +523,10 @@ def test_a_weak_connection_a_blackout_and_a_server_restart(lab: Lab) -> None:
         )
         assert grid_order(therapist) == order
         keeps_playing(therapist, 6, "the therapist, from Anna after the blackout", member)
-        # Her new connection starts good, on every page.
+        # Her new connection starts good, on every page, and her video is no longer held.
         page.wait_for_selector(f'{anna_tile}[data-connection="good"]')
         member.page.wait_for_selector('.tile[data-self="true"][data-connection="good"]')
+        assert page.evaluate(JITTER_TARGETS) == []
         assert member.page.is_hidden("#silenced-notice")
         keeps_playing(member, 6, "Anna, from the therapist after the blackout", therapist)
 
@@ -588,6 +604,11 @@ def test_a_firefox_member_on_a_weak_line(lab: Lab) -> None:
 
         before = firefox_inbound()
         wait_until(lambda: inbound(therapist)["framesDecoded"] > 25, 30, "no video from Bram")
+        # His line is judged weak; the therapist's page then holds his video longer.
+        page.wait_for_selector(
+            '.tile:not([data-self="true"]):not([data-connection="good"])', timeout=20000
+        )
+        wait_until(lambda: page.evaluate(JITTER_TARGETS) == [STEADY_MS], 5, "Bram's video held")
         seen_by_therapist = keeps_playing(therapist, 12, "the therapist, from Bram", None)
         after = firefox_inbound()
         seen_by_bram = {key: after[key] - before[key] for key in before}

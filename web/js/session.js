@@ -6,6 +6,7 @@
 // same camera and microphone.
 import { Signaling, SignalingError, signalingUrl } from "./signaling.js";
 import { startCamera } from "./local-media.js";
+import { SteadyVideo } from "./steady-video.js";
 
 // The codecs the server forwards (Opus; VP8, H264 constrained baseline). Offering only
 // these keeps the offer small (a browser lists a dozen video codecs on each of the 24
@@ -86,6 +87,7 @@ export class RoomSession {
     this.reconnecting = false;
     this.graceSeconds = DEFAULT_GRACE_S;
     this.disconnectedTimer = null;
+    this.steadyVideo = new SteadyVideo();
   }
 
   async start() {
@@ -124,14 +126,19 @@ export class RoomSession {
     this.answered = false;
     this.pendingCandidates = [];
     this.pendingTracks = [];
-    signaling.on("participant_joined", (data) => this.callbacks.onParticipantJoined(data.participant));
-    signaling.on("participant_left", (data) =>
-      this.callbacks.onParticipantLeft(data.participant_id, data.cause),
-    );
+    signaling.on("participant_joined", (data) => {
+      this.steadyVideo.joined(data.participant);
+      this.callbacks.onParticipantJoined(data.participant);
+    });
+    signaling.on("participant_left", (data) => {
+      this.steadyVideo.left(data.participant_id);
+      this.callbacks.onParticipantLeft(data.participant_id, data.cause);
+    });
     signaling.on("media_state", (data) =>
       this.callbacks.onMediaState(data.participant_id, data.audio_muted, data.video_muted),
     );
     signaling.on("connection_quality", (data) => {
+      this.steadyVideo.quality(data.participant_id, data.quality, data.direction || "");
       if (this.callbacks.onConnectionQuality) {
         this.callbacks.onConnectionQuality(data.participant_id, data.quality, data.direction || "");
       }
@@ -145,6 +152,7 @@ export class RoomSession {
     if (signaling !== this.signaling || this.ended) return;
     if (joined.reconnect_grace) this.graceSeconds = joined.reconnect_grace;
     this.videoCaps = joined.video;
+    this.steadyVideo.reset(joined.participants);
     this.applyTrackState();
     this.callbacks.onJoined(joined, again);
     await this.connectMedia(joined);
@@ -266,6 +274,9 @@ export class RoomSession {
     const transceiver = this.pc.getTransceivers().find((candidate) => candidate.mid === data.mid);
     if (!transceiver) return;
     const track = published ? transceiver.receiver.track : null;
+    if (data.kind === "video") {
+      this.steadyVideo.video(data.participant_id, published ? transceiver.receiver : null);
+    }
     this.callbacks.onTrack(data.participant_id, data.kind, track);
   }
 

@@ -1,0 +1,104 @@
+"""A steadier picture of someone whose way up is weak (web/js/steady-video.js), run in
+Node on stand-ins for the browser's receivers: which video receiver gets a jitter
+buffer target, and when it is taken off again. A real browser on a real weak line is
+in tests/e2e/test_network_faults.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.unit.run_in_node import run_node
+
+MODULE = Path(__file__).resolve().parents[2] / "web" / "js" / "steady-video.js"
+
+# Steps: [method, ...arguments]; a receiver is named by a string ("r1") and made on
+# first use, "old" stands for a browser without jitterBufferTarget. After each step,
+# every receiver's target.
+SCRIPT = """
+import { SteadyVideo, STEADY_MS } from %(module)s;
+const steps = JSON.parse(process.argv[1]);
+const receivers = new Map();
+const receiver = (name) => {
+  if (name === null) return null;
+  if (!receivers.has(name)) receivers.set(name, name === "old" ? {} : { jitterBufferTarget: null });
+  return receivers.get(name);
+};
+const steady = new SteadyVideo();
+const after = [];
+for (const [method, ...args] of steps) {
+  if (method === "video") steady.video(args[0], receiver(args[1]));
+  else steady[method](...args);
+  after.push(Object.fromEntries([...receivers].map(([n, r]) => [n, r.jitterBufferTarget ?? null])));
+}
+console.log(JSON.stringify({ steady: STEADY_MS, after }));
+"""
+
+
+def run(steps: list[list[Any]]) -> tuple[int, list[dict[str, int | None]]]:
+    result = run_node(SCRIPT, steps, MODULE)
+    return result["steady"], result["after"]
+
+
+def test_her_video_is_held_while_her_way_up_is_weak() -> None:
+    steady, after = run(
+        [
+            ["reset", [{"id": "anna", "connection": "good"}, {"id": "bram", "connection": "good"}]],
+            ["video", "anna", "r1"],
+            ["video", "bram", "r2"],
+            ["quality", "anna", "weak", "up"],
+            ["quality", "anna", "bad", "both"],
+            ["quality", "bram", "weak", "down"],  # his way down: nothing to wait for
+            ["quality", "anna", "good", ""],
+        ]
+    )
+    assert steady == 300
+    assert after[1] == {"r1": None}
+    assert after[3] == {"r1": steady, "r2": None}
+    assert after[4] == {"r1": steady, "r2": None}
+    assert after[5] == {"r1": steady, "r2": None}
+    assert after[6] == {"r1": None, "r2": None}
+
+
+def test_the_judgement_follows_her_to_another_slot_and_leaves_the_old_one() -> None:
+    steady, after = run(
+        [
+            ["reset", []],
+            ["quality", "anna", "weak", "both"],  # before her video arrives
+            ["video", "anna", "r1"],
+            ["video", "anna", None],  # track_removed: the slot serves someone else next
+            ["video", "bram", "r1"],
+            ["video", "anna", "r2"],
+            ["left", "anna"],
+            ["video", "anna", "r3"],  # back later, judged afresh: good
+        ]
+    )
+    assert after[2] == {"r1": steady}
+    assert after[3] == {"r1": None}
+    assert after[4] == {"r1": None}
+    assert after[5] == {"r1": None, "r2": steady}
+    assert after[6] == {"r1": None, "r2": None}
+    assert after[7] == {"r1": None, "r2": None, "r3": None}
+
+
+def test_a_line_judged_before_one_came_in_counts_both_ways() -> None:
+    """`joined` and `participant_joined` carry the judgement without its direction."""
+    steady, after = run(
+        [
+            ["reset", [{"id": "anna", "connection": "weak"}]],
+            ["video", "anna", "r1"],
+            ["joined", {"id": "bram", "connection": "bad"}],
+            ["video", "bram", "r2"],
+            ["joined", {"id": "cleo"}],
+            ["video", "cleo", "r3"],
+            ["reset", [{"id": "anna", "connection": "good"}]],  # a new connection
+        ]
+    )
+    assert after[1] == {"r1": steady}
+    assert after[5] == {"r1": steady, "r2": steady, "r3": None}
+    assert after[6] == {"r1": None, "r2": None, "r3": None}
+
+
+def test_a_browser_without_the_setting_is_left_alone() -> None:
+    _, after = run([["reset", []], ["quality", "anna", "weak", "up"], ["video", "anna", "old"]])
+    assert after[2] == {"old": None}
