@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from grouproom.settings import Settings
+from tests.event_loops import LoopFactories, loops_for
 
 # Servers the tests start as processes take any free media port, unless a test
 # asks for the default (the e2e servers, each in a network namespace of its own).
@@ -38,3 +39,8 @@ def settings(web_root: Path, tmp_path: Path) -> Settings:
         room_workers=False,
         media_port=0,
     )
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> LoopFactories:
+    """The event loops an async test runs on (tests/event_loops.py)."""
+    return loops_for(item.path)

@@ -8,7 +8,6 @@ import pytest
 from grouproom.media.contract import Kind, MediaSettings
 from grouproom.media.forwarder import Forwarder
 from grouproom.media.room_worker import RoomWorker, open_media_room
-from tests.event_loops import BOTH, LoopFactories
 from tests.media.peers import TestParticipant
 
 SLOTS = 3
@@ -92,9 +91,3 @@ async def worker() -> AsyncIterator[tuple[RoomWorker, RecordedEvents, list[TestP
     for participant in participants:
         await participant.close()
     await room.close()
-
-
-def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> LoopFactories:
-    """The media tests run on both event loops the server runs on (tests/event_loops.py):
-    the media plane's datagram callbacks, timers and socket reading are what differ."""
-    return BOTH

@@ -12,7 +12,6 @@ from aiohttp.test_utils import TestClient
 from grouproom.app import create_app
 from grouproom.media.hooks import install_host_addresses
 from grouproom.settings import Settings
-from tests.event_loops import BOTH, LoopFactories
 from tests.protocol.rtc_client import RtcClient
 from tests.protocol.signaling_client import SignalingClient
 
@@ -91,8 +90,3 @@ def member(connect: Connect, rtc_clients: Callable[[int], RtcClient]) -> Callabl
         return Member(signaling, rtc_clients(joined["receive_slots"]), joined)
 
     return join
-
-
-def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> LoopFactories:
-    """The protocol tests run on both event loops the server runs on (tests/event_loops.py)."""
-    return BOTH
