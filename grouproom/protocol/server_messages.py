@@ -27,6 +27,7 @@ class ParticipantInfo:
     audio_muted: bool
     video_muted: bool
     connection: str = "good"  # how well their line carries the room (ConnectionQuality)
+    connection_direction: str = ""  # the way it is weak in; "" when good
 
     def data(self) -> dict[str, object]:
         return {
@@ -35,6 +36,7 @@ class ParticipantInfo:
             "audio_muted": self.audio_muted,
             "video_muted": self.video_muted,
             "connection": self.connection,
+            "connection_direction": self.connection_direction or None,
         }
 
 

@@ -36,6 +36,7 @@ class SessionParticipantInfo:
     hand_raised: bool
     reconnecting: bool = False  # the connection broke; the seat is held
     connection: str = "good"  # how well their line carries the room (ConnectionQuality)
+    connection_direction: str = ""  # the way it is weak in; "" when good
 
     def data(self) -> dict[str, object]:
         return {
@@ -49,6 +50,7 @@ class SessionParticipantInfo:
             "hand_raised": self.hand_raised,
             "reconnecting": self.reconnecting,
             "connection": self.connection,
+            "connection_direction": self.connection_direction or None,
         }
 
 

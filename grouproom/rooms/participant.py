@@ -17,8 +17,10 @@ class Participant:
     display_name: str
     audio_muted: bool = False
     video_muted: bool = False
-    # How well their line carries the room, as the media plane judged it last.
+    # How well their line carries the room, as the media plane judged it last, and
+    # the way it is weak in ("up", "down", "both"; "" when good).
     connection: str = "good"
+    connection_direction: str = ""
 
     def set_media_state(self, audio_muted: bool, video_muted: bool) -> None:
         self.audio_muted = audio_muted

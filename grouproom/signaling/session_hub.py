@@ -107,6 +107,7 @@ logger = logging.getLogger(__name__)
 
 MAX_RECEIVE_SLOTS = 31
 GOOD = Quality.GOOD.label  # a connection's quality until the media plane says otherwise
+GOOD_LINE = (GOOD, "")  # that quality, with no way it is weak in
 SHUTDOWN_GRACE = 5.0
 DENIAL_CODES: dict[DenialCode, ErrorCode] = {
     DenialCode.NOT_ALLOWED: ErrorCode.NOT_ALLOWED,
@@ -163,8 +164,9 @@ class Live:
     outboxes: dict[str, Outbox] = field(default_factory=dict)  # by connection id
     self_muted: dict[str, tuple[bool, bool]] = field(default_factory=dict)  # person: a, v
     connected: set[str] = field(default_factory=set)  # persons whose media is connected
-    # How well each connected person's line carries the room, where not "good".
-    connection: dict[str, str] = field(default_factory=dict)
+    # How well each connected person's line carries the room and the way it is weak
+    # in, where not "good".
+    connection: dict[str, tuple[str, str]] = field(default_factory=dict)
     # Seats held for someone reconnecting: released when the timer fires.
     release_timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
 
@@ -216,7 +218,7 @@ class SessionEvents:
     def connection_quality(self, participant_id: str, quality: str, direction: str) -> None:
         live = self.hub.live.get(self.session_id)
         if live is not None and participant_id in live.connected:
-            live.connection[participant_id] = quality
+            live.connection[participant_id] = (quality, direction)
             self.hub.tell_everyone(live, ConnectionQuality(participant_id, quality, direction))
 
 
@@ -496,6 +498,9 @@ class SessionHub:
         session = live.session
         seat = session.seats[person_id]
         audio_muted, video_muted = live.self_muted.get(person_id, (False, False))
+        quality, direction = (
+            live.connection.get(person_id, GOOD_LINE) if person_id in live.connected else GOOD_LINE
+        )
         return SessionParticipantInfo(
             id=person_id,
             name=seat.person.display_name,
@@ -506,9 +511,8 @@ class SessionHub:
             video_forwarded=session.video_forwarded(person_id),
             hand_raised=seat.hand_raised,
             reconnecting=seat.away,
-            connection=live.connection.get(person_id, GOOD)
-            if person_id in live.connected
-            else GOOD,
+            connection=quality,
+            connection_direction=direction,
         )
 
     @staticmethod
@@ -691,7 +695,7 @@ class SessionHub:
             person_id, offer_sdp, publishes=seat.person.role.is_seen_and_heard
         )
         live.connected.add(person_id)
-        if live.connection.pop(person_id, GOOD) != GOOD:  # a new connection starts good
+        if live.connection.pop(person_id, GOOD_LINE) != GOOD_LINE:  # a new one starts good
             self.tell_everyone(live, ConnectionQuality(person_id, GOOD))
         self._apply_forwarding(live, person_id)
         return answer

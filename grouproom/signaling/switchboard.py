@@ -55,6 +55,7 @@ def participant_info(participant: Participant) -> ParticipantInfo:
         audio_muted=participant.audio_muted,
         video_muted=participant.video_muted,
         connection=participant.connection,
+        connection_direction=participant.connection_direction,
     )
 
 
@@ -236,6 +237,7 @@ class Switchboard:
         if room is None or participant is None:
             return
         participant.connection = quality
+        participant.connection_direction = direction
         self.broadcast(room, ConnectionQuality(participant_id, quality, direction))
 
     def set_visible_video(

@@ -79,10 +79,12 @@ async def test_everyone_is_told_how_well_a_members_line_carries_the_room(member:
     for member_ in (anna, bram):
         told = await member_.signaling.event("connection_quality", seconds=20)
         assert told["data"] == {"participant_id": anna.id, "quality": "bad", "direction": "down"}
-    # Whoever comes in later finds it in the participant list.
+    # Whoever comes in later finds it in the participant list, with the way.
     cees: Member = await member("Cees")
-    listed = {p["name"]: p["connection"] for p in cees.joined["participants"]}
-    assert listed == {"Anna": "bad", "Bram": "good"}
+    listed = {
+        p["name"]: (p["connection"], p["connection_direction"]) for p in cees.joined["participants"]
+    }
+    assert listed == {"Anna": ("bad", "down"), "Bram": ("good", None)}
     assert [e for e in bram.signaling.events if e["type"] == "connection_quality"] == []
 
 

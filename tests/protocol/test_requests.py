@@ -50,6 +50,7 @@ async def test_the_second_participant_sees_the_first(connect: Connect) -> None:
             "audio_muted": True,
             "video_muted": False,
             "connection": "good",
+            "connection_direction": None,
         }
     ]
     event = await anna.event("participant_joined")
@@ -60,6 +61,7 @@ async def test_the_second_participant_sees_the_first(connect: Connect) -> None:
             "audio_muted": False,
             "video_muted": True,
             "connection": "good",
+            "connection_direction": None,
         }
     }
 

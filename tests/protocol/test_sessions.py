@@ -633,10 +633,12 @@ async def test_everyone_in_a_session_is_told_how_well_a_members_line_carries_it(
     for socket in (lea, ann, bob):
         told = await socket.event("connection_quality", seconds=20)
         assert told["data"] == {"participant_id": ann_id, "quality": "bad", "direction": "up"}
-    # A therapist who comes in later finds it in the seat.
+    # A therapist who comes in later finds it in the seat, with the way.
     _, cor_seat = await group.therapist(group.co_id)
-    listed = {p["name"]: p["connection"] for p in cor_seat["participants"]}
-    assert listed == {"Lea": "good", "Ann": "bad", "Bob": "good"}
+    listed = {
+        p["name"]: (p["connection"], p["connection_direction"]) for p in cor_seat["participants"]
+    }
+    assert listed == {"Lea": ("good", None), "Ann": ("bad", "up"), "Bob": ("good", None)}
 
 
 async def _with_media(

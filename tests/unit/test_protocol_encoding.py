@@ -70,6 +70,7 @@ def test_joined() -> None:
                     "audio_muted": True,
                     "video_muted": False,
                     "connection": "good",
+                    "connection_direction": None,
                 }
             ],
             "receive_slots": 11,
@@ -117,6 +118,7 @@ def test_joined() -> None:
                     "audio_muted": True,
                     "video_muted": False,
                     "connection": "good",
+                    "connection_direction": None,
                 }
             },
         ),

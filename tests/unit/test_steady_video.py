@@ -81,22 +81,26 @@ def test_the_judgement_follows_her_to_another_slot_and_leaves_the_old_one() -> N
     assert after[7] == {"r1": None, "r2": None, "r3": None}
 
 
-def test_a_line_judged_before_one_came_in_counts_both_ways() -> None:
-    """`joined` and `participant_joined` carry the judgement without its direction."""
+def test_the_participant_list_carries_the_judgement_and_its_way() -> None:
+    """`joined` and `participant_joined` say how someone's line was judged last, for a
+    page that comes in (or back) later; one without the way (an older server) counts
+    as weak both ways."""
     steady, after = run(
         [
-            ["reset", [{"id": "anna", "connection": "weak"}]],
+            ["reset", [{"id": "anna", "connection": "weak", "connection_direction": "up"}]],
             ["video", "anna", "r1"],
-            ["joined", {"id": "bram", "connection": "bad"}],
+            ["joined", {"id": "bram", "connection": "bad", "connection_direction": "down"}],
             ["video", "bram", "r2"],
-            ["joined", {"id": "cleo"}],
+            ["joined", {"id": "cleo", "connection": "weak"}],
             ["video", "cleo", "r3"],
-            ["reset", [{"id": "anna", "connection": "good"}]],  # a new connection
+            ["joined", {"id": "dirk"}],
+            ["video", "dirk", "r4"],
+            ["reset", [{"id": "anna", "connection": "good", "connection_direction": None}]],
         ]
     )
     assert after[1] == {"r1": steady}
-    assert after[5] == {"r1": steady, "r2": steady, "r3": None}
-    assert after[6] == {"r1": None, "r2": None, "r3": None}
+    assert after[7] == {"r1": steady, "r2": None, "r3": steady, "r4": None}
+    assert after[8] == {"r1": None, "r2": None, "r3": None, "r4": None}
 
 
 def test_a_browser_without_the_setting_is_left_alone() -> None:

@@ -134,7 +134,7 @@ function addRemoteTile(participant) {
   if (grid.get(participant.id)) return;
   const tile = new Tile(participant.id, participant.name);
   tile.setMediaState(participant.audio_muted, participant.video_muted);
-  tile.setConnection(participant.connection);
+  tile.setConnection(participant.connection, participant.connection_direction || "");
   grid.add(tile);
 }
 

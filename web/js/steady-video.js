@@ -7,7 +7,8 @@
 // buffer's delay once it has needed them); a browser near the server cannot know that
 // the packets it misses come from far away, plays on and freezes. So while the server
 // judges someone's line weak or bad on her way up (`connection_quality`, direction
-// `up` or `both`; a judgement without a direction counts as both), her video on this
+// `up` or `both`; a judgement without a direction, from a server that does not send
+// one with the participant list, counts as both), her video on this
 // page is held a little longer in the jitter buffer (`jitterBufferTarget`), and the
 // browser's lip sync holds her audio with it. Measured on the network-fault test's
 // line (5% loss, 150 ms each way): the therapist's view of her froze 8-12 times in
@@ -36,9 +37,9 @@ export class SteadyVideo {
     for (const participant of participants || []) this.joined(participant);
   }
 
-  /** Someone came in; `connection` is her line's judgement, without its direction. */
+  /** Someone came in, with her line's latest judgement (`joined`, `participant_joined`). */
   joined(participant) {
-    this.quality(participant.id, participant.connection || "good", "");
+    this.quality(participant.id, participant.connection || "good", participant.connection_direction || "");
   }
 
   quality(id, quality, direction) {

@@ -777,7 +777,7 @@ function addParticipant(participant) {
   }
   tile.setMediaState(participant.audio_muted, participant.video_muted);
   tile.setReconnecting(Boolean(participant.reconnecting));
-  tile.setConnection(participant.connection);
+  tile.setConnection(participant.connection, participant.connection_direction || "");
 }
 
 function setReconnecting(id, reconnecting) {
@@ -809,7 +809,7 @@ function roomCallbacks() {
         const self = grid.get(seat.participant_id);
         if (self) {
           self.setTracks({ audio: room.audioTrack, video: room.videoTrack });
-          if (seat.you) self.setConnection(seat.you.connection);
+          if (seat.you) self.setConnection(seat.you.connection, seat.you.connection_direction || "");
         }
         show("room");
         render();
