@@ -5,9 +5,10 @@ fallback. They keep time and read sockets differently: uvloop's timers fire up t
 millisecond early by the wall clock (which once left a dropped member's seat held for
 good while the tests ran on asyncio's loop alone), and it reads a socket's waiting
 datagrams itself where the media socket does so on asyncio's. The protocol, media and
-soak tests run every async test on both (the test ids end in `[asyncio]` and
-`[uvloop]`); the store and fuzzing tests, whose code does not depend on the loop, on
-asyncio's alone (all of them on both took 20 minutes here, too long for CI).
+soak tests and the UDP fuzz test run every async test on both (the test ids end in
+`[asyncio]` and `[uvloop]`); the store tests and the signalling fuzz tests, whose code
+does not depend on the loop, on asyncio's alone (all of them on both took 20 minutes
+here, too long for CI).
 """
 
 from __future__ import annotations
@@ -22,13 +23,18 @@ LoopFactories = Mapping[str, Callable[[], asyncio.AbstractEventLoop]]
 
 BOTH: LoopFactories = {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 ASYNCIO: LoopFactories = {"asyncio": asyncio.new_event_loop}
-ON_BOTH_LOOPS = {"protocol", "media", "soak"}  # folders of tests/
+# Folders and files of tests/ whose async tests run on both loops: the datagrams a
+# stranger throws at the media socket are read by the loop (the UDP fuzz test).
+ON_BOTH_LOOPS = ("protocol", "media", "soak", "fuzz/test_udp_fuzz.py")
 
 
 def loops_for(test_file: Path) -> LoopFactories:
     tests = Path(__file__).parent
-    folder = test_file.relative_to(tests).parts[0] if test_file.is_relative_to(tests) else ""
-    return BOTH if folder in ON_BOTH_LOOPS else ASYNCIO
+    if not test_file.is_relative_to(tests):
+        return ASYNCIO
+    relative = test_file.relative_to(tests).as_posix()
+    both = any(relative == part or relative.startswith(f"{part}/") for part in ON_BOTH_LOOPS)
+    return BOTH if both else ASYNCIO
 
 
 # Threads the loops start for their default executors (asyncio_0, uvloop_0, ...): they
