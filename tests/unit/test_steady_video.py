@@ -103,6 +103,20 @@ def test_the_participant_list_carries_the_judgement_and_its_way() -> None:
     assert after[8] == {"r1": None, "r2": None, "r3": None, "r4": None}
 
 
+def test_a_slot_taken_over_before_its_last_video_was_removed_keeps_the_new_judgement() -> None:
+    steady, after = run(
+        [
+            ["reset", []],
+            ["quality", "bram", "weak", "up"],
+            ["video", "anna", "r1"],
+            ["video", "bram", "r1"],  # Bram's track published on Anna's slot first
+            ["video", "anna", None],  # then Anna's removed
+        ]
+    )
+    assert after[3] == {"r1": steady}
+    assert after[4] == {"r1": steady}
+
+
 def test_a_browser_without_the_setting_is_left_alone() -> None:
     _, after = run([["reset", []], ["quality", "anna", "weak", "up"], ["video", "anna", "old"]])
     assert after[2] == {"old": None}

@@ -51,9 +51,14 @@ export class SteadyVideo {
   /** Her video now arrives on `receiver`, or (null) no longer on the one it did. */
   video(id, receiver) {
     const previous = this.receivers.get(id);
-    if (previous && previous !== receiver) setTarget(previous, null); // the slot serves others next
     if (receiver) this.receivers.set(id, receiver);
     else this.receivers.delete(id);
+    if (previous && previous !== receiver) {
+      // The slot serves someone else next (or already does, if her track came first).
+      const next = [...this.receivers].find(([, other]) => other === previous);
+      if (next) this.apply(next[0]);
+      else setTarget(previous, null);
+    }
     this.apply(id);
   }
 
