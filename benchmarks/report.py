@@ -39,7 +39,14 @@ COLUMNS = (
     ("first_frame_ms", "first frame ms (p50)"),
     ("first_frame_p95_ms", "first frame ms (p95)"),
     ("bot_cores", "bot cores"),
+    ("placement", "server's cores"),
 )
+
+
+def placement(record: dict[str, Any]) -> str:
+    """ "own" where the server ran on cores the bots did not run on, else "shared"."""
+    server, bots = set(record.get("server_cpus") or ()), set(record.get("bot_cpus") or ())
+    return "own" if server and bots and not server & bots else "shared"
 
 
 def _cell(key: str, value: Any) -> str:
@@ -56,7 +63,10 @@ def table(records: Sequence[dict[str, Any]]) -> str:
         "|" + "---|" * len(COLUMNS),
     ]
     for record in records:
-        cells = [_cell(key, record.get(key)) for key, _ in COLUMNS]
+        cells = [
+            placement(record) if key == "placement" else _cell(key, record.get(key))
+            for key, _ in COLUMNS
+        ]
         if record.get("pair"):
             cells[1] += f" (pair {record['pair']})"
         note = record.get("note")
@@ -128,15 +138,17 @@ def targets(records: Sequence[dict[str, Any]]) -> str:
         ratio = statistics.median(ratios)
         shown = ", ".join(f"{value:.2f}" for value in ratios)
         own = f"; the run's own row {own_ratio:.2f}x" if own_ratio is not None else ""
+        apart = all(placement(r) == "own" for both in paired for r in both)
+        where = ", each server on cores of its own" if apart else ""
         row(
             cpu_target,
-            f"{ratio:.2f}x, median of {len(ratios)} pairs run back to back ({shown}){own}",
+            f"{ratio:.2f}x, median of {len(ratios)} pairs run back to back{where} ({shown}){own}",
             ratio <= 0.5,
         )
         cores = statistics.median(ours_k["cores"] for ours_k, _ in paired)
         row(
             "12-member grid on at most 0.2 core",
-            f"{cores} core, median of the pairs; the run's own row {ours['cores']}",
+            f"{cores} core, median of the pairs{where}; the run's own row {ours['cores']}",
             cores <= 0.2,
         )
     else:
@@ -289,12 +301,25 @@ every server in it, one scenario after the other, with the same bots:
   12-member grid three more times for grouproom and Janus back to back (the
   rows marked *pair*): a ratio of two runs minutes apart says as much about the
   machine's drifting load as about the servers, so the CPU targets are read on
-  the median of these pairs. The bots share the machine's two cores
-  with the server: in the largest rooms series the machine, not only the server,
-  is saturated. With Janus every subscription is a peer connection of its own
-  (five per bot in a room of 6, against one with grouproom), so from about 10
-  rooms the bots lag (delays of seconds while Janus itself used under a core):
-  read the last Janus steps as the load generator's limit, not Janus's.
+  the median of these pairs.
+- **Cores** (*server's cores*): since 2026-12-05 the server runs on cores of its
+  own and the bots on the others (on these 2-core machines one each; the upper half
+  of the cores for the server), set with `sched_setaffinity` when each process
+  starts, and Janus gets an event loop per core it has (one here). A server in
+  production does not share its cores with two dozen WebRTC peers on loopback, and
+  here they took its core from it hundreds of times a second: in turn-about runs of
+  a 12-member grid, grouproom used 0.18-0.19 core on a core of its own against
+  0.28-0.32 sharing both with the bots, Janus 0.22-0.26 against 0.26-0.29
+  (docs/media.md, "The load generator on the server's core"). Earlier results,
+  the rooms series, which measures what the whole machine carries (and room
+  workers, which need more than one core), and aiortc's relay, which decodes and
+  encodes on threads of its own, are *shared*: every process on every core
+  (`--shared-cores` runs every scenario so). In the largest rooms series the
+  machine, not only the server, is saturated. With Janus every subscription is a
+  peer connection of its own (five per bot in a room of 6, against one with
+  grouproom), so from about 10 rooms the bots lag (delays of seconds while Janus
+  itself used under a core): read the last Janus steps as the load generator's
+  limit, not Janus's.
 - *kernel_share* in results.json is the part of the server's CPU that /proc counts
   as system time. These virtual machines split user and system time by timer
   ticks, so it is a rough indication only (docs/media.md).

@@ -24,7 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from benchmarks.servers import (
     cpu_seconds,
     cpu_times,
     janus_available,
+    on_cores,
     rss_mb,
     start_grouproom,
     start_janus,
@@ -93,6 +94,40 @@ class Record:
     # 0 for the run's own rows; k for the k-th turn-about pair of the largest grid
     # (grouproom, then Janus, back to back), on which the CPU targets are read.
     pair: int = 0
+    # The cores the server and the bots could run on, as the kernel had them
+    # (sched_getaffinity); empty in results from before 2026-12-05, when every
+    # process could run on every core.
+    server_cpus: list[int] = field(default_factory=list)
+    bot_cpus: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Which cores the server may run on and which the bots (None: every core)."""
+
+    server: frozenset[int] | None
+    bots: frozenset[int] | None
+
+
+SHARED = Placement(None, None)
+
+
+def placement_for(kind: str, scenario: Scenario, shared_cores: bool) -> Placement:
+    """The server on cores of its own and the bots on the others (the upper half of
+    the cores for the server, at least one each), except in the rooms series,
+    which measures what the whole machine carries, for aiortc's relay, which
+    decodes and encodes on threads of its own and needs more than one core, and
+    with --shared-cores.
+
+    A production server does not share its cores with two dozen WebRTC peers on
+    loopback; here the bots, woken by every packet the server sends them, took
+    the server's core from it hundreds of times a second (docs/media.md, "The load
+    generator on the server's core")."""
+    cores = sorted(os.sched_getaffinity(0))
+    if shared_cores or scenario.name == "rooms" or kind == "relay" or len(cores) < 2:
+        return SHARED
+    half = len(cores) // 2
+    return Placement(server=frozenset(cores[half:]), bots=frozenset(cores[:half]))
 
 
 def check_private_network() -> None:
@@ -111,7 +146,7 @@ class BotProcess:
         self.count = count
 
     @classmethod
-    async def start(cls, plan: dict[str, Any]) -> BotProcess:
+    async def start(cls, plan: dict[str, Any], cores: frozenset[int] | None) -> BotProcess:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -121,6 +156,7 @@ class BotProcess:
             stdout=asyncio.subprocess.PIPE,
             cwd=ROOT,
             limit=2**24,
+            preexec_fn=on_cores(cores),
         )
         return cls(process, len(plan["bots"]))
 
@@ -187,21 +223,23 @@ def bot_protocol(kind: str) -> str:
     return "grouproom" if kind.startswith(("grouproom", "baseline")) else kind
 
 
-def start_server(kind: str, log: Path, baseline: Path | None = None) -> Server:
+def start_server(
+    kind: str, log: Path, baseline: Path | None = None, cores: frozenset[int] | None = None
+) -> Server:
     if kind.startswith("baseline"):
         if baseline is None:
             raise ValueError("the baseline servers need --baseline DIR")
         loop = kind.partition("-")[2] or None  # baseline-asyncio, baseline-uvloop
-        return start_grouproom(ICE_ADDRESS, log, event_loop=loop, source=baseline)
+        return start_grouproom(ICE_ADDRESS, log, event_loop=loop, source=baseline, cores=cores)
     if kind == "grouproom":
-        return start_grouproom(ICE_ADDRESS, log)
+        return start_grouproom(ICE_ADDRESS, log, cores=cores)
     if kind == "grouproom-asyncio":
-        return start_grouproom(ICE_ADDRESS, log, event_loop="asyncio")
+        return start_grouproom(ICE_ADDRESS, log, event_loop="asyncio", cores=cores)
     if kind == "grouproom-workers":
-        return start_grouproom(ICE_ADDRESS, log, room_workers=True)
+        return start_grouproom(ICE_ADDRESS, log, room_workers=True, cores=cores)
     if kind == "janus":
-        return start_janus(INTERFACE, log)
-    return start_relay(log)
+        return start_janus(INTERFACE, log, cores=cores)
+    return start_relay(log, cores=cores)
 
 
 async def profile(pid: int, seconds: float, output: Path) -> None:
@@ -252,10 +290,11 @@ async def run_scenario(
     profile_to: Path | None = None,
     baseline: Path | None = None,
     pair: int = 0,
+    placement: Placement = SHARED,
 ) -> Record:
     shown = f" (pair {pair})" if pair else ""
     print(f"-- {kind} {scenario.name}: {scenario.rooms} x {scenario.members}{shown}", flush=True)
-    server = start_server(kind, log, baseline)
+    server = start_server(kind, log, baseline, placement.server)
     bots: list[BotProcess] = []
     try:
         for bot_plan in plan_bots(kind, scenario, processes):
@@ -267,9 +306,12 @@ async def run_scenario(
                         "url": server.url,
                         "bots": bot_plan,
                         "deadline": seconds + 180,
-                    }
+                    },
+                    placement.bots,
                 )
             )
+        server_cpus = sorted(os.sched_getaffinity(server.pid))
+        bot_cpus = sorted({cpu for b in bots for cpu in os.sched_getaffinity(b.process.pid)})
         for bot in bots:
             await bot.command("start")
         joined, failures = 0, []
@@ -325,6 +367,7 @@ async def run_scenario(
     if failures:
         record.note = f"{len(failures)} bots failed to join: {failures[0]}"
     record.pair = pair
+    record.server_cpus, record.bot_cpus = server_cpus, bot_cpus
     print(json.dumps(asdict(record)), flush=True)
     return record
 
@@ -499,14 +542,16 @@ async def main(arguments: argparse.Namespace) -> list[Record]:
         ):
             if scenario == "rooms":
                 for rooms in [r for r in ROOM_STEPS if r <= arguments.max_rooms]:
+                    step = Scenario("rooms", 6, rooms=rooms, join_spacing=0.15)
                     record = await run_scenario(
                         kind,
-                        Scenario("rooms", 6, rooms=rooms, join_spacing=0.15),
+                        step,
                         arguments.seconds,
                         clip,
                         arguments.bot_processes,
                         log,
                         baseline=arguments.baseline,
+                        placement=placement_for(kind, step, arguments.shared_cores),
                     )
                     records.append(record)
                     if saturated(record):
@@ -526,6 +571,7 @@ async def main(arguments: argparse.Namespace) -> list[Record]:
                         log,
                         profile_to,
                         baseline=arguments.baseline,
+                        placement=placement_for(kind, scenario, arguments.shared_cores),
                     )
                 )
     records += await turn_about_pairs(records, servers, arguments, clip, work)
@@ -550,17 +596,19 @@ async def turn_about_pairs(
     if not grids:
         return []
     paired: list[Record] = []
+    grid = Scenario("grid", max(grids))
     for number in range(1, pairs + 1):
         for kind in ("grouproom", "janus"):
             paired.append(
                 await run_scenario(
                     kind,
-                    Scenario("grid", max(grids)),
+                    grid,
                     arguments.seconds,
                     clip,
                     arguments.bot_processes,
                     work / f"{kind}.log",
                     pair=number,
+                    placement=placement_for(kind, grid, arguments.shared_cores),
                 )
             )
     return paired
@@ -616,6 +664,12 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         "--members", type=int, nargs="+", help="grid sizes to run (default 4 6 8 12)"
     )
     parser.add_argument("--max-rooms", type=int, default=12)
+    parser.add_argument(
+        "--shared-cores",
+        action="store_true",
+        help="run the server and the bots on every core (by default the server has cores "
+        "of its own, but in the rooms series and for the relay)",
+    )
     parser.add_argument("--bot-processes", type=int, default=2)
     parser.add_argument(
         "--append",

@@ -4,8 +4,8 @@ over the process and its children, so worker processes count too).
 
 - grouproom: `python -m grouproom serve` with a fresh data directory.
 - janus: Debian's janus with a configuration written here: only the WebSocket
-  transport and the VideoRoom plugin, `event_loops` = the number of cores (its
-  documented setting for load), rooms for VP8 + Opus at the same 500 kbit/s cap.
+  transport and the VideoRoom plugin, `event_loops` = the number of cores it may
+  run on (its documented setting for load), rooms for VP8 + Opus at the same 500 kbit/s cap.
 - relay: benchmarks/relay_server.py (aiortc MediaRelay, decode and re-encode).
 """
 
@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,15 +119,29 @@ class Server:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+def on_cores(cores: frozenset[int] | None) -> Callable[[], None] | None:
+    """What a new process runs before its program, to keep it (and every process
+    and thread it starts) on `cores`; None: every core."""
+    if cores is None:
+        return None
+
+    def keep_on_cores() -> None:
+        os.sched_setaffinity(0, cores)
+
+    return keep_on_cores
+
+
 def start_grouproom(
     ice_address: str,
     log: Path,
     event_loop: str | None = None,
     room_workers: bool = False,
     source: Path | None = None,
+    cores: frozenset[int] | None = None,
 ) -> Server:
     """`source`: another checkout of grouproom to run instead of this one (the
-    bench's --baseline, to compare two versions in one run)."""
+    bench's --baseline, to compare two versions in one run); `cores`: the cores
+    it may run on (None: every core)."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-grouproom-"))
     port = free_port()
     env = {
@@ -151,6 +166,7 @@ def start_grouproom(
         [sys.executable, "-m", "grouproom", "serve"],
         env=env,
         cwd=source,
+        preexec_fn=on_cores(cores),
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
@@ -177,11 +193,12 @@ def _wait_http(url: str, server: Server, timeout: float = 30) -> None:
     raise RuntimeError(f"{server.kind} did not answer {url} within {timeout} s")
 
 
-def start_relay(log: Path) -> Server:
+def start_relay(log: Path, cores: frozenset[int] | None = None) -> Server:
     workdir = Path(tempfile.mkdtemp(prefix="bench-relay-"))
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.relay_server", str(port)],
+        preexec_fn=on_cores(cores),
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
@@ -197,7 +214,12 @@ def janus_available() -> bool:
     )
 
 
-def start_janus(interface: str, log: Path, event_loops: int | None = None) -> Server:
+def start_janus(
+    interface: str,
+    log: Path,
+    event_loops: int | None = None,
+    cores: frozenset[int] | None = None,
+) -> Server:
     workdir = Path(tempfile.mkdtemp(prefix="bench-janus-"))
     port = free_port()
     (workdir / "plugins").mkdir()
@@ -208,7 +230,11 @@ def start_janus(interface: str, log: Path, event_loops: int | None = None) -> Se
     (workdir / "transports/libjanus_websockets.so").symlink_to(
         JANUS_LIBRARIES / "transports/libjanus_websockets.so"
     )
-    loops = event_loops if event_loops is not None else (os.cpu_count() or 1)
+    # Tuned as its documentation advises for load: an event loop per core it has.
+    if event_loops is not None:
+        loops = event_loops
+    else:
+        loops = len(cores) if cores is not None else (os.cpu_count() or 1)
     (workdir / "janus.jcfg").write_text(f"""
 general: {{
     configs_folder = "{workdir}"
@@ -266,6 +292,7 @@ room-{number}: {{
     (workdir / "janus.plugin.videoroom.jcfg").write_text("general: {\n}\n" + rooms)
     process = subprocess.Popen(
         ["janus", "-F", str(workdir), "-C", str(workdir / "janus.jcfg"), "-o"],
+        preexec_fn=on_cores(cores),
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )

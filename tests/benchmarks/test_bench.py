@@ -59,6 +59,11 @@ def test_a_quick_bench_measures_grouproom_and_janus() -> None:
         # Audio's own tail, within the whole one's range of buckets.
         assert record["audio_delay_p99_ms"] is not None, record
         assert record["note"] == "", record
+        # The server on cores of its own, the bots on the others (as the kernel had
+        # them), where the machine has two cores or more.
+        if len(os.sched_getaffinity(0)) >= 2:
+            assert record["server_cpus"] and record["bot_cpus"], record
+            assert not set(record["server_cpus"]) & set(record["bot_cpus"]), record
 
 
 def test_talking_bots_speak_one_at_a_time_and_all_in_turn() -> None:
