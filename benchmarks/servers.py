@@ -5,7 +5,8 @@ over the process and its children, so worker processes count too).
 - grouproom: `python -m grouproom serve` with a fresh data directory.
 - janus: Debian's janus with a configuration written here: only the WebSocket
   transport and the VideoRoom plugin, `event_loops` = the number of cores it may
-  run on (its documented setting for load), rooms for VP8 + Opus at the same 500 kbit/s cap.
+  run on (its documented setting for load), rooms for VP8 + Opus at the same
+  500 kbit/s cap.
 - relay: benchmarks/relay_server.py (aiortc MediaRelay, decode and re-encode).
 """
 
