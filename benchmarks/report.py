@@ -263,8 +263,8 @@ every server in it, one scenario after the other, with the same bots:
   are the worst case, where no member has a hidden tab or a tile out of view.
 - **Servers**: grouproom as `grouproom serve` (its defaults: uvloop, one process);
   Janus 1.1 VideoRoom (Debian package) with only its WebSocket transport and the
-  VideoRoom plugin, `event_loops` = the number of cores, rooms capped at
-  500 kbit/s; aiortc's MediaRelay (decode once, encode per subscriber) as the lower
+  VideoRoom plugin, `event_loops` = the number of cores it may run on, rooms
+  capped at 500 kbit/s; aiortc's MediaRelay (decode once, encode per subscriber) as the lower
   reference, only up to 6 members (it collapses beyond).
 - **Scenarios**: one full-grid room of 4, 6, 8 and 12 members joining 0.25 s apart;
   rooms of 6 at once (1, 2, 4, 6, 8, 10, 12) until the server saturates (delivery
@@ -291,7 +291,8 @@ every server in it, one scenario after the other, with the same bots:
   frames and audio packets instead); delay percentiles of those packets; *first
   frame*: from a bot's first signalling message to the end of the first whole
   keyframe from each member already in the room; *bot cores*: the load generator's
-  own CPU (near 2 would mean it, not the server, is the limit).
+  own CPU (near the number of cores the bots have would mean they, not the
+  server, are the limit).
 - One run compares servers on the same machine at the same time of day: read the
   ratios. The machine is shared and noisy; absolute numbers move between runs (for
   grouproom's 12-member grid between 14 and 21 µs per packet in one morning), the
