@@ -4,11 +4,12 @@ uvloop is the server's default (GROUPROOM_EVENT_LOOP=auto) and asyncio's own loo
 fallback. They keep time and read sockets differently: uvloop's timers fire up to a
 millisecond early by the wall clock (which once left a dropped member's seat held for
 good while the tests ran on asyncio's loop alone), and it reads a socket's waiting
-datagrams itself where the media socket does so on asyncio's. The protocol, media and
-soak tests and the UDP fuzz test run every async test on both (the test ids end in
-`[asyncio]` and `[uvloop]`); the store tests and the signalling fuzz tests, whose code
-does not depend on the loop, on asyncio's alone (all of them on both took 20 minutes
-here, too long for CI).
+datagrams itself where the media socket does so on asyncio's. The protocol, media,
+soak and store tests (the database drivers run on the loop's transports and
+executor) and the UDP fuzz test run every async test on both (the test ids end in
+`[asyncio]` and `[uvloop]`); the signalling fuzz tests, which take minutes and whose
+code does not depend on the loop, on asyncio's alone (every async test on both took
+20 minutes here, too long for CI).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ BOTH: LoopFactories = {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_e
 ASYNCIO: LoopFactories = {"asyncio": asyncio.new_event_loop}
 # Folders and files of tests/ whose async tests run on both loops: the datagrams a
 # stranger throws at the media socket are read by the loop (the UDP fuzz test).
-ON_BOTH_LOOPS = ("protocol", "media", "soak", "fuzz/test_udp_fuzz.py")
+ON_BOTH_LOOPS = ("protocol", "media", "soak", "store", "fuzz/test_udp_fuzz.py")
 
 
 def loops_for(test_file: Path) -> LoopFactories:
