@@ -44,7 +44,7 @@ COLUMNS = (
 
 
 def placement(record: dict[str, Any]) -> str:
-    """ "own" where the server ran on cores the bots did not run on, else "shared"."""
+    """The server's cores in a record: "own" where no bot ran on them, else "shared"."""
     server, bots = set(record.get("server_cpus") or ()), set(record.get("bot_cpus") or ())
     return "own" if server and bots and not server & bots else "shared"
 
@@ -264,8 +264,8 @@ every server in it, one scenario after the other, with the same bots:
 - **Servers**: grouproom as `grouproom serve` (its defaults: uvloop, one process);
   Janus 1.1 VideoRoom (Debian package) with only its WebSocket transport and the
   VideoRoom plugin, `event_loops` = the number of cores it may run on, rooms
-  capped at 500 kbit/s; aiortc's MediaRelay (decode once, encode per subscriber) as the lower
-  reference, only up to 6 members (it collapses beyond).
+  capped at 500 kbit/s; aiortc's MediaRelay (decode once, encode per subscriber)
+  as the lower reference, only up to 6 members (it collapses beyond).
 - **Scenarios**: one full-grid room of 4, 6, 8 and 12 members joining 0.25 s apart;
   rooms of 6 at once (1, 2, 4, 6, 8, 10, 12) until the server saturates (delivery
   under 99%); a join storm of 12 members within one second; *hidden*: a 12-member

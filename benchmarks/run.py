@@ -290,10 +290,11 @@ async def run_scenario(
     profile_to: Path | None = None,
     baseline: Path | None = None,
     pair: int = 0,
-    placement: Placement = SHARED,
+    shared_cores: bool = False,
 ) -> Record:
     shown = f" (pair {pair})" if pair else ""
     print(f"-- {kind} {scenario.name}: {scenario.rooms} x {scenario.members}{shown}", flush=True)
+    placement = placement_for(kind, scenario, shared_cores)
     server = start_server(kind, log, baseline, placement.server)
     bots: list[BotProcess] = []
     try:
@@ -542,16 +543,15 @@ async def main(arguments: argparse.Namespace) -> list[Record]:
         ):
             if scenario == "rooms":
                 for rooms in [r for r in ROOM_STEPS if r <= arguments.max_rooms]:
-                    step = Scenario("rooms", 6, rooms=rooms, join_spacing=0.15)
                     record = await run_scenario(
                         kind,
-                        step,
+                        Scenario("rooms", 6, rooms=rooms, join_spacing=0.15),
                         arguments.seconds,
                         clip,
                         arguments.bot_processes,
                         log,
                         baseline=arguments.baseline,
-                        placement=placement_for(kind, step, arguments.shared_cores),
+                        shared_cores=arguments.shared_cores,
                     )
                     records.append(record)
                     if saturated(record):
@@ -571,7 +571,7 @@ async def main(arguments: argparse.Namespace) -> list[Record]:
                         log,
                         profile_to,
                         baseline=arguments.baseline,
-                        placement=placement_for(kind, scenario, arguments.shared_cores),
+                        shared_cores=arguments.shared_cores,
                     )
                 )
     records += await turn_about_pairs(records, servers, arguments, clip, work)
@@ -596,19 +596,18 @@ async def turn_about_pairs(
     if not grids:
         return []
     paired: list[Record] = []
-    grid = Scenario("grid", max(grids))
     for number in range(1, pairs + 1):
         for kind in ("grouproom", "janus"):
             paired.append(
                 await run_scenario(
                     kind,
-                    grid,
+                    Scenario("grid", max(grids)),
                     arguments.seconds,
                     clip,
                     arguments.bot_processes,
                     work / f"{kind}.log",
                     pair=number,
-                    placement=placement_for(kind, grid, arguments.shared_cores),
+                    shared_cores=arguments.shared_cores,
                 )
             )
     return paired
