@@ -7,9 +7,9 @@ good while the tests ran on asyncio's loop alone), and it reads a socket's waiti
 datagrams itself where the media socket does so on asyncio's. The protocol, media,
 soak and store tests (the database drivers run on the loop's transports and
 executor) and the UDP fuzz test run every async test on both (the test ids end in
-`[asyncio]` and `[uvloop]`); the signalling fuzz tests, which take minutes and whose
-code does not depend on the loop, on asyncio's alone (every async test on both took
-20 minutes here, too long for CI).
+`[asyncio]` and `[uvloop]`); the signalling fuzz tests, which take minutes, on
+uvloop alone, the loop a member's browser meets (every async test on both took 20
+minutes here, too long for CI).
 """
 
 from __future__ import annotations
@@ -24,9 +24,13 @@ LoopFactories = Mapping[str, Callable[[], asyncio.AbstractEventLoop]]
 
 BOTH: LoopFactories = {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 ASYNCIO: LoopFactories = {"asyncio": asyncio.new_event_loop}
+UVLOOP: LoopFactories = {"uvloop": uvloop.new_event_loop}
 # Folders and files of tests/ whose async tests run on both loops: the datagrams a
 # stranger throws at the media socket are read by the loop (the UDP fuzz test).
 ON_BOTH_LOOPS = ("protocol", "media", "soak", "store", "fuzz/test_udp_fuzz.py")
+# Files whose async tests run on uvloop alone, the loop the server ships with: the
+# signalling fuzz tests take minutes, so they run once, on the loop a member meets.
+ON_UVLOOP = ("fuzz/test_signalling_fuzz.py",)
 
 
 def loops_for(test_file: Path) -> LoopFactories:
@@ -34,6 +38,8 @@ def loops_for(test_file: Path) -> LoopFactories:
     if not test_file.is_relative_to(tests):
         return ASYNCIO
     relative = test_file.relative_to(tests).as_posix()
+    if relative in ON_UVLOOP:
+        return UVLOOP
     both = any(relative == part or relative.startswith(f"{part}/") for part in ON_BOTH_LOOPS)
     return BOTH if both else ASYNCIO
 

@@ -426,7 +426,14 @@ async def run_frames(
     await fuzz(cases(), send, FRAME_EXAMPLES)
 
 
+def on_the_shipped_loop() -> None:
+    """These tests run once, on uvloop, the loop the server ships with
+    (tests/event_loops.py)."""
+    assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")
+
+
 async def after_fuzzing(pair: Pair, caplog: pytest.LogCaptureFixture) -> None:
+    on_the_shipped_loop()
     await pair.media_advances()
     gc.collect()  # a task that died with an exception logs it when collected
     await asyncio.sleep(0.1)
@@ -581,6 +588,7 @@ def candidates(draw: st.DrawFn, lines: list[str]) -> dict[str, Any]:
 async def test_mutated_offers_and_candidates(
     room_pair: Pair, group: Group, caplog: pytest.LogCaptureFixture
 ) -> None:
+    on_the_shipped_loop()
     sockets = Sockets(group)
     rtc = RtcClient(room_pair.first.participant.slots)
     offer = await rtc.offer()
