@@ -18,7 +18,9 @@ def vp8_picture_id(payload: bytes) -> tuple[int, int] | None:
     width in bits, 7 or 15), or None when the descriptor carries none."""
     if len(payload) < 3 or not payload[0] & 0x80 or not payload[1] & 0x80:
         return None
-    return 2, 15 if payload[2] & 0x80 else 7
+    if payload[2] & 0x80:
+        return (2, 15) if len(payload) >= 4 else None  # truncated: no room for 15 bits
+    return 2, 7
 
 
 def _vp8_descriptor_length(payload: bytes) -> int | None:

@@ -22,6 +22,7 @@ SEQ_MOD = 1 << 16
 HALF_SEQ = SEQ_MOD // 2
 TS_MOD = 1 << 32
 PICTURE_ID_MOD = 1 << 15
+SHORT_PICTURE_ID_MOD = 1 << 7
 
 
 def seq_newer(a: int, b: int) -> bool:
@@ -128,22 +129,28 @@ class PictureIdMunger:
         if located is None:
             return payload
         position, bits = located
+        # A 7-bit PictureID wraps at 128, a 15-bit one at 32768: each is continued
+        # in its own width (a source of the other width starts after the last ID
+        # sent, read in its own).
         if bits == 15:
-            value = int.from_bytes(payload[position : position + 2], "big") & 0x7FFF
+            value = (payload[position] & 0x7F) << 8 | payload[position + 1]
+            modulus = PICTURE_ID_MOD
         else:
             value = payload[position] & 0x7F
+            modulus = SHORT_PICTURE_ID_MOD
+        last_out = self.last_out
         if self._new_source:
             self._new_source = False
-            if self.last_out is not None:
-                self.offset = (self.last_out + 1 - value) % PICTURE_ID_MOD
-        out = (value + self.offset) % PICTURE_ID_MOD
-        last_out = self.last_out
-        if last_out is None or 0 < (out - last_out) % PICTURE_ID_MOD < PICTURE_ID_MOD // 2:
+            if last_out is not None:
+                self.offset = (last_out + 1 - value) % modulus
+        offset = self.offset
+        out = (value + offset) % modulus if offset else value
+        if last_out is None or 0 < (out - last_out) % modulus < modulus // 2:
             self.last_out = out
-        if self.offset == 0:
+        if not offset:
             return payload
         if bits == 15:
             field = (0x8000 | out).to_bytes(2, "big")
         else:
-            field = bytes([out & 0x7F])
+            field = bytes([out])
         return payload[:position] + field + payload[position + len(field) :]

@@ -182,6 +182,31 @@ def test_picture_ids_continue_across_publishers_and_wrap() -> None:
     assert picture_id_of(munger.rewrite(vp8_packet(20))) == 3
 
 
+def short_vp8_packet(picture_id: int) -> bytes:
+    """A VP8 payload with a 7-bit PictureID (M=0)."""
+    return bytes([0x90, 0x80, picture_id & 0x7F, 0x50, 0x0F])
+
+
+def test_seven_bit_picture_ids_wrap_at_128_and_continue_across_publishers() -> None:
+    munger = PictureIdMunger()
+    for picture_id in (126, 127, 0, 1):  # a 7-bit PictureID wraps at 128
+        assert munger.rewrite(short_vp8_packet(picture_id)) == short_vp8_packet(picture_id)
+    munger.new_source()
+    rewritten = munger.rewrite(short_vp8_packet(50))
+    assert rewritten[2] == 2  # after the last one sent (1), not after the 127 before the wrap
+    assert rewritten[3:] == short_vp8_packet(50)[3:]
+    assert munger.rewrite(short_vp8_packet(51))[2] == 3
+    # A source with 15-bit IDs goes on from there in its own width.
+    munger.new_source()
+    assert picture_id_of(munger.rewrite(vp8_packet(20000))) == 4
+
+
+def test_a_fifteen_bit_picture_id_cut_short_is_not_located() -> None:
+    assert vp8_picture_id(bytes([0x90, 0x80, 0x81])) is None  # M=1 but one byte left
+    assert vp8_picture_id(bytes([0x90, 0x80, 0x81, 0x02])) == (2, 15)
+    assert vp8_picture_id(bytes([0x90, 0x80, 0x01])) == (2, 7)
+
+
 def test_picture_ids_leave_other_payloads_alone() -> None:
     munger = PictureIdMunger()
     munger.rewrite(vp8_packet(10))
