@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aioice.ice import StunProtocol
@@ -47,7 +48,7 @@ from grouproom.media.incoming_budget import IncomingBudget
 from grouproom.media.munger import Munger, PictureIdMunger
 from grouproom.media.round_trip import RoundTrip
 from grouproom.media.rtp_header import RtpHeaderWriter, UnsupportedHeader
-from grouproom.media.srtp_direct import protect
+from grouproom.media.srtp_direct import protector
 from grouproom.media.udp_mux import MuxedProtocol
 
 # The ICE protocols that send with a plain datagram transport (a socket of the
@@ -221,6 +222,9 @@ class ForwardingSender(RTCRtpSender):
     # properties fewer per packet).
     _dtls: Any
     _connection: Any
+    # The SRTP session that protects this stream's packets, and its protect().
+    _protecting: Any
+    _protect: Callable[[bytes], bytes]
 
     @classmethod
     def take_over(
@@ -255,6 +259,7 @@ class ForwardingSender(RTCRtpSender):
         sender._route = None
         sender._dtls = None
         sender._connection = None
+        sender._protecting = None
         sender._stream_id = stream_id
         return sender
 
@@ -300,7 +305,14 @@ class ForwardingSender(RTCRtpSender):
         pair = self._connection._nominated.get(1)
         if pair is None:
             return False
-        protected = dtls._tx_srtp.protect_rtcp(data) if rtcp else protect(dtls._tx_srtp, data)
+        session = dtls._tx_srtp
+        if rtcp:
+            protected = session.protect_rtcp(data)
+        else:
+            if session is not self._protecting:
+                self._protecting = session
+                self._protect = protector(session)
+            protected = self._protect(data)
         if pair is not self._route_pair:
             self._route_pair = pair
             protocol = pair.protocol
