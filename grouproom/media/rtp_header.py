@@ -43,11 +43,14 @@ class RtpHeaderWriter:
     # (`_layouts_for`), looked up once.
     _layouts: tuple[struct.Struct, ...] = field(init=False, repr=False, compare=False)
     _words: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    # The abs-send-time element's id byte, placed above its 24-bit value.
+    _time_prefix: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         layouts, words = _layouts_for(len(self.mid_element))
         object.__setattr__(self, "_layouts", layouts)
         object.__setattr__(self, "_words", words)
+        object.__setattr__(self, "_time_prefix", (self.abs_send_time_id << 4 | 2) << 24)
 
     @classmethod
     def negotiated(
@@ -79,31 +82,65 @@ class RtpHeaderWriter:
         abs_send_time: int | None,
         audio_level: tuple[bool, int] | None,
     ) -> bytes:
-        with_time = abs_send_time is not None and self.abs_send_time_id != 0
-        with_level = audio_level is not None and self.audio_level_id != 0
-        if not (with_time or with_level or self.mid_element):
-            return FIXED_HEADER.pack(
-                0x80, marker << 7 | payload_type, sequence_number, timestamp, self.ssrc
-            )
-        layout = self._layouts[with_time << 1 | with_level]
-        values: list[int] = []
-        if with_time:
+        # One branch per combination of extensions, each a single struct call
+        # (this runs once per packet and subscriber).
+        second = marker << 7 | payload_type
+        layouts = self._layouts
+        if abs_send_time is not None and self.abs_send_time_id:
             # The element's id byte and its 24-bit value, as one 32-bit word.
-            values.append((self.abs_send_time_id << 4 | 2) << 24 | abs_send_time)  # type: ignore[operator]
-        if with_level:
-            voice, level = audio_level  # type: ignore[misc]
-            values.append(self.audio_level_id << 12 | (0x80 if voice else 0) | (level & 0x7F))
-        return layout.pack(
+            time_word = self._time_prefix | abs_send_time
+            if audio_level is not None and self.audio_level_id:
+                return layouts[3].pack(
+                    0x90,
+                    second,
+                    sequence_number,
+                    timestamp,
+                    self.ssrc,
+                    ONE_BYTE_PROFILE_WORD,
+                    self._words[3],
+                    self.mid_element,
+                    time_word,
+                    self._level_word(audio_level),
+                )
+            return layouts[2].pack(
+                0x90,
+                second,
+                sequence_number,
+                timestamp,
+                self.ssrc,
+                ONE_BYTE_PROFILE_WORD,
+                self._words[2],
+                self.mid_element,
+                time_word,
+            )
+        if audio_level is not None and self.audio_level_id:
+            return layouts[1].pack(
+                0x90,
+                second,
+                sequence_number,
+                timestamp,
+                self.ssrc,
+                ONE_BYTE_PROFILE_WORD,
+                self._words[1],
+                self.mid_element,
+                self._level_word(audio_level),
+            )
+        if not self.mid_element:
+            return FIXED_HEADER.pack(0x80, second, sequence_number, timestamp, self.ssrc)
+        return layouts[0].pack(
             0x90,
-            marker << 7 | payload_type,
+            second,
             sequence_number,
             timestamp,
             self.ssrc,
             ONE_BYTE_PROFILE_WORD,
-            self._words[with_time << 1 | with_level],
+            self._words[0],
             self.mid_element,
-            *values,
         )
+
+    def _level_word(self, audio_level: tuple[bool, int]) -> int:
+        voice, level = audio_level
+        return self.audio_level_id << 12 | (0x80 if voice else 0) | (level & 0x7F)
 
 
 @functools.cache
