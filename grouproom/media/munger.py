@@ -66,26 +66,25 @@ class Munger:
             out_ts = (self.last_ts + advance) % TS_MOD
             self.seq_offset = (out_seq - in_seq) % SEQ_MOD
             self.ts_offset = (out_ts - in_ts) % TS_MOD
-            self.highest_in_seq = in_seq
             self.run_start_seq = out_seq
-        elif self.highest_in_seq is not None and not (
-            0 < (in_seq - self.highest_in_seq) % SEQ_MOD < HALF_SEQ  # seq_newer, inlined
-        ):
-            # A late or retransmitted packet of this run: map it with the same offsets,
-            # unless it is from before the run began.
-            out_seq = (in_seq + self.seq_offset) % SEQ_MOD
-            if self.run_start_seq is not None and seq_newer(self.run_start_seq, out_seq):
-                return None
-            return out_seq, (in_ts + self.ts_offset) % TS_MOD
         else:
-            self.highest_in_seq = in_seq
-        out_seq = (in_seq + self.seq_offset) % SEQ_MOD
-        out_ts = (in_ts + self.ts_offset) % TS_MOD
-        # This runs once per packet and subscriber: seq_newer inlined.
-        if 0 < (out_seq - self.last_seq) % SEQ_MOD < HALF_SEQ or out_seq == self.run_start_seq:
-            self.last_seq = out_seq
-            self.last_ts = out_ts
-            self.last_time = now
+            highest = self.highest_in_seq
+            # This runs once per packet and subscriber: seq_newer, inlined.
+            if highest is not None and not 0 < (in_seq - highest) % SEQ_MOD < HALF_SEQ:
+                # A late or retransmitted packet of this run: map it with the same
+                # offsets, unless it is from before the run began.
+                out_seq = (in_seq + self.seq_offset) % SEQ_MOD
+                if self.run_start_seq is not None and seq_newer(self.run_start_seq, out_seq):
+                    return None
+                return out_seq, (in_ts + self.ts_offset) % TS_MOD
+            out_seq = (in_seq + self.seq_offset) % SEQ_MOD
+            out_ts = (in_ts + self.ts_offset) % TS_MOD
+        # The newest packet of the run so far: within a run the offsets are fixed,
+        # so the newest incoming packet is also the newest sent.
+        self.highest_in_seq = in_seq
+        self.last_seq = out_seq
+        self.last_ts = out_ts
+        self.last_time = now
         return out_seq, out_ts
 
     def original_seq(self, out_seq: int) -> int | None:

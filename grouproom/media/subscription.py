@@ -137,7 +137,8 @@ class Subscription:
         rewritten = self.munger.rewrite(forwarded.seq, forwarded.timestamp, now)
         if rewritten is None:
             return
-        if sender.send_now(self._serialize(forwarded, rewritten[0], rewritten[1], payload_type)):
+        seq, timestamp = rewritten
+        if sender.send_now(self._serialize(forwarded, seq, timestamp, payload_type)):
             sender.packets_sent += 1
             sender.octets_sent += len(forwarded.payload)
 

@@ -146,6 +146,64 @@ def test_munger_sequence_numbers_wrap() -> None:
     assert [o[0] for o in outs if o] == [SEQ_MOD - 1, 0, 1, 2]
 
 
+# A step of an incoming stream: ("next", gap) a newer packet `gap` numbers on,
+# ("late", back) one that many numbers behind the newest, ("pause", 0).
+munger_steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("next"), st.integers(1, 3)),
+        st.tuples(st.just("late"), st.integers(0, 60)),
+        st.tuples(st.just("pause"), st.just(0)),
+    ),
+    max_size=120,
+)
+
+
+@settings(derandomize=True, max_examples=300)
+@given(start=st.integers(0, SEQ_MOD - 1), first_out=st.integers(0, SEQ_MOD - 1), steps=munger_steps)
+def test_munger_numbers_follow_the_stream_and_continue_across_pauses(
+    start: int, first_out: int, steps: list[tuple[str, int]]
+) -> None:
+    """Within a run an outgoing number is the incoming one plus a fixed offset; the
+    first packet after a pause follows the newest one sent; a late packet maps with
+    the run's offset, or is dropped when it is from before the run."""
+    munger = Munger(clock_rate=90000)
+    munger.last_seq = first_out
+    newest_in = start
+    newest_out: int | None = None
+    run_start_in: int | None = None
+    offset: int | None = None
+    now = 0.0
+    pending_first = True
+    for kind, amount in [("next", 0), *steps]:
+        now += 0.02
+        if kind == "pause":
+            munger.pause()
+            pending_first = True
+            continue
+        if kind == "next":
+            newest_in = (newest_in + amount) % SEQ_MOD
+            seq = newest_in
+        else:
+            seq = (newest_in - amount) % SEQ_MOD
+        result = munger.rewrite(seq, seq * 3000 % (1 << 32), now)
+        if pending_first:
+            assert result is not None
+            expected_first = (first_out if newest_out is None else newest_out) + 1
+            assert result[0] == expected_first % SEQ_MOD
+            offset = (result[0] - seq) % SEQ_MOD
+            run_start_in = seq
+            newest_in = seq
+            pending_first = False
+        elif kind == "late" and run_start_in is not None and seq_newer(run_start_in, seq):
+            assert result is None  # from before this run
+            continue
+        assert result is not None and offset is not None
+        assert result[0] == (seq + offset) % SEQ_MOD
+        if kind == "next" or newest_out is None or seq_newer(result[0], newest_out):
+            newest_out = result[0]
+        assert munger.last_seq == newest_out
+
+
 def test_vp8_picture_id_is_located() -> None:
     assert vp8_picture_id(VP8_KEY) == (2, 15)
     assert vp8_picture_id(bytes([0x90, 0x80, 0x05, 0x50])) == (2, 7)
