@@ -10,13 +10,20 @@ through the transport, which queues and reports errors as usual.
 This relies on a private part of asyncio, which comes with Python: the direct
 send is used only where asyncio's datagram transport reads as expected
 (`DIRECT_SEND`); otherwise every datagram goes through `transport.sendto`.
+A sender asks once per route which of the two it is (`datagram_sender`): on
+uvloop, the default, it then calls the transport's `sendto` itself, without a
+Python function around it.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 from asyncio import selector_events
+from collections.abc import Callable
 from typing import Any
+
+DatagramSender = Callable[[bytes, tuple[Any, ...]], None]
 
 
 def _selector_transport_as_expected() -> bool:
@@ -47,3 +54,11 @@ def send_datagram(transport: Any, data: bytes, address: tuple[Any, ...]) -> None
         transport.sendto(data, address)  # queued; asyncio sends it when writable
     except OSError as error:
         transport._protocol.error_received(error)
+
+
+def datagram_sender(transport: Any) -> DatagramSender:
+    """What sends a datagram on this transport: send_datagram for asyncio's
+    selector transport, the transport's own sendto for any other (uvloop's)."""
+    if DIRECT_SEND and getattr(transport, "_sock", None) is not None:
+        return functools.partial(send_datagram, transport)
+    return transport.sendto  # type: ignore[no-any-return]

@@ -42,7 +42,7 @@ from aiortc.rtp import (
 from grouproom.media import direct_receive
 from grouproom.media.bandwidth import CongestionSignal, SentRate, share_level
 from grouproom.media.connection_quality import ConnectionQuality, DownlinkReports
-from grouproom.media.datagram_send import send_datagram
+from grouproom.media.datagram_send import DatagramSender, datagram_sender
 from grouproom.media.hooks import UNUSED_RECEIVER_PARTS
 from grouproom.media.incoming_budget import IncomingBudget
 from grouproom.media.munger import Munger, PictureIdMunger
@@ -214,10 +214,11 @@ class ForwardingSender(RTCRtpSender):
     quality: ConnectionQuality | None
     downlink: DownlinkReports
     _pending: set[asyncio.Future[None]]
-    # The nominated candidate pair last sent on, and what sending on it needs (its
-    # socket's transport and the remote address, a property that builds a tuple).
+    # The nominated candidate pair last sent on, and what sending on it needs (what
+    # sends on its socket, datagram_send.datagram_sender, and the remote address,
+    # a property that builds a tuple).
     _route_pair: Any
-    _route: tuple[Any, tuple[Any, ...]] | None
+    _route: tuple[DatagramSender, tuple[Any, ...]] | None
     # The DTLS transport and its ICE connection, fixed once sending starts (two
     # properties fewer per packet).
     _dtls: Any
@@ -319,13 +320,13 @@ class ForwardingSender(RTCRtpSender):
             # None: not a plain UDP socket (e.g. a TURN allocation, whose send
             # path is a coroutine).
             self._route = (
-                (protocol.transport, pair.remote_addr)
+                (datagram_sender(protocol.transport), pair.remote_addr)
                 if type(protocol) in PLAIN_UDP_PROTOCOLS
                 else None
             )
         route = self._route
         if route is not None:
-            send_datagram(route[0], protected, route[1])
+            route[0](protected, route[1])
         else:
             task = asyncio.ensure_future(pair.protocol.send_data(protected, pair.remote_addr))
             self._pending.add(task)
