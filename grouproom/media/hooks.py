@@ -223,6 +223,18 @@ def verify_static_hooks() -> None:
         ),
         "aiortc RemoteBitrateEstimator.estimator: an OveruseEstimator with update_min_frame_period",
     )
+    # bandwidth.LeanBitrateEstimator does aiortc's step per packet on the same state.
+    _require(
+        _source_contains(
+            aiortc_rate.RemoteBitrateEstimator.add, "self.inter_arrival.compute_deltas("
+        )
+        and _source_contains(
+            aiortc_rate.InterArrival.compute_deltas, "self.previous_group = self.current_group"
+        )
+        and _source_contains(aiortc_rate.OveruseEstimator.update, "self.E[1][1] += 10 *")
+        and _source_contains(aiortc_rate.AimdRateControl.feedback_interval, "return 500"),
+        "aiortc RemoteBitrateEstimator.add: rate counter, InterArrival groups, Kalman filter",
+    )
     for name in ("pack_remb_fci", "unpack_remb_fci", "RtcpSrPacket", "RtcpRrPacket"):
         _require(hasattr(aiortc_rtp, name), f"aiortc.rtp.{name}")
     # srtp_direct: libsrtp called with the session's own buffer.

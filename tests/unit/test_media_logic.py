@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from grouproom.media.bandwidth import (
     BandwidthEstimate,
     CongestionSignal,
+    LeanBitrateEstimator,
+    LeanOveruseEstimator,
     LeanRateCounter,
     SentRate,
     lean_bitrate_estimator,
@@ -350,6 +352,49 @@ def test_a_subscribers_remb_limits_from_its_first_decrease_until_released() -> N
     assert signal.episodes == 1
 
 
+def assert_same_estimator_state(
+    ours: RemoteBitrateEstimator, theirs: RemoteBitrateEstimator
+) -> None:
+    """Every part of the two estimators' state, compared exactly (floats too)."""
+    assert isinstance(ours, LeanBitrateEstimator)
+    counter, their_counter = ours.incoming_bitrate, theirs.incoming_bitrate
+    assert isinstance(counter, LeanRateCounter)
+    assert (counter._origin_ms, counter._origin_index) == (
+        their_counter._origin_ms,
+        their_counter._origin_index,
+    )
+    assert (counter._total_count, counter._total_value) == (
+        their_counter._total.count,
+        their_counter._total.value,
+    )
+    assert counter._counts == [bucket.count for bucket in their_counter._buckets]
+    assert counter._values == [bucket.value for bucket in their_counter._buckets]
+    assert ours.incoming_bitrate_initialized == theirs.incoming_bitrate_initialized
+    for group, their_group in (
+        (ours.inter_arrival.current_group, theirs.inter_arrival.current_group),
+        (ours.inter_arrival.previous_group, theirs.inter_arrival.previous_group),
+    ):
+        assert (group is None) == (their_group is None)
+        if group is not None and their_group is not None:
+            assert vars(group) == vars(their_group)
+    estimator, their_estimator = ours.estimator, theirs.estimator
+    assert isinstance(estimator, LeanOveruseEstimator)
+    for name in (
+        "E",
+        "_num_of_deltas",
+        "_offset",
+        "previous_offset",
+        "slope",
+        "avg_noise",
+        "var_noise",
+    ):
+        assert getattr(estimator, name) == getattr(their_estimator, name), name
+    assert list(estimator._history) == their_estimator.ts_delta_hist
+    assert vars(ours.detector) == vars(theirs.detector)
+    assert vars(ours.rate_control) == vars(theirs.rate_control)
+    assert (ours.last_update_ms, ours.ssrcs) == (theirs.last_update_ms, theirs.ssrcs)
+
+
 def test_lean_bitrate_estimator_gives_aiortcs_estimates() -> None:
     """The same packets (a 500 kbit/s stream whose path turns congested, then
     recovers, and pauses twice) give the same estimates, step by step, as
@@ -375,13 +420,50 @@ def test_lean_bitrate_estimator_gives_aiortcs_estimates() -> None:
         }
         expected = theirs.add(**arguments)
         assert ours.add(**arguments) == expected
-        assert ours.estimator.offset() == theirs.estimator.offset()
-        assert ours.estimator.var_noise == theirs.estimator.var_noise
-        now = arguments["arrival_time_ms"]
-        assert ours.incoming_bitrate.rate(now) == theirs.incoming_bitrate.rate(now)
+        assert_same_estimator_state(ours, theirs)
         estimates += expected is not None
     assert estimates > 10
     assert ours.estimator.num_of_deltas() == theirs.estimator.num_of_deltas() > 300
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    start_send_ms=st.floats(0, 64_000),
+    steps=st.lists(
+        st.tuples(
+            # ms of send time since the previous packet: the same frame, the next
+            # ones, a pause longer than the rate's window, or back (reordered)
+            st.one_of(
+                st.just(0.0),
+                st.floats(1.0, 60.0),
+                st.floats(900.0, 70_000.0),
+                st.floats(-80.0, -0.5),
+            ),
+            # ms of arrival after the send time (queueing), or a clock set back
+            st.one_of(st.floats(0.0, 3.0), st.floats(3.0, 400.0), st.floats(-50.0, -1.0)),
+            st.integers(0, 1300),
+            st.sampled_from([1111, 2222]),
+        ),
+        max_size=300,
+    ),
+)
+def test_the_lean_bitrate_estimator_keeps_aiortcs_state_on_any_trace(
+    start_send_ms: float, steps: list[tuple[float, float, int, int]]
+) -> None:
+    """Bursts, congestion, pauses, reordering, a clock set back, the 24-bit send
+    time wrapping (every 64 s) and a second SSRC: the lean estimator answers and
+    holds its state exactly as aiortc's does, packet by packet."""
+    theirs = RemoteBitrateEstimator()
+    ours = LeanBitrateEstimator()
+    send_ms = start_send_ms
+    arrival_base = 3_000_000_000.0
+    for send_gap, queueing, size, ssrc in steps:
+        send_ms += send_gap
+        arrival_ms = int(arrival_base + send_ms + queueing)
+        abs_send_time = int(send_ms * (1 << 18) / 1000) & 0xFFFFFF
+        expected = theirs.add(arrival_ms, abs_send_time, size, ssrc)
+        assert ours.add(arrival_ms, abs_send_time, size, ssrc) == expected
+        assert_same_estimator_state(ours, theirs)
 
 
 @settings(max_examples=300, deadline=None)
