@@ -6,6 +6,7 @@ import random
 
 import pytest
 from aiortc.rate import RateCounter, RemoteBitrateEstimator
+from aiortc.rtp import RtcpPacket, RtcpSenderInfo, RtcpSrPacket
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +29,7 @@ from grouproom.media.keyframe import (
 )
 from grouproom.media.munger import SEQ_MOD, Munger, PictureIdMunger, seq_newer
 from grouproom.media.packet_buffer import PacketBuffer
+from grouproom.media.subscription import sender_report
 
 # -- VP8 ---------------------------------------------------------------------------
 
@@ -560,3 +562,35 @@ def test_a_participants_budget_is_four_times_what_a_member_sends() -> None:
     assert larger.bytes_per_second > budget.bytes_per_second + 4 * 1_500_000 / 8 - 1
     with pytest.raises(ValueError):
         IncomingBudget(0, 10)
+
+
+# -- sender reports -----------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ssrc=st.integers(0, 2**32 - 1),
+    ntp_timestamp=st.integers(0, 2**64 - 1),
+    rtp_timestamp=st.integers(0, 2**32 - 1),
+    packet_count=st.integers(0, 2**40),
+    octet_count=st.integers(0, 2**45),
+)
+def test_a_sender_report_has_aiortcs_bytes(
+    ssrc: int, ntp_timestamp: int, rtp_timestamp: int, packet_count: int, octet_count: int
+) -> None:
+    """The packed sender report is aiortc's, byte for byte, and reads back as one
+    (the counts of a long session wrap at 32 bits)."""
+    theirs = RtcpSrPacket(
+        ssrc=ssrc,
+        sender_info=RtcpSenderInfo(
+            ntp_timestamp=ntp_timestamp,
+            rtp_timestamp=rtp_timestamp,
+            packet_count=packet_count & 0xFFFFFFFF,
+            octet_count=octet_count & 0xFFFFFFFF,
+        ),
+    )
+    ours = sender_report(ssrc, ntp_timestamp, rtp_timestamp, packet_count, octet_count)
+    assert ours == bytes(theirs)
+    (parsed,) = RtcpPacket.parse(ours)
+    assert isinstance(parsed, RtcpSrPacket)
+    assert parsed.ssrc == ssrc and parsed.sender_info == theirs.sender_info
