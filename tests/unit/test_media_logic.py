@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from aiortc.rate import RateCounter, RemoteBitrateEstimator
+from aiortc.rate import BandwidthUsage, RateCounter, RemoteBitrateEstimator
 from aiortc.rtp import RtcpPacket, RtcpSenderInfo, RtcpSrPacket
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -428,7 +428,34 @@ def test_lean_bitrate_estimator_gives_aiortcs_estimates() -> None:
     assert ours.estimator.num_of_deltas() == theirs.estimator.num_of_deltas() > 300
 
 
+def test_the_lean_bitrate_estimator_follows_aiortcs_through_overuse_and_recovery() -> None:
+    """A queue that builds up on the path (each frame arrives later than the one
+    before), then drains: aiortc's detector sees overuse, then underuse, and the
+    lean estimator's filter takes the same steps through both."""
+    theirs = RemoteBitrateEstimator()
+    ours = LeanBitrateEstimator()
+    seen = set()
+    queue_ms = 0.0
+    for frame in range(600):
+        send_ms = 1000.0 + frame * 33.0
+        if 200 <= frame < 260:
+            queue_ms += 4.0  # the path's queue grows
+        elif 260 <= frame < 320:
+            queue_ms = max(0.0, queue_ms - 4.0)  # and drains
+        for packet in range(3):
+            arrival_ms = int(3_000_000_000 + send_ms + queue_ms + packet * 0.4)
+            abs_send_time = int(send_ms * (1 << 18) / 1000) & 0xFFFFFF
+            expected = theirs.add(arrival_ms, abs_send_time, 1100, 1111)
+            assert ours.add(arrival_ms, abs_send_time, 1100, 1111) == expected
+            assert_same_estimator_state(ours, theirs)
+            seen.add(theirs.detector.state())
+    assert seen == set(BandwidthUsage)
+
+
 @settings(max_examples=200, deadline=None)
+@example(  # a send time exactly half the 32-bit range after the group's first
+    start_send_ms=0.0, steps=[(0.0, 0.0, 500, 1111), (32_000.0, 0.0, 500, 1111)]
+)
 @given(
     start_send_ms=st.floats(0, 64_000),
     steps=st.lists(
