@@ -290,12 +290,13 @@ class LeanBitrateEstimator(RemoteBitrateEstimator):
     state, same estimates (tests/unit/test_media_logic.py compares them with
     aiortc's, packet by packet)."""
 
+    incoming_bitrate: LeanRateCounter
+
     def __init__(self) -> None:
         super().__init__()
         self.estimator = LeanOveruseEstimator()
         counter = self.incoming_bitrate
-        self._counter = LeanRateCounter(counter._window_size, counter._scale)
-        self.incoming_bitrate = self._counter
+        self.incoming_bitrate = LeanRateCounter(counter._window_size, counter._scale)
         self._feedback_interval_ms = self.rate_control.feedback_interval()
 
     def add(
@@ -306,7 +307,7 @@ class LeanBitrateEstimator(RemoteBitrateEstimator):
 
         # The incoming rate: aiortc reads it first (a counter left without a rate,
         # after a pause longer than its window, starts afresh), then adds the packet.
-        counter = self._counter
+        counter = self.incoming_bitrate
         origin = counter._origin_ms
         has_rate = False
         if origin is not None:
@@ -393,8 +394,3 @@ class LeanBitrateEstimator(RemoteBitrateEstimator):
                 self.last_update_ms = arrival_time_ms
                 return target_bitrate, list(self.ssrcs.keys())
         return None
-
-
-def lean_bitrate_estimator() -> RemoteBitrateEstimator:
-    """aiortc's receive-side bitrate estimator (for REMB), lean (LeanBitrateEstimator)."""
-    return LeanBitrateEstimator()

@@ -29,7 +29,7 @@ from aiortc.rtp import (
     pack_remb_fci,
 )
 
-from grouproom.media.bandwidth import BandwidthEstimate, lean_bitrate_estimator
+from grouproom.media.bandwidth import BandwidthEstimate, LeanBitrateEstimator
 from grouproom.media.contract import Kind
 from grouproom.media.fan_out import VideoFanOut, fan_out_for
 from grouproom.media.keyframe import starts_keyframe, vp8_picture_id
@@ -114,7 +114,7 @@ class Publication:
             PacketBuffer(RETRANSMISSION_BUFFER) if self.is_video else None
         )
         self.bandwidth = BandwidthEstimate(cap=video_max_bitrate)
-        self._estimator = lean_bitrate_estimator() if self.is_video else None
+        self._estimator = LeanBitrateEstimator() if self.is_video else None
         self._fan_out: VideoFanOut | None = None
         # The first packet of the latest keyframe and when it arrived (monotonic).
         self._keyframe_start: tuple[int, float] | None = None

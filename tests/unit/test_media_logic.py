@@ -17,7 +17,6 @@ from grouproom.media.bandwidth import (
     LeanOveruseEstimator,
     LeanRateCounter,
     SentRate,
-    lean_bitrate_estimator,
     share_level,
 )
 from grouproom.media.incoming_budget import IncomingBudget
@@ -403,7 +402,7 @@ def test_lean_bitrate_estimator_gives_aiortcs_estimates() -> None:
     aiortc's own."""
     generator = random.Random(7)
     theirs = RemoteBitrateEstimator()
-    ours = lean_bitrate_estimator()
+    ours = LeanBitrateEstimator()
     send_ms = 0.0
     arrival_ms = 0.0
     estimates = 0
