@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aioice.ice import StunProtocol
@@ -181,6 +182,55 @@ class UnusedReceiver(RTCRtpReceiver):
         pass
 
 
+@dataclass(frozen=True, slots=True)
+class DirectRoute:
+    """What sending a protected packet straight to a subscriber's socket needs,
+    found once per nominated candidate pair and SRTP session, not per packet.
+
+    A route holds while `usable()`: DTLS still connected, the same pair
+    nominated and the same SRTP session. ForwardingSender.send_now makes a new
+    one when it does not. Subscription.forward, which runs once per packet and
+    subscriber, repeats usable()'s three checks inline (the call alone measured
+    about 0.13 µs per copy, some 4% of the send-path benchmark) and otherwise
+    goes through send_now.
+    """
+
+    dtls: Any
+    # The ICE connection's nominated pairs by component (aioice keeps one dict).
+    nominated: dict[int, Any]
+    pair: Any
+    session: Any
+    protect: Callable[[bytes], bytes]
+    send: DatagramSender
+    # The pair's remote address (a property of the pair that builds a tuple).
+    address: tuple[Any, ...]
+
+    @classmethod
+    def for_pair(cls, dtls: Any, connection: Any, pair: Any, session: Any) -> DirectRoute | None:
+        """The route for this pair and session, or None when the pair does not
+        send on a plain UDP socket (a TURN allocation, whose send path is a
+        coroutine)."""
+        protocol = pair.protocol
+        if type(protocol) not in PLAIN_UDP_PROTOCOLS:
+            return None
+        return cls(
+            dtls=dtls,
+            nominated=connection._nominated,
+            pair=pair,
+            session=session,
+            protect=protector(session),
+            send=datagram_sender(protocol.transport),
+            address=pair.remote_addr,
+        )
+
+    def usable(self) -> bool:
+        return (
+            self.dtls._state is DtlsState.CONNECTED
+            and self.nominated.get(1) is self.pair
+            and self.dtls._tx_srtp is self.session
+        )
+
+
 class ForwardingSender(RTCRtpSender):
     """Sends one receive slot's stream to a subscriber."""
 
@@ -214,18 +264,13 @@ class ForwardingSender(RTCRtpSender):
     quality: ConnectionQuality | None
     downlink: DownlinkReports
     _pending: set[asyncio.Future[None]]
-    # The nominated candidate pair last sent on, and what sending on it needs (what
-    # sends on its socket, datagram_send.datagram_sender, and the remote address,
-    # a property that builds a tuple).
-    _route_pair: Any
-    _route: tuple[DatagramSender, tuple[Any, ...]] | None
+    # The route the last packet went out on, straight to a plain UDP socket (None
+    # before the first, or while the nominated pair's socket is not one).
+    route: DirectRoute | None
     # The DTLS transport and its ICE connection, fixed once sending starts (two
     # properties fewer per packet).
     _dtls: Any
     _connection: Any
-    # The SRTP session that protects this stream's packets, and its protect().
-    _protecting: Any
-    _protect: Callable[[bytes], bytes]
 
     @classmethod
     def take_over(
@@ -256,11 +301,9 @@ class ForwardingSender(RTCRtpSender):
         sender.quality = quality
         sender.downlink = DownlinkReports()
         sender._pending = set()
-        sender._route_pair = None
-        sender._route = None
+        sender.route = None
         sender._dtls = None
         sender._connection = None
-        sender._protecting = None
         sender._stream_id = stream_id
         return sender
 
@@ -300,37 +343,24 @@ class ForwardingSender(RTCRtpSender):
         RTCDtlsTransport._send_rtp does through four nested coroutines, once per
         packet and subscriber. False when the transport is not (or no longer)
         connected."""
-        dtls = self._dtls
-        if dtls is None or dtls._state is not DtlsState.CONNECTED:
-            return False
-        pair = self._connection._nominated.get(1)
-        if pair is None:
-            return False
-        session = dtls._tx_srtp
-        if rtcp:
-            protected = session.protect_rtcp(data)
-        else:
-            if session is not self._protecting:
-                self._protecting = session
-                self._protect = protector(session)
-            protected = self._protect(data)
-        if pair is not self._route_pair:
-            self._route_pair = pair
-            protocol = pair.protocol
-            # None: not a plain UDP socket (e.g. a TURN allocation, whose send
-            # path is a coroutine).
-            self._route = (
-                (datagram_sender(protocol.transport), pair.remote_addr)
-                if type(protocol) in PLAIN_UDP_PROTOCOLS
-                else None
-            )
-        route = self._route
-        if route is not None:
-            route[0](protected, route[1])
-        else:
-            task = asyncio.ensure_future(pair.protocol.send_data(protected, pair.remote_addr))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+        route = self.route
+        if route is None or not route.usable():
+            dtls = self._dtls
+            if dtls is None or dtls._state is not DtlsState.CONNECTED:
+                return False
+            pair = self._connection._nominated.get(1)
+            if pair is None:
+                return False
+            session = dtls._tx_srtp
+            route = self.route = DirectRoute.for_pair(dtls, self._connection, pair, session)
+            if route is None:
+                protected = session.protect_rtcp(data) if rtcp else session.protect(data)
+                task = asyncio.ensure_future(pair.protocol.send_data(protected, pair.remote_addr))
+                self._pending.add(task)
+                task.add_done_callback(self._pending.discard)
+                return True
+        protected = route.session.protect_rtcp(data) if rtcp else route.protect(data)
+        route.send(protected, route.address)
         return True
 
     async def _handle_rtcp_packet(self, packet: Any) -> None:

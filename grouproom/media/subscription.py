@@ -15,6 +15,7 @@ import struct
 import time
 from typing import TYPE_CHECKING
 
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from grouproom.media.munger import SEQ_MOD
@@ -35,6 +36,7 @@ RESENT_MEMORY = RETRANSMISSION_BUFFER
 # and no blocks, packet type 200, a length of 6 (32-bit words after the first),
 # the sender's SSRC, then its NTP and RTP timestamps and packet and octet counts.
 _SENDER_REPORT = struct.Struct("!BBHIQIII")
+DTLS_CONNECTED = DtlsState.CONNECTED
 
 
 def sender_report(
@@ -160,9 +162,20 @@ class Subscription:
         if rewritten is None:
             return
         seq, timestamp = rewritten
-        if sender.send_now(self._serialize(forwarded, seq, timestamp, payload_type)):
-            sender.packets_sent += 1
-            sender.octets_sent += len(forwarded.payload)
+        data = self._serialize(forwarded, seq, timestamp, payload_type)
+        route = sender.route
+        # DirectRoute.usable(), inline: this runs once per packet and subscriber.
+        if (
+            route is not None
+            and route.dtls._state is DTLS_CONNECTED
+            and route.nominated.get(1) is route.pair
+            and route.dtls._tx_srtp is route.session
+        ):
+            route.send(route.protect(data), route.address)
+        elif not sender.send_now(data):
+            return
+        sender.packets_sent += 1
+        sender.octets_sent += len(forwarded.payload)
 
     def _serialize(
         self, forwarded: ForwardedPacket, seq: int, timestamp: int, payload_type: int

@@ -7,6 +7,8 @@ forwards. Waits are bounded polls, not speed assertions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import gc
 import os
 import threading
@@ -15,7 +17,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pylibsrtp
+from aioice.candidate import Candidate
+from aioice.ice import CandidatePair
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RTCP_RTPFB_NACK,
@@ -25,12 +31,14 @@ from aiortc.rtp import (
     is_rtcp,
     pack_remb_fci,
 )
+from pylibsrtp import Policy, Session
 
 from grouproom.media.contract import Kind
 from grouproom.media.endpoints import ForwardingReceiver, ForwardingSender, UnusedReceiver
 from grouproom.media.keyframe import vp8_picture_id
-from grouproom.media.munger import PICTURE_ID_MOD, SEQ_MOD, TS_MOD
+from grouproom.media.munger import PICTURE_ID_MOD, SEQ_MOD, TS_MOD, seq_newer
 from grouproom.media.nack import MAX_REQUESTS
+from grouproom.media.peer import Slot
 from tests.event_loops import EXECUTOR_THREAD_PREFIXES
 from tests.media.conftest import Room
 from tests.media.peers import TestParticipant
@@ -66,6 +74,17 @@ def sees(room: Room, subscriber: str, publisher: str, frames: int = 10) -> bool:
         and audio is not None
         and audio.frames >= frames
     )
+
+
+async def anna_seen_by_bram(room: Room) -> Slot:
+    """anna and bram join, and once bram sees anna: the slot in which the server
+    sends anna's streams to bram."""
+    await room.join("anna", LUMA["anna"])
+    await room.join("bram", LUMA["bram"])
+    assert await eventually(lambda: sees(room, "bram", "anna"))
+    slot = room.forwarder.peers["bram"].slot_of("anna")
+    assert slot is not None
+    return slot
 
 
 def luma_seen(room: Room, subscriber: str, publisher: str) -> int | None:
@@ -230,42 +249,117 @@ async def test_muted_audio_is_not_forwarded_and_resumes_without_gaps(room: Room)
 
 
 async def test_lost_packets_are_retransmitted_from_the_buffer(room: Room) -> None:
-    await room.join("anna", LUMA["anna"])
-    await room.join("bram", LUMA["bram"])
-    assert await eventually(lambda: sees(room, "bram", "anna"))
+    slot = await anna_seen_by_bram(room)
     # Drop every 7th video packet on its way from the server to bram.
-    bram = room.forwarder.peers["bram"]
-    slot = bram.slot_of("anna")
-    assert slot is not None
     sender = slot.video
     subscription = sender.subscription
     assert subscription is not None
-    original = sender.send_now
+    # Once the first packet went out its route is made; the socket send behind it
+    # becomes lossy (copies and retransmissions alike go out that way).
+    assert await eventually(lambda: sender.route is not None)
+    route = sender.route
+    assert route is not None
     counter = {"sent": 0, "dropped": 0}
 
-    def lossy_send(data: bytes, rtcp: bool = False) -> bool:
-        if not rtcp:
+    def lossy_send(data: bytes, address: tuple[Any, ...]) -> None:
+        if not 192 <= data[1] <= 223:  # RTP, not RTCP (RFC 5761's ranges)
             counter["sent"] += 1
             if counter["sent"] % 7 == 0 and counter["dropped"] < 20:
                 counter["dropped"] += 1
-                return True
-        return original(data, rtcp)
+                return
+        route.send(data, address)
 
-    sender.send_now = lossy_send  # type: ignore[method-assign]
+    sender.route = dataclasses.replace(route, send=lossy_send)
     video = room.participants["bram"].received[room.mid("bram", "anna", "video")]
     start = video.frames
     assert await eventually(lambda: counter["dropped"] >= 20 and video.frames > start + 50, 20)
     assert sender.retransmissions >= 10
 
 
+async def test_a_new_nominated_pair_and_srtp_session_are_sent_on_at_once(room: Room) -> None:
+    """The route straight to a subscriber's socket is made once per nominated ICE
+    pair and SRTP session (endpoints.DirectRoute), not per packet: when ICE
+    nominates another pair, or the session changes, the next packets go to the
+    new address under the new keys, nothing goes out once DTLS is no longer
+    connected, and all goes back when they change back."""
+    slot = await anna_seen_by_bram(room)
+    sender = slot.video
+    assert await eventually(lambda: sender.route is not None)
+    first_route = sender.route
+    assert first_route is not None and first_route.usable()
+    arrived: list[bytes] = []
+
+    class Sink(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+            arrived.append(data)
+
+    loop = asyncio.get_running_loop()
+    sink, _ = await loop.create_datagram_endpoint(Sink, local_addr=("127.0.0.1", 0))
+    host, port = sink.get_extra_info("sockname")[:2]
+    connection, dtls = sender._connection, sender._dtls
+    original_pair, original_session = connection._nominated[1], dtls._tx_srtp
+
+    def rtp_at_sink() -> list[bytes]:
+        return [data for data in arrived if not 192 <= data[1] <= 223]  # RFC 5761
+
+    try:
+        # Another pair nominated: the next packets go to its address.
+        connection._nominated[1] = CandidatePair(
+            original_pair.protocol, Candidate("sink", 1, "udp", 1, host, port, "host")
+        )
+        assert not first_route.usable()
+        assert await eventually(lambda: len(rtp_at_sink()) >= 20, 5)
+        # Then new SRTP keys: the next packets are protected with them.
+        key = os.urandom(30)
+        profile = Policy.SRTP_PROFILE_AES128_CM_SHA1_80
+        outbound = Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile)
+        dtls._tx_srtp = Session(outbound)
+        last_before = sender.munger.last_seq
+        inbound = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_INBOUND, srtp_profile=profile))
+        opened: list[RtpPacket] = []
+
+        def open_new() -> bool:
+            for data in rtp_at_sink():
+                header = RtpPacket.parse(data)  # SRTP leaves the header in the clear
+                if header.ssrc == sender.ssrc and seq_newer(header.sequence_number, last_before):
+                    opened.append(RtpPacket.parse(inbound.unprotect(data)))  # must open
+                else:
+                    with contextlib.suppress(pylibsrtp.Error):  # may be from before
+                        opened.append(RtpPacket.parse(inbound.unprotect(data)))
+            arrived.clear()
+            return sum(packet.ssrc == sender.ssrc for packet in opened) >= 20
+
+        assert await eventually(open_new, 5)
+        assert {packet.ssrc for packet in opened} <= {slot.video.ssrc, slot.audio.ssrc}
+        # DTLS no longer connected: nothing more goes out.
+        dtls._state = DtlsState.CLOSED
+        last_before = sender.munger.last_seq
+        await asyncio.sleep(0.5)
+        assert sender.munger.last_seq != last_before  # anna's video went on meanwhile
+        assert not any(
+            header.ssrc == sender.ssrc and seq_newer(header.sequence_number, last_before)
+            for header in map(RtpPacket.parse, rtp_at_sink())
+        )
+        dtls._state = DtlsState.CONNECTED
+    finally:
+        connection._nominated[1], dtls._tx_srtp = original_pair, original_session
+        sink.close()
+    # Changed back: a route on the original pair and session again, and bram sees anna.
+    video = room.participants["bram"].received[room.mid("bram", "anna", "video")]
+    frames = video.frames
+    assert await eventually(
+        lambda: (
+            sender.route is not None
+            and sender.route.pair is original_pair
+            and video.frames > frames + 25
+        )
+    )
+
+
 async def test_a_packet_is_sent_again_at_most_once_per_round_trip(room: Room) -> None:
     """bram asks three times in a row for the same packet: it goes out again once.
     Once a round trip has passed, asking again brings it again."""
-    await room.join("anna", LUMA["anna"])
-    await room.join("bram", LUMA["bram"])
-    assert await eventually(lambda: sees(room, "bram", "anna"))
-    slot = room.forwarder.peers["bram"].slot_of("anna")
-    assert slot is not None
+    slot = await anna_seen_by_bram(room)
     sender = slot.video
     mid = room.mid("bram", "anna", "video")
     client_transport = next(
@@ -614,11 +708,7 @@ async def test_h264_publisher_is_forwarded_to_vp8_publishers(room: Room) -> None
 
 async def test_headers_written_by_aiortc_when_the_fast_writer_cannot(room: Room) -> None:
     # Two-byte header extensions (ids above 14) fall back to RtpPacket.serialize.
-    await room.join("anna", LUMA["anna"])
-    await room.join("bram", LUMA["bram"])
-    assert await eventually(lambda: sees(room, "bram", "anna"))
-    slot = room.forwarder.peers["bram"].slot_of("anna")
-    assert slot is not None
+    slot = await anna_seen_by_bram(room)
     slot.audio.header_writer = None
     slot.video.header_writer = None
     video = room.participants["bram"].received[room.mid("bram", "anna", "video")]
