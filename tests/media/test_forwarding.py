@@ -340,9 +340,9 @@ async def test_a_new_nominated_pair_and_srtp_session_are_sent_on_at_once(room: R
             header.ssrc == sender.ssrc and seq_newer(header.sequence_number, last_before)
             for header in map(RtpPacket.parse, rtp_at_sink())
         )
-        dtls._state = DtlsState.CONNECTED
     finally:
         connection._nominated[1], dtls._tx_srtp = original_pair, original_session
+        dtls._state = DtlsState.CONNECTED
         sink.close()
     # Changed back: a route on the original pair and session again, and bram sees anna.
     video = room.participants["bram"].received[room.mid("bram", "anna", "video")]
