@@ -262,7 +262,7 @@ async def test_lost_packets_are_retransmitted_from_the_buffer(room: Room) -> Non
     counter = {"sent": 0, "dropped": 0}
 
     def lossy_send(data: bytes, address: tuple[Any, ...]) -> None:
-        if not 192 <= data[1] <= 223:  # RTP, not RTCP (RFC 5761's ranges)
+        if not is_rtcp(data):
             counter["sent"] += 1
             if counter["sent"] % 7 == 0 and counter["dropped"] < 20:
                 counter["dropped"] += 1
@@ -300,7 +300,7 @@ async def test_a_new_nominated_pair_and_srtp_session_are_sent_on_at_once(room: R
     original_pair, original_session = connection._nominated[1], dtls._tx_srtp
 
     def rtp_at_sink() -> list[bytes]:
-        return [data for data in arrived if not 192 <= data[1] <= 223]  # RFC 5761
+        return [data for data in arrived if not is_rtcp(data)]
 
     try:
         # Another pair nominated: the next packets go to its address.
