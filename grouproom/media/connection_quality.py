@@ -12,7 +12,14 @@ Per window of `WINDOW` seconds:
   mostly repaired on request);
 - her way down: the loss her browser's receiver reports give for the audio
   streams the server sends her (cumulative lost and highest sequence number, so
-  the loss is weighted by packets, not by report);
+  the loss is weighted by packets, not by report). A browser reports on an audio
+  stream only about every 5 s (libwebrtc: 2.5 to 7.5 s), so most windows have no
+  report: a window's downlink level is the lesser of the levels of the two latest
+  windows that had reports (two, as two windows in a row make a level for the
+  other measures, so that one burst does not), as long as the latest is at most
+  `REPORTS_STAND` windows old. Until 2026-12-06 only a window's own reports
+  counted, and a browser's weak way down was rarely judged at all, as that needed
+  reports in two windows in a row;
 - the round trip, from the same reports (round_trip.py).
 
 A window with fewer than `MIN_PACKETS` audio packets expected in a direction
@@ -26,7 +33,13 @@ her own audio's loss reached the level in the windows that decided it (what she
 sends suffers: her page may suggest turning her camera off, most of what she
 sends), "down" when only the loss on her way down did (what she receives
 suffers), "both" when both did or only the round trip did (a round trip cannot
-be split into its two ways).
+be split into its two ways). While the level holds, "up" or "down" widens to
+"both" once the other way has reached the level too in `RISE_AFTER` windows in a
+row, and is told again: with loss both ways, whichever way crossed first used to
+decide alone for as long as the level held, and a page whose way down is weak
+holds the videos it shows a little longer only when it is told so
+(web/js/steady-video.js). It never narrows while the level holds, so that a tile's
+words do not switch back and forth.
 """
 
 from __future__ import annotations
@@ -41,6 +54,9 @@ WEAK_LOSS = 0.03
 BAD_LOSS = 0.10
 WEAK_ROUND_TRIP = 0.4  # seconds
 BAD_ROUND_TRIP = 1.0
+# Windows that the latest downlink reports stand for (8 s: longer than libwebrtc's
+# longest interval between two reports on an audio stream, 7.5 s).
+REPORTS_STAND = 4
 RISE_AFTER = 2  # windows in a row at a worse level
 FALL_AFTER = 3  # windows in a row below the level
 UP, DOWN, BOTH = "up", "down", "both"
@@ -145,6 +161,9 @@ class ConnectionQuality:
         self._down_expected = 0
         self._down_lost = 0
         self._up_last: tuple[int, int] | None = None  # (received, lost) of her audio
+        # Levels of the latest two windows with downlink reports, and the windows since.
+        self._down_levels: deque[Quality] = deque(maxlen=2)
+        self._down_age = 0
         self._windows: deque[Window] = deque(maxlen=max(RISE_AFTER, FALL_AFTER))
 
     def downlink(self, expected: int, lost: int) -> None:
@@ -156,16 +175,24 @@ class ConnectionQuality:
         self, audio_received: int, audio_lost: int, round_trip: float | None
     ) -> Quality | None:
         """End a window: her audio publication's counts so far (received and lost,
-        both cumulative) and the round trip (None until measured). Returns the new
-        level when it changes, else None."""
+        both cumulative) and the round trip (None until measured). Returns the
+        level when it or its direction changes, else None."""
         up: Quality | None = None
         if self._up_last is not None:
             received = audio_received - self._up_last[0]
             lost = max(0, audio_lost - self._up_last[1])
             up = loss_level(lost, received + lost)
         self._up_last = (audio_received, audio_lost)
-        down = loss_level(self._down_lost, self._down_expected)
+        reported = loss_level(self._down_lost, self._down_expected)
         self._down_expected = self._down_lost = 0
+        if reported is not None:
+            self._down_levels.append(reported)
+            self._down_age = 0
+        else:
+            self._down_age += 1
+        down: Quality | None = None
+        if len(self._down_levels) == 2 and self._down_age < REPORTS_STAND:
+            down = min(self._down_levels)
         self._windows.append(Window(up, down, round_trip_level(round_trip)))
         return self._decide()
 
@@ -180,7 +207,20 @@ class ConnectionQuality:
         if len(falling) == FALL_AFTER and max(w.level for w in falling) < self.level:
             self._tell(max(w.level for w in falling), falling)
             return self.level
+        if len(rising) == RISE_AFTER and self._widens(rising):
+            self.direction = BOTH
+            return self.level
         return None
+
+    def _widens(self, recent: list[Window]) -> bool:
+        """Whether the other way than the one told reached the level in each of the
+        `recent` windows (the level and "up" or "down" told before)."""
+        level = self.level
+        if self.direction == UP:
+            return all(w.down is not None and w.down >= level for w in recent)
+        if self.direction == DOWN:
+            return all(w.up is not None and w.up >= level for w in recent)
+        return False
 
     def _tell(self, level: Quality, deciding: list[Window]) -> None:
         self.level = level

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from grouproom.media.connection_quality import (
     FALL_AFTER,
+    REPORTS_STAND,
     RISE_AFTER,
     ConnectionQuality,
     DownlinkReports,
@@ -77,7 +78,8 @@ def test_the_level_rises_after_two_windows_and_falls_after_three() -> None:
     assert step(0, 0, 0.6) is Quality.WEAK
     assert quality.direction == "both"
     # Her downlink: her receiver reports on the audio the server sends her.
-    for _ in range(RISE_AFTER):
+    # (Two windows with reports make a downlink level, then two windows at it.)
+    for _ in range(RISE_AFTER + 1):
         quality.downlink(100, 15)
         change = step(100, 0)
     assert change is Quality.BAD and quality.direction == "down"
@@ -93,6 +95,85 @@ def test_the_way_a_line_is_weak_in_is_the_measures_that_reached_the_level() -> N
     assert direction_of([Window(bad, weak, None), Window(bad, weak, None)], bad) == "up"
     assert direction_of([Window(good, good, bad), Window(None, None, bad)], bad) == "both"
     assert direction_of([Window(good, good, good)], good) == ""
+
+
+class Line:
+    """One participant's ConnectionQuality, fed a window at a time: her audio's
+    packets received and lost in the window, and optionally a receiver report's
+    (expected, lost) on her way down."""
+
+    def __init__(self) -> None:
+        self.quality = ConnectionQuality()
+        self.received = self.lost = 0
+        assert self.step(0, 0) is None  # the first window: a baseline
+
+    def step(self, got: int, missing: int, down: tuple[int, int] | None = None) -> Quality | None:
+        self.received, self.lost = self.received + got, self.lost + missing
+        if down is not None:
+            self.quality.downlink(*down)
+        return self.quality.judge(self.received, self.lost, 0.3)
+
+
+def test_the_downlink_reports_of_a_window_stand_for_the_windows_after_it() -> None:
+    """Browsers report on an audio stream every 2.5-7.5 s: a way down that loses 5%
+    is judged weak from reports in every second or third window; one report alone
+    does not make it; without reports for REPORTS_STAND windows it says nothing."""
+    line = Line()
+    assert line.step(100, 0, (250, 15)) is None  # one report alone: not yet
+    assert line.step(100, 0) is None
+    assert line.step(100, 0, (250, 12)) is None  # two: the first weak window
+    assert line.step(100, 0) is Quality.WEAK  # and it stands for the next
+    assert line.quality.direction == "down"
+    # A good report and a weak one: the lesser counts, the line is good again after
+    # three windows below the level.
+    assert line.step(100, 0, (250, 1)) is None
+    assert line.step(100, 0) is None
+    assert line.step(100, 0) is Quality.GOOD
+    # Weak reports long ago say nothing of now.
+    line = Line()
+    assert line.step(100, 0, (250, 15)) is None
+    assert line.step(100, 0, (250, 15)) is None
+    for _ in range(REPORTS_STAND - 1):
+        line.step(100, 0)
+    assert line.quality.level is Quality.WEAK
+    assert line.quality.judge(line.received, line.lost, 0.3) is None  # too old now
+    assert [line.step(100, 0) for _ in range(FALL_AFTER - 1)] == [None, Quality.GOOD]
+
+
+def test_a_way_that_reaches_the_level_later_widens_the_direction_to_both() -> None:
+    """Loss both ways: her uplink crossed first and was told alone; once her downlink
+    has been as weak for two windows in a row, "both" is told, at the same level.
+    It does not narrow again while the level holds."""
+    line = Line()
+    assert line.step(100, 5, (100, 1)) is None
+    assert line.step(100, 5, (100, 2)) is Quality.WEAK
+    assert line.quality.direction == "up"
+    assert line.step(100, 5, (100, 5)) is None  # the lesser of the last two: good
+    assert line.step(100, 5, (100, 1)) is None
+    assert line.step(100, 5, (100, 5)) is None
+    assert line.step(100, 5, (100, 5)) is None  # one window weak on the way down
+    assert line.step(100, 5) is Quality.WEAK  # two (the reports stand): both
+    assert line.quality.direction == "both" and line.quality.worsened == 1
+    assert line.step(100, 5, (100, 0)) is None  # the downlink recovers: still both
+    assert line.step(100, 5, (100, 0)) is None
+    assert line.quality.direction == "both"
+    # A way that is only weak does not widen a bad level.
+    line = Line()
+    assert line.step(100, 20, (100, 4)) is None
+    assert line.step(100, 20, (100, 4)) is Quality.BAD
+    assert line.quality.direction == "up"
+    for _ in range(3):
+        assert line.step(100, 20, (100, 4)) is None
+    assert line.quality.direction == "up"
+    # And the other way round: told "down", widened by her own audio's loss.
+    line = Line()
+    assert line.step(100, 0, (100, 5)) is None
+    assert line.step(100, 0, (100, 5)) is None
+    assert line.step(100, 0, (100, 5)) is Quality.WEAK
+    assert line.quality.direction == "down"
+    assert line.step(100, 4, (100, 5)) is None
+    assert line.step(100, 4, (100, 5)) is Quality.WEAK
+    assert line.quality.direction == "both"
 
 
 @given(st.lists(st.tuples(st.integers(0, 200), st.integers(0, 60)), max_size=40))
