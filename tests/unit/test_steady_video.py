@@ -120,3 +120,52 @@ def test_a_slot_taken_over_before_its_last_video_was_removed_keeps_the_new_judge
 def test_a_browser_without_the_setting_is_left_alone() -> None:
     _, after = run([["reset", []], ["quality", "anna", "weak", "up"], ["video", "anna", "old"]])
     assert after[2] == {"old": None}
+
+
+def test_every_video_is_held_while_the_pages_own_way_down_is_weak() -> None:
+    """Her own line, judged weak on her way down (or both ways), holds every video
+    she receives: what she misses comes again over her own long round trip. Weak on
+    her way up alone holds nothing of hers; someone else's weak way up still holds
+    that one's video when her own line is good again."""
+    steady, after = run(
+        [
+            ["reset", [{"id": "bram", "connection": "good"}], {"id": "anna"}],
+            ["video", "bram", "r1"],
+            ["quality", "anna", "weak", "up"],  # what she sends suffers: nothing here
+            ["quality", "anna", "weak", "both"],  # widened: her way down too
+            ["video", "cleo", "r2"],  # someone who comes in meanwhile is held too
+            ["quality", "cleo", "weak", "up"],
+            ["quality", "anna", "good", ""],
+            ["quality", "anna", "bad", "down"],
+            ["quality", "anna", "bad", ""],  # no direction (an older server): both
+            ["left", "cleo"],
+            ["quality", "anna", "good", ""],
+        ]
+    )
+    assert after[1] == {"r1": None}
+    assert after[2] == {"r1": None}
+    assert after[3] == {"r1": steady}
+    assert after[4] == {"r1": steady, "r2": steady}
+    assert after[6] == {"r1": None, "r2": steady}  # Cleo's own way up
+    assert after[7] == {"r1": steady, "r2": steady}
+    assert after[8] == {"r1": steady, "r2": steady}
+    assert after[9] == {"r1": steady, "r2": None}  # her slot is free again
+    assert after[10] == {"r1": None, "r2": None}
+
+
+def test_a_page_that_comes_back_on_a_weak_way_down_holds_what_arrives() -> None:
+    """A new connection (`joined` or a seat) carries her own latest judgement."""
+    steady, after = run(
+        [
+            ["reset", [], {"id": "anna", "connection": "weak", "connection_direction": "down"}],
+            ["video", "bram", "r1"],
+            ["reset", [{"id": "bram"}], {"id": "anna", "connection": "good"}],
+            ["video", "bram", "r2"],
+            ["reset", [], None],  # no own participant named: nothing of hers is judged
+            ["quality", "anna", "weak", "down"],
+            ["video", "anna", "r3"],  # (then "anna" is just someone else)
+        ]
+    )
+    assert after[1] == {"r1": steady}
+    assert after[3] == {"r1": None, "r2": None}
+    assert after[6] == {"r1": None, "r2": None, "r3": None}

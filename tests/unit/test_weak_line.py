@@ -145,6 +145,8 @@ console.log(JSON.stringify(cases.map(([tile, sending]) => ownLineAdvice(tile, se
 
 
 def test_her_own_line_advice_suggests_the_camera_off_only_for_a_weak_way_out() -> None:
+    """Up or both (her way out is weak too, or the round trip is long); not down."""
+
     def tile(connection: str, direction: str) -> dict[str, str]:
         return {"connection": connection, "connectionDirection": direction}
 
@@ -156,6 +158,7 @@ def test_her_own_line_advice_suggests_the_camera_off_only_for_a_weak_way_out() -
         [tile("weak", "up"), False],  # her camera is off already
         [tile("weak", "down"), True],
         [tile("bad", "both"), True],
+        [tile("weak", "both"), False],
     ]
     answers = run_node(ADVICE_SCRIPT, cases, OWN_CONTROLS)
     advice = [(a["key"], a["suggestCamera"]) for a in answers]
@@ -167,5 +170,6 @@ def test_her_own_line_advice_suggests_the_camera_off_only_for_a_weak_way_out() -
         (sending, True),
         (general, False),
         (general, False),
+        (sending, True),
         (general, False),
     ]

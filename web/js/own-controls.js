@@ -173,12 +173,16 @@ export function renderOthersVideo(
 /**
  * What her page says about her own line, from the server's judgement on her own tile
  * (`selfTile`, may be null): the notice's key (null while the line is good), and
- * whether to suggest turning her camera off. That helps when her way out is the weak
- * one and the camera sends (`cameraSending`): video is most of what she sends.
+ * whether to suggest turning her camera off. That helps when her way out is weak
+ * (`up`, or `both`: both ways reached the level, or a long round trip, which on a
+ * home line is most often a full queue on the narrower way out) and the camera sends
+ * (`cameraSending`): video is most of what she sends. A judgement told `up` first
+ * may widen to `both` while it holds; the suggestion stays.
  */
 export function ownLineAdvice(selfTile, cameraSending) {
   if (!selfTile || selfTile.connection === "good") return { key: null, suggestCamera: false };
-  const suggestCamera = selfTile.connectionDirection === "up" && cameraSending;
+  const wayOut = selfTile.connectionDirection !== "down";
+  const suggestCamera = wayOut && cameraSending;
   return {
     key: suggestCamera ? "notice.connectionWeakSending" : "notice.connectionWeak",
     suggestCamera,

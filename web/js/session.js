@@ -152,7 +152,7 @@ export class RoomSession {
     if (signaling !== this.signaling || this.ended) return;
     if (joined.reconnect_grace) this.graceSeconds = joined.reconnect_grace;
     this.videoCaps = joined.video;
-    this.steadyVideo.reset(joined.participants);
+    this.steadyVideo.reset(joined.participants, joined.you || { id: joined.participant_id });
     this.applyTrackState();
     this.callbacks.onJoined(joined, again);
     await this.connectMedia(joined);

@@ -844,7 +844,10 @@ function roomCallbacks() {
     },
     onConnectionQuality(id, quality, direction) {
       const participant = state.participants.get(id);
-      if (participant) participant.connection = quality;
+      if (participant) {
+        participant.connection = quality;
+        participant.connection_direction = direction;
+      }
       const tile = grid.get(id); // her own tile too
       if (tile) tile.setConnection(quality, direction);
       render();

@@ -79,6 +79,7 @@ export class Tile {
     this.handRaised = false; // therapy sessions only
     this.signal = null; // a member's open signal, on a therapist's page: its kind
     this.connection = "good"; // how well their line carries the room, as the server judges it
+    this.connectionDirection = ""; // the way it is weak in: "up", "down", "both"
     this.stopWatching = () => {};
     this.speaking = false;
     this.onSpeaking = () => {}; // (speaking): the grid passes it on
@@ -206,9 +207,10 @@ export class Tile {
    * "up" (what she sends), "down" (what she receives), "both", "" when good. */
   setConnection(quality, direction = "") {
     const value = quality === "weak" || quality === "bad" ? quality : "good";
-    this.connectionDirection = value === "good" ? "" : direction;
-    if (value === this.connection) return;
+    const way = value === "good" ? "" : direction;
+    if (value === this.connection && way === this.connectionDirection) return;
     this.connection = value;
+    this.connectionDirection = way;
     this.render();
   }
 
@@ -254,6 +256,7 @@ export class Tile {
     this.connectionElement.setAttribute("aria-label", connectionText);
     this.connectionElement.title = connectionText;
     this.element.dataset.connection = this.connection;
+    this.element.dataset.connectionDirection = this.connectionDirection;
     this.signalElement.hidden = !this.signal;
     this.signalElement.dataset.kind = this.signal || "";
     this.signalElement.textContent = this.signal

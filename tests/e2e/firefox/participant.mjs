@@ -9,7 +9,8 @@
 // Then waits until EXPECTED_REMOTE_TILES remote videos play,
 // prints one JSON line with what it saw, then stays in the room until its standard
 // input closes (or 180 s pass) and leaves. Meanwhile each line "stats" on its
-// standard input is answered with one JSON line: what the page received so far.
+// standard input is answered with one JSON line: what the page received so far;
+// each line "targets", with the jitter buffer targets of the videos it receives.
 import { readFileSync } from "node:fs";
 import puppeteer from "puppeteer-core";
 
@@ -67,10 +68,12 @@ const prefs = {
 };
 
 // Scripts the tests run in pages, shared with the Chromium tests (../page_scripts):
-// one remembers the page's peer connections, the other reads what they received.
+// one remembers the page's peer connections, the others read what they received and
+// the jitter buffer targets the page set.
 const PAGE_SCRIPTS = new URL("../page_scripts/", import.meta.url);
 const RECORD_PEER_CONNECTIONS = readFileSync(new URL("record-peer-connections.js", PAGE_SCRIPTS), "utf8");
-const INBOUND = `(${readFileSync(new URL("inbound-media.js", PAGE_SCRIPTS), "utf8")})()`;
+const pageCall = (file) => `(${readFileSync(new URL(file, PAGE_SCRIPTS), "utf8")})()`;
+const ANSWERS = { stats: pageCall("inbound-media.js"), targets: pageCall("jitter-targets.js") };
 
 function report(result) {
   process.stdout.write(JSON.stringify(result) + "\n");
@@ -175,8 +178,8 @@ process.stdin.on("data", async (chunk) => {
   while ((end = lines.indexOf("\n")) >= 0) {
     const command = lines.slice(0, end).trim();
     lines = lines.slice(end + 1);
-    if (command !== "stats") continue;
-    report(await page.evaluate(INBOUND).catch((error) => ({ error: String(error) })));
+    if (!Object.hasOwn(ANSWERS, command)) continue;
+    report(await page.evaluate(ANSWERS[command]).catch((error) => ({ error: String(error) })));
   }
 });
 process.stdin.on("end", () => finish(0));
