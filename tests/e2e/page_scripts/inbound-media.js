@@ -1,6 +1,6 @@
 // Test-only: inbound media on the page, what arrived and what was decoded (and how
-// often and how long video froze, by the browser's own measure; Firefox counts no
-// freezes), over all its open peer connections; the round trip of the nominated
+// often and how long video froze, by the browser's own measure: Chromium, and Firefox
+// ESR 153 too), over all its open peer connections; the round trip of the nominated
 // candidate pair (ICE's checks; Firefox reports none) and the one the browser
 // measured from the server's receiver reports on its own video (their LSR and DLSR).
 // A function expression: the network fault test calls it in Chromium and in Firefox.
