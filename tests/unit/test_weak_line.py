@@ -145,10 +145,15 @@ console.log(JSON.stringify(cases.map(([tile, sending]) => ownLineAdvice(tile, se
 
 
 def test_her_own_line_advice_suggests_the_camera_off_only_for_a_weak_way_out() -> None:
-    """Up or both (her way out is weak too, or the round trip is long); not down."""
+    """Up, and both when it was widened from up at the same level (the suggestion
+    stays); not down, nor both from the start (a long round trip can be either way)."""
 
-    def tile(connection: str, direction: str) -> dict[str, str]:
-        return {"connection": connection, "connectionDirection": direction}
+    def tile(connection: str, direction: str, widened_from: str = "") -> dict[str, str]:
+        return {
+            "connection": connection,
+            "connectionDirection": direction,
+            "widenedFrom": widened_from,
+        }
 
     cases = [
         [None, True],
@@ -158,7 +163,9 @@ def test_her_own_line_advice_suggests_the_camera_off_only_for_a_weak_way_out() -
         [tile("weak", "up"), False],  # her camera is off already
         [tile("weak", "down"), True],
         [tile("bad", "both"), True],
-        [tile("weak", "both"), False],
+        [tile("weak", "both", "up"), True],
+        [tile("weak", "both", "down"), True],
+        [tile("weak", "both", "up"), False],
     ]
     answers = run_node(ADVICE_SCRIPT, cases, OWN_CONTROLS)
     advice = [(a["key"], a["suggestCamera"]) for a in answers]
@@ -170,6 +177,50 @@ def test_her_own_line_advice_suggests_the_camera_off_only_for_a_weak_way_out() -
         (sending, True),
         (general, False),
         (general, False),
+        (general, False),
         (sending, True),
         (general, False),
+        (general, False),
+    ]
+
+
+JUDGEMENT_SCRIPT = """
+globalThis.navigator = { languages: ["en"] }; // what i18n.js reads at load, in a browser
+const { nextJudgement } = await import(%(module)s);
+let judgement = { connection: "good", connectionDirection: "", widenedFrom: "" };
+const after = [];
+for (const [quality, direction] of JSON.parse(process.argv[1])) {
+  judgement = nextJudgement(judgement, quality, direction);
+  after.push(judgement);
+}
+console.log(JSON.stringify(after));
+"""
+
+
+def test_a_widened_judgement_remembers_the_way_it_was_widened_from() -> None:
+    """What a tile keeps of `connection_quality`: "both" told at the same level is a
+    widening (from the way before); "both" with a new level is not."""
+    told = [
+        ["weak", "up"],
+        ["weak", "both"],  # widened
+        ["weak", "both"],  # told again (a page that reconnects): still widened from up
+        ["bad", "both"],  # a new level, with its own direction
+        ["weak", "down"],
+        ["weak", "both"],
+        ["good", None],
+        ["nonsense", "up"],  # anything unknown counts as good
+    ]
+    after = [
+        (j["connection"], j["connectionDirection"], j["widenedFrom"])
+        for j in run_node(JUDGEMENT_SCRIPT, told, OWN_CONTROLS)
+    ]
+    assert after == [
+        ("weak", "up", ""),
+        ("weak", "both", "up"),
+        ("weak", "both", "up"),
+        ("bad", "both", ""),
+        ("weak", "down", ""),
+        ("weak", "both", "down"),
+        ("good", "", ""),
+        ("good", "", ""),
     ]

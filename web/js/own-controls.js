@@ -171,17 +171,33 @@ export function renderOthersVideo(
 }
 
 /**
+ * The server's judgement of someone's line after a `connection_quality` (`quality`,
+ * `direction`), from the one before (`previous`: `{connection, connectionDirection,
+ * widenedFrom}`): the level ("good" for anything but "weak" and "bad"), the way it
+ * is weak in ("" when good) and, when the server widened "up" or "down" to "both"
+ * while the level held, the way it was widened from ("" otherwise; a new level comes
+ * with its own direction).
+ */
+export function nextJudgement(previous, quality, direction) {
+  const connection = quality === "weak" || quality === "bad" ? quality : "good";
+  const connectionDirection = connection === "good" ? "" : direction;
+  const widened = connection === previous.connection && connectionDirection === "both";
+  const widenedFrom = widened ? previous.widenedFrom || previous.connectionDirection : "";
+  return { connection, connectionDirection, widenedFrom };
+}
+
+/**
  * What her page says about her own line, from the server's judgement on her own tile
  * (`selfTile`, may be null): the notice's key (null while the line is good), and
- * whether to suggest turning her camera off. That helps when her way out is weak
- * (`up`, or `both`: both ways reached the level, or a long round trip, which on a
- * home line is most often a full queue on the narrower way out) and the camera sends
- * (`cameraSending`): video is most of what she sends. A judgement told `up` first
- * may widen to `both` while it holds; the suggestion stays.
+ * whether to suggest turning her camera off. That helps when her way out is the weak
+ * one and the camera sends (`cameraSending`): video is most of what she sends. A
+ * judgement told `up` may widen to `both` while its level holds (her way down has
+ * become as weak): the suggestion stays then, rather than being taken back.
  */
 export function ownLineAdvice(selfTile, cameraSending) {
   if (!selfTile || selfTile.connection === "good") return { key: null, suggestCamera: false };
-  const wayOut = selfTile.connectionDirection !== "down";
+  const direction = selfTile.connectionDirection;
+  const wayOut = direction === "up" || (direction === "both" && selfTile.widenedFrom === "up");
   const suggestCamera = wayOut && cameraSending;
   return {
     key: suggestCamera ? "notice.connectionWeakSending" : "notice.connectionWeak",

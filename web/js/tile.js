@@ -2,6 +2,7 @@
 // initials.
 import { t } from "./i18n.js";
 import { watchSpeaking } from "./audio-level.js";
+import { nextJudgement } from "./own-controls.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
@@ -80,6 +81,7 @@ export class Tile {
     this.signal = null; // a member's open signal, on a therapist's page: its kind
     this.connection = "good"; // how well their line carries the room, as the server judges it
     this.connectionDirection = ""; // the way it is weak in: "up", "down", "both"
+    this.widenedFrom = ""; // the direction "both" was widened from at the same level
     this.stopWatching = () => {};
     this.speaking = false;
     this.onSpeaking = () => {}; // (speaking): the grid passes it on
@@ -206,11 +208,11 @@ export class Tile {
   /** The server's judgement of this person's line, and the way it is weak in:
    * "up" (what she sends), "down" (what she receives), "both", "" when good. */
   setConnection(quality, direction = "") {
-    const value = quality === "weak" || quality === "bad" ? quality : "good";
-    const way = value === "good" ? "" : direction;
-    if (value === this.connection && way === this.connectionDirection) return;
-    this.connection = value;
-    this.connectionDirection = way;
+    const next = nextJudgement(this, quality, direction);
+    if (next.connection === this.connection && next.connectionDirection === this.connectionDirection) {
+      return;
+    }
+    Object.assign(this, next);
     this.render();
   }
 
