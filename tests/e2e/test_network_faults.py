@@ -147,6 +147,11 @@ class Lab:
         those she receives (w1 faces her)."""
         self._tell_wire(f"loss-from w1 {percent}")
 
+    def lose_on_her_way_down(self, percent: int) -> None:
+        """The wire loses this share of the frames the member receives, and none of
+        those she sends (w0 faces the lab)."""
+        self._tell_wire(f"loss-from w0 {percent}")
+
     def delay(self, milliseconds: int) -> None:
         """Every frame of the member's path waits this long, each way."""
         self._tell_wire(f"delay {milliseconds}")
@@ -181,6 +186,7 @@ class Lab:
         if self.wire is not None and self.wire.poll() is None:
             self.lose(0)
             self.lose_on_her_way_up(0)
+            self.lose_on_her_way_down(0)
             self.delay(0)
         for namespace, device in ((self.lab, "s0"), (self.home, "m0")):
             subprocess.run(
@@ -467,6 +473,23 @@ def test_a_weak_connection_a_blackout_and_a_server_restart(lab: Lab) -> None:
         notice = member.page.text_content("#silenced-notice") or ""
         assert notice.startswith("Your connection is weak") and "Camera off" not in notice
         camera.click()  # on again, for what follows
+        lab.clear()
+
+        # Loss on her way down only (10% of what she receives): the server judges it
+        # from her browser's receiver reports (about one in 5 s on her audio) and
+        # tells "down"; her page then holds the therapist's video, the therapist's
+        # page no longer holds hers, and her camera is not suggested. (From a good
+        # line: the loss on her way up is still in the windows that judge for a while.)
+        member.page.wait_for_selector('.tile[data-self="true"][data-connection="good"]')
+        lab.lose_on_her_way_down(10)
+        member.page.wait_for_selector(
+            '.tile[data-self="true"][data-connection-direction="down"]', timeout=40000
+        )
+        wait_until(member_holds_as_judged, 5, "Anna's page does not hold the therapist")
+        assert member.page.evaluate(JITTER_TARGETS) == [STEADY_MS]
+        wait_until(lambda: page.evaluate(JITTER_TARGETS) == [], 5, "Anna's video still held")
+        assert page.get_attribute(anna_tile, "data-connection-direction") == "down"
+        assert member.page.is_visible("#camera-button:not(.suggested)")
         lab.clear()
 
         # A line too narrow for the others' video (150 kbit/s each way): the therapist's
