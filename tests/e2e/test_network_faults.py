@@ -80,6 +80,9 @@ JITTER_TARGETS = (PAGE_SCRIPTS / "jitter-targets.js").read_text()
 STEADY_MS = 300
 # The ways a line can be judged weak in that make the page hold what it receives.
 WEAK_WAY_DOWN = ("down", "both")
+# A page's tile of its own participant, and one of someone else's.
+OWN_TILE = '.tile[data-self="true"]'
+OTHER_TILE = '.tile:not([data-self="true"])'
 
 
 def _ip(*arguments: str) -> None:
@@ -410,22 +413,21 @@ def test_a_weak_connection_a_blackout_and_a_server_restart(lab: Lab) -> None:
         # and hers too; the therapist's own line is fine.
         anna_tile = f'.tile[data-participant-id="{anna_id}"]'
         page.wait_for_selector(f'{anna_tile}:not([data-connection="good"])', timeout=20000)
-        member.page.wait_for_selector('.tile[data-self="true"]:not([data-connection="good"])')
+        member.page.wait_for_selector(f'{OWN_TILE}:not([data-connection="good"])')
         # Her page says it in words: the others may see and hear her with interruptions.
         # (Loss both ways is told as "both", or "up" for a while if her way down lost
         # less in the windows that decided: both notices begin alike.)
         member.page.wait_for_selector("#silenced-notice:has-text('Your connection is weak')")
         print(f"weak line, judged: {page.get_attribute(anna_tile, 'data-connection')}")
-        assert page.get_attribute('.tile[data-self="true"]', "data-connection") == "good"
+        assert page.get_attribute(OWN_TILE, "data-connection") == "good"
         # The therapist's page holds Anna's video a little longer, so that what she
         # sends again after a loss on her way up arrives in time. Anna's page holds
         # the therapist's video once her own way down is judged weak (told "both",
         # or "up" until her way down has reached the level too).
         assert page.evaluate(JITTER_TARGETS) == [STEADY_MS]
-        own_tile = '.tile[data-self="true"]'
 
         def member_holds_as_judged() -> bool:
-            way = member.page.get_attribute(own_tile, "data-connection-direction")
+            way = member.page.get_attribute(OWN_TILE, "data-connection-direction")
             held: list[int] = member.page.evaluate(JITTER_TARGETS)
             return held == ([STEADY_MS] if way in WEAK_WAY_DOWN else [])
 
@@ -480,10 +482,10 @@ def test_a_weak_connection_a_blackout_and_a_server_restart(lab: Lab) -> None:
         # tells "down"; her page then holds the therapist's video, the therapist's
         # page no longer holds hers, and her camera is not suggested. (From a good
         # line: the loss on her way up is still in the windows that judge for a while.)
-        member.page.wait_for_selector('.tile[data-self="true"][data-connection="good"]')
+        member.page.wait_for_selector(f'{OWN_TILE}[data-connection="good"]')
         lab.lose_on_her_way_down(10)
         member.page.wait_for_selector(
-            '.tile[data-self="true"][data-connection-direction="down"]', timeout=40000
+            f'{OWN_TILE}[data-connection-direction="down"]', timeout=40000
         )
         wait_until(member_holds_as_judged, 5, "Anna's page does not hold the therapist")
         assert member.page.evaluate(JITTER_TARGETS) == [STEADY_MS]
@@ -554,7 +556,7 @@ def test_a_weak_connection_a_blackout_and_a_server_restart(lab: Lab) -> None:
         keeps_playing(therapist, 6, "the therapist, from Anna after the blackout", member)
         # Her new connection starts good, on every page, and her video is no longer held.
         page.wait_for_selector(f'{anna_tile}[data-connection="good"]')
-        member.page.wait_for_selector('.tile[data-self="true"][data-connection="good"]')
+        member.page.wait_for_selector(f'{OWN_TILE}[data-connection="good"]')
         assert page.evaluate(JITTER_TARGETS) == []
         assert member.page.is_hidden("#silenced-notice")
         keeps_playing(member, 6, "Anna, from the therapist after the blackout", therapist)
@@ -637,17 +639,14 @@ def test_a_firefox_member_on_a_weak_line(lab: Lab) -> None:
 
         wait_until(lambda: inbound(therapist)["framesDecoded"] > 25, 30, "no video from Bram")
         # His line is judged weak; the therapist's page then holds his video longer.
-        page.wait_for_selector(
-            '.tile:not([data-self="true"]):not([data-connection="good"])', timeout=20000
-        )
+        page.wait_for_selector(f'{OTHER_TILE}:not([data-connection="good"])', timeout=20000)
         wait_until(lambda: page.evaluate(JITTER_TARGETS) == [STEADY_MS], 5, "Bram's video held")
         # His way down loses as much: once the server has judged that too (widening
         # "up" to "both"), his Firefox holds the therapist's video likewise. Chromium
         # waits for retransmissions over a long round trip by itself; Firefox did
         # not, and froze (docs/media.md).
-        bram_tile = '.tile:not([data-self="true"])'
         wait_until(
-            lambda: page.get_attribute(bram_tile, "data-connection-direction") in WEAK_WAY_DOWN,
+            lambda: page.get_attribute(OTHER_TILE, "data-connection-direction") in WEAK_WAY_DOWN,
             40,
             "Bram's way down is not judged weak",
         )

@@ -46,20 +46,32 @@ def test_a_downlink_report_leaves_out_what_the_publisher_lost() -> None:
     assert stream.report(2, 900, 0, 0) == (0, 0)
 
 
-def window(quality: ConnectionQuality, up: tuple[int, int], rtt: float | None) -> Quality | None:
-    return quality.judge(up[0], up[1], rtt)
+class Line:
+    """One participant's ConnectionQuality, fed a window at a time: her audio's
+    packets received and lost in the window, optionally a receiver report's
+    (expected, lost) on her way down, and the round trip."""
+
+    def __init__(self) -> None:
+        self.quality = ConnectionQuality()
+        self.received = self.lost = 0
+        assert self.step(0, 0) is None  # the first window: a baseline
+
+    def step(
+        self,
+        got: int,
+        missing: int,
+        down: tuple[int, int] | None = None,
+        round_trip: float | None = 0.05,
+    ) -> Quality | None:
+        self.received, self.lost = self.received + got, self.lost + missing
+        if down is not None:
+            self.quality.downlink(*down)
+        return self.quality.judge(self.received, self.lost, round_trip)
 
 
 def test_the_level_rises_after_two_windows_and_falls_after_three() -> None:
-    quality = ConnectionQuality()
-    received, lost = 0, 0
-    assert window(quality, (received, lost), 0.05) is None  # the first window: a baseline
-
-    def step(got: int, missing: int, rtt: float | None = 0.05) -> Quality | None:
-        nonlocal received, lost
-        received, lost = received + got, lost + missing
-        return window(quality, (received, lost), rtt)
-
+    line = Line()
+    quality, step = line.quality, line.step
     assert step(100, 20) is None  # one bad window is not enough
     assert step(100, 0) is None
     assert step(100, 20) is None
@@ -74,14 +86,13 @@ def test_the_level_rises_after_two_windows_and_falls_after_three() -> None:
     assert quality.direction == ""
     # A long round trip alone makes a line weak, either way; silence (no packets)
     # says nothing.
-    assert step(0, 0, 0.6) is None
-    assert step(0, 0, 0.6) is Quality.WEAK
+    assert step(0, 0, round_trip=0.6) is None
+    assert step(0, 0, round_trip=0.6) is Quality.WEAK
     assert quality.direction == "both"
     # Her downlink: her receiver reports on the audio the server sends her.
     # (Two windows with reports make a downlink level, then two windows at it.)
     for _ in range(RISE_AFTER + 1):
-        quality.downlink(100, 15)
-        change = step(100, 0)
+        change = step(100, 0, (100, 15))
     assert change is Quality.BAD and quality.direction == "down"
 
 
@@ -95,23 +106,6 @@ def test_the_way_a_line_is_weak_in_is_the_measures_that_reached_the_level() -> N
     assert direction_of([Window(bad, weak, None), Window(bad, weak, None)], bad) == "up"
     assert direction_of([Window(good, good, bad), Window(None, None, bad)], bad) == "both"
     assert direction_of([Window(good, good, good)], good) == ""
-
-
-class Line:
-    """One participant's ConnectionQuality, fed a window at a time: her audio's
-    packets received and lost in the window, and optionally a receiver report's
-    (expected, lost) on her way down."""
-
-    def __init__(self) -> None:
-        self.quality = ConnectionQuality()
-        self.received = self.lost = 0
-        assert self.step(0, 0) is None  # the first window: a baseline
-
-    def step(self, got: int, missing: int, down: tuple[int, int] | None = None) -> Quality | None:
-        self.received, self.lost = self.received + got, self.lost + missing
-        if down is not None:
-            self.quality.downlink(*down)
-        return self.quality.judge(self.received, self.lost, 0.3)
 
 
 def test_the_downlink_reports_of_a_window_stand_for_the_windows_after_it() -> None:
@@ -136,7 +130,7 @@ def test_the_downlink_reports_of_a_window_stand_for_the_windows_after_it() -> No
     for _ in range(REPORTS_STAND - 1):
         line.step(100, 0)
     assert line.quality.level is Quality.WEAK
-    assert line.quality.judge(line.received, line.lost, 0.3) is None  # too old now
+    assert line.quality.judge(line.received, line.lost, 0.05) is None  # too old now
     assert [line.step(100, 0) for _ in range(FALL_AFTER - 1)] == [None, Quality.GOOD]
 
 

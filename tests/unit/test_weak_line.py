@@ -203,7 +203,7 @@ def test_a_widened_judgement_remembers_the_way_it_was_widened_from() -> None:
     told = [
         ["weak", "up"],
         ["weak", "both"],  # widened
-        ["weak", "both"],  # told again (a page that reconnects): still widened from up
+        ["weak", "both"],  # the same again (as a participant list repeats it): still from up
         ["bad", "both"],  # a new level, with its own direction
         ["weak", "down"],
         ["weak", "both"],
