@@ -13,18 +13,31 @@
 #              GROUPROOM_ICE_ADDRESSES is the address browsers reach this host
 #              on; with GROUPROOM_MEDIA_BIND_ADDRESS=0.0.0.0 the container listens
 #              on its own address, whatever it is. See docs/deployment.md.
+#
+# The compiled copy step (grouproom/media/_copy_step.c) is built in a stage of its
+# own, with a C compiler that does not go into the image; the image insists on it
+# (GROUPROOM_COPY_STEP=compiled), so a build without it does not start unnoticed.
+FROM python:3.11-slim AS build
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+RUN python -m venv /opt/grouproom
+WORKDIR /src
+COPY pyproject.toml setup.py README.md ./
+COPY grouproom ./grouproom
+RUN /opt/grouproom/bin/pip install .
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PYTHONUNBUFFERED=1
 
-RUN python -m venv /opt/grouproom
+COPY --from=build /opt/grouproom /opt/grouproom
 WORKDIR /opt/grouproom/src
-COPY pyproject.toml README.md ./
-COPY grouproom ./grouproom
-RUN /opt/grouproom/bin/pip install . && rm -rf build grouproom.egg-info
 COPY web ./web
 
 RUN useradd --system --create-home --home-dir /home/grouproom --shell /usr/sbin/nologin grouproom \
@@ -38,7 +51,8 @@ ENV PATH=/opt/grouproom/bin:$PATH \
     GROUPROOM_HOST=0.0.0.0 \
     GROUPROOM_PORT=8080 \
     GROUPROOM_WEB_ROOT=/opt/grouproom/src/web \
-    GROUPROOM_DATA_DIR=/var/lib/grouproom
+    GROUPROOM_DATA_DIR=/var/lib/grouproom \
+    GROUPROOM_COPY_STEP=compiled
 
 EXPOSE 8080/tcp 10000/udp
 

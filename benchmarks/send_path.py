@@ -7,7 +7,8 @@ objects around the sender are stand-ins (the DTLS state, the SRTP session and th
 nominated pair's socket). With --kernel each datagram is sent to a sink process on
 loopback; without it the socket's sendto does nothing, so only the Python and SRTP
 work is measured, which is steady enough on a noisy machine to compare two
-versions:
+versions. The compiled copy step (copy_step.py) sends on a real socket only: without
+--kernel every copy takes the Python step, with it the step grouproom would use.
 
     python -m benchmarks.send_path                        # this checkout
     python -m benchmarks.send_path --baseline ../other    # both, turn about
@@ -29,6 +30,7 @@ import sys
 import time
 import types
 from pathlib import Path
+from typing import Any
 
 SUBSCRIBERS = 11
 PACKETS = 3000
@@ -47,15 +49,42 @@ except OSError:
 """
 
 
+def connect_stand_ins(sender: Any, protocol: Any, address: tuple[str, int], key: bytes) -> Any:
+    """Stand-ins for what a ForwardingSender sends through (the DTLS transport with
+    a real SRTP session, AES-GCM with this 44-byte key and salt, and the ICE
+    connection, whose nominated pair sends with `protocol` to `address`); returns
+    the DTLS stand-in, whose `_state` may be changed. Shared with the tests."""
+    from aiortc.rtcdtlstransport import State as DtlsState
+    from pylibsrtp import Policy, Session
+
+    connection = types.SimpleNamespace(
+        _nominated={1: types.SimpleNamespace(protocol=protocol, remote_addr=address)}
+    )
+    srtp = Session(
+        Policy(
+            key=key,
+            ssrc_type=Policy.SSRC_ANY_OUTBOUND,
+            srtp_profile=Policy.SRTP_PROFILE_AEAD_AES_256_GCM,
+        )
+    )
+    dtls = types.SimpleNamespace(
+        _state=DtlsState.CONNECTED,
+        transport=types.SimpleNamespace(_connection=connection),
+        _tx_srtp=srtp,
+    )
+    sender._RTCRtpSender__transport = dtls
+    sender._dtls = dtls  # read by newer versions of send_now
+    sender._connection = connection
+    return dtls
+
+
 async def measure(rounds: int, sink_address: tuple[str, int] | None) -> float:
     """CPU µs per forwarded packet in this process's grouproom; datagrams go to
     `sink_address`, or nowhere (the socket's sendto does nothing) when None."""
     from aioice.ice import StunProtocol
     from aiortc import RTCPeerConnection, RTCRtpSender
-    from aiortc.rtcdtlstransport import State as DtlsState
     from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
     from aiortc.rtp import RtpPacket
-    from pylibsrtp import Policy, Session
 
     from grouproom.media.endpoints import ForwardingSender
     from grouproom.media.publication import Publication
@@ -107,24 +136,7 @@ async def measure(rounds: int, sink_address: tuple[str, int] | None) -> float:
                 _conn_lost=0,
                 sendto=lambda data, address: None,
             )
-        connection = types.SimpleNamespace(
-            _nominated={1: types.SimpleNamespace(protocol=protocol, remote_addr=address)}
-        )
-        srtp = Session(
-            Policy(
-                key=os.urandom(44),
-                ssrc_type=Policy.SSRC_ANY_OUTBOUND,
-                srtp_profile=Policy.SRTP_PROFILE_AEAD_AES_256_GCM,
-            )
-        )
-        dtls = types.SimpleNamespace(
-            _state=DtlsState.CONNECTED,
-            transport=types.SimpleNamespace(_connection=connection),
-            _tx_srtp=srtp,
-        )
-        sender._RTCRtpSender__transport = dtls  # type: ignore[attr-defined]
-        sender._dtls = dtls  # read by newer versions of send_now
-        sender._connection = connection
+        connect_stand_ins(sender, protocol, address, os.urandom(44))
         sender.mid = str(number)
         sender.codecs = [vp8]
         sender.started = True

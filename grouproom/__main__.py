@@ -265,12 +265,18 @@ def serve(settings: Settings) -> int:
 
     from grouproom.app import create_app, media_ports_key
     from grouproom.demo import describe, ensure_demo
+    from grouproom.media import copy_step
     from grouproom.media.hooks import check_hooks
     from grouproom.media.udp_mux import MediaPortError
 
     try:
         check_hooks()
     except RuntimeError as exc:
+        print(f"grouproom: cannot start: {exc}", file=sys.stderr)
+        return EXIT_HOOKS
+    try:
+        copies = copy_step.use(settings.copy_step)
+    except copy_step.CopyStepUnavailable as exc:
         print(f"grouproom: cannot start: {exc}", file=sys.stderr)
         return EXIT_HOOKS
 
@@ -294,7 +300,7 @@ def serve(settings: Settings) -> int:
     def show_banner(_: str) -> None:
         # run_app calls this once the server listens: a link printed here works.
         media = media_line(app.get(media_ports_key, []), settings)
-        print("\n".join([*banner, media]), flush=True)
+        print("\n".join([*banner, media, f"  copies of each packet: {copies}"]), flush=True)
 
     loop = None
     if settings.event_loop == "uvloop":

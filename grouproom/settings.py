@@ -95,6 +95,11 @@ class Settings:
     # (the standard library's), or "auto": uvloop when it is installed. The bench
     # measured uvloop at about 5% less CPU per forwarded packet (docs/performance.md).
     event_loop: str = "auto"
+    # What makes each subscriber's copy of a forwarded packet: "compiled" (the
+    # per-copy step in C, built when grouproom is installed with a C compiler; about
+    # a sixth less CPU per forwarded packet in the bench), "python", or "auto": the
+    # compiled one when it is built (docs/media.md, "The compiled copy step").
+    copy_step: str = "auto"
     # Rooms' and sessions' media in worker processes (a pool of at most one per core,
     # each serving several rooms), so that several busy rooms use more than one core.
     # Off by default: one UDP port is the simplest deployment (each worker needs a
@@ -134,6 +139,10 @@ class Settings:
         if self.event_loop == "auto":
             chosen = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
             object.__setattr__(self, "event_loop", chosen)
+        if self.copy_step not in ("auto", "compiled", "python"):
+            raise SettingsError(
+                f"copy step must be auto, compiled or python, not {self.copy_step!r}"
+            )
         if self.two_factor not in ("optional", "required"):
             raise SettingsError(
                 f"two-step login must be optional or required, not {self.two_factor!r}"

@@ -33,6 +33,8 @@ class MediaSettings:
     video_max_bitrate: int = 500_000
     # The event loop of a room worker process ("asyncio" or "uvloop"), as the server's.
     event_loop: str = "asyncio"
+    # What makes the copies of a forwarded packet (copy_step.py), as the server's.
+    copy_step: str = "auto"
 
 
 COUNTERS = (

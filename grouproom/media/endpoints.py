@@ -40,7 +40,7 @@ from aiortc.rtp import (
     unpack_remb_fci,
 )
 
-from grouproom.media import direct_receive
+from grouproom.media import copy_step, direct_receive
 from grouproom.media.bandwidth import CongestionSignal, SentRate, share_level
 from grouproom.media.connection_quality import ConnectionQuality, DownlinkReports
 from grouproom.media.datagram_send import DatagramSender, datagram_sender
@@ -50,6 +50,7 @@ from grouproom.media.munger import Munger, PictureIdMunger
 from grouproom.media.round_trip import RoundTrip
 from grouproom.media.rtp_header import RtpHeaderWriter, UnsupportedHeader
 from grouproom.media.srtp_direct import protector
+from grouproom.media.subscription import Subscription
 from grouproom.media.udp_mux import MuxedProtocol
 
 # The ICE protocols that send with a plain datagram transport (a socket of the
@@ -58,7 +59,6 @@ PLAIN_UDP_PROTOCOLS = (StunProtocol, MuxedProtocol)
 
 if TYPE_CHECKING:
     from grouproom.media.publication import Publication
-    from grouproom.media.subscription import Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -204,6 +204,13 @@ class DirectRoute:
     send: DatagramSender
     # The pair's remote address (a property of the pair that builds a tuple).
     address: tuple[Any, ...]
+    # What the compiled copy step (copy_step.py) sends with: the transport, its
+    # socket's descriptor (-1: none), the address packed for sendto (b"": the
+    # Python path sends) and libsrtp's handle of the session.
+    transport: Any
+    fd: int
+    sockaddr: bytes
+    srtp_handle: int
 
     @classmethod
     def for_pair(cls, dtls: Any, connection: Any, pair: Any, session: Any) -> DirectRoute | None:
@@ -213,6 +220,8 @@ class DirectRoute:
         protocol = pair.protocol
         if type(protocol) not in PLAIN_UDP_PROTOCOLS:
             return None
+        address = pair.remote_addr
+        fd, sockaddr, srtp_handle = copy_step.route_handles(protocol.transport, session, address)
         return cls(
             dtls=dtls,
             nominated=connection._nominated,
@@ -220,7 +229,11 @@ class DirectRoute:
             session=session,
             protect=protector(session),
             send=datagram_sender(protocol.transport),
-            address=pair.remote_addr,
+            address=address,
+            transport=protocol.transport,
+            fd=fd,
+            sockaddr=sockaddr,
+            srtp_handle=srtp_handle,
         )
 
     def usable(self) -> bool:
@@ -440,3 +453,12 @@ class ForwardingSender(RTCRtpSender):
         if len(measured) < len(rates):
             return bitrate
         return share_level(bitrate, measured)
+
+
+copy_step.register(
+    subscription=Subscription,
+    munger=Munger,
+    picture_ids=PictureIdMunger,
+    route=DirectRoute,
+    writer=RtpHeaderWriter,
+)

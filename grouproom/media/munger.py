@@ -31,6 +31,19 @@ def seq_newer(a: int, b: int) -> bool:
 
 
 class Munger:
+    # Slots: the compiled copy step reads and writes these in place (copy_step.py).
+    __slots__ = (
+        "_resync",
+        "clock_rate",
+        "highest_in_seq",
+        "last_seq",
+        "last_time",
+        "last_ts",
+        "run_start_seq",
+        "seq_offset",
+        "ts_offset",
+    )
+
     def __init__(self, clock_rate: int) -> None:
         self.clock_rate = clock_rate
         # Start below 2^15 like aiortc and browsers, so SRTP's rollover is far away.
@@ -109,6 +122,8 @@ class PictureIdMunger:
     starts, its first picture gets the ID after the last one sent. While the
     offset is 0 the payload is passed on untouched, without a copy.
     """
+
+    __slots__ = ("_new_source", "last_out", "offset")
 
     def __init__(self) -> None:
         self.offset = 0

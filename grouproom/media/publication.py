@@ -29,6 +29,7 @@ from aiortc.rtp import (
     pack_remb_fci,
 )
 
+from grouproom.media import copy_step
 from grouproom.media.bandwidth import BandwidthEstimate, LeanBitrateEstimator
 from grouproom.media.contract import Kind
 from grouproom.media.fan_out import VideoFanOut, fan_out_for
@@ -218,6 +219,10 @@ class Publication:
         """Send one packet to every subscriber (video comes here from the loop's
         fan-out queue, which may hold it past a mute)."""
         if not self.enabled:
+            return
+        compiled = copy_step.forward_copies
+        if compiled is not None:  # the compiled step (copy_step.py)
+            compiled(self.subscriptions, forwarded, now)
             return
         # forward() never awaits, so the list cannot change while it is walked.
         for subscription in self.subscriptions:

@@ -66,6 +66,18 @@ def codec_key(codec: RTCRtpCodecParameters) -> tuple[str, str]:
 
 
 class Subscription:
+    # Slots: the compiled copy step reads these in place (copy_step.py).
+    __slots__ = (
+        "_payload_types",
+        "closed",
+        "munger",
+        "picture_ids",
+        "publication",
+        "sender",
+        "waiting_for_keyframe",
+        "wanted",
+    )
+
     def __init__(
         self, publication: Publication, sender: ForwardingSender, wanted: bool = True
     ) -> None:

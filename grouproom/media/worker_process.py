@@ -31,7 +31,7 @@ from dataclasses import replace
 from typing import Any
 
 from grouproom.long_lived import freeze_start_up_objects
-from grouproom.media import udp_mux
+from grouproom.media import copy_step, udp_mux
 from grouproom.media.contract import CandidateError, Kind, MediaSettings, OfferError
 from grouproom.media.forwarder import Forwarder
 from grouproom.pseudonym import adopt_parent_key
@@ -212,6 +212,7 @@ if __name__ == "__main__":
     adopt_parent_key()
     # The server's settings: the process's event loop (each room sends its own).
     settings = media_settings(json.loads(sys.argv[1]))
+    copy_step.use(settings.copy_step)  # the server checked that it can be used
     loop_factory = None
     if settings.event_loop == "uvloop":  # the server checked that uvloop is installed
         import uvloop

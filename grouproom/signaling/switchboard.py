@@ -68,6 +68,7 @@ def media_settings_for(settings: Settings) -> MediaSettings:
         receive_slots=settings.max_participants - 1,
         video_max_bitrate=settings.video_max_bitrate,
         event_loop=settings.event_loop,
+        copy_step=settings.copy_step,
     )
 
 

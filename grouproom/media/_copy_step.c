@@ -1,0 +1,881 @@
+/*
+ * The per-copy step of forwarding, compiled: for one incoming packet, every
+ * subscription whose state is the usual one (started, wanted, not waiting for a
+ * keyframe, in the middle of a run, a direct route that still holds) gets its
+ * copy here: the munger's next numbers, the VP8 PictureID, the RTP header, SRTP
+ * (libsrtp's srtp_protect, the function pylibsrtp links) and the UDP send.
+ * Every other subscription is handed to its Python `forward`, which stays the
+ * reference: this file repeats subscription.py, munger.py and rtp_header.py for
+ * the common case and must give the same bytes (tests/media/test_copy_step.py).
+ *
+ * All state stays in the Python objects: the step reads and writes the same
+ * attributes the Python code does, so either may handle any packet.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#ifndef COPY_STEP_SOURCE_HASH
+#define COPY_STEP_SOURCE_HASH "unknown"
+#endif
+
+#define SEQ_MOD 65536L
+#define HALF_SEQ 32768L
+/* libsrtp's trailer (tag and MKI): pylibsrtp's own margin. */
+#define SRTP_ROOM (16 + 128)
+#define BUFFER_SIZE 4096
+
+typedef int (*srtp_protect_function)(void *ctx, void *rtp_header, int *length);
+
+static srtp_protect_function srtp_protect = NULL;
+static int srtp_ok = 0;
+static PyObject *srtp_error = NULL; /* pylibsrtp.Error, raised as its own calls do */
+static PyObject *dtls_connected = NULL; /* aiortc's DTLS State.CONNECTED */
+static PyObject *component_one = NULL;  /* the int 1: the RTP component's key */
+/* subscription.Subscription: anything else (a subclass, a stand-in) goes to its
+ * own forward(). */
+static PyObject *subscription_type = NULL;
+static unsigned char buffer[BUFFER_SIZE];
+
+/* The attributes read and written once per copy. Those of classes with
+ * __slots__ (subscription.Subscription, munger.Munger and PictureIdMunger,
+ * endpoints.DirectRoute, rtp_header.RtpHeaderWriter) are read at their place in
+ * the object, found once from the class's member descriptor (set_classes), for
+ * objects of exactly that class; anything else goes through getattr. */
+enum {
+    SUBSCRIPTION_SENDER, SUBSCRIPTION_CLOSED, SUBSCRIPTION_WANTED, SUBSCRIPTION_WAITING,
+    SUBSCRIPTION_PAYLOAD_TYPES, SUBSCRIPTION_MUNGER, SUBSCRIPTION_PICTURE_IDS,
+    MUNGER_RESYNC, MUNGER_HIGHEST, MUNGER_SEQ_OFFSET, MUNGER_TS_OFFSET, MUNGER_RUN_START,
+    MUNGER_LAST_SEQ, MUNGER_LAST_TS, MUNGER_LAST_TIME,
+    PICTURE_NEW_SOURCE, PICTURE_OFFSET, PICTURE_LAST_OUT,
+    ROUTE_DTLS, ROUTE_NOMINATED, ROUTE_PAIR, ROUTE_SESSION, ROUTE_TRANSPORT, ROUTE_FD,
+    ROUTE_SOCKADDR, ROUTE_SRTP_HANDLE, ROUTE_SEND, ROUTE_ADDRESS,
+    WRITER_SSRC, WRITER_MID, WRITER_TIME_ID, WRITER_LEVEL_ID,
+    SLOT_COUNT
+};
+
+typedef struct {
+    const char *group; /* the keyword of set_classes that names the class */
+    const char *attribute;
+    PyObject *name;         /* interned */
+    PyTypeObject *type;     /* NULL: always getattr */
+    Py_ssize_t offset;
+} Slot;
+
+static Slot slots[SLOT_COUNT] = {
+    [SUBSCRIPTION_SENDER] = {"subscription", "sender"},
+    [SUBSCRIPTION_CLOSED] = {"subscription", "closed"},
+    [SUBSCRIPTION_WANTED] = {"subscription", "wanted"},
+    [SUBSCRIPTION_WAITING] = {"subscription", "waiting_for_keyframe"},
+    [SUBSCRIPTION_PAYLOAD_TYPES] = {"subscription", "_payload_types"},
+    [SUBSCRIPTION_MUNGER] = {"subscription", "munger"},
+    [SUBSCRIPTION_PICTURE_IDS] = {"subscription", "picture_ids"},
+    [MUNGER_RESYNC] = {"munger", "_resync"},
+    [MUNGER_HIGHEST] = {"munger", "highest_in_seq"},
+    [MUNGER_SEQ_OFFSET] = {"munger", "seq_offset"},
+    [MUNGER_TS_OFFSET] = {"munger", "ts_offset"},
+    [MUNGER_RUN_START] = {"munger", "run_start_seq"},
+    [MUNGER_LAST_SEQ] = {"munger", "last_seq"},
+    [MUNGER_LAST_TS] = {"munger", "last_ts"},
+    [MUNGER_LAST_TIME] = {"munger", "last_time"},
+    [PICTURE_NEW_SOURCE] = {"picture_ids", "_new_source"},
+    [PICTURE_OFFSET] = {"picture_ids", "offset"},
+    [PICTURE_LAST_OUT] = {"picture_ids", "last_out"},
+    [ROUTE_DTLS] = {"route", "dtls"},
+    [ROUTE_NOMINATED] = {"route", "nominated"},
+    [ROUTE_PAIR] = {"route", "pair"},
+    [ROUTE_SESSION] = {"route", "session"},
+    [ROUTE_TRANSPORT] = {"route", "transport"},
+    [ROUTE_FD] = {"route", "fd"},
+    [ROUTE_SOCKADDR] = {"route", "sockaddr"},
+    [ROUTE_SRTP_HANDLE] = {"route", "srtp_handle"},
+    [ROUTE_SEND] = {"route", "send"},
+    [ROUTE_ADDRESS] = {"route", "address"},
+    [WRITER_SSRC] = {"writer", "ssrc"},
+    [WRITER_MID] = {"writer", "mid_element"},
+    [WRITER_TIME_ID] = {"writer", "abs_send_time_id"},
+    [WRITER_LEVEL_ID] = {"writer", "audio_level_id"},
+};
+
+/* The attribute, a new reference (NULL and an exception when it is missing). */
+static inline PyObject *get(PyObject *object, int slot) {
+    const Slot *place = &slots[slot];
+    if (Py_TYPE(object) == place->type) {
+        PyObject *value = *(PyObject **)((char *)object + place->offset);
+        if (value != NULL)
+            return Py_NewRef(value);
+    }
+    return PyObject_GetAttr(object, place->name);
+}
+
+static inline int set(PyObject *object, int slot, PyObject *value) {
+    const Slot *place = &slots[slot];
+    if (Py_TYPE(object) == place->type) {
+        PyObject **field = (PyObject **)((char *)object + place->offset);
+        PyObject *old = *field;
+        *field = Py_NewRef(value);
+        Py_XDECREF(old);
+        return 0;
+    }
+    return PyObject_SetAttr(object, place->name, value);
+}
+
+/* Attribute names, interned once. */
+#define NAMES(X)                                                                    \
+    X(started) X(route) X(header_writer) X(_state) X(_tx_srtp) X(packets_sent)        \
+    X(octets_sent) X(forward) X(seq) X(timestamp) X(payload_type) X(marker)           \
+    X(abs_send_time) X(audio_level) X(payload) X(picture_id_at)                       \
+    X(get_write_buffer_size) X(is_closing)
+#define DECLARE(name) static PyObject *name_##name = NULL;
+NAMES(DECLARE)
+#undef DECLARE
+
+/* What is read once per incoming packet. */
+typedef struct {
+    PyObject *forwarded;
+    PyObject *payload_type; /* the incoming payload type, a dict key */
+    long seq;
+    unsigned long timestamp;
+    int marker;
+    int has_time;
+    unsigned long abs_send_time;
+    int has_level;
+    int voice;
+    long level;
+    const unsigned char *payload;
+    Py_ssize_t payload_length;
+    int has_picture_id;
+    Py_ssize_t picture_position;
+    int picture_bits;
+} Packet;
+
+/* The transport last asked whether it has datagrams queued (most routes share
+ * the one media socket's), for one call of forward_copies. */
+typedef struct {
+    PyObject *transport; /* borrowed: held by a route during the call */
+    int queue_empty;
+} TransportState;
+
+/* The truth of a value, whose reference it takes; -1 for NULL (an error). */
+static int truth_of(PyObject *value) {
+    if (value == NULL)
+        return -1;
+    int result = PyObject_IsTrue(value);
+    Py_DECREF(value);
+    return result;
+}
+
+/* A value that is an int or None, whose reference it takes: *is_none set for
+ * None. -1 and an exception for NULL or anything else. */
+static int long_of(PyObject *value, long *result, int *is_none) {
+    if (value == NULL)
+        return -1;
+    *is_none = value == Py_None;
+    if (*is_none) {
+        Py_DECREF(value);
+        return 0;
+    }
+    *result = PyLong_AsLong(value);
+    Py_DECREF(value);
+    if (*result == -1 && PyErr_Occurred())
+        return -1;
+    return 0;
+}
+
+static int truthy(PyObject *object, PyObject *name) {
+    return truth_of(PyObject_GetAttr(object, name));
+}
+
+static int truthy_slot(PyObject *object, int slot) {
+    return truth_of(get(object, slot));
+}
+
+static int long_attribute(PyObject *object, PyObject *name, long *result, int *is_none) {
+    return long_of(PyObject_GetAttr(object, name), result, is_none);
+}
+
+static int long_slot(PyObject *object, int slot, long *result, int *is_none) {
+    return long_of(get(object, slot), result, is_none);
+}
+
+static int set_long_slot(PyObject *object, int slot, long value) {
+    PyObject *number = PyLong_FromLong(value);
+    if (number == NULL)
+        return -1;
+    int result = set(object, slot, number);
+    Py_DECREF(number);
+    return result;
+}
+
+static int add_to(PyObject *object, PyObject *name, Py_ssize_t amount) {
+    PyObject *value = PyObject_GetAttr(object, name);
+    if (value == NULL)
+        return -1;
+    PyObject *step = PyLong_FromSsize_t(amount);
+    if (step == NULL) {
+        Py_DECREF(value);
+        return -1;
+    }
+    PyObject *sum = PyNumber_Add(value, step);
+    Py_DECREF(value);
+    Py_DECREF(step);
+    if (sum == NULL)
+        return -1;
+    int result = PyObject_SetAttr(object, name, sum);
+    Py_DECREF(sum);
+    return result;
+}
+
+static int read_packet(PyObject *forwarded, Packet *packet) {
+    int is_none;
+    long value;
+    memset(packet, 0, sizeof(*packet));
+    packet->forwarded = forwarded;
+    if (long_attribute(forwarded, name_seq, &packet->seq, &is_none) < 0 || is_none)
+        goto wrong;
+    if (long_attribute(forwarded, name_timestamp, &value, &is_none) < 0 || is_none)
+        goto wrong;
+    packet->timestamp = (unsigned long)value;
+    if (long_attribute(forwarded, name_marker, &value, &is_none) < 0 || is_none)
+        goto wrong;
+    packet->marker = value ? 1 : 0;
+    if (long_attribute(forwarded, name_abs_send_time, &value, &is_none) < 0)
+        goto wrong;
+    packet->has_time = !is_none;
+    packet->abs_send_time = is_none ? 0 : (unsigned long)value;
+
+    PyObject *level = PyObject_GetAttr(forwarded, name_audio_level);
+    if (level == NULL)
+        goto wrong;
+    if (level != Py_None) {
+        if (!PyTuple_Check(level) || PyTuple_GET_SIZE(level) != 2) {
+            Py_DECREF(level);
+            goto wrong;
+        }
+        packet->has_level = 1;
+        packet->voice = PyObject_IsTrue(PyTuple_GET_ITEM(level, 0));
+        packet->level = PyLong_AsLong(PyTuple_GET_ITEM(level, 1));
+        if (packet->voice < 0 || (packet->level == -1 && PyErr_Occurred())) {
+            Py_DECREF(level);
+            goto wrong;
+        }
+    }
+    Py_DECREF(level);
+
+    PyObject *located = PyObject_GetAttr(forwarded, name_picture_id_at);
+    if (located == NULL)
+        goto wrong;
+    if (located != Py_None) {
+        if (!PyTuple_Check(located) || PyTuple_GET_SIZE(located) != 2) {
+            Py_DECREF(located);
+            goto wrong;
+        }
+        packet->has_picture_id = 1;
+        packet->picture_position = PyLong_AsSsize_t(PyTuple_GET_ITEM(located, 0));
+        packet->picture_bits = (int)PyLong_AsLong(PyTuple_GET_ITEM(located, 1));
+        if (PyErr_Occurred()) {
+            Py_DECREF(located);
+            goto wrong;
+        }
+    }
+    Py_DECREF(located);
+    return 0;
+wrong:
+    /* Anything unexpected: every subscription takes the Python path. */
+    PyErr_Clear();
+    return -1;
+}
+
+/* 1: the copy can be made here; 0: the Python forward() decides; -1: error. */
+static int usable_route(PyObject *route) {
+    PyObject *dtls = get(route, ROUTE_DTLS);
+    if (dtls == NULL)
+        return -1;
+    PyObject *state = PyObject_GetAttr(dtls, name__state);
+    if (state == NULL) {
+        Py_DECREF(dtls);
+        return -1;
+    }
+    int usable = state == dtls_connected;
+    Py_DECREF(state);
+    if (usable) {
+        PyObject *session = get(route, ROUTE_SESSION);
+        PyObject *current = session ? PyObject_GetAttr(dtls, name__tx_srtp) : NULL;
+        usable = current != NULL && current == session;
+        Py_XDECREF(session);
+        Py_XDECREF(current);
+        if (current == NULL) {
+            Py_DECREF(dtls);
+            return -1;
+        }
+    }
+    Py_DECREF(dtls);
+    if (!usable)
+        return 0;
+    PyObject *nominated = get(route, ROUTE_NOMINATED);
+    if (nominated == NULL)
+        return -1;
+    PyObject *pair = get(route, ROUTE_PAIR);
+    if (pair == NULL) {
+        Py_DECREF(nominated);
+        return -1;
+    }
+    PyObject *current = PyDict_Check(nominated) ? PyDict_GetItemWithError(nominated, component_one)
+                                                : NULL;
+    usable = current != NULL && current == pair;
+    Py_DECREF(nominated);
+    Py_DECREF(pair);
+    if (PyErr_Occurred())
+        return -1;
+    return usable;
+}
+
+/* The RTP header (RFC 3550, RFC 8285 one-byte extensions) as RtpHeaderWriter
+ * writes it; its length, or -1 when this writer is not one to write here. */
+static Py_ssize_t write_header(PyObject *writer, const Packet *packet, long payload_type,
+                               long seq, unsigned long timestamp, unsigned char *out) {
+    int is_none;
+    long ssrc, time_id, level_id;
+    if (long_slot(writer, WRITER_SSRC, &ssrc, &is_none) < 0 || is_none)
+        return -1;
+    if (long_slot(writer, WRITER_TIME_ID, &time_id, &is_none) < 0 || is_none)
+        return -1;
+    if (long_slot(writer, WRITER_LEVEL_ID, &level_id, &is_none) < 0 || is_none)
+        return -1;
+    PyObject *mid = get(writer, WRITER_MID);
+    if (mid == NULL)
+        return -1;
+    if (!PyBytes_Check(mid)) {
+        Py_DECREF(mid);
+        return -1;
+    }
+    Py_ssize_t mid_length = PyBytes_GET_SIZE(mid);
+    int with_time = packet->has_time && time_id;
+    int with_level = packet->has_level && level_id;
+    int extended = mid_length || with_time || with_level;
+    uint32_t ssrc32 = (uint32_t)ssrc;
+    uint32_t timestamp32 = (uint32_t)timestamp;
+    out[0] = extended ? 0x90 : 0x80;
+    out[1] = (unsigned char)((packet->marker << 7) | (payload_type & 0x7F));
+    out[2] = (unsigned char)(seq >> 8);
+    out[3] = (unsigned char)seq;
+    out[4] = (unsigned char)(timestamp32 >> 24);
+    out[5] = (unsigned char)(timestamp32 >> 16);
+    out[6] = (unsigned char)(timestamp32 >> 8);
+    out[7] = (unsigned char)timestamp32;
+    out[8] = (unsigned char)(ssrc32 >> 24);
+    out[9] = (unsigned char)(ssrc32 >> 16);
+    out[10] = (unsigned char)(ssrc32 >> 8);
+    out[11] = (unsigned char)ssrc32;
+    if (!extended) {
+        Py_DECREF(mid);
+        return 12;
+    }
+    Py_ssize_t length = mid_length + 4 * with_time + 2 * with_level;
+    Py_ssize_t padding = (4 - length % 4) % 4;
+    Py_ssize_t words = (length + padding) / 4;
+    out[12] = 0xBE;
+    out[13] = 0xDE;
+    out[14] = (unsigned char)(words >> 8);
+    out[15] = (unsigned char)words;
+    unsigned char *at = out + 16;
+    memcpy(at, PyBytes_AS_STRING(mid), (size_t)mid_length);
+    Py_DECREF(mid);
+    at += mid_length;
+    if (with_time) {
+        uint32_t word = ((uint32_t)(time_id << 4 | 2) << 24) | (uint32_t)packet->abs_send_time;
+        at[0] = (unsigned char)(word >> 24);
+        at[1] = (unsigned char)(word >> 16);
+        at[2] = (unsigned char)(word >> 8);
+        at[3] = (unsigned char)word;
+        at += 4;
+    }
+    if (with_level) {
+        uint16_t word = (uint16_t)(level_id << 12 | (packet->voice ? 0x80 : 0) | (packet->level & 0x7F));
+        at[0] = (unsigned char)(word >> 8);
+        at[1] = (unsigned char)word;
+        at += 2;
+    }
+    memset(at, 0, (size_t)padding);
+    return 16 + words * 4;
+}
+
+static int call_forward(PyObject *subscription, PyObject *forwarded, PyObject *now) {
+    PyObject *result = PyObject_CallMethodObjArgs(subscription, name_forward, forwarded, now, NULL);
+    if (result == NULL)
+        return -1;
+    Py_DECREF(result);
+    return 0;
+}
+
+/* Send the protected datagram in `buffer`: straight to the socket while its
+ * transport has nothing queued, otherwise (or when the socket refuses) through
+ * the route's own send, which queues and reports errors as the transport does. */
+static int send_copy(PyObject *route, Py_ssize_t length, long fd, PyObject *sockaddr,
+                     TransportState *transports) {
+    PyObject *transport = get(route, ROUTE_TRANSPORT);
+    if (transport == NULL)
+        return -1;
+    if (transport != transports->transport) {
+        /* A closing transport's socket may be gone, its number taken by another. */
+        PyObject *closing = PyObject_CallMethodNoArgs(transport, name_is_closing);
+        int is_closing = closing ? PyObject_IsTrue(closing) : -1;
+        Py_XDECREF(closing);
+        if (is_closing < 0) {
+            Py_DECREF(transport);
+            return -1;
+        }
+        PyObject *size = is_closing ? Py_NewRef(Py_True)
+                                    : PyObject_CallMethodNoArgs(transport, name_get_write_buffer_size);
+        if (size == NULL) {
+            Py_DECREF(transport);
+            return -1;
+        }
+        int queued = PyObject_IsTrue(size);
+        Py_DECREF(size);
+        if (queued < 0) {
+            Py_DECREF(transport);
+            return -1;
+        }
+        transports->transport = transport;
+        transports->queue_empty = !queued;
+    }
+    Py_DECREF(transport); /* the route holds it */
+    if (transports->queue_empty) {
+        ssize_t sent = sendto((int)fd, buffer, (size_t)length, 0,
+                              (const struct sockaddr *)PyBytes_AS_STRING(sockaddr),
+                              (socklen_t)PyBytes_GET_SIZE(sockaddr));
+        if (sent == length)
+            return 0;
+    }
+    /* Queued behind earlier datagrams, or refused (a full socket buffer, an
+     * error the transport reports to its protocol): the transport's own way,
+     * and the next copy asks the transport afresh. */
+    transports->transport = NULL;
+    PyObject *data = PyBytes_FromStringAndSize((const char *)buffer, length);
+    if (data == NULL)
+        return -1;
+    PyObject *send = get(route, ROUTE_SEND);
+    PyObject *address = send ? get(route, ROUTE_ADDRESS) : NULL;
+    PyObject *result = address ? PyObject_CallFunctionObjArgs(send, data, address, NULL) : NULL;
+    Py_DECREF(data);
+    Py_XDECREF(send);
+    Py_XDECREF(address);
+    if (result == NULL)
+        return -1;
+    Py_DECREF(result);
+    return 0;
+}
+
+/* One subscription's copy. 1: made here; 0: handed to Python; -1: error. */
+static int copy_one(PyObject *subscription, const Packet *packet, PyObject *now_object,
+                    TransportState *transports) {
+    PyObject *sender = NULL, *munger = NULL, *route = NULL, *writer = NULL, *sockaddr = NULL;
+    PyObject *picture_ids = NULL;
+    int result = -1;
+    int flag;
+    int is_none;
+    long value;
+
+    sender = get(subscription, SUBSCRIPTION_SENDER);
+    if (sender == NULL)
+        goto done;
+    /* Subscription.forward's first checks: nothing is sent at all. */
+    if ((flag = truthy(sender, name_started)) < 0)
+        goto done;
+    if (!flag) {
+        result = 1;
+        goto done;
+    }
+    if ((flag = truthy_slot(subscription, SUBSCRIPTION_CLOSED)) < 0)
+        goto done;
+    if (flag) {
+        result = 1;
+        goto done;
+    }
+    if ((flag = truthy_slot(subscription, SUBSCRIPTION_WANTED)) < 0)
+        goto done;
+    if (!flag) {
+        result = 1;
+        goto done;
+    }
+    /* What Python decides: a keyframe to wait for or catch up with, a payload
+     * type not yet worked out, a run to begin, a route to make, a new source. */
+    if ((flag = truthy_slot(subscription, SUBSCRIPTION_WAITING)) < 0)
+        goto done;
+    if (flag) {
+        result = 0;
+        goto done;
+    }
+    PyObject *payload_types = get(subscription, SUBSCRIPTION_PAYLOAD_TYPES);
+    if (payload_types == NULL)
+        goto done;
+    PyObject *outgoing = PyDict_Check(payload_types)
+                             ? PyDict_GetItemWithError(payload_types, packet->payload_type)
+                             : NULL;
+    long payload_type = -1;
+    if (outgoing != NULL && outgoing != Py_None)
+        payload_type = PyLong_AsLong(outgoing);
+    int none_type = outgoing == Py_None;
+    Py_DECREF(payload_types);
+    if (PyErr_Occurred())
+        goto done;
+    if (none_type) { /* the subscriber cannot take this codec */
+        result = 1;
+        goto done;
+    }
+    if (payload_type < 0 || payload_type > 127) {
+        result = 0;
+        goto done;
+    }
+    munger = get(subscription, SUBSCRIPTION_MUNGER);
+    if (munger == NULL)
+        goto done;
+    if ((flag = truthy_slot(munger, MUNGER_RESYNC)) < 0)
+        goto done;
+    if (flag) {
+        result = 0;
+        goto done;
+    }
+    route = PyObject_GetAttr(sender, name_route);
+    if (route == NULL)
+        goto done;
+    writer = PyObject_GetAttr(sender, name_header_writer);
+    if (writer == NULL)
+        goto done;
+    if (route == Py_None || writer == Py_None) {
+        result = 0;
+        goto done;
+    }
+    if ((flag = usable_route(route)) <= 0) {
+        result = flag;
+        goto done;
+    }
+    long fd, srtp_handle;
+    if (long_slot(route, ROUTE_FD, &fd, &is_none) < 0)
+        goto done;
+    if (is_none || fd < 0) {
+        result = 0;
+        goto done;
+    }
+    if (long_slot(route, ROUTE_SRTP_HANDLE, &srtp_handle, &is_none) < 0)
+        goto done;
+    sockaddr = get(route, ROUTE_SOCKADDR);
+    if (sockaddr == NULL)
+        goto done;
+    if (is_none || srtp_handle == 0 || !PyBytes_Check(sockaddr) || PyBytes_GET_SIZE(sockaddr) == 0) {
+        result = 0;
+        goto done;
+    }
+    if (packet->has_picture_id) {
+        picture_ids = get(subscription, SUBSCRIPTION_PICTURE_IDS);
+        if (picture_ids == NULL)
+            goto done;
+        if ((flag = truthy_slot(picture_ids, PICTURE_NEW_SOURCE)) < 0)
+            goto done;
+        if (flag) {
+            result = 0;
+            goto done;
+        }
+    }
+
+    /* Munger.rewrite, in the middle of a run. */
+    long highest, seq_offset, ts_offset, run_start;
+    int highest_none, run_start_none;
+    if (long_slot(munger, MUNGER_HIGHEST, &highest, &highest_none) < 0)
+        goto done;
+    if (long_slot(munger, MUNGER_SEQ_OFFSET, &seq_offset, &is_none) < 0 || is_none)
+        goto wrong_type;
+    if (long_slot(munger, MUNGER_TS_OFFSET, &value, &is_none) < 0 || is_none)
+        goto wrong_type;
+    ts_offset = value;
+    if (long_slot(munger, MUNGER_RUN_START, &run_start, &run_start_none) < 0)
+        goto done;
+    long out_seq = (packet->seq + seq_offset) % SEQ_MOD;
+    unsigned long out_ts = (packet->timestamp + (unsigned long)ts_offset) & 0xFFFFFFFFUL;
+    long ahead = ((packet->seq - highest) % SEQ_MOD + SEQ_MOD) % SEQ_MOD;
+    if (!highest_none && !(0 < ahead && ahead < HALF_SEQ)) {
+        /* A late packet of this run, unless it is from before the run began. */
+        long behind = ((run_start - out_seq) % SEQ_MOD + SEQ_MOD) % SEQ_MOD;
+        if (!run_start_none && run_start != out_seq && behind < HALF_SEQ) {
+            result = 1;
+            goto done;
+        }
+    } else {
+        if (set_long_slot(munger, MUNGER_HIGHEST, packet->seq) < 0 ||
+            set_long_slot(munger, MUNGER_LAST_SEQ, out_seq) < 0 ||
+            set_long_slot(munger, MUNGER_LAST_TS, (long)out_ts) < 0)
+            goto done;
+        if (set(munger, MUNGER_LAST_TIME, now_object) < 0)
+            goto done;
+    }
+
+    /* The header, then the payload with the PictureID continued. */
+    Py_ssize_t header_length = write_header(writer, packet, payload_type, out_seq, out_ts, buffer);
+    if (header_length < 0)
+        goto wrong_type;
+    if (header_length + packet->payload_length > BUFFER_SIZE - SRTP_ROOM) {
+        PyErr_SetString(PyExc_ValueError, "packet is too long");
+        goto done;
+    }
+    unsigned char *payload = buffer + header_length;
+    memcpy(payload, packet->payload, (size_t)packet->payload_length);
+    if (packet->has_picture_id) {
+        /* PictureIdMunger.rewrite_at, within one source. */
+        Py_ssize_t position = packet->picture_position;
+        int wide = packet->picture_bits == 15;
+        long modulus = wide ? 32768 : 128;
+        if (position < 0 || position + (wide ? 2 : 1) > packet->payload_length) {
+            PyErr_SetString(PyExc_IndexError, "PictureID beyond the payload");
+            goto done;
+        }
+        long picture = wide ? ((payload[position] & 0x7F) << 8 | payload[position + 1])
+                            : (payload[position] & 0x7F);
+        long offset, last_out = 0;
+        int last_none;
+        if (long_slot(picture_ids, PICTURE_OFFSET, &offset, &is_none) < 0 || is_none)
+            goto wrong_type;
+        if (long_slot(picture_ids, PICTURE_LAST_OUT, &last_out, &last_none) < 0)
+            goto done;
+        long out = offset ? (((picture + offset) % modulus) + modulus) % modulus : picture;
+        long step = ((out - last_out) % modulus + modulus) % modulus;
+        if (last_none || (0 < step && step < modulus / 2)) {
+            if (set_long_slot(picture_ids, PICTURE_LAST_OUT, out) < 0)
+                goto done;
+        }
+        if (offset) {
+            if (wide) {
+                payload[position] = (unsigned char)(0x80 | (out >> 8));
+                payload[position + 1] = (unsigned char)out;
+            } else {
+                payload[position] = (unsigned char)out;
+            }
+        }
+    }
+
+    int length = (int)(header_length + packet->payload_length);
+    if (srtp_protect((void *)(uintptr_t)srtp_handle, buffer, &length) != srtp_ok) {
+        PyErr_SetString(srtp_error, "srtp_protect failed");
+        goto done;
+    }
+    if (send_copy(route, length, fd, sockaddr, transports) < 0)
+        goto done;
+    if (add_to(sender, name_packets_sent, 1) < 0 ||
+        add_to(sender, name_octets_sent, packet->payload_length) < 0)
+        goto done;
+    result = 1;
+    goto done;
+wrong_type:
+    if (!PyErr_Occurred())
+        PyErr_SetString(PyExc_TypeError, "unexpected forwarding state");
+done:
+    Py_XDECREF(sender);
+    Py_XDECREF(munger);
+    Py_XDECREF(route);
+    Py_XDECREF(writer);
+    Py_XDECREF(sockaddr);
+    Py_XDECREF(picture_ids);
+    return result;
+}
+
+static PyObject *forward_copies(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "forward_copies(subscriptions, forwarded, now)");
+        return NULL;
+    }
+    PyObject *subscriptions = args[0], *forwarded = args[1], *now_object = args[2];
+    if (!PyList_Check(subscriptions)) {
+        PyErr_SetString(PyExc_TypeError, "subscriptions must be a list");
+        return NULL;
+    }
+    if (srtp_protect == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "configure() first");
+        return NULL;
+    }
+    Packet packet;
+    PyObject *payload = NULL, *payload_type = NULL;
+    int compiled = read_packet(forwarded, &packet) == 0;
+    if (compiled) {
+        payload = PyObject_GetAttr(forwarded, name_payload);
+        payload_type = PyObject_GetAttr(forwarded, name_payload_type);
+        if (payload == NULL || payload_type == NULL || !PyBytes_Check(payload)) {
+            PyErr_Clear();
+            compiled = 0;
+        } else {
+            packet.payload = (const unsigned char *)PyBytes_AS_STRING(payload);
+            packet.payload_length = PyBytes_GET_SIZE(payload);
+            packet.payload_type = payload_type;
+        }
+    }
+    TransportState transports = {NULL, 0};
+    int failed = 0;
+    /* As Python's for loop over the list: forward() never awaits, and the list
+     * is read afresh at each step. */
+    for (Py_ssize_t index = 0; index < PyList_GET_SIZE(subscriptions); index++) {
+        PyObject *subscription = PyList_GET_ITEM(subscriptions, index);
+        Py_INCREF(subscription);
+        int made = compiled && (PyObject *)Py_TYPE(subscription) == subscription_type
+                       ? copy_one(subscription, &packet, now_object, &transports)
+                       : 0;
+        if (made == 0) {
+            made = call_forward(subscription, forwarded, now_object);
+            /* It may have sent through a transport: ask again before the next. */
+            transports.transport = NULL;
+        }
+        Py_DECREF(subscription);
+        if (made < 0) {
+            failed = 1;
+            break;
+        }
+    }
+    Py_XDECREF(payload);
+    Py_XDECREF(payload_type);
+    if (failed)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *configure(PyObject *module, PyObject *args) {
+    (void)module;
+    unsigned long long protect_address;
+    int ok_status;
+    PyObject *connected, *error;
+    if (!PyArg_ParseTuple(args, "KiOO", &protect_address, &ok_status, &connected, &error))
+        return NULL;
+    if (protect_address == 0) {
+        PyErr_SetString(PyExc_ValueError, "no srtp_protect");
+        return NULL;
+    }
+    srtp_protect = (srtp_protect_function)(uintptr_t)protect_address;
+    srtp_ok = ok_status;
+    Py_XSETREF(dtls_connected, Py_NewRef(connected));
+    Py_XSETREF(srtp_error, Py_NewRef(error));
+    Py_RETURN_NONE;
+}
+
+/* set_classes(subscription=..., munger=..., picture_ids=..., route=...,
+ * writer=...): the classes whose objects' attributes are read in place (a
+ * group not given, or an attribute that is not a plain slot, goes through
+ * getattr), and subscription.Subscription, whose copies are made here. */
+static PyObject *set_classes(PyObject *module, PyObject *args, PyObject *keywords) {
+    (void)module;
+    if (PyTuple_GET_SIZE(args) != 0 || keywords == NULL) {
+        PyErr_SetString(PyExc_TypeError, "set_classes takes keyword arguments only");
+        return NULL;
+    }
+    PyObject *subscription = PyDict_GetItemString(keywords, "subscription");
+    if (subscription == NULL || !PyType_Check(subscription)) {
+        PyErr_SetString(PyExc_TypeError, "subscription must be a class");
+        return NULL;
+    }
+    for (int slot = 0; slot < SLOT_COUNT; slot++) {
+        Slot *place = &slots[slot];
+        place->type = NULL;
+        PyObject *class = PyDict_GetItemString(keywords, place->group);
+        if (class == NULL || !PyType_Check(class))
+            continue;
+        PyObject *descriptor = _PyType_Lookup((PyTypeObject *)class, place->name);
+        if (descriptor == NULL || Py_TYPE(descriptor) != &PyMemberDescr_Type)
+            continue;
+        PyMemberDef *member = ((PyMemberDescrObject *)descriptor)->d_member;
+        if (member->type != T_OBJECT_EX || (member->flags & READONLY))
+            continue;
+        place->type = (PyTypeObject *)class;
+        place->offset = member->offset;
+    }
+    Py_XSETREF(subscription_type, Py_NewRef(subscription));
+    Py_RETURN_NONE;
+}
+
+/* Which attributes are read in place: {"group.attribute": bool}. */
+static PyObject *in_place(PyObject *module, PyObject *unused) {
+    (void)module;
+    (void)unused;
+    PyObject *result = PyDict_New();
+    if (result == NULL)
+        return NULL;
+    for (int slot = 0; slot < SLOT_COUNT; slot++) {
+        PyObject *key = PyUnicode_FromFormat("%s.%s", slots[slot].group, slots[slot].attribute);
+        if (key == NULL || PyDict_SetItem(result, key, slots[slot].type ? Py_True : Py_False) < 0) {
+            Py_XDECREF(key);
+            Py_DECREF(result);
+            return NULL;
+        }
+        Py_DECREF(key);
+    }
+    return result;
+}
+
+/* The socket address for (host, port), as sendto takes it; b"" when the host
+ * is not a plain IPv4 or IPv6 address (the Python path sends those). */
+static PyObject *pack_address(PyObject *module, PyObject *args) {
+    (void)module;
+    const char *host;
+    int port;
+    if (!PyArg_ParseTuple(args, "si", &host, &port))
+        return NULL;
+    if (port < 0 || port > 65535)
+        return PyBytes_FromStringAndSize("", 0);
+    struct sockaddr_in v4;
+    memset(&v4, 0, sizeof(v4));
+    if (inet_pton(AF_INET, host, &v4.sin_addr) == 1) {
+        v4.sin_family = AF_INET;
+        v4.sin_port = htons((uint16_t)port);
+        return PyBytes_FromStringAndSize((const char *)&v4, sizeof(v4));
+    }
+    struct sockaddr_in6 v6;
+    memset(&v6, 0, sizeof(v6));
+    if (inet_pton(AF_INET6, host, &v6.sin6_addr) == 1) {
+        v6.sin6_family = AF_INET6;
+        v6.sin6_port = htons((uint16_t)port);
+        return PyBytes_FromStringAndSize((const char *)&v6, sizeof(v6));
+    }
+    return PyBytes_FromStringAndSize("", 0);
+}
+
+static PyMethodDef methods[] = {
+    {"forward_copies", (PyCFunction)(void (*)(void))forward_copies, METH_FASTCALL,
+     "forward_copies(subscriptions, forwarded, now): Publication.forward's loop."},
+    {"configure", configure, METH_VARARGS,
+     "configure(srtp_protect_address, srtp_ok, dtls_connected, srtp_error)"},
+    {"set_classes", (PyCFunction)(void (*)(void))set_classes, METH_VARARGS | METH_KEYWORDS,
+     "set_classes(subscription=, munger=, picture_ids=, route=, writer=)"},
+    {"in_place", in_place, METH_NOARGS, "which attributes are read in place"},
+    {"pack_address", pack_address, METH_VARARGS, "pack_address(host, port) -> sockaddr bytes"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_definition = {
+    PyModuleDef_HEAD_INIT, "_copy_step", "The per-copy step of forwarding, compiled.", -1,
+    methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__copy_step(void) {
+#define INTERN(name)                                                                   \
+    if (name_##name == NULL && (name_##name = PyUnicode_InternFromString(#name)) == NULL) \
+        return NULL;
+    NAMES(INTERN)
+#undef INTERN
+    for (int slot = 0; slot < SLOT_COUNT; slot++)
+        if (slots[slot].name == NULL &&
+            (slots[slot].name = PyUnicode_InternFromString(slots[slot].attribute)) == NULL)
+            return NULL;
+    if (component_one == NULL && (component_one = PyLong_FromLong(1)) == NULL)
+        return NULL;
+    PyObject *module = PyModule_Create(&module_definition);
+    if (module == NULL)
+        return NULL;
+    if (PyModule_AddStringConstant(module, "SOURCE_HASH", COPY_STEP_SOURCE_HASH) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

@@ -1,0 +1,138 @@
+"""Which step makes the copies of a forwarded packet: the compiled one or Python.
+
+`_copy_step.c` repeats, for the usual case, what `Publication.forward` does for
+each subscription through `Subscription.forward` (the munger, the PictureID, the
+header, SRTP and the send), reading and writing the same attributes; every other
+case it hands to the Python code, which stays the reference. It is built when
+grouproom is installed with a C compiler at hand (setup.py; optional), and used
+unless `GROUPROOM_COPY_STEP=python` (`use`, at start-up; until then, and in
+tests and benchmarks, "auto"). A module built from another version of the source
+than the one beside it is not used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from aiortc.rtcdtlstransport import State as DtlsState
+from pylibsrtp import Error as SrtpError
+from pylibsrtp import Session
+from pylibsrtp import _binding as srtp_binding
+
+if TYPE_CHECKING:
+    from grouproom.media.publication import ForwardedPacket
+    from grouproom.media.subscription import Subscription
+
+logger = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).with_name("_copy_step.c")
+CHOICES = ("auto", "compiled", "python")
+# What _copy_step.c calls (libsrtp 2's srtp_protect, as pylibsrtp 1.0 links it).
+SRTP_PROTECT_TYPE = "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)"
+
+ForwardCopies = Callable[[list["Subscription"], "ForwardedPacket", float], None]
+
+
+class CopyStepUnavailable(RuntimeError):
+    """GROUPROOM_COPY_STEP=compiled, and the compiled step cannot be used."""
+
+
+def source_hash() -> str | None:
+    try:
+        return hashlib.sha256(SOURCE.read_bytes()).hexdigest()
+    except OSError:
+        return None  # installed without its source: nothing to compare with
+
+
+def load_compiled() -> tuple[ModuleType | None, str]:
+    """The compiled module, configured, or None; and why not."""
+    try:
+        from grouproom.media import _copy_step  # type: ignore[attr-defined]
+    except ImportError:
+        return None, "not built (no C compiler when grouproom was installed)"
+    expected = source_hash()
+    if expected is not None and _copy_step.SOURCE_HASH != expected:
+        return None, "built from another version of _copy_step.c (reinstall grouproom)"
+    ffi, lib = srtp_binding.ffi, srtp_binding.lib
+    protect = ffi.addressof(lib, "srtp_protect")
+    if ffi.typeof(protect) is not ffi.typeof(SRTP_PROTECT_TYPE):
+        # libsrtp 3 changed the call: the compiled step would call it wrongly.
+        return None, f"written for another srtp_protect than pylibsrtp's ({ffi.typeof(protect)})"
+    protect_address = int(ffi.cast("uintptr_t", protect))
+    _copy_step.configure(
+        protect_address, int(lib.srtp_err_status_ok), DtlsState.CONNECTED, SrtpError
+    )
+    return _copy_step, "compiled"
+
+
+def choose(setting: str) -> tuple[ForwardCopies | None, str]:
+    """What forwards the copies for a GROUPROOM_COPY_STEP value (None: Python's
+    loop over Subscription.forward), and a line saying which."""
+    if setting not in CHOICES:
+        raise ValueError(f"copy step must be auto, compiled or python, not {setting!r}")
+    if setting == "python":
+        return None, "python (GROUPROOM_COPY_STEP=python)"
+    module, why = load_compiled()
+    if module is None:
+        if setting == "compiled":
+            raise CopyStepUnavailable(f"the compiled copy step is {why}")
+        return None, f"python: the compiled step is {why}"
+    return module.forward_copies, "compiled"
+
+
+# Publication.forward calls this when it is not None.
+forward_copies, description = choose("auto")
+
+
+def use(setting: str) -> str:
+    """Forward with what `setting` chooses (GROUPROOM_COPY_STEP); a line saying
+    which, for the start-up banner. CopyStepUnavailable for "compiled" without it."""
+    global forward_copies, description
+    forward_copies, description = choose(setting)
+    logger.info("copies of each forwarded packet: %s", description)
+    return description
+
+
+def register(
+    subscription: type, munger: type, picture_ids: type, route: type, writer: type
+) -> None:
+    """The classes the compiled step works with (endpoints.py names them): it
+    makes the copies of `subscription` objects only (any other object in a
+    publication's list, a subclass too, gets its own forward()), and reads the
+    attributes of these classes' objects at their place (they have __slots__)."""
+    try:
+        from grouproom.media import _copy_step  # type: ignore[attr-defined]
+    except ImportError:
+        return
+    _copy_step.set_classes(
+        subscription=subscription,
+        munger=munger,
+        picture_ids=picture_ids,
+        route=route,
+        writer=writer,
+    )
+
+
+def route_handles(
+    transport: Any, session: Session, address: tuple[Any, ...]
+) -> tuple[int, bytes, int]:
+    """What the compiled step needs of a direct route: the socket's file
+    descriptor (-1: none), the remote address as sendto takes it (b"": one the
+    compiled step does not send to) and libsrtp's handle of the session."""
+    if forward_copies is None:
+        return -1, b"", 0
+    from grouproom.media import _copy_step  # type: ignore[attr-defined]
+
+    try:
+        fd = int(transport.get_extra_info("socket").fileno())
+    except (AttributeError, OSError, TypeError, ValueError):
+        fd = -1
+    host, port = address[0], address[1]
+    sockaddr = _copy_step.pack_address(host, port) if isinstance(host, str) else b""
+    handle = int(srtp_binding.ffi.cast("uintptr_t", session._srtp[0]))
+    return fd, sockaddr, handle
