@@ -261,7 +261,9 @@ every server in it, one scenario after the other, with the same bots:
   keep ICE consent as browsers do (30 s after the last answer, RFC 7675). The bots
   show every video all the time (they never send `set_visible_video`): the figures
   are the worst case, where no member has a hidden tab or a tile out of view.
-- **Servers**: grouproom as `grouproom serve` (its defaults: uvloop, one process);
+- **Servers**: grouproom as `grouproom serve` (its defaults: uvloop, one process,
+  the compiled copy step when it is built, as `scripts/bench` installs it; since
+  2026-12-06, docs/media.md);
   Janus 1.1 VideoRoom (Debian package) with only its WebSocket transport and the
   VideoRoom plugin, `event_loops` = the number of cores it may run on, rooms
   capped at 500 kbit/s; aiortc's MediaRelay (decode once, encode per subscriber)

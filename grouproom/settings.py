@@ -97,7 +97,7 @@ class Settings:
     event_loop: str = "auto"
     # What makes each subscriber's copy of a forwarded packet: "compiled" (the
     # per-copy step in C, built when grouproom is installed with a C compiler; about
-    # a sixth less CPU per forwarded packet in the bench), "python", or "auto": the
+    # a fifth less CPU per forwarded packet in the bench), "python", or "auto": the
     # compiled one when it is built (docs/media.md, "The compiled copy step").
     copy_step: str = "auto"
     # Rooms' and sessions' media in worker processes (a pool of at most one per core,

@@ -27,6 +27,14 @@ find_python() {
     exit 1
 }
 
+# The Debian packages that building the compiled copy step (setup.py) needs and
+# this machine lacks, each after a space: a C compiler and Python's headers.
+missing_build_packages() {
+    command -v gcc >/dev/null 2>&1 || printf ' gcc'
+    "$(find_python)" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' ||
+        printf ' python3-dev'
+}
+
 ensure_python_env() {
     extra=$1
     if [ ! -x .venv/bin/python ]; then

@@ -29,6 +29,8 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtension
 from aiortc.rtp import RtpPacket
 
 from benchmarks.send_path import connect_stand_ins
+from grouproom.__main__ import serve
+from grouproom.exit_codes import EXIT_HOOKS
 from grouproom.media import copy_step
 from grouproom.media.endpoints import ForwardingSender
 from grouproom.media.incoming_budget import IncomingBudget
@@ -36,6 +38,7 @@ from grouproom.media.publication import ForwardedPacket, Publication
 from grouproom.media.round_trip import RoundTrip
 from grouproom.media.rtp_header import RtpHeaderWriter
 from grouproom.media.subscription import Subscription
+from grouproom.settings import SettingsError, settings_from_env
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
 OPUS = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111)
@@ -343,7 +346,26 @@ def test_every_attribute_of_a_copy_is_read_in_place() -> None:
 def test_a_setting_that_is_not_a_copy_step_is_refused() -> None:
     with pytest.raises(ValueError, match="auto, compiled or python"):
         copy_step.choose("fast")
+    with pytest.raises(SettingsError, match="copy step must be auto, compiled or python"):
+        settings_from_env({"GROUPROOM_COPY_STEP": "fast"})
     assert copy_step.choose("python") == (None, "python (GROUPROOM_COPY_STEP=python)")
+    assert copy_step.choose("auto")[1] == "compiled"
+
+
+def test_without_the_compiled_step_auto_forwards_in_python_and_compiled_does_not_start(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(copy_step, "load_compiled", lambda: (None, "not built (no C compiler)"))
+    assert copy_step.choose("auto") == (
+        None,
+        "python: the compiled step is not built (no C compiler)",
+    )
+    with pytest.raises(copy_step.CopyStepUnavailable, match="not built"):
+        copy_step.choose("compiled")
+    monkeypatch.setattr(copy_step, "forward_copies", copy_step.forward_copies)  # restored after
+    settings = settings_from_env({"GROUPROOM_COPY_STEP": "compiled"})
+    assert serve(settings) == EXIT_HOOKS
+    assert "cannot start: the compiled copy step is not built" in capsys.readouterr().err
 
 
 def test_addresses_are_packed_for_sendto_or_left_to_python() -> None:
