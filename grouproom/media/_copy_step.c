@@ -587,7 +587,7 @@ static int copy_one(PyObject *subscription, const Packet *packet, PyObject *now_
     }
 
     /* Munger.rewrite, in the middle of a run. */
-    long highest, seq_offset, ts_offset, run_start;
+    long highest = 0, seq_offset = 0, ts_offset = 0, run_start = 0;
     int highest_none, run_start_none;
     if (long_slot(munger, MUNGER_HIGHEST, &highest, &highest_none) < 0)
         goto done;
