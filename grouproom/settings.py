@@ -13,6 +13,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
+from grouproom.media.contract import COPY_STEPS
+
 # Upper bound of retention_days: twenty years, the standard retention period of a
 # Dutch medical record (WGBO); attendance has no reason to be kept longer.
 MAX_RETENTION_DAYS = 7300
@@ -139,7 +141,7 @@ class Settings:
         if self.event_loop == "auto":
             chosen = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
             object.__setattr__(self, "event_loop", chosen)
-        if self.copy_step not in ("auto", "compiled", "python"):
+        if self.copy_step not in COPY_STEPS:
             raise SettingsError(
                 f"copy step must be auto, compiled or python, not {self.copy_step!r}"
             )

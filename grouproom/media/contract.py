@@ -12,6 +12,10 @@ from typing import Literal, Protocol
 Kind = Literal["audio", "video"]
 
 
+# The values of GROUPROOM_COPY_STEP (settings.py checks them, copy_step.py acts on them).
+COPY_STEPS = ("auto", "compiled", "python")
+
+
 @dataclass(frozen=True)
 class MediaSettings:
     # Addresses offered as ICE host candidates; empty means every address of the
@@ -33,7 +37,8 @@ class MediaSettings:
     video_max_bitrate: int = 500_000
     # The event loop of a room worker process ("asyncio" or "uvloop"), as the server's.
     event_loop: str = "asyncio"
-    # What makes the copies of a forwarded packet (copy_step.py), as the server's.
+    # What makes the copies of a forwarded packet (copy_step.py), as the server's:
+    # one of COPY_STEPS.
     copy_step: str = "auto"
 
 

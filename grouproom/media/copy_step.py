@@ -24,6 +24,8 @@ from pylibsrtp import Error as SrtpError
 from pylibsrtp import Session
 from pylibsrtp import _binding as srtp_binding
 
+from grouproom.media.contract import COPY_STEPS
+
 if TYPE_CHECKING:
     from grouproom.media.publication import ForwardedPacket
     from grouproom.media.subscription import Subscription
@@ -31,7 +33,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("_copy_step.c")
-CHOICES = ("auto", "compiled", "python")
 # What _copy_step.c calls (libsrtp 2's srtp_protect, as pylibsrtp 1.0 links it).
 SRTP_PROTECT_TYPE = "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)"
 
@@ -73,7 +74,7 @@ def load_compiled() -> tuple[ModuleType | None, str]:
 def choose(setting: str) -> tuple[ForwardCopies | None, str]:
     """What forwards the copies for a GROUPROOM_COPY_STEP value (None: Python's
     loop over Subscription.forward), and a line saying which."""
-    if setting not in CHOICES:
+    if setting not in COPY_STEPS:
         raise ValueError(f"copy step must be auto, compiled or python, not {setting!r}")
     if setting == "python":
         return None, "python (GROUPROOM_COPY_STEP=python)"
