@@ -45,13 +45,15 @@ static PyObject *subscription_type = NULL;
 static unsigned char buffer[BUFFER_SIZE];
 
 /* The attributes read and written once per copy. Those of classes with
- * __slots__ (subscription.Subscription, munger.Munger and PictureIdMunger,
- * endpoints.DirectRoute, rtp_header.RtpHeaderWriter) are read at their place in
+ * __slots__ (subscription.Subscription, endpoints.SendState, munger.Munger and
+ * PictureIdMunger, endpoints.DirectRoute, rtp_header.RtpHeaderWriter) are read
+ * at their place in
  * the object, found once from the class's member descriptor (set_classes), for
  * objects of exactly that class; anything else goes through getattr. */
 enum {
-    SUBSCRIPTION_SENDER, SUBSCRIPTION_CLOSED, SUBSCRIPTION_WANTED, SUBSCRIPTION_WAITING,
+    SUBSCRIPTION_SEND_STATE, SUBSCRIPTION_CLOSED, SUBSCRIPTION_WANTED, SUBSCRIPTION_WAITING,
     SUBSCRIPTION_PAYLOAD_TYPES, SUBSCRIPTION_MUNGER, SUBSCRIPTION_PICTURE_IDS,
+    STATE_STARTED, STATE_ROUTE, STATE_WRITER, STATE_PACKETS, STATE_OCTETS,
     MUNGER_RESYNC, MUNGER_HIGHEST, MUNGER_SEQ_OFFSET, MUNGER_TS_OFFSET, MUNGER_RUN_START,
     MUNGER_LAST_SEQ, MUNGER_LAST_TS, MUNGER_LAST_TIME,
     PICTURE_NEW_SOURCE, PICTURE_OFFSET, PICTURE_LAST_OUT,
@@ -70,13 +72,18 @@ typedef struct {
 } Slot;
 
 static Slot slots[SLOT_COUNT] = {
-    [SUBSCRIPTION_SENDER] = {"subscription", "sender"},
+    [SUBSCRIPTION_SEND_STATE] = {"subscription", "send_state"},
     [SUBSCRIPTION_CLOSED] = {"subscription", "closed"},
     [SUBSCRIPTION_WANTED] = {"subscription", "wanted"},
     [SUBSCRIPTION_WAITING] = {"subscription", "waiting_for_keyframe"},
     [SUBSCRIPTION_PAYLOAD_TYPES] = {"subscription", "_payload_types"},
     [SUBSCRIPTION_MUNGER] = {"subscription", "munger"},
     [SUBSCRIPTION_PICTURE_IDS] = {"subscription", "picture_ids"},
+    [STATE_STARTED] = {"send_state", "started"},
+    [STATE_ROUTE] = {"send_state", "route"},
+    [STATE_WRITER] = {"send_state", "header_writer"},
+    [STATE_PACKETS] = {"send_state", "packets_sent"},
+    [STATE_OCTETS] = {"send_state", "octets_sent"},
     [MUNGER_RESYNC] = {"munger", "_resync"},
     [MUNGER_HIGHEST] = {"munger", "highest_in_seq"},
     [MUNGER_SEQ_OFFSET] = {"munger", "seq_offset"},
@@ -129,8 +136,7 @@ static inline int set(PyObject *object, int slot, PyObject *value) {
 
 /* Attribute names, interned once. */
 #define NAMES(X)                                                                    \
-    X(started) X(route) X(header_writer) X(_state) X(_tx_srtp) X(packets_sent)        \
-    X(octets_sent) X(forward) X(seq) X(timestamp) X(payload_type) X(marker)           \
+    X(_state) X(_tx_srtp) X(forward) X(seq) X(timestamp) X(payload_type) X(marker)    \
     X(abs_send_time) X(audio_level) X(payload) X(picture_id_at)                       \
     X(get_write_buffer_size) X(is_closing)
 #define DECLARE(name) static PyObject *name_##name = NULL;
@@ -189,10 +195,6 @@ static int long_of(PyObject *value, long *result, int *is_none) {
     return 0;
 }
 
-static int truthy(PyObject *object, PyObject *name) {
-    return truth_of(PyObject_GetAttr(object, name));
-}
-
 static int truthy_slot(PyObject *object, int slot) {
     return truth_of(get(object, slot));
 }
@@ -214,8 +216,8 @@ static int set_long_slot(PyObject *object, int slot, long value) {
     return result;
 }
 
-static int add_to(PyObject *object, PyObject *name, Py_ssize_t amount) {
-    PyObject *value = PyObject_GetAttr(object, name);
+static int add_to(PyObject *object, int slot, Py_ssize_t amount) {
+    PyObject *value = get(object, slot);
     if (value == NULL)
         return -1;
     PyObject *step = PyLong_FromSsize_t(amount);
@@ -228,7 +230,7 @@ static int add_to(PyObject *object, PyObject *name, Py_ssize_t amount) {
     Py_DECREF(step);
     if (sum == NULL)
         return -1;
-    int result = PyObject_SetAttr(object, name, sum);
+    int result = set(object, slot, sum);
     Py_DECREF(sum);
     return result;
 }
@@ -477,18 +479,18 @@ static int send_copy(PyObject *route, Py_ssize_t length, long fd, PyObject *sock
 /* One subscription's copy. 1: made here; 0: handed to Python; -1: error. */
 static int copy_one(PyObject *subscription, const Packet *packet, PyObject *now_object,
                     TransportState *transports) {
-    PyObject *sender = NULL, *munger = NULL, *route = NULL, *writer = NULL, *sockaddr = NULL;
+    PyObject *state = NULL, *munger = NULL, *route = NULL, *writer = NULL, *sockaddr = NULL;
     PyObject *picture_ids = NULL;
     int result = -1;
     int flag;
     int is_none;
     long value;
 
-    sender = get(subscription, SUBSCRIPTION_SENDER);
-    if (sender == NULL)
+    state = get(subscription, SUBSCRIPTION_SEND_STATE);
+    if (state == NULL)
         goto done;
     /* Subscription.forward's first checks: nothing is sent at all. */
-    if ((flag = truthy(sender, name_started)) < 0)
+    if ((flag = truthy_slot(state, STATE_STARTED)) < 0)
         goto done;
     if (!flag) {
         result = 1;
@@ -544,10 +546,10 @@ static int copy_one(PyObject *subscription, const Packet *packet, PyObject *now_
         result = 0;
         goto done;
     }
-    route = PyObject_GetAttr(sender, name_route);
+    route = get(state, STATE_ROUTE);
     if (route == NULL)
         goto done;
-    writer = PyObject_GetAttr(sender, name_header_writer);
+    writer = get(state, STATE_WRITER);
     if (writer == NULL)
         goto done;
     if (route == Py_None || writer == Py_None) {
@@ -667,8 +669,8 @@ static int copy_one(PyObject *subscription, const Packet *packet, PyObject *now_
     }
     if (send_copy(route, length, fd, sockaddr, transports) < 0)
         goto done;
-    if (add_to(sender, name_packets_sent, 1) < 0 ||
-        add_to(sender, name_octets_sent, packet->payload_length) < 0)
+    if (add_to(state, STATE_PACKETS, 1) < 0 ||
+        add_to(state, STATE_OCTETS, packet->payload_length) < 0)
         goto done;
     result = 1;
     goto done;
@@ -676,7 +678,7 @@ wrong_type:
     if (!PyErr_Occurred())
         PyErr_SetString(PyExc_TypeError, "unexpected forwarding state");
 done:
-    Py_XDECREF(sender);
+    Py_XDECREF(state);
     Py_XDECREF(munger);
     Py_XDECREF(route);
     Py_XDECREF(writer);
@@ -762,7 +764,7 @@ static PyObject *configure(PyObject *module, PyObject *args) {
 }
 
 /* set_classes(subscription=..., munger=..., picture_ids=..., route=...,
- * writer=...): the classes whose objects' attributes are read in place (a
+ * writer=..., send_state=...): the classes whose objects' attributes are read in place (a
  * group not given, or an attribute that is not a plain slot, goes through
  * getattr), and subscription.Subscription, whose copies are made here. */
 static PyObject *set_classes(PyObject *module, PyObject *args, PyObject *keywords) {
@@ -847,7 +849,7 @@ static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS,
      "configure(srtp_protect_address, srtp_ok, dtls_connected, srtp_error)"},
     {"set_classes", (PyCFunction)(void (*)(void))set_classes, METH_VARARGS | METH_KEYWORDS,
-     "set_classes(subscription=, munger=, picture_ids=, route=, writer=)"},
+     "set_classes(subscription=, munger=, picture_ids=, route=, writer=, send_state=)"},
     {"in_place", in_place, METH_NOARGS, "which attributes are read in place"},
     {"pack_address", pack_address, METH_VARARGS, "pack_address(host, port) -> sockaddr bytes"},
     {NULL, NULL, 0, NULL},

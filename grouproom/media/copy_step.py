@@ -100,7 +100,12 @@ def use(setting: str) -> str:
 
 
 def register(
-    subscription: type, munger: type, picture_ids: type, route: type, writer: type
+    subscription: type,
+    munger: type,
+    picture_ids: type,
+    route: type,
+    writer: type,
+    send_state: type,
 ) -> None:
     """The classes the compiled step works with (endpoints.py names them): it
     makes the copies of `subscription` objects only (any other object in a
@@ -116,6 +121,7 @@ def register(
         picture_ids=picture_ids,
         route=route,
         writer=writer,
+        send_state=send_state,
     )
 
 

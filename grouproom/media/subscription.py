@@ -22,7 +22,7 @@ from grouproom.media.munger import SEQ_MOD
 from grouproom.media.publication import RETRANSMISSION_BUFFER
 
 if TYPE_CHECKING:
-    from grouproom.media.endpoints import ForwardingSender
+    from grouproom.media.endpoints import ForwardingSender, SendState
     from grouproom.media.publication import ForwardedPacket, Publication
 
 logger = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ class Subscription:
         "munger",
         "picture_ids",
         "publication",
+        "send_state",
         "sender",
         "waiting_for_keyframe",
         "wanted",
@@ -83,6 +84,8 @@ class Subscription:
     ) -> None:
         self.publication = publication
         self.sender = sender
+        # What each copy reads and counts on the sender (its slots, for the compiled step).
+        self.send_state: SendState = sender.send_state
         # False while the subscriber does not show this video (set_visible_video).
         self.wanted = wanted
         # The slot's numbering continues where its previous subscription ended.
@@ -149,8 +152,8 @@ class Subscription:
     def forward(self, forwarded: ForwardedPacket, now: float) -> None:
         """Send one packet on (synchronously: this runs once per packet and
         subscriber, and a coroutine per call was a large part of the cost)."""
-        sender = self.sender
-        if not sender.started or self.closed or not self.wanted:
+        state = self.send_state
+        if not state.started or self.closed or not self.wanted:
             return
         if self.waiting_for_keyframe:
             caught_up: list[ForwardedPacket] = []
@@ -175,7 +178,7 @@ class Subscription:
             return
         seq, timestamp = rewritten
         data = self._serialize(forwarded, seq, timestamp, payload_type)
-        route = sender.route
+        route = state.route
         # DirectRoute.usable(), inline: this runs once per packet and subscriber.
         if (
             route is not None
@@ -184,10 +187,10 @@ class Subscription:
             and route.dtls._tx_srtp is route.session
         ):
             route.send(route.protect(data), route.address)
-        elif not sender.send_now(data):
+        elif not self.sender.send_now(data):
             return
-        sender.packets_sent += 1
-        sender.octets_sent += len(forwarded.payload)
+        state.packets_sent += 1
+        state.octets_sent += len(forwarded.payload)
 
     def _serialize(
         self, forwarded: ForwardedPacket, seq: int, timestamp: int, payload_type: int
@@ -195,7 +198,7 @@ class Subscription:
         payload = forwarded.payload
         if forwarded.picture_id_at is not None:
             payload = self.picture_ids.rewrite_at(payload, forwarded.picture_id_at)
-        writer = self.sender.header_writer
+        writer = self.send_state.header_writer
         if writer is not None:
             header = writer.header(
                 payload_type,
@@ -271,14 +274,15 @@ class Subscription:
         self.publication.bandwidth.forget_subscriber(id(self))
 
     def send_sender_report(self, ntp_timestamp: int, rtp_timestamp: int) -> None:
-        if not self.sender.started or self.closed or self.munger.paused:
+        state = self.send_state
+        if not state.started or self.closed or self.munger.paused:
             return
         report = sender_report(
             self.sender.ssrc,
             ntp_timestamp,
             self.munger.outgoing_timestamp(rtp_timestamp),
-            self.sender.packets_sent,
-            self.sender.octets_sent,
+            state.packets_sent,
+            state.octets_sent,
         )
         if self.sender.send_now(report, rtcp=True):
             self.sender.round_trip.report_sent(ntp_timestamp, time.monotonic())

@@ -343,6 +343,35 @@ def test_every_attribute_of_a_copy_is_read_in_place() -> None:
     assert [name for name, direct in module.in_place().items() if not direct] == []
 
 
+async def test_a_senders_per_copy_state_is_the_one_its_subscriptions_count_in() -> None:
+    """The sender's started, route, header writer and counters live in its
+    SendState (slots, read in place by the compiled step), which every
+    subscription on the sender shares: what one counts, the sender reports."""
+    pc = RTCPeerConnection()
+    try:
+        transceiver = pc.addTransceiver("audio", direction="sendonly")
+        sender = ForwardingSender.take_over(
+            transceiver.sender, "stream", RoundTrip(), IncomingBudget.for_participant(500_000, 1)
+        )
+        assert not {"started", "route", "header_writer", "packets_sent", "octets_sent"} & set(
+            vars(sender)
+        )
+        first = Subscription(Publication("a", "audio", 500_000), sender)
+        second = Subscription(Publication("b", "audio", 500_000), sender)
+        assert first.send_state is sender.send_state is second.send_state
+        first.send_state.packets_sent += 3
+        second.send_state.octets_sent += 100
+        sender.started = True
+        assert (sender.packets_sent, sender.octets_sent, second.send_state.started) == (
+            3,
+            100,
+            True,
+        )
+        assert not hasattr(sender.send_state, "__dict__")
+    finally:
+        await pc.close()
+
+
 def test_a_setting_that_is_not_a_copy_step_is_refused() -> None:
     with pytest.raises(ValueError, match="auto, compiled or python"):
         copy_step.choose("fast")
