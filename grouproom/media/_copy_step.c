@@ -146,7 +146,8 @@ NAMES(DECLARE)
 /* What is read once per incoming packet. */
 typedef struct {
     PyObject *forwarded;
-    PyObject *payload_type; /* the incoming payload type, a dict key */
+    PyObject *payload_object; /* the payload's bytes object (a new reference) */
+    PyObject *payload_type;   /* the incoming payload type, a dict key (a new reference) */
     long seq;
     unsigned long timestamp;
     int marker;
@@ -235,11 +236,27 @@ static int add_to(PyObject *object, int slot, Py_ssize_t amount) {
     return result;
 }
 
+/* The references a Packet holds. */
+static void release_packet(Packet *packet) {
+    Py_CLEAR(packet->payload_object);
+    Py_CLEAR(packet->payload_type);
+}
+
+/* 0: `packet` read; -1: something unexpected (no exception set), and every
+ * subscription takes the Python path. Either way release_packet after. */
 static int read_packet(PyObject *forwarded, Packet *packet) {
     int is_none;
     long value;
     memset(packet, 0, sizeof(*packet));
     packet->forwarded = forwarded;
+    packet->payload_object = PyObject_GetAttr(forwarded, name_payload);
+    if (packet->payload_object == NULL || !PyBytes_Check(packet->payload_object))
+        goto wrong;
+    packet->payload = (const unsigned char *)PyBytes_AS_STRING(packet->payload_object);
+    packet->payload_length = PyBytes_GET_SIZE(packet->payload_object);
+    packet->payload_type = PyObject_GetAttr(forwarded, name_payload_type);
+    if (packet->payload_type == NULL)
+        goto wrong;
     if (long_attribute(forwarded, name_seq, &packet->seq, &is_none) < 0 || is_none)
         goto wrong;
     if (long_attribute(forwarded, name_timestamp, &value, &is_none) < 0 || is_none)
@@ -703,20 +720,7 @@ static PyObject *forward_copies(PyObject *module, PyObject *const *args, Py_ssiz
         return NULL;
     }
     Packet packet;
-    PyObject *payload = NULL, *payload_type = NULL;
     int compiled = read_packet(forwarded, &packet) == 0;
-    if (compiled) {
-        payload = PyObject_GetAttr(forwarded, name_payload);
-        payload_type = PyObject_GetAttr(forwarded, name_payload_type);
-        if (payload == NULL || payload_type == NULL || !PyBytes_Check(payload)) {
-            PyErr_Clear();
-            compiled = 0;
-        } else {
-            packet.payload = (const unsigned char *)PyBytes_AS_STRING(payload);
-            packet.payload_length = PyBytes_GET_SIZE(payload);
-            packet.payload_type = payload_type;
-        }
-    }
     TransportState transports = {NULL, 0};
     int failed = 0;
     /* As Python's for loop over the list: forward() never awaits, and the list
@@ -738,8 +742,7 @@ static PyObject *forward_copies(PyObject *module, PyObject *const *args, Py_ssiz
             break;
         }
     }
-    Py_XDECREF(payload);
-    Py_XDECREF(payload_type);
+    release_packet(&packet);
     if (failed)
         return NULL;
     Py_RETURN_NONE;
