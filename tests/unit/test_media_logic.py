@@ -451,6 +451,25 @@ def test_the_lean_bitrate_estimator_follows_aiortcs_through_overuse_and_recovery
     assert seen == set(BandwidthUsage)
 
 
+def test_the_lean_bitrate_estimator_follows_aiortc_on_a_paced_stream() -> None:
+    """A browser's pacer sends a frame's packets under a millisecond apart: each
+    gap in send time is rounded to whole milliseconds (to even at a half) to
+    decide whether the packet is in the burst, and a frame is grouped by it."""
+    generator = random.Random(11)
+    theirs = RemoteBitrateEstimator()
+    ours = LeanBitrateEstimator()
+    send_ms = 500.0
+    arrival_ms = 3_000_000_000
+    for _ in range(4000):
+        send_ms += generator.choice((0.5, 0.6, 0.75, 1.0, 1.25, 1.5, 2.5))
+        arrival_ms += generator.choice((0, 1, 1, 1, 2))
+        abs_send_time = int(send_ms * (1 << 18) / 1000) & 0xFFFFFF
+        expected = theirs.add(arrival_ms, abs_send_time, 1000, 3333)
+        assert ours.add(arrival_ms, abs_send_time, 1000, 3333) == expected
+        assert_same_estimator_state(ours, theirs)
+    assert ours.estimator.num_of_deltas() > 100
+
+
 @settings(max_examples=200, deadline=None)
 @example(  # a send time exactly half the 32-bit range after the group's first
     start_send_ms=0.0, steps=[(0.0, 0.0, 500, 1111), (32_000.0, 0.0, 500, 1111)]
@@ -459,10 +478,13 @@ def test_the_lean_bitrate_estimator_follows_aiortcs_through_overuse_and_recovery
     start_send_ms=st.floats(0, 64_000),
     steps=st.lists(
         st.tuples(
-            # ms of send time since the previous packet: the same frame, the next
-            # ones, a pause longer than the rate's window, or back (reordered)
+            # ms of send time since the previous packet: the same frame, a paced
+            # packet of it (under a millisecond: rounding decides whether it is
+            # in the burst), the next ones, a pause longer than the rate's
+            # window, or back (reordered)
             st.one_of(
                 st.just(0.0),
+                st.floats(0.2, 1.5),
                 st.floats(1.0, 60.0),
                 st.floats(900.0, 70_000.0),
                 st.floats(-80.0, -0.5),
