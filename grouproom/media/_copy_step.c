@@ -47,9 +47,9 @@ static unsigned char buffer[BUFFER_SIZE];
 /* The attributes read and written once per copy. Those of classes with
  * __slots__ (subscription.Subscription, endpoints.SendState, munger.Munger and
  * PictureIdMunger, endpoints.DirectRoute, rtp_header.RtpHeaderWriter) are read
- * at their place in
- * the object, found once from the class's member descriptor (set_classes), for
- * objects of exactly that class; anything else goes through getattr. */
+ * at their place in the object, found once from the class's member descriptor
+ * (set_classes), for objects of exactly that class; anything else goes through
+ * getattr. */
 enum {
     SUBSCRIPTION_SEND_STATE, SUBSCRIPTION_CLOSED, SUBSCRIPTION_WANTED, SUBSCRIPTION_WAITING,
     SUBSCRIPTION_PAYLOAD_TYPES, SUBSCRIPTION_MUNGER, SUBSCRIPTION_PICTURE_IDS,
@@ -767,9 +767,9 @@ static PyObject *configure(PyObject *module, PyObject *args) {
 }
 
 /* set_classes(subscription=..., munger=..., picture_ids=..., route=...,
- * writer=..., send_state=...): the classes whose objects' attributes are read in place (a
- * group not given, or an attribute that is not a plain slot, goes through
- * getattr), and subscription.Subscription, whose copies are made here. */
+ * writer=..., send_state=...): the classes whose objects' attributes are read
+ * in place (a group not given, or an attribute that is not a plain slot, goes
+ * through getattr), and subscription.Subscription, whose copies are made here. */
 static PyObject *set_classes(PyObject *module, PyObject *args, PyObject *keywords) {
     (void)module;
     if (PyTuple_GET_SIZE(args) != 0 || keywords == NULL) {
