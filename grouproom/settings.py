@@ -97,10 +97,11 @@ class Settings:
     # (the standard library's), or "auto": uvloop when it is installed. The bench
     # measured uvloop at about 5% less CPU per forwarded packet (docs/performance.md).
     event_loop: str = "auto"
-    # What makes each subscriber's copy of a forwarded packet: "compiled" (the
-    # per-copy step in C, built when grouproom is installed with a C compiler; about
-    # a fifth less CPU per forwarded packet in the bench), "python", or "auto": the
-    # compiled one when it is built (docs/media.md, "The compiled copy step").
+    # What makes each subscriber's copy of a forwarded packet and reads each
+    # publisher's RTP datagram: "compiled" (the per-copy and receive steps in C,
+    # built when grouproom is installed with a C compiler; about a fifth less CPU per
+    # forwarded packet in the bench), "python", or "auto": the compiled ones when
+    # built (docs/media.md, "The compiled copy step", "The compiled receive step").
     copy_step: str = "auto"
     # Rooms' and sessions' media in worker processes (a pool of at most one per core,
     # each serving several rooms), so that several busy rooms use more than one core.

@@ -8,7 +8,10 @@
  * reference: this file repeats subscription.py, munger.py and rtp_header.py for
  * the common case and must give the same bytes (tests/media/test_copy_step.py).
  *
- * All state stays in the Python objects: the step reads and writes the same
+ * The receive step below does the same for direct_receive.py's handler of an
+ * RTP datagram (unprotect, source, budget, parse, route, deliver).
+ *
+ * All state stays in the Python objects: the steps read and write the same
  * attributes the Python code does, so either may handle any packet.
  */
 #define PY_SSIZE_T_CLEAN
@@ -21,6 +24,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #ifndef COPY_STEP_SOURCE_HASH
 #define COPY_STEP_SOURCE_HASH "unknown"
@@ -60,6 +64,10 @@ enum {
     ROUTE_DTLS, ROUTE_NOMINATED, ROUTE_PAIR, ROUTE_SESSION, ROUTE_TRANSPORT, ROUTE_FD,
     ROUTE_SOCKADDR, ROUTE_SRTP_HANDLE, ROUTE_SEND, ROUTE_ADDRESS,
     WRITER_SSRC, WRITER_MID, WRITER_TIME_ID, WRITER_LEVEL_ID,
+    RECEIVE_DTLS, RECEIVE_SESSION, RECEIVE_SRTP_HANDLE, RECEIVE_SOURCES, RECEIVE_BUDGET,
+    RECEIVE_IDS, RECEIVE_SSRC_TABLE, RECEIVE_PAYLOAD_TYPE_TABLE, RECEIVE_DELIVER,
+    RECEIVE_DELIVER_LATER, RECEIVE_HANDLE, RECEIVE_AFTER_UNPROTECT, RECEIVE_ROUTE_AND_DELIVER,
+    BUDGET_BYTES_RATE, BUDGET_DATAGRAMS_RATE, BUDGET_BYTES, BUDGET_DATAGRAMS, BUDGET_AT,
     SLOT_COUNT
 };
 
@@ -109,6 +117,24 @@ static Slot slots[SLOT_COUNT] = {
     [WRITER_MID] = {"writer", "mid_element"},
     [WRITER_TIME_ID] = {"writer", "abs_send_time_id"},
     [WRITER_LEVEL_ID] = {"writer", "audio_level_id"},
+    [RECEIVE_DTLS] = {"receive", "dtls"},
+    [RECEIVE_SESSION] = {"receive", "session"},
+    [RECEIVE_SRTP_HANDLE] = {"receive", "srtp_handle"},
+    [RECEIVE_SOURCES] = {"receive", "sources"},
+    [RECEIVE_BUDGET] = {"receive", "budget"},
+    [RECEIVE_IDS] = {"receive", "ids"},
+    [RECEIVE_SSRC_TABLE] = {"receive", "ssrc_table"},
+    [RECEIVE_PAYLOAD_TYPE_TABLE] = {"receive", "payload_type_table"},
+    [RECEIVE_DELIVER] = {"receive", "deliver"},
+    [RECEIVE_DELIVER_LATER] = {"receive", "deliver_later"},
+    [RECEIVE_HANDLE] = {"receive", "handle"},
+    [RECEIVE_AFTER_UNPROTECT] = {"receive", "after_unprotect"},
+    [RECEIVE_ROUTE_AND_DELIVER] = {"receive", "route_and_deliver"},
+    [BUDGET_BYTES_RATE] = {"budget", "bytes_per_second"},
+    [BUDGET_DATAGRAMS_RATE] = {"budget", "datagrams_per_second"},
+    [BUDGET_BYTES] = {"budget", "_bytes"},
+    [BUDGET_DATAGRAMS] = {"budget", "_datagrams"},
+    [BUDGET_AT] = {"budget", "_at"},
 };
 
 /* The attribute, a new reference (NULL and an exception when it is missing). */
@@ -138,7 +164,9 @@ static inline int set(PyObject *object, int slot, PyObject *value) {
 #define NAMES(X)                                                                    \
     X(_state) X(_tx_srtp) X(forward) X(seq) X(timestamp) X(payload_type) X(marker)    \
     X(abs_send_time) X(audio_level) X(payload) X(picture_id_at)                       \
-    X(get_write_buffer_size) X(is_closing)
+    X(get_write_buffer_size) X(is_closing) X(_rx_srtp) X(version) X(sequence_number)      \
+    X(ssrc) X(csrc) X(extensions) X(padding_size) X(mid) X(repaired_rtp_stream_id)          \
+    X(rtp_stream_id) X(transmission_offset) X(transport_sequence_number)
 #define DECLARE(name) static PyObject *name_##name = NULL;
 NAMES(DECLARE)
 #undef DECLARE
@@ -208,13 +236,17 @@ static int long_slot(PyObject *object, int slot, long *result, int *is_none) {
     return long_of(get(object, slot), result, is_none);
 }
 
-static int set_long_slot(PyObject *object, int slot, long value) {
-    PyObject *number = PyLong_FromLong(value);
-    if (number == NULL)
+/* set() with a new reference it takes (NULL: an error already raised). */
+static int set_new_slot(PyObject *object, int slot, PyObject *value) {
+    if (value == NULL)
         return -1;
-    int result = set(object, slot, number);
-    Py_DECREF(number);
+    int result = set(object, slot, value);
+    Py_DECREF(value);
     return result;
+}
+
+static int set_long_slot(PyObject *object, int slot, long value) {
+    return set_new_slot(object, slot, PyLong_FromLong(value));
 }
 
 static int add_to(PyObject *object, int slot, Py_ssize_t amount) {
@@ -748,6 +780,527 @@ static PyObject *forward_copies(PyObject *module, PyObject *const *args, Py_ssiz
     Py_RETURN_NONE;
 }
 
+/* -- The receive step: a publisher's SRTP datagram, up to its receiver ---------
+ *
+ * direct_receive.py's handler for one RTP datagram, for the usual case: unprotect
+ * (libsrtp's srtp_unprotect), a source already known, the connection's budget
+ * (incoming_budget.py), the RTP header (rtp_parse.py), aiortc's router when the
+ * SSRC and payload type are registered, and the delivery to the receiver. Every
+ * other case goes to the Python functions that direct_receive.install keeps in
+ * the same state object, which stay the reference (tests/unit/test_rtp_parse.py
+ * and tests/media/test_direct_receive.py compare the two). */
+
+#define NTP_TO_UNIX_MS 2208988800000LL
+#define FIXED_HEADER_LENGTH 12
+#define ONE_BYTE_PROFILE 0xBEDE
+#define TWO_BYTE_PROFILE 0x1000
+#define SRTP_SESSION_BUFFER 1500 /* pylibsrtp's buffer: longer ones are refused */
+
+static srtp_protect_function srtp_unprotect = NULL;
+static PyObject *rtp_packet_type = NULL;     /* aiortc.rtp.RtpPacket */
+static PyObject *extensions_type = NULL;     /* aiortc.rtp.HeaderExtensions */
+static PyObject *empty_tuple = NULL;
+static unsigned char receive_buffer[BUFFER_SIZE];
+
+static double clock_seconds(clockid_t clock) {
+    struct timespec now;
+    clock_gettime(clock, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec * 1e-9;
+}
+
+/* An object as object.__new__(type) makes it (RtpPacket.__new__ is object's). */
+static PyObject *new_object(PyObject *type) {
+    return PyBaseObject_Type.tp_new((PyTypeObject *)type, empty_tuple, NULL);
+}
+
+static int set_new(PyObject *object, PyObject *name, PyObject *value) {
+    if (value == NULL)
+        return -1;
+    int result = PyObject_SetAttr(object, name, value);
+    Py_DECREF(value);
+    return result;
+}
+
+static PyObject *value_error(const char *message) {
+    PyErr_SetString(PyExc_ValueError, message);
+    return NULL;
+}
+
+/* The id an extension was negotiated as (ids' attribute), -1 for None. */
+static int negotiated_id(PyObject *ids, PyObject *name, long *id) {
+    int is_none;
+    if (long_attribute(ids, name, id, &is_none) < 0)
+        return -1;
+    if (is_none)
+        *id = -1;
+    return 0;
+}
+
+/* Whether an extension's value is not of the length its kind has (then
+ * ValueError, as in rtp_parse). */
+static int wrong_length(Py_ssize_t length, Py_ssize_t expected, const char *kind) {
+    if (length == expected)
+        return 0;
+    PyErr_Format(PyExc_ValueError, "RTP %s header extension of %zd bytes", kind, length);
+    return 1;
+}
+
+/* rtp_parse._read_extensions: the elements of an RFC 8285 block that `ids`
+ * names, set on `extensions`. */
+static int read_extensions(const unsigned char *data, Py_ssize_t position, Py_ssize_t end,
+                           int one_byte, PyObject *ids, PyObject *extensions) {
+    long mid, repaired, stream, time_id, offset, level, transport;
+    if (negotiated_id(ids, name_mid, &mid) < 0 ||
+        negotiated_id(ids, name_repaired_rtp_stream_id, &repaired) < 0 ||
+        negotiated_id(ids, name_rtp_stream_id, &stream) < 0 ||
+        negotiated_id(ids, name_abs_send_time, &time_id) < 0 ||
+        negotiated_id(ids, name_transmission_offset, &offset) < 0 ||
+        negotiated_id(ids, name_audio_level, &level) < 0 ||
+        negotiated_id(ids, name_transport_sequence_number, &transport) < 0)
+        return -1;
+    while (position < end) {
+        unsigned char byte = data[position];
+        if (byte == 0) { /* padding */
+            position += 1;
+            continue;
+        }
+        long element_id;
+        Py_ssize_t length;
+        if (one_byte) {
+            element_id = byte >> 4;
+            length = (byte & 0x0F) + 1;
+            position += 1;
+        } else {
+            if (end < position + 2) {
+                value_error("RTP two-byte header extension is truncated");
+                return -1;
+            }
+            element_id = byte;
+            length = data[position + 1];
+            position += 2;
+        }
+        Py_ssize_t value_end = position + length;
+        if (end < value_end) {
+            value_error("RTP header extension value is truncated");
+            return -1;
+        }
+        const unsigned char *value = data + position;
+        int failed = 0;
+        /* In rtp_parse's order: an id negotiated for two extensions counts as the first. */
+        if (element_id == mid) {
+            failed = set_new(extensions, name_mid,
+                             PyUnicode_DecodeUTF8((const char *)value, length, NULL));
+        } else if (element_id == repaired) {
+            failed = set_new(extensions, name_repaired_rtp_stream_id,
+                             PyUnicode_DecodeASCII((const char *)value, length, NULL));
+        } else if (element_id == stream) {
+            failed = set_new(extensions, name_rtp_stream_id,
+                             PyUnicode_DecodeASCII((const char *)value, length, NULL));
+        } else if (element_id == time_id) {
+            if (wrong_length(length, 3, "abs-send-time"))
+                return -1;
+            failed = set_new(extensions, name_abs_send_time,
+                             PyLong_FromUnsignedLong((unsigned long)value[0] << 16 |
+                                                     (unsigned long)value[1] << 8 | value[2]));
+        } else if (element_id == offset) {
+            if (wrong_length(length, 3, "transmission offset"))
+                return -1;
+            long number = (long)value[0] << 16 | (long)value[1] << 8 | value[2];
+            if (number & 0x800000)
+                number -= 0x1000000;
+            failed = set_new(extensions, name_transmission_offset, PyLong_FromLong(number));
+        } else if (element_id == level) {
+            if (wrong_length(length, 1, "audio level"))
+                return -1;
+            failed = set_new(extensions, name_audio_level,
+                             Py_BuildValue("(Ni)", PyBool_FromLong(value[0] & 0x80),
+                                           value[0] & 0x7F));
+        } else if (element_id == transport) {
+            if (wrong_length(length, 2, "transport-wide sequence number"))
+                return -1;
+            failed = set_new(extensions, name_transport_sequence_number,
+                             PyLong_FromLong((long)value[0] << 8 | value[1]));
+        }
+        if (failed < 0)
+            return -1;
+        position = value_end;
+    }
+    return 0;
+}
+
+/* rtp_parse.parse_rtp over `size` bytes of `data`: the RtpPacket, or NULL and
+ * ValueError for anything malformed. */
+static PyObject *read_rtp(const unsigned char *data, Py_ssize_t size, PyObject *ids) {
+    if (size < FIXED_HEADER_LENGTH)
+        return value_error("RTP packet length is less than 12 bytes");
+    unsigned char first = data[0], second = data[1];
+    if (first >> 6 != 2)
+        return value_error("RTP packet has invalid version");
+    int csrc_count = first & 0x0F;
+    Py_ssize_t position = FIXED_HEADER_LENGTH + 4 * csrc_count;
+    if (size < position)
+        return value_error("RTP packet has truncated CSRC");
+    PyObject *packet = new_object(rtp_packet_type);
+    if (packet == NULL)
+        return NULL;
+    PyObject *csrc = NULL;
+    if (set_new(packet, name_version, PyLong_FromLong(2)) < 0 ||
+        set_new(packet, name_marker, PyLong_FromLong(second >> 7)) < 0 ||
+        set_new(packet, name_payload_type, PyLong_FromLong(second & 0x7F)) < 0 ||
+        set_new(packet, name_sequence_number,
+                PyLong_FromLong((long)data[2] << 8 | data[3])) < 0 ||
+        set_new(packet, name_timestamp,
+                PyLong_FromUnsignedLong((unsigned long)data[4] << 24 |
+                                        (unsigned long)data[5] << 16 |
+                                        (unsigned long)data[6] << 8 | data[7])) < 0 ||
+        set_new(packet, name_ssrc,
+                PyLong_FromUnsignedLong((unsigned long)data[8] << 24 |
+                                        (unsigned long)data[9] << 16 |
+                                        (unsigned long)data[10] << 8 | data[11])) < 0)
+        goto failed;
+    csrc = PyList_New(csrc_count);
+    if (csrc == NULL)
+        goto failed;
+    for (int index = 0; index < csrc_count; index++) {
+        const unsigned char *word = data + FIXED_HEADER_LENGTH + 4 * index;
+        PyObject *number = PyLong_FromUnsignedLong(
+            (unsigned long)word[0] << 24 | (unsigned long)word[1] << 16 |
+            (unsigned long)word[2] << 8 | word[3]);
+        if (number == NULL)
+            goto failed;
+        PyList_SET_ITEM(csrc, index, number);
+    }
+    if (set_new(packet, name_csrc, csrc) < 0) {
+        csrc = NULL;
+        goto failed;
+    }
+    csrc = NULL;
+    PyObject *extensions = new_object(extensions_type);
+    if (set_new(packet, name_extensions, Py_XNewRef(extensions)) < 0) {
+        Py_XDECREF(extensions);
+        goto failed;
+    }
+    if (first & 0x10) {
+        if (size < position + 4) {
+            Py_DECREF(extensions);
+            value_error("RTP packet has truncated extension profile / length");
+            goto failed;
+        }
+        long profile = (long)data[position] << 8 | data[position + 1];
+        Py_ssize_t words = (Py_ssize_t)data[position + 2] << 8 | data[position + 3];
+        position += 4;
+        Py_ssize_t end = position + 4 * words;
+        if (size < end) {
+            Py_DECREF(extensions);
+            value_error("RTP packet has truncated extension value");
+            goto failed;
+        }
+        if ((profile == ONE_BYTE_PROFILE || profile == TWO_BYTE_PROFILE) &&
+            read_extensions(data, position, end, profile == ONE_BYTE_PROFILE, ids, extensions) <
+                0) {
+            Py_DECREF(extensions);
+            goto failed;
+        }
+        position = end;
+    }
+    Py_DECREF(extensions);
+    Py_ssize_t padding = 0;
+    if (first & 0x20) {
+        padding = data[size - 1];
+        if (padding == 0 || padding > size - position) {
+            value_error("RTP packet padding length is invalid");
+            goto failed;
+        }
+    }
+    if (set_new(packet, name_padding_size, PyLong_FromSsize_t(padding)) < 0 ||
+        set_new(packet, name_payload,
+                PyBytes_FromStringAndSize((const char *)data + position,
+                                          size - padding - position)) < 0)
+        goto failed;
+    return packet;
+failed:
+    Py_XDECREF(csrc);
+    Py_DECREF(packet);
+    return NULL;
+}
+
+static PyObject *parse_rtp(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 2 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "parse_rtp(data: bytes, ids)");
+        return NULL;
+    }
+    if (rtp_packet_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "configure_receive() first");
+        return NULL;
+    }
+    return read_rtp((const unsigned char *)PyBytes_AS_STRING(args[0]),
+                    PyBytes_GET_SIZE(args[0]), args[1]);
+}
+
+static int double_slot(PyObject *object, int slot, double *result) {
+    PyObject *value = get(object, slot);
+    if (value == NULL)
+        return -1;
+    *result = PyFloat_AsDouble(value);
+    Py_DECREF(value);
+    return *result == -1.0 && PyErr_Occurred() ? -1 : 0;
+}
+
+static int set_double_slot(PyObject *object, int slot, double value) {
+    return set_new_slot(object, slot, PyFloat_FromDouble(value));
+}
+
+/* IncomingBudget.allows for a datagram it allows: 1 and the datagram taken from
+ * the budget; 0 when it would refuse it, with the budget untouched (its Python
+ * allows() then refuses, counts and warns); -1 on error. */
+static int budget_takes(PyObject *budget, Py_ssize_t size, double now) {
+    double bytes_rate, datagrams_rate, bytes, datagrams;
+    PyObject *at_object = get(budget, BUDGET_AT);
+    if (at_object == NULL)
+        return -1;
+    int fresh = at_object == Py_None;
+    double at = fresh ? 0.0 : PyFloat_AsDouble(at_object);
+    Py_DECREF(at_object);
+    if (at == -1.0 && PyErr_Occurred())
+        return -1;
+    if (double_slot(budget, BUDGET_BYTES, &bytes) < 0 ||
+        double_slot(budget, BUDGET_DATAGRAMS, &datagrams) < 0)
+        return -1;
+    if (!fresh && now > at) {
+        double elapsed = now - at;
+        if (double_slot(budget, BUDGET_BYTES_RATE, &bytes_rate) < 0 ||
+            double_slot(budget, BUDGET_DATAGRAMS_RATE, &datagrams_rate) < 0)
+            return -1;
+        /* min(rate, ...) as Python's min: the first of two equal values. */
+        double refilled = bytes + elapsed * bytes_rate;
+        bytes = refilled < bytes_rate ? refilled : bytes_rate;
+        refilled = datagrams + elapsed * datagrams_rate;
+        datagrams = refilled < datagrams_rate ? refilled : datagrams_rate;
+    }
+    if (bytes < (double)size || datagrams < 1.0)
+        return 0;
+    if (set_double_slot(budget, BUDGET_AT, now) < 0 ||
+        set_double_slot(budget, BUDGET_BYTES, bytes - (double)size) < 0 ||
+        set_double_slot(budget, BUDGET_DATAGRAMS, datagrams - 1.0) < 0)
+        return -1;
+    return 1;
+}
+
+/* budget_takes(budget, size, now), for the tests: True, False (untouched) or
+ * None when the budget is not an IncomingBudget whose slots are read here. */
+static PyObject *budget_step(PyObject *module, PyObject *args) {
+    (void)module;
+    PyObject *budget;
+    Py_ssize_t size;
+    double now;
+    if (!PyArg_ParseTuple(args, "Ond", &budget, &size, &now))
+        return NULL;
+    if (slots[BUDGET_AT].type == NULL || Py_TYPE(budget) != slots[BUDGET_AT].type)
+        Py_RETURN_NONE;
+    int taken = budget_takes(budget, size, now);
+    if (taken < 0)
+        return NULL;
+    return PyBool_FromLong(taken);
+}
+
+/* Call `slot`'s function of the receive state with `count` arguments. */
+static PyObject *call_state(PyObject *state, int slot, PyObject **args, size_t count) {
+    PyObject *function = get(state, slot);
+    if (function == NULL)
+        return NULL;
+    PyObject *result = PyObject_Vectorcall(function, args, count, NULL);
+    Py_DECREF(function);
+    return result;
+}
+
+/* A datagram the Python handler takes whole. */
+static PyObject *python_handles(PyObject *state, PyObject *data) {
+    return call_state(state, RECEIVE_HANDLE, &data, 1);
+}
+
+/* The receiver aiortc's router routes `packet` to when its SSRC and payload type
+ * are registered to the same receiver (borrowed); NULL (no error) otherwise. */
+static PyObject *registered_receiver(PyObject *state, PyObject *ssrc, PyObject *payload_type) {
+    PyObject *ssrc_table = get(state, RECEIVE_SSRC_TABLE);
+    PyObject *type_table = get(state, RECEIVE_PAYLOAD_TYPE_TABLE);
+    PyObject *found = NULL;
+    if (ssrc_table != NULL && type_table != NULL && PyDict_CheckExact(ssrc_table) &&
+        PyDict_CheckExact(type_table)) {
+        PyObject *receiver = PyDict_GetItemWithError(ssrc_table, ssrc);
+        PyObject *receivers =
+            receiver == NULL ? NULL : PyDict_GetItemWithError(type_table, payload_type);
+        if (receivers != NULL && PyAnySet_Check(receivers) &&
+            PySet_Contains(receivers, receiver) == 1)
+            found = receiver;
+    }
+    Py_XDECREF(ssrc_table);
+    Py_XDECREF(type_table);
+    PyErr_Clear();
+    return found;
+}
+
+/* The handler's step after SRTP: `plain` from a known source, within budget. */
+static PyObject *deliver_plain(PyObject *state, PyObject *plain, PyObject *arrival,
+                               PyObject *ssrc) {
+    PyObject *ids = get(state, RECEIVE_IDS);
+    if (ids == NULL)
+        return NULL;
+    PyObject *packet = read_rtp((const unsigned char *)PyBytes_AS_STRING(plain),
+                                PyBytes_GET_SIZE(plain), ids);
+    Py_DECREF(ids);
+    if (packet == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_ValueError))
+            return NULL;
+        PyErr_Clear();
+        Py_RETURN_TRUE; /* dropped: malformed */
+    }
+    PyObject *payload_type = PyLong_FromLong(PyBytes_AS_STRING(plain)[1] & 0x7F);
+    if (payload_type == NULL) {
+        Py_DECREF(packet);
+        return NULL;
+    }
+    PyObject *receiver = registered_receiver(state, ssrc, payload_type);
+    Py_DECREF(payload_type);
+    PyObject *result;
+    if (receiver == NULL) {
+        PyObject *call[2] = {packet, arrival};
+        result = call_state(state, RECEIVE_ROUTE_AND_DELIVER, call, 2);
+    } else {
+        Py_INCREF(receiver);
+        PyObject *call[3] = {receiver, packet, arrival};
+        int delivered = truth_of(call_state(state, RECEIVE_DELIVER, call, 3));
+        result = delivered < 0 ? NULL
+                 : delivered   ? Py_NewRef(Py_None)
+                               : call_state(state, RECEIVE_DELIVER_LATER, call, 3);
+        Py_DECREF(receiver);
+    }
+    Py_DECREF(packet);
+    if (result == NULL)
+        return NULL;
+    Py_DECREF(result);
+    Py_RETURN_TRUE;
+}
+
+/* The handler: receive_handler(state)(data) -> bool, as direct_receive's handle. */
+static PyObject *receive_datagram(PyObject *state, PyObject *data) {
+    if (!PyBytes_CheckExact(data))
+        return python_handles(state, data);
+    Py_ssize_t size = PyBytes_GET_SIZE(data);
+    const unsigned char *bytes = (const unsigned char *)PyBytes_AS_STRING(data);
+    if (size < 2 || (bytes[1] >= 192 && bytes[1] <= 208) || size > SRTP_SESSION_BUFFER)
+        return python_handles(state, data); /* RTCP (aiortc's is_rtcp), or too long */
+    PyObject *dtls = get(state, RECEIVE_DTLS);
+    if (dtls == NULL)
+        return NULL;
+    PyObject *srtp = PyObject_GetAttr(dtls, name__rx_srtp);
+    PyObject *dtls_state = srtp == NULL ? NULL : PyObject_GetAttr(dtls, name__state);
+    Py_DECREF(dtls);
+    PyObject *session = dtls_state == NULL ? NULL : get(state, RECEIVE_SESSION);
+    if (session == NULL) {
+        Py_XDECREF(srtp);
+        Py_XDECREF(dtls_state);
+        return NULL;
+    }
+    int ours = srtp == session && srtp != Py_None && dtls_state == dtls_connected;
+    Py_DECREF(srtp);
+    Py_DECREF(dtls_state);
+    Py_DECREF(session);
+    if (!ours) /* not connected, or a session the Python handler has not seen yet */
+        return python_handles(state, data);
+    long handle;
+    int is_none;
+    if (long_slot(state, RECEIVE_SRTP_HANDLE, &handle, &is_none) < 0)
+        return NULL;
+    if (is_none || handle == 0)
+        return python_handles(state, data);
+
+    long long arrival_ms = (long long)(clock_seconds(CLOCK_REALTIME) * 1000) + NTP_TO_UNIX_MS;
+    memcpy(receive_buffer, bytes, (size_t)size);
+    int length = (int)size;
+    if (srtp_unprotect((void *)(uintptr_t)handle, receive_buffer, &length) != srtp_ok)
+        Py_RETURN_TRUE; /* dropped, as aiortc drops it (a replay, a forgery) */
+    PyObject *plain = PyBytes_FromStringAndSize((const char *)receive_buffer, length);
+    PyObject *arrival = plain == NULL ? NULL : PyLong_FromLongLong(arrival_ms);
+    if (arrival == NULL) {
+        Py_XDECREF(plain);
+        return NULL;
+    }
+    PyObject *result = NULL, *ssrc = NULL, *sources = NULL, *budget = NULL;
+    int usual = length >= FIXED_HEADER_LENGTH;
+    if (usual) {
+        ssrc = PyLong_FromUnsignedLong(
+            (unsigned long)receive_buffer[8] << 24 | (unsigned long)receive_buffer[9] << 16 |
+            (unsigned long)receive_buffer[10] << 8 | receive_buffer[11]);
+        sources = ssrc == NULL ? NULL : get(state, RECEIVE_SOURCES);
+        budget = sources == NULL ? NULL : get(state, RECEIVE_BUDGET);
+        if (budget == NULL)
+            goto done;
+        int known = PyAnySet_Check(sources) ? PySet_Contains(sources, ssrc) : 0;
+        if (known < 0)
+            goto done;
+        usual = known;
+        if (usual && budget != Py_None) {
+            if (slots[BUDGET_AT].type == NULL || Py_TYPE(budget) != slots[BUDGET_AT].type) {
+                usual = 0;
+            } else {
+                usual = budget_takes(budget, length, clock_seconds(CLOCK_MONOTONIC));
+                if (usual < 0)
+                    goto done;
+            }
+        }
+    }
+    if (usual) {
+        result = deliver_plain(state, plain, arrival, ssrc);
+    } else {
+        /* A new source, a budget used up or a packet too short: Python's steps. */
+        PyObject *call[2] = {plain, arrival};
+        result = call_state(state, RECEIVE_AFTER_UNPROTECT, call, 2);
+    }
+done:
+    Py_DECREF(plain);
+    Py_DECREF(arrival);
+    Py_XDECREF(ssrc);
+    Py_XDECREF(sources);
+    Py_XDECREF(budget);
+    return result;
+}
+
+static PyMethodDef receive_definition = {
+    "receive_datagram", receive_datagram, METH_O,
+    "handle(data) -> bool: direct_receive's handler, compiled."};
+
+/* receive_handler(state): the compiled handler bound to a DirectReceiveState. */
+static PyObject *receive_handler(PyObject *module, PyObject *state) {
+    if (srtp_unprotect == NULL || rtp_packet_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "configure_receive() first");
+        return NULL;
+    }
+    return PyCFunction_NewEx(&receive_definition, state, module);
+}
+
+static PyObject *configure_receive(PyObject *module, PyObject *args) {
+    (void)module;
+    unsigned long long unprotect_address;
+    PyObject *packet_type, *header_extensions_type;
+    if (!PyArg_ParseTuple(args, "KO!O!", &unprotect_address, &PyType_Type, &packet_type,
+                          &PyType_Type, &header_extensions_type))
+        return NULL;
+    if (unprotect_address == 0 || srtp_protect == NULL) {
+        PyErr_SetString(PyExc_ValueError, "configure() first, and an srtp_unprotect");
+        return NULL;
+    }
+    if (((PyTypeObject *)packet_type)->tp_new != PyBaseObject_Type.tp_new ||
+        ((PyTypeObject *)header_extensions_type)->tp_new != PyBaseObject_Type.tp_new) {
+        PyErr_SetString(PyExc_TypeError, "RtpPacket and HeaderExtensions must use object.__new__");
+        return NULL;
+    }
+    srtp_unprotect = (srtp_protect_function)(uintptr_t)unprotect_address;
+    Py_XSETREF(rtp_packet_type, Py_NewRef(packet_type));
+    Py_XSETREF(extensions_type, Py_NewRef(header_extensions_type));
+    Py_RETURN_NONE;
+}
+
 static PyObject *configure(PyObject *module, PyObject *args) {
     (void)module;
     unsigned long long protect_address;
@@ -767,7 +1320,7 @@ static PyObject *configure(PyObject *module, PyObject *args) {
 }
 
 /* set_classes(subscription=..., munger=..., picture_ids=..., route=...,
- * writer=..., send_state=...): the classes whose objects' attributes are read
+ * writer=..., send_state=..., receive=..., budget=...): the classes whose objects' attributes are read
  * in place (a group not given, or an attribute that is not a plain slot, goes
  * through getattr), and subscription.Subscription, whose copies are made here. */
 static PyObject *set_classes(PyObject *module, PyObject *args, PyObject *keywords) {
@@ -852,9 +1405,18 @@ static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS,
      "configure(srtp_protect_address, srtp_ok, dtls_connected, srtp_error)"},
     {"set_classes", (PyCFunction)(void (*)(void))set_classes, METH_VARARGS | METH_KEYWORDS,
-     "set_classes(subscription=, munger=, picture_ids=, route=, writer=, send_state=)"},
+     "set_classes(subscription=, munger=, picture_ids=, route=, writer=, send_state=, receive=,"
+     " budget=)"},
     {"in_place", in_place, METH_NOARGS, "which attributes are read in place"},
     {"pack_address", pack_address, METH_VARARGS, "pack_address(host, port) -> sockaddr bytes"},
+    {"configure_receive", configure_receive, METH_VARARGS,
+     "configure_receive(srtp_unprotect_address, RtpPacket, HeaderExtensions)"},
+    {"parse_rtp", (PyCFunction)(void (*)(void))parse_rtp, METH_FASTCALL,
+     "parse_rtp(data, ids) -> RtpPacket: rtp_parse.parse_rtp, compiled."},
+    {"budget_step", budget_step, METH_VARARGS,
+     "budget_step(budget, size, now): IncomingBudget.allows for what it allows."},
+    {"receive_handler", receive_handler, METH_O,
+     "receive_handler(state): direct_receive's handler for that state, compiled."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -874,6 +1436,8 @@ PyMODINIT_FUNC PyInit__copy_step(void) {
             (slots[slot].name = PyUnicode_InternFromString(slots[slot].attribute)) == NULL)
             return NULL;
     if (component_one == NULL && (component_one = PyLong_FromLong(1)) == NULL)
+        return NULL;
+    if (empty_tuple == NULL && (empty_tuple = PyTuple_New(0)) == NULL)
         return NULL;
     PyObject *module = PyModule_Create(&module_definition);
     if (module == NULL)

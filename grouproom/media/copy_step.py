@@ -1,9 +1,11 @@
-"""Which step makes the copies of a forwarded packet: the compiled one or Python.
+"""Which steps forward a packet: the compiled ones or Python.
 
 `_copy_step.c` repeats, for the usual case, what `Publication.forward` does for
 each subscription through `Subscription.forward` (the munger, the PictureID, the
 header, SRTP and the send), reading and writing the same attributes; every other
-case it hands to the Python code, which stays the reference. It is built when
+case it hands to the Python code, which stays the reference. It also holds the
+receive step, direct_receive's handler for an RTP datagram (`receive_handler`),
+made the same way. It is built when
 grouproom is installed with a C compiler at hand (setup.py; optional), and used
 unless `GROUPROOM_COPY_STEP=python` (`use`, at start-up; until then, and in
 tests and benchmarks, "auto"). A module built from another version of the source
@@ -20,6 +22,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from aiortc.rtcdtlstransport import State as DtlsState
+from aiortc.rtp import HeaderExtensions, RtpPacket
 from pylibsrtp import Error as SrtpError
 from pylibsrtp import Session
 from pylibsrtp import _binding as srtp_binding
@@ -33,10 +36,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("_copy_step.c")
-# What _copy_step.c calls (libsrtp 2's srtp_protect, as pylibsrtp 1.0 links it).
+# What _copy_step.c calls (libsrtp 2's srtp_protect and srtp_unprotect, as
+# pylibsrtp 1.0 links them).
 SRTP_PROTECT_TYPE = "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)"
 
 ForwardCopies = Callable[[list["Subscription"], "ForwardedPacket", float], None]
+# The compiled handler of direct_receive for one connection's state.
+ReceiveHandler = Callable[[Any], Callable[[bytes], bool]]
 
 
 class CopyStepUnavailable(RuntimeError):
@@ -60,14 +66,15 @@ def load_compiled() -> tuple[ModuleType | None, str]:
     if expected is not None and _copy_step.SOURCE_HASH != expected:
         return None, "built from another version of _copy_step.c (reinstall grouproom)"
     ffi, lib = srtp_binding.ffi, srtp_binding.lib
-    protect = ffi.addressof(lib, "srtp_protect")
-    if ffi.typeof(protect) is not ffi.typeof(SRTP_PROTECT_TYPE):
-        # libsrtp 3 changed the call: the compiled step would call it wrongly.
-        return None, f"written for another srtp_protect than pylibsrtp's ({ffi.typeof(protect)})"
-    protect_address = int(ffi.cast("uintptr_t", protect))
-    _copy_step.configure(
-        protect_address, int(lib.srtp_err_status_ok), DtlsState.CONNECTED, SrtpError
-    )
+    addresses = []
+    for name in ("srtp_protect", "srtp_unprotect"):
+        function = ffi.addressof(lib, name)
+        if ffi.typeof(function) is not ffi.typeof(SRTP_PROTECT_TYPE):
+            # libsrtp 3 changed the call: the compiled step would call it wrongly.
+            return None, f"written for another {name} than pylibsrtp's ({ffi.typeof(function)})"
+        addresses.append(int(ffi.cast("uintptr_t", function)))
+    _copy_step.configure(addresses[0], int(lib.srtp_err_status_ok), DtlsState.CONNECTED, SrtpError)
+    _copy_step.configure_receive(addresses[1], RtpPacket, HeaderExtensions)
     return _copy_step, "compiled"
 
 
@@ -86,15 +93,29 @@ def choose(setting: str) -> tuple[ForwardCopies | None, str]:
     return module.forward_copies, "compiled"
 
 
+def receive_handler_for(forward: ForwardCopies | None) -> ReceiveHandler | None:
+    """The compiled receive step that goes with a copy step `choose` gave (None
+    with Python's)."""
+    if forward is None:
+        return None
+    from grouproom.media import _copy_step  # type: ignore[attr-defined]
+
+    handler: ReceiveHandler = _copy_step.receive_handler
+    return handler
+
+
 # Publication.forward calls this when it is not None.
 forward_copies, description = choose("auto")
+# direct_receive.install binds this to each connection when it is not None.
+receive_handler = receive_handler_for(forward_copies)
 
 
 def use(setting: str) -> str:
     """Forward with what `setting` chooses (GROUPROOM_COPY_STEP); a line saying
     which, for the start-up banner. CopyStepUnavailable for "compiled" without it."""
-    global forward_copies, description
+    global forward_copies, description, receive_handler
     forward_copies, description = choose(setting)
+    receive_handler = receive_handler_for(forward_copies)
     logger.info("copies of each forwarded packet: %s", description)
     return description
 
@@ -106,10 +127,13 @@ def register(
     route: type,
     writer: type,
     send_state: type,
+    receive: type,
+    budget: type,
 ) -> None:
-    """The classes the compiled step works with (endpoints.py names them): it
+    """The classes the compiled steps work with (endpoints.py names them): it
     makes the copies of `subscription` objects only (any other object in a
-    publication's list, a subclass too, gets its own forward()), and reads the
+    publication's list, a subclass too, gets its own forward()), takes from the
+    budget of `budget` objects only (others: Python's steps), and reads the
     attributes of these classes' objects at their place (they have __slots__)."""
     try:
         from grouproom.media import _copy_step  # type: ignore[attr-defined]
@@ -122,6 +146,8 @@ def register(
         route=route,
         writer=writer,
         send_state=send_state,
+        receive=receive,
+        budget=budget,
     )
 
 

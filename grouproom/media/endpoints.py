@@ -502,4 +502,6 @@ copy_step.register(
     route=DirectRoute,
     writer=RtpHeaderWriter,
     send_state=SendState,
+    receive=direct_receive.DirectReceiveState,
+    budget=IncomingBudget,
 )

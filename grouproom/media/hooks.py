@@ -270,6 +270,9 @@ async def verify_instance_hooks() -> None:
             _require(hasattr(dtls, name), f"RTCDtlsTransport.{name}")
         # A REMB's share per stream (ForwardingSender._share_of) counts the senders it lists.
         _require(isinstance(getattr(dtls._rtp_router, "senders", None), dict), "RtpRouter.senders")
+        # The compiled receive step routes by these two tables as route_rtp does first.
+        for name in ("ssrc_table", "payload_type_table"):
+            _require(isinstance(getattr(dtls._rtp_router, name, None), dict), f"RtpRouter.{name}")
         session = pylibsrtp.Session()
         for name in ("_buffer", "_cdata", "_srtp"):
             _require(hasattr(session, name), f"pylibsrtp.Session.{name}")

@@ -34,7 +34,19 @@ RTCP_BYTES_PER_PACKET = 100
 
 class IncomingBudget:
     """A token bucket of bytes and one of datagrams, each refilled at its rate
-    per second up to one second's worth; full at the start."""
+    per second up to one second's worth; full at the start. The compiled
+    receive step (_copy_step.c) takes what it allows from the budget in place,
+    reading the slots; what it would refuse it leaves to `allows`."""
+
+    __slots__ = (
+        "_at",
+        "_bytes",
+        "_datagrams",
+        "bytes_per_second",
+        "datagrams_per_second",
+        "dropped",
+        "owner",
+    )
 
     def __init__(
         self, bytes_per_second: float, datagrams_per_second: float, owner: str = ""
@@ -45,8 +57,8 @@ class IncomingBudget:
         self.owner = owner
         self.bytes_per_second = bytes_per_second
         self.datagrams_per_second = datagrams_per_second
-        self._bytes = bytes_per_second
-        self._datagrams = datagrams_per_second
+        self._bytes: float = bytes_per_second
+        self._datagrams: float = datagrams_per_second
         self._at: float | None = None
         # Datagrams refused so far (never decreasing).
         self.dropped = 0

@@ -7,14 +7,15 @@ import asyncio
 import logging
 import struct
 import time
+import types
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import pylibsrtp
 import pytest
 from aiortc.rtp import RtpPacket, is_rtcp
 
-from grouproom.media import direct_receive
+from grouproom.media import copy_step, direct_receive
 from grouproom.media.hooks import DIRECT_RTP_HANDLER
 from grouproom.media.incoming_budget import IncomingBudget
 from grouproom.media.rtp_parse import negotiated_ids
@@ -30,6 +31,16 @@ from tests.media.test_forwarding import (
 )
 
 
+@pytest.fixture(autouse=True, params=["compiled", "python"])
+def receive_step(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test with the compiled receive step and with Python's handler; the
+    compiled one's absence is a failure (the test command installs a compiler)."""
+    assert copy_step.receive_handler is not None, copy_step.description
+    if request.param == "python":
+        monkeypatch.setattr(copy_step, "receive_handler", None)
+    return str(request.param)
+
+
 def server_connection(room: Room, participant_id: str) -> Any:
     pc = room.forwarder.peers[participant_id].pc
     return pc.getTransceivers()[0].receiver.transport.transport._connection
@@ -40,12 +51,15 @@ def client_connection(room: Room, participant_id: str) -> Any:
     return pc.getTransceivers()[0].receiver.transport.transport._connection
 
 
-async def test_rtp_and_rtcp_are_handled_in_the_datagram_callback(room: Room) -> None:
+async def test_rtp_and_rtcp_are_handled_in_the_datagram_callback(
+    room: Room, receive_step: str
+) -> None:
     await room.join("anna", LUMA["anna"])
     await room.join("bram", LUMA["bram"])
     assert await eventually(lambda: sees(room, "anna", "bram") and sees(room, "bram", "anna"))
     connection = server_connection(room, "anna")
     handler = getattr(connection, DIRECT_RTP_HANDLER)
+    assert isinstance(handler, types.BuiltinFunctionType) == (receive_step == "compiled")
     handled: list[bool] = []
     rtcp_handled: list[bytes] = []
     queued: list[bytes] = []
@@ -66,6 +80,30 @@ async def test_rtp_and_rtcp_are_handled_in_the_datagram_callback(room: Room) -> 
 
     setattr(connection, DIRECT_RTP_HANDLER, counting_handler)
     connection.data_received = data_received
+    # The compiled step hands the Python functions of its state only what is not
+    # the usual case: once anna's sources are known, no RTP datagram of hers.
+    python_steps: list[str] = []
+    if receive_step == "compiled":
+        state = handler.__self__
+        assert isinstance(state, direct_receive.DirectReceiveState)
+        handle, after, route = state.handle, state.after_unprotect, state.route_and_deliver
+
+        def python_handle(data: bytes) -> bool:
+            if not is_rtcp(data):
+                python_steps.append("handle")
+            return handle(data)
+
+        def python_after(data: bytes, arrival_time_ms: int) -> bool:
+            python_steps.append("after_unprotect")
+            return after(data, arrival_time_ms)
+
+        def python_route(packet: RtpPacket, arrival_time_ms: int) -> None:
+            python_steps.append("route_and_deliver")
+            route(packet, arrival_time_ms)
+
+        state.handle = python_handle
+        state.after_unprotect = python_after
+        state.route_and_deliver = python_route
     received_before = room.forwarder.publication_stats("anna", "video")["packets_received"]
     frames_before = room.participants["bram"].received[room.mid("bram", "anna", "video")].frames
     # anna's receiver reports on bram's streams, and her sender reports on her own,
@@ -81,6 +119,7 @@ async def test_rtp_and_rtcp_are_handled_in_the_datagram_callback(room: Room) -> 
     assert received > received_before
     assert handled.count(True) >= received - received_before
     assert queued == []  # neither RTP nor RTCP went through aioice's queue
+    assert python_steps == []
     # What the RTCP carried arrived: anna's round trip, measured from her receiver
     # reports on the server's sender reports.
     assert await eventually(lambda: room.forwarder.peers["anna"].round_trip.measured is not None)
@@ -210,29 +249,41 @@ async def settled_drops(budget: IncomingBudget, quiet: float = 0.5, limit: float
     raise AssertionError(f"still dropping after {limit} s ({last} dropped)")
 
 
+class RecordingBudget(IncomingBudget):
+    """An IncomingBudget that notes each datagram it allows (`taken`). Being of
+    another class, it is not one the compiled receive step takes from in place:
+    every datagram goes through `allows`."""
+
+    __slots__ = ()
+    taken: ClassVar[list[tuple[float, int]]] = []
+
+    def allows(self, size: int, now: float) -> bool:
+        allowed = super().allows(size, now)
+        if allowed:
+            self.taken.append((now, size))
+        return allowed
+
+
+@pytest.mark.parametrize("recorded", [True, False], ids=["recorded", "in-place"])
 async def test_a_connection_sending_beyond_its_budget_is_cut_back_to_it(
-    room: Room, caplog: pytest.LogCaptureFixture
+    room: Room, caplog: pytest.LogCaptureFixture, recorded: bool
 ) -> None:
     """anna's connection sends 2.2 MB of extra SRTP in well under a second, ten
     times what a member sends. What the server takes of it stays within her
     budget (one second's worth plus its rate), the rest is dropped and counted,
     one warning says so, and once the flood is over her video goes on reaching
-    bram. Members who send as members do lose nothing to the budget."""
+    bram. Members who send as members do lose nothing to the budget. Recorded,
+    every datagram is checked in Python's `allows` and what it takes is
+    counted; in place, the compiled receive step takes what fits."""
     await room.join("anna", LUMA["anna"])
     await room.join("bram", LUMA["bram"])
     assert await eventually(lambda: sees(room, "bram", "anna") and sees(room, "anna", "bram"))
     assert room.forwarder.counters()["incoming_over_budget"] == 0
     budget = room.forwarder.peers["anna"].incoming
     taken: list[tuple[float, int]] = []
-    allows = budget.allows
-
-    def recording_allows(size: int, now: float) -> bool:
-        allowed = allows(size, now)
-        if allowed:
-            taken.append((now, size))
-        return allowed
-
-    budget.allows = recording_allows  # type: ignore[method-assign]
+    if recorded:
+        budget.__class__ = RecordingBudget
+        RecordingBudget.taken = taken
     sender = video_sender(room.participants["anna"])
     transport = sender.transport
     caplog.set_level(logging.WARNING)
@@ -249,6 +300,7 @@ async def test_a_connection_sending_beyond_its_budget_is_cut_back_to_it(
     during = sum(size for at, size in taken if started <= at <= ended)
     assert budget.dropped > 500
     assert during <= budget.bytes_per_second * (1 + (ended - started)) + 2_000
+    assert bool(taken) == recorded
     assert room.forwarder.counters()["incoming_over_budget"] == budget.dropped
     warnings = [r.getMessage() for r in caplog.records if "allowance" in r.getMessage()]
     assert len(warnings) == 1

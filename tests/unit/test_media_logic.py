@@ -10,6 +10,8 @@ from aiortc.rtp import RtcpPacket, RtcpSenderInfo, RtcpSrPacket
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+import grouproom.media.endpoints  # noqa: F401  (registers the classes the compiled steps read)
+from grouproom.media import copy_step
 from grouproom.media.bandwidth import (
     BandwidthEstimate,
     CongestionSignal,
@@ -597,6 +599,50 @@ def test_an_incoming_budget_is_dropped_only_beyond_its_rate_over_time() -> None:
     within = IncomingBudget(bytes_per_second=50_000, datagrams_per_second=1_000)
     assert all(within.allows(1_000, step / 45) for step in range(1_000))  # 45 kB/s
     assert within.dropped == 0
+
+
+@given(
+    rates=st.tuples(st.integers(1, 200_000), st.integers(1, 500)),
+    steps=st.lists(
+        st.tuples(st.integers(1, 1_500), st.floats(-0.01, 0.2, allow_nan=False)), max_size=80
+    ),
+)
+def test_the_compiled_budget_step_takes_what_allows_takes(
+    rates: tuple[int, int], steps: list[tuple[int, float]]
+) -> None:
+    """The compiled receive step takes a datagram from the budget where `allows`
+    would, to the same state; where `allows` refuses, it leaves the budget as it
+    was (and `allows` then refuses and counts). Times step back now and then."""
+    module, why = copy_step.load_compiled()
+    assert module is not None, f"the compiled step is {why}"
+    compiled = IncomingBudget(float(rates[0]), float(rates[1]))
+    python = IncomingBudget(float(rates[0]), float(rates[1]))
+    now = 100.0
+    for size, step in steps:
+        now += step
+        before = (compiled._bytes, compiled._datagrams, compiled._at)
+        taken = module.budget_step(compiled, size, now)
+        allowed = python.allows(size, now)
+        assert taken is allowed
+        if not taken:
+            assert (compiled._bytes, compiled._datagrams, compiled._at) == before
+            assert not compiled.allows(size, now)
+        assert (compiled._bytes, compiled._datagrams, compiled._at) == (
+            python._bytes,
+            python._datagrams,
+            python._at,
+        )
+        assert compiled.dropped == python.dropped
+
+
+def test_the_compiled_budget_step_leaves_another_class_to_python() -> None:
+    class Recording(IncomingBudget):
+        __slots__ = ()
+
+    module, _ = copy_step.load_compiled()
+    assert module is not None
+    assert module.budget_step(Recording(1_000, 10), 10, 1.0) is None
+    assert module.budget_step(IncomingBudget(1_000, 10), 10, 1.0) is True
 
 
 def test_a_participants_budget_is_four_times_what_a_member_sends() -> None:
