@@ -9,7 +9,8 @@
  * the common case and must give the same bytes (tests/media/test_copy_step.py).
  *
  * The receive step below does the same for direct_receive.py's handler of an
- * RTP datagram (unprotect, source, budget, parse, route, deliver).
+ * RTP datagram (unprotect, source, budget, parse, route, deliver), and the mux
+ * step for the media socket's datagram up to that handler.
  *
  * All state stays in the Python objects: the steps read and write the same
  * attributes the Python code does, so either may handle any packet.
@@ -25,6 +26,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+
+#if PY_VERSION_HEX < 0x030D0000
+#define PyObject_GetOptionalAttr _PyObject_LookupAttr
+#endif
 
 #ifndef COPY_STEP_SOURCE_HASH
 #define COPY_STEP_SOURCE_HASH "unknown"
@@ -166,7 +171,8 @@ static inline int set(PyObject *object, int slot, PyObject *value) {
     X(abs_send_time) X(audio_level) X(payload) X(picture_id_at)                       \
     X(get_write_buffer_size) X(is_closing) X(_rx_srtp) X(version) X(sequence_number)      \
     X(ssrc) X(csrc) X(extensions) X(padding_size) X(mid) X(repaired_rtp_stream_id)          \
-    X(rtp_stream_id) X(transmission_offset) X(transport_sequence_number)
+    X(rtp_stream_id) X(transmission_offset) X(transport_sequence_number) X(by_address)      \
+    X(receiver) X(local_candidate) X(component) X(data_received) X(_route)
 #define DECLARE(name) static PyObject *name_##name = NULL;
 NAMES(DECLARE)
 #undef DECLARE
@@ -1301,6 +1307,120 @@ static PyObject *configure_receive(PyObject *module, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* -- The media socket's datagram, up to its connection's handler ---------------
+ *
+ * udp_mux.SharedSocket.datagram_received and hooks._guarded_datagram_received
+ * for an SRTP or SRTCP datagram (first byte 128-191) from an address the socket
+ * has learnt: straight to the connection's direct handler (the receive step
+ * above), or to aioice's connection when it has none or declines. Every other
+ * datagram (STUN, DTLS, an address not learnt) goes to the Python _route. */
+
+static PyObject *muxed_protocol_type = NULL; /* udp_mux.MuxedProtocol */
+static PyObject *name_handler = NULL;        /* hooks.DIRECT_RTP_HANDLER */
+static Py_ssize_t harmful_size = 0;          /* hooks.SRTP_BUFFER_BYTES */
+
+static PyObject *mux_datagram(PyObject *shared, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "datagram_received(data, addr)");
+        return NULL;
+    }
+    PyObject *data = args[0], *addr = args[1];
+    const unsigned char *bytes = PyBytes_CheckExact(data)
+                                     ? (const unsigned char *)PyBytes_AS_STRING(data)
+                                     : NULL;
+    Py_ssize_t size = bytes == NULL ? 0 : PyBytes_GET_SIZE(data);
+    PyObject *key = NULL, *by_address = NULL, *protocol = NULL, *receiver = NULL;
+    PyObject *result = NULL;
+    if (size == 0 || bytes[0] < 128 || bytes[0] > 191 || !PyTuple_Check(addr) ||
+        PyTuple_GET_SIZE(addr) < 2)
+        goto python;
+    key = PyTuple_GET_SIZE(addr) == 2 && PyTuple_CheckExact(addr)
+              ? Py_NewRef(addr)
+              : PyTuple_Pack(2, PyTuple_GET_ITEM(addr, 0), PyTuple_GET_ITEM(addr, 1));
+    by_address = key == NULL ? NULL : PyObject_GetAttr(shared, name_by_address);
+    if (by_address == NULL)
+        goto done;
+    if (!PyDict_CheckExact(by_address))
+        goto python;
+    protocol = Py_XNewRef(PyDict_GetItemWithError(by_address, key));
+    if (protocol == NULL) {
+        if (PyErr_Occurred())
+            goto done;
+        goto python;
+    }
+    if ((PyObject *)Py_TYPE(protocol) != muxed_protocol_type)
+        goto python;
+    if (size > harmful_size) { /* it would end aiortc's DTLS transport: dropped */
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    receiver = PyObject_GetAttr(protocol, name_receiver);
+    if (receiver == NULL)
+        goto done;
+    PyObject *direct;
+    if (PyObject_GetOptionalAttr(receiver, name_handler, &direct) < 0)
+        goto done;
+    if (direct != NULL) {
+        int handled = truth_of(PyObject_CallOneArg(direct, data));
+        Py_DECREF(direct);
+        if (handled < 0)
+            goto done;
+        if (handled) {
+            result = Py_NewRef(Py_None);
+            goto done;
+        }
+    }
+    PyObject *candidate = PyObject_GetAttr(protocol, name_local_candidate);
+    PyObject *component = candidate == NULL ? NULL : PyObject_GetAttr(candidate, name_component);
+    Py_XDECREF(candidate);
+    if (component == NULL)
+        goto done;
+    result = PyObject_CallMethodObjArgs(receiver, name_data_received, data, component, NULL);
+    Py_DECREF(component);
+    goto done;
+python:
+    result = PyObject_CallMethodObjArgs(shared, name__route, data, addr, NULL);
+done:
+    Py_XDECREF(key);
+    Py_XDECREF(by_address);
+    Py_XDECREF(protocol);
+    Py_XDECREF(receiver);
+    return result;
+}
+
+static PyMethodDef mux_definition = {
+    "datagram_received", (PyCFunction)(void (*)(void))mux_datagram, METH_FASTCALL,
+    "datagram_received(data, addr): the media socket's datagram, compiled."};
+
+static PyObject *mux_configured(PyObject *module, PyObject *unused) {
+    (void)module;
+    (void)unused;
+    return PyBool_FromLong(muxed_protocol_type != NULL);
+}
+
+/* mux_handler(shared): SharedSocket.datagram_received for `shared`, compiled. */
+static PyObject *mux_handler(PyObject *module, PyObject *shared) {
+    if (muxed_protocol_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "configure_mux() first");
+        return NULL;
+    }
+    return PyCFunction_NewEx(&mux_definition, shared, module);
+}
+
+static PyObject *configure_mux(PyObject *module, PyObject *args) {
+    (void)module;
+    PyObject *protocol_type, *handler;
+    Py_ssize_t size;
+    if (!PyArg_ParseTuple(args, "O!Un", &PyType_Type, &protocol_type, &handler, &size))
+        return NULL;
+    Py_INCREF(handler);
+    PyUnicode_InternInPlace(&handler);
+    Py_XSETREF(name_handler, handler);
+    Py_XSETREF(muxed_protocol_type, Py_NewRef(protocol_type));
+    harmful_size = size;
+    Py_RETURN_NONE;
+}
+
 static PyObject *configure(PyObject *module, PyObject *args) {
     (void)module;
     unsigned long long protect_address;
@@ -1415,6 +1535,11 @@ static PyMethodDef methods[] = {
      "parse_rtp(data, ids) -> RtpPacket: rtp_parse.parse_rtp, compiled."},
     {"budget_step", budget_step, METH_VARARGS,
      "budget_step(budget, size, now): IncomingBudget.allows for what it allows."},
+    {"configure_mux", configure_mux, METH_VARARGS,
+     "configure_mux(MuxedProtocol, direct_handler_attribute, harmful_size)"},
+    {"mux_configured", mux_configured, METH_NOARGS, "whether configure_mux() was called"},
+    {"mux_handler", mux_handler, METH_O,
+     "mux_handler(shared): SharedSocket.datagram_received for it, compiled."},
     {"receive_handler", receive_handler, METH_O,
      "receive_handler(state): direct_receive's handler for that state, compiled."},
     {NULL, NULL, 0, NULL},

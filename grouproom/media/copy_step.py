@@ -43,6 +43,8 @@ SRTP_PROTECT_TYPE = "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)"
 ForwardCopies = Callable[[list["Subscription"], "ForwardedPacket", float], None]
 # The compiled handler of direct_receive for one connection's state.
 ReceiveHandler = Callable[[Any], Callable[[bytes], bool]]
+# The compiled datagram_received of a udp_mux.SharedSocket.
+MuxHandler = Callable[[Any], Callable[[bytes, tuple[Any, ...]], None]]
 
 
 class CopyStepUnavailable(RuntimeError):
@@ -104,18 +106,34 @@ def receive_handler_for(forward: ForwardCopies | None) -> ReceiveHandler | None:
     return handler
 
 
+def mux_handler_for(forward: ForwardCopies | None) -> MuxHandler | None:
+    """The compiled media-socket step that goes with a copy step `choose` gave
+    (None with Python's, and before `register` configured it)."""
+    if forward is None:
+        return None
+    from grouproom.media import _copy_step  # type: ignore[attr-defined]
+
+    if not _copy_step.mux_configured():
+        return None
+    handler: MuxHandler = _copy_step.mux_handler
+    return handler
+
+
 # Publication.forward calls this when it is not None.
 forward_copies, description = choose("auto")
 # direct_receive.install binds this to each connection when it is not None.
 receive_handler = receive_handler_for(forward_copies)
+# udp_mux.SharedSocket binds this to itself when it is not None.
+mux_handler = mux_handler_for(forward_copies)
 
 
 def use(setting: str) -> str:
     """Forward with what `setting` chooses (GROUPROOM_COPY_STEP); a line saying
     which, for the start-up banner. CopyStepUnavailable for "compiled" without it."""
-    global forward_copies, description, receive_handler
+    global forward_copies, description, receive_handler, mux_handler
     forward_copies, description = choose(setting)
     receive_handler = receive_handler_for(forward_copies)
+    mux_handler = mux_handler_for(forward_copies)
     logger.info("copies of each forwarded packet: %s", description)
     return description
 
@@ -129,16 +147,24 @@ def register(
     send_state: type,
     receive: type,
     budget: type,
+    muxed_protocol: type,
 ) -> None:
     """The classes the compiled steps work with (endpoints.py names them): it
     makes the copies of `subscription` objects only (any other object in a
     publication's list, a subclass too, gets its own forward()), takes from the
-    budget of `budget` objects only (others: Python's steps), and reads the
-    attributes of these classes' objects at their place (they have __slots__)."""
+    budget of `budget` objects only (others: Python's steps), hands SRTP from
+    the media socket straight to `muxed_protocol` connections only, and reads
+    the attributes of these classes' objects at their place (they have
+    __slots__)."""
+    global mux_handler
     try:
         from grouproom.media import _copy_step  # type: ignore[attr-defined]
     except ImportError:
         return
+    from grouproom.media.hooks import DIRECT_RTP_HANDLER, SRTP_BUFFER_BYTES
+
+    _copy_step.configure_mux(muxed_protocol, DIRECT_RTP_HANDLER, SRTP_BUFFER_BYTES)
+    mux_handler = mux_handler_for(forward_copies)
     _copy_step.set_classes(
         subscription=subscription,
         munger=munger,

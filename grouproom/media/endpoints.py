@@ -504,4 +504,5 @@ copy_step.register(
     send_state=SendState,
     receive=direct_receive.DirectReceiveState,
     budget=IncomingBudget,
+    muxed_protocol=MuxedProtocol,
 )

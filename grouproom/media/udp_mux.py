@@ -52,6 +52,7 @@ from aioice import stun
 from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aioice.utils import random_string
 
+from grouproom.media import copy_step
 from grouproom.media.consent import keep_consent
 
 logger = logging.getLogger(__name__)
@@ -206,6 +207,11 @@ class SharedSocket(asyncio.DatagramProtocol):
         # asyncio's own datagram transport does not inherit DatagramTransport.
         self.transport = cast(asyncio.DatagramTransport, transport)
         self.reads_one_at_a_time = isinstance(transport, _SELECTOR_DATAGRAM_TRANSPORT)
+        compiled = copy_step.mux_handler
+        if compiled is not None and not self.reads_one_at_a_time and _guard_installed():
+            # SRTP from a learnt address straight to its connection's direct
+            # handler, in C (copy_step.py); what it does not take, _route takes.
+            setattr(self, "datagram_received", compiled(self))  # noqa: B010
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         self._route(data, addr)
@@ -373,6 +379,14 @@ def open_socket(address: str, port: int) -> socket.socket:
         except PermissionError:
             sock.setsockopt(socket.SOL_SOCKET, plain, SOCKET_BUFFER_BYTES)
     return sock
+
+
+def _guard_installed() -> bool:
+    """Whether a MuxedProtocol's datagram_received is the forwarder's guard
+    (hooks.install_datagram_guard), which the compiled step repeats."""
+    from grouproom.media import hooks
+
+    return MuxedProtocol.datagram_received is hooks._guarded_datagram_received
 
 
 def bind(addresses: Sequence[str], port: int, bind_address: str = "") -> UdpMux:

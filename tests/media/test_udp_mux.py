@@ -7,6 +7,7 @@ import asyncio
 import functools
 import os
 import socket
+import types
 from typing import Any
 
 import aioice.ice
@@ -119,6 +120,42 @@ async def three_members_on_the_mux(room: Room) -> tuple[udp_mux.UdpMux, udp_mux.
     assert mux is not None
     (shared,) = mux.shared.values()
     return mux, shared
+
+
+async def test_srtp_from_a_learnt_address_takes_the_compiled_step_on_uvloop(room: Room) -> None:
+    """On uvloop (which reads the socket itself) the shared socket's
+    datagram_received is the compiled step; SRTP from a member's address that
+    fails authentication, is too long for SRTP or is RTCP junk goes nowhere
+    and ends nothing, and the members' media goes on through it."""
+    mux, shared = await three_members_on_the_mux(room)
+    compiled = isinstance(shared.datagram_received, types.BuiltinFunctionType)
+    assert compiled == (not shared.reads_one_at_a_time)
+    assert compiled == isinstance(asyncio.get_running_loop(), uvloop.Loop)
+    learnt = next(
+        address
+        for address, protocol in shared.by_address.items()
+        if protocol in server_protocols(room.forwarder, "bram")
+    )
+    dropped = mux.dropped
+    for junk in (
+        b"\x80\x60" + os.urandom(200),  # fails SRTP
+        b"\x80\x60" + os.urandom(1600),  # longer than SRTP's buffer: would end DTLS
+        b"\x80\xc8" + os.urandom(60),  # RTCP-looking, fails SRTCP
+        b"\x80",  # one byte
+    ):
+        shared.datagram_received(junk, learnt)
+        shared.datagram_received(junk, (*learnt, 0, 0))  # an IPv6-style address tuple
+    assert mux.dropped == dropped  # a learnt address: not counted as a stranger's
+    videos = [
+        room.participants[name].received[room.mid(name, "bram", "video")]
+        for name in ("anna", "cees")
+    ]
+    frames = [video.frames for video in videos]
+    assert await eventually(
+        lambda: all(
+            video.frames > before + 10 for video, before in zip(videos, frames, strict=True)
+        )
+    )
 
 
 async def test_strangers_datagrams_are_dropped_and_the_room_goes_on(room: Room) -> None:
