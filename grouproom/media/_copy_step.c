@@ -73,6 +73,9 @@ enum {
     RECEIVE_IDS, RECEIVE_SSRC_TABLE, RECEIVE_PAYLOAD_TYPE_TABLE, RECEIVE_DELIVER,
     RECEIVE_DELIVER_LATER, RECEIVE_HANDLE, RECEIVE_AFTER_UNPROTECT, RECEIVE_ROUTE_AND_DELIVER,
     BUDGET_BYTES_RATE, BUDGET_DATAGRAMS_RATE, BUDGET_BYTES, BUDGET_DATAGRAMS, BUDGET_AT,
+    FORWARDED_PACKET, FORWARDED_SEQ, FORWARDED_TIMESTAMP, FORWARDED_PAYLOAD_TYPE, FORWARDED_CODEC,
+    FORWARDED_KEYFRAME, FORWARDED_PAYLOAD, FORWARDED_MARKER, FORWARDED_ABS_SEND_TIME,
+    FORWARDED_AUDIO_LEVEL, FORWARDED_PICTURE_ID_AT,
     SLOT_COUNT
 };
 
@@ -140,6 +143,17 @@ static Slot slots[SLOT_COUNT] = {
     [BUDGET_BYTES] = {"budget", "_bytes"},
     [BUDGET_DATAGRAMS] = {"budget", "_datagrams"},
     [BUDGET_AT] = {"budget", "_at"},
+    [FORWARDED_PACKET] = {"forwarded", "packet"},
+    [FORWARDED_SEQ] = {"forwarded", "seq"},
+    [FORWARDED_TIMESTAMP] = {"forwarded", "timestamp"},
+    [FORWARDED_PAYLOAD_TYPE] = {"forwarded", "payload_type"},
+    [FORWARDED_CODEC] = {"forwarded", "codec"},
+    [FORWARDED_KEYFRAME] = {"forwarded", "keyframe"},
+    [FORWARDED_PAYLOAD] = {"forwarded", "payload"},
+    [FORWARDED_MARKER] = {"forwarded", "marker"},
+    [FORWARDED_ABS_SEND_TIME] = {"forwarded", "abs_send_time"},
+    [FORWARDED_AUDIO_LEVEL] = {"forwarded", "audio_level"},
+    [FORWARDED_PICTURE_ID_AT] = {"forwarded", "picture_id_at"},
 };
 
 /* The attribute, a new reference (NULL and an exception when it is missing). */
@@ -172,7 +186,14 @@ static inline int set(PyObject *object, int slot, PyObject *value) {
     X(get_write_buffer_size) X(is_closing) X(_rx_srtp) X(version) X(sequence_number)      \
     X(ssrc) X(csrc) X(extensions) X(padding_size) X(mid) X(repaired_rtp_stream_id)          \
     X(rtp_stream_id) X(transmission_offset) X(transport_sequence_number) X(by_address)      \
-    X(receiver) X(local_candidate) X(component) X(data_received) X(_route)
+    X(receiver) X(local_candidate) X(component) X(data_received) X(_route) X(base_seq)         \
+    X(max_seq) X(cycles) X(packets_received) X(_clockrate) X(_jitter_q4) X(_last_arrival)      \
+    X(_last_timestamp) X(add) X(bandwidth) X(report_incoming) X(_mask) X(_seqs) X(_items)       \
+    X(_queue) X(append) X(_work) X(_scheduled) X(_loop) X(_next_slice) X(call_soon)             \
+    X(forward_copies) X(subscriptions) X(codecs) X(_statistics) X(media_ssrc)                   \
+    X(_vp8_payload_types) X(is_video) X(enabled) X(_nack) X(buffer) X(_fan_out) X(_estimator)   \
+    X(highest) X(put) X(_keyframe_start) X(publication) X(on_rtp) X(arrival_time_ms)            \
+    X(payload_size)
 #define DECLARE(name) static PyObject *name_##name = NULL;
 NAMES(DECLARE)
 #undef DECLARE
@@ -1146,9 +1167,464 @@ static PyObject *registered_receiver(PyObject *state, PyObject *ssrc, PyObject *
     return found;
 }
 
+/* -- The publication's step: Publication.on_rtp's usual case ------------------
+ *
+ * For a packet of the publication's current source, with statistics already
+ * started, a payload, and for video the next sequence number after the highest
+ * (no gap: nothing to ask for), a VP8 payload and the fan-out queue in place:
+ * aiortc's receive statistics, the bitrate estimator (its Python `add`), the
+ * NACK window's highest number, the keyframe check, the ForwardedPacket, the
+ * ring, and the fan-out queue (video) or the copies (audio). All of it is
+ * checked before anything is written: any other packet goes to the Python
+ * on_rtp, which stays the reference (tests/media/test_publication_step.py). */
+
+static PyObject *publication_type = NULL;        /* publication.Publication */
+static PyObject *forwarding_receiver_type = NULL; /* endpoints.ForwardingReceiver */
+static PyObject *forwarded_type = NULL;          /* publication.ForwardedPacket */
+static Py_ssize_t fan_out_limit = 0;             /* fan_out.LIMIT */
+static PyObject *estimator_keywords = NULL;      /* ("abs_send_time", ...) */
+
+/* An attribute as a long long; *is_none for None. -1 and an exception for others. */
+static int long_long_attribute(PyObject *object, PyObject *name, long long *result,
+                               int *is_none) {
+    PyObject *value = PyObject_GetAttr(object, name);
+    if (value == NULL)
+        return -1;
+    *is_none = value == Py_None;
+    *result = *is_none ? 0 : PyLong_AsLongLong(value);
+    Py_DECREF(value);
+    return *result == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
+static int set_long_long(PyObject *object, PyObject *name, long long value) {
+    return set_new(object, name, PyLong_FromLongLong(value));
+}
+
+/* keyframe.vp8_starts_keyframe. */
+static int vp8_starts_keyframe(const unsigned char *payload, Py_ssize_t length) {
+    if (length < 2 || !(payload[0] & 0x10) || (payload[0] & 0x07) != 0)
+        return 0;
+    Py_ssize_t offset = 1;
+    if (payload[0] & 0x80) {
+        unsigned char extended = payload[1];
+        offset = 2;
+        if (extended & 0x80) {
+            if (length <= offset)
+                return 0;
+            offset += payload[offset] & 0x80 ? 2 : 1;
+        }
+        if (extended & 0x40)
+            offset += 1;
+        if (extended & 0x30)
+            offset += 1;
+    }
+    if (length <= offset)
+        return 0;
+    return (payload[offset] & 0x01) == 0;
+}
+
+/* keyframe.vp8_picture_id: a new (offset, bits) tuple, or None. */
+static PyObject *vp8_picture_id(const unsigned char *payload, Py_ssize_t length) {
+    if (length < 3 || !(payload[0] & 0x80) || !(payload[1] & 0x80))
+        Py_RETURN_NONE;
+    if (payload[2] & 0x80) {
+        if (length < 4)
+            Py_RETURN_NONE;
+        return Py_BuildValue("(ii)", 2, 15);
+    }
+    return Py_BuildValue("(ii)", 2, 7);
+}
+
+/* The references publication_takes holds. */
+typedef struct {
+    PyObject *payload_type, *codecs, *codec, *stats, *ssrc, *media_ssrc, *payload, *extensions;
+    PyObject *nack, *vp8_types, *buffer, *fan_out, *estimator, *seq, *timestamp, *marker;
+    PyObject *abs_send_time, *audio_level, *now, *forwarded, *picture_id_at;
+} Step;
+
+static void release_step(Step *step) {
+    PyObject **references = (PyObject **)step;
+    for (size_t index = 0; index < sizeof(Step) / sizeof(PyObject *); index++)
+        Py_CLEAR(references[index]);
+}
+
+/* aiortc's StreamStatistics.add, for statistics past their first packet
+ * (0: not so, nothing written). */
+static int add_to_statistics(PyObject *stats, long long seq, long long timestamp, double wall) {
+    long long base, highest, cycles, received, clockrate, jitter, last_arrival, last_timestamp;
+    int none[8];
+    if (long_long_attribute(stats, name_base_seq, &base, &none[0]) < 0 ||
+        long_long_attribute(stats, name_max_seq, &highest, &none[1]) < 0 ||
+        long_long_attribute(stats, name_cycles, &cycles, &none[2]) < 0 ||
+        long_long_attribute(stats, name_packets_received, &received, &none[3]) < 0 ||
+        long_long_attribute(stats, name__clockrate, &clockrate, &none[4]) < 0 ||
+        long_long_attribute(stats, name__jitter_q4, &jitter, &none[5]) < 0 ||
+        long_long_attribute(stats, name__last_arrival, &last_arrival, &none[6]) < 0 ||
+        long_long_attribute(stats, name__last_timestamp, &last_timestamp, &none[7]) < 0)
+        return -1;
+    for (int index = 0; index < 8; index++)
+        if (none[index])
+            return 0;
+    /* aiortc's uint16_gt(seq, max_seq). */
+    int in_order = (seq < highest && highest - seq > HALF_SEQ) ||
+                   (seq > highest && seq - highest < HALF_SEQ);
+    received += 1;
+    if (set_long_long(stats, name_packets_received, received) < 0)
+        return -1;
+    if (!in_order)
+        return 1;
+    long long arrival = (long long)(wall * (double)clockrate);
+    if (seq < highest && set_long_long(stats, name_cycles, cycles + SEQ_MOD) < 0)
+        return -1;
+    if (set_long_long(stats, name_max_seq, seq) < 0)
+        return -1;
+    if (timestamp != last_timestamp && received > 1) {
+        long long difference = (arrival - last_arrival) - (timestamp - last_timestamp);
+        if (difference < 0)
+            difference = -difference;
+        jitter += difference - ((jitter + 8) >> 4);
+        if (set_long_long(stats, name__jitter_q4, jitter) < 0)
+            return -1;
+    }
+    if (set_long_long(stats, name__last_arrival, arrival) < 0 ||
+        set_long_long(stats, name__last_timestamp, timestamp) < 0)
+        return -1;
+    return 1;
+}
+
+/* Publication._video_bookkeeping's estimator step: the packet's send time and
+ * size to the estimator, and an estimate it gives to the bandwidth. */
+static int estimate_bitrate(PyObject *publication, PyObject *packet, Step *step,
+                            PyObject *arrival) {
+    if (step->abs_send_time == Py_None)
+        return 0;
+    long padding;
+    int is_none;
+    if (long_attribute(packet, name_padding_size, &padding, &is_none) < 0)
+        return -1;
+    PyObject *size = PyLong_FromSsize_t(PyBytes_GET_SIZE(step->payload) + (is_none ? 0 : padding));
+    if (size == NULL)
+        return -1;
+    PyObject *add = PyObject_GetAttr(step->estimator, name_add);
+    PyObject *estimate = NULL;
+    if (add != NULL) {
+        PyObject *call[4] = {step->abs_send_time, arrival, size, step->ssrc};
+        estimate = PyObject_Vectorcall(add, call, 0, estimator_keywords);
+        Py_DECREF(add);
+    }
+    Py_DECREF(size);
+    if (estimate == NULL)
+        return -1;
+    int result = 0;
+    if (estimate != Py_None) {
+        PyObject *bitrate = PySequence_GetItem(estimate, 0);
+        PyObject *bandwidth = bitrate == NULL ? NULL : PyObject_GetAttr(publication, name_bandwidth);
+        PyObject *done = bandwidth == NULL ? NULL
+                                           : PyObject_CallMethodObjArgs(bandwidth, name_report_incoming,
+                                                                        bitrate, step->now, NULL);
+        result = done == NULL ? -1 : 0;
+        Py_XDECREF(done);
+        Py_XDECREF(bandwidth);
+        Py_XDECREF(bitrate);
+    }
+    Py_DECREF(estimate);
+    return result;
+}
+
+/* PacketBuffer.put(seq, forwarded). 0: not a ring of the expected shape. */
+static int put_in_ring(PyObject *buffer, long long seq, PyObject *seq_object,
+                       PyObject *forwarded) {
+    long mask;
+    int is_none;
+    if (long_attribute(buffer, name__mask, &mask, &is_none) < 0)
+        return -1;
+    PyObject *seqs = PyObject_GetAttr(buffer, name__seqs);
+    PyObject *items = seqs == NULL ? NULL : PyObject_GetAttr(buffer, name__items);
+    int result = -1;
+    if (items != NULL) {
+        Py_ssize_t index = (Py_ssize_t)(seq & mask);
+        result = 0;
+        if (!is_none && PyList_CheckExact(seqs) && PyList_CheckExact(items) &&
+            index < PyList_GET_SIZE(seqs) && index < PyList_GET_SIZE(items)) {
+            result = PyList_SetItem(seqs, index, Py_NewRef(seq_object)) < 0 ||
+                             PyList_SetItem(items, index, Py_NewRef(forwarded)) < 0
+                         ? -1
+                         : 1;
+        }
+    }
+    Py_XDECREF(seqs);
+    Py_XDECREF(items);
+    return result;
+}
+
+/* VideoFanOut.add(publication, forwarded, now). */
+static int add_to_fan_out(PyObject *fan_out, PyObject *publication, Step *step) {
+    PyObject *queue = PyObject_GetAttr(fan_out, name__queue);
+    if (queue == NULL)
+        return -1;
+    PyObject *entry = PyTuple_Pack(3, publication, step->forwarded, step->now);
+    PyObject *appended = entry == NULL ? NULL : PyObject_CallMethodOneArg(queue, name_append, entry);
+    Py_XDECREF(entry);
+    Py_ssize_t length = appended == NULL ? -1 : PyObject_Length(queue);
+    Py_XDECREF(appended);
+    Py_DECREF(queue);
+    if (length < 0)
+        return -1;
+    PyObject *done = NULL;
+    if (length > fan_out_limit) {
+        PyObject *count = PyLong_FromSsize_t(length);
+        done = count == NULL ? NULL : PyObject_CallMethodOneArg(fan_out, name__work, count);
+        Py_XDECREF(count);
+    } else {
+        int scheduled = truth_of(PyObject_GetAttr(fan_out, name__scheduled));
+        if (scheduled < 0)
+            return -1;
+        if (scheduled)
+            return 0;
+        if (PyObject_SetAttr(fan_out, name__scheduled, Py_True) < 0)
+            return -1;
+        PyObject *loop = PyObject_GetAttr(fan_out, name__loop);
+        PyObject *next = loop == NULL ? NULL : PyObject_GetAttr(fan_out, name__next_slice);
+        done = next == NULL ? NULL : PyObject_CallMethodOneArg(loop, name_call_soon, next);
+        Py_XDECREF(loop);
+        Py_XDECREF(next);
+    }
+    if (done == NULL)
+        return -1;
+    Py_DECREF(done);
+    return 0;
+}
+
+static PyObject *forward_copies(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+static PyObject *copy_step_module = NULL; /* grouproom.media.copy_step */
+
+/* Publication.forward(forwarded, now) for an enabled publication. */
+static int forward_now(PyObject *publication, Step *step) {
+    PyObject *chosen = PyObject_GetAttr(copy_step_module, name_forward_copies);
+    if (chosen == NULL)
+        return -1;
+    PyObject *done;
+    if (PyCFunction_Check(chosen) &&
+        PyCFunction_GET_FUNCTION(chosen) == (PyCFunction)(void (*)(void))forward_copies) {
+        PyObject *subscriptions = PyObject_GetAttr(publication, name_subscriptions);
+        PyObject *call[3] = {subscriptions, step->forwarded, step->now};
+        done = subscriptions == NULL ? NULL : forward_copies(NULL, call, 3);
+        Py_XDECREF(subscriptions);
+    } else {
+        done = PyObject_CallMethodObjArgs(publication, name_forward, step->forwarded, step->now,
+                                          NULL);
+    }
+    Py_DECREF(chosen);
+    if (done == NULL)
+        return -1;
+    Py_DECREF(done);
+    return 0;
+}
+
+/* A ForwardedPacket with every field set (NULL: an error). */
+static PyObject *new_forwarded(PyObject *packet, Step *step, int keyframe) {
+    PyObject *forwarded = ((PyTypeObject *)forwarded_type)->tp_alloc((PyTypeObject *)forwarded_type, 0);
+    if (forwarded == NULL)
+        return NULL;
+    if (set(forwarded, FORWARDED_PACKET, packet) < 0 || set(forwarded, FORWARDED_SEQ, step->seq) < 0 ||
+        set(forwarded, FORWARDED_TIMESTAMP, step->timestamp) < 0 ||
+        set(forwarded, FORWARDED_PAYLOAD_TYPE, step->payload_type) < 0 ||
+        set(forwarded, FORWARDED_CODEC, step->codec) < 0 ||
+        set(forwarded, FORWARDED_KEYFRAME, keyframe ? Py_True : Py_False) < 0 ||
+        set(forwarded, FORWARDED_PAYLOAD, step->payload) < 0 ||
+        set(forwarded, FORWARDED_MARKER, step->marker) < 0 ||
+        set(forwarded, FORWARDED_ABS_SEND_TIME, step->abs_send_time) < 0 ||
+        set(forwarded, FORWARDED_AUDIO_LEVEL, step->audio_level) < 0 ||
+        set(forwarded, FORWARDED_PICTURE_ID_AT, step->picture_id_at) < 0) {
+        Py_DECREF(forwarded);
+        return NULL;
+    }
+    return forwarded;
+}
+
+/* 1: Publication.on_rtp's work done here; 0: nothing written, the Python on_rtp
+ * takes the packet; -1: an error. */
+static int publication_takes(PyObject *publication, PyObject *packet, PyObject *arrival,
+                             double wall, double monotonic) {
+    if (publication_type == NULL || Py_TYPE(publication) != (PyTypeObject *)publication_type ||
+        slots[FORWARDED_PACKET].type != (PyTypeObject *)forwarded_type)
+        return 0;
+    Step step;
+    memset(&step, 0, sizeof(step));
+    int result = -1;
+    long long seq, timestamp, highest = 0;
+    int is_none, is_video, enabled, vp8, keyframe = 0;
+#define READ(field, object, name)                                                      \
+    if ((step.field = PyObject_GetAttr(object, name_##name)) == NULL)                  \
+        goto done;
+    /* Everything the usual case needs, read and checked first. */
+    READ(payload_type, packet, payload_type)
+    READ(codecs, publication, codecs)
+    if (!PyDict_CheckExact(step.codecs))
+        goto python;
+    step.codec = Py_XNewRef(PyDict_GetItemWithError(step.codecs, step.payload_type));
+    if (step.codec == NULL) {
+        if (PyErr_Occurred())
+            goto done;
+        goto python;
+    }
+    READ(stats, publication, _statistics)
+    READ(ssrc, packet, ssrc)
+    READ(media_ssrc, publication, media_ssrc)
+    READ(payload, packet, payload)
+    if (step.stats == Py_None || !PyBytes_CheckExact(step.payload) ||
+        PyBytes_GET_SIZE(step.payload) == 0)
+        goto python;
+    int same_source = PyObject_RichCompareBool(step.ssrc, step.media_ssrc, Py_EQ);
+    if (same_source < 0)
+        goto done;
+    if (!same_source)
+        goto python;
+    READ(seq, packet, sequence_number)
+    READ(timestamp, packet, timestamp)
+    READ(marker, packet, marker)
+    READ(extensions, packet, extensions)
+    READ(abs_send_time, step.extensions, abs_send_time)
+    READ(audio_level, step.extensions, audio_level)
+    READ(vp8_types, publication, _vp8_payload_types)
+    seq = PyLong_AsLongLong(step.seq);
+    timestamp = PyLong_AsLongLong(step.timestamp);
+    if ((seq == -1 || timestamp == -1) && PyErr_Occurred())
+        goto done;
+    if (!PyAnySet_Check(step.vp8_types))
+        goto python;
+    vp8 = PySet_Contains(step.vp8_types, step.payload_type);
+    is_video = truth_of(PyObject_GetAttr(publication, name_is_video));
+    enabled = truth_of(PyObject_GetAttr(publication, name_enabled));
+    if (vp8 < 0 || is_video < 0 || enabled < 0)
+        goto done;
+    if (is_video) {
+        READ(nack, publication, _nack)
+        READ(buffer, publication, buffer)
+        READ(fan_out, publication, _fan_out)
+        READ(estimator, publication, _estimator)
+        if (!vp8 || step.nack == Py_None || step.buffer == Py_None || step.fan_out == Py_None ||
+            step.estimator == Py_None)
+            goto python;
+        if (long_long_attribute(step.nack, name_highest, &highest, &is_none) < 0)
+            goto done;
+        if (is_none || ((seq - highest) % SEQ_MOD + SEQ_MOD) % SEQ_MOD != 1)
+            goto python; /* the first packet, a gap, a duplicate, a late one */
+    }
+#undef READ
+    /* From here on it is this step's: aiortc's statistics first. */
+    int added = add_to_statistics(step.stats, seq, timestamp, wall);
+    if (added <= 0) {
+        result = added < 0 ? -1 : 0;
+        goto done;
+    }
+    long long received;
+    if (long_long_attribute(publication, name_packets_received, &received, &is_none) < 0 ||
+        set_long_long(publication, name_packets_received, received + 1) < 0)
+        goto done;
+    if ((step.now = PyFloat_FromDouble(monotonic)) == NULL)
+        goto done;
+    if (is_video) {
+        if (estimate_bitrate(publication, packet, &step, arrival) < 0)
+            goto done;
+        if (PyObject_SetAttr(step.nack, name_highest, step.seq) < 0)
+            goto done;
+        keyframe = vp8_starts_keyframe((const unsigned char *)PyBytes_AS_STRING(step.payload),
+                                       PyBytes_GET_SIZE(step.payload));
+    }
+    step.picture_id_at = vp8 ? vp8_picture_id((const unsigned char *)PyBytes_AS_STRING(step.payload),
+                                              PyBytes_GET_SIZE(step.payload))
+                             : Py_NewRef(Py_None);
+    if (step.picture_id_at == NULL || (step.forwarded = new_forwarded(packet, &step, keyframe)) == NULL)
+        goto done;
+    if (is_video) {
+        int put = put_in_ring(step.buffer, seq, step.seq, step.forwarded);
+        if (put < 0)
+            goto done;
+        if (put == 0) {
+            PyObject *done_put = PyObject_CallMethodObjArgs(step.buffer, name_put, step.seq,
+                                                            step.forwarded, NULL);
+            if (done_put == NULL)
+                goto done;
+            Py_DECREF(done_put);
+        }
+        if (keyframe && set_new(publication, name__keyframe_start,
+                                PyTuple_Pack(2, step.seq, step.now)) < 0)
+            goto done;
+    }
+    result = 1;
+    if (enabled && (is_video ? add_to_fan_out(step.fan_out, publication, &step)
+                             : forward_now(publication, &step)) < 0)
+        result = -1;
+    goto done;
+python:
+    result = 0;
+done:
+    release_step(&step);
+    return result;
+}
+
+/* publication_step(publication, packet, arrival_time_ms, wall, monotonic), for
+ * the tests: True when the step took the packet, False when it left it (and
+ * everything) to the Python on_rtp. */
+static PyObject *publication_step(PyObject *module, PyObject *args) {
+    (void)module;
+    PyObject *publication, *packet, *arrival;
+    double wall, monotonic;
+    if (!PyArg_ParseTuple(args, "OOOdd", &publication, &packet, &arrival, &wall, &monotonic))
+        return NULL;
+    int taken = publication_takes(publication, packet, arrival, wall, monotonic);
+    if (taken < 0)
+        return NULL;
+    return PyBool_FromLong(taken);
+}
+
+/* Deliver a routed packet: a ForwardingReceiver's publication takes it here or
+ * in its Python on_rtp; any other receiver through the state's deliver. 1: done;
+ * 0: `deliver` declined it; -1: error. */
+static int deliver_to(PyObject *state, PyObject *receiver, PyObject *packet, PyObject *arrival,
+                      double wall, double monotonic) {
+    if (forwarding_receiver_type != NULL &&
+        Py_TYPE(receiver) == (PyTypeObject *)forwarding_receiver_type) {
+        PyObject *publication = PyObject_GetAttr(receiver, name_publication);
+        if (publication == NULL)
+            return -1;
+        int taken = publication_takes(publication, packet, arrival, wall, monotonic);
+        if (taken == 0) {
+            PyObject *done = PyObject_CallMethodObjArgs(publication, name_on_rtp, packet, arrival,
+                                                        NULL);
+            taken = done == NULL ? -1 : 1;
+            Py_XDECREF(done);
+        }
+        Py_DECREF(publication);
+        return taken;
+    }
+    PyObject *call[3] = {receiver, packet, arrival};
+    return truth_of(call_state(state, RECEIVE_DELIVER, call, 3));
+}
+
+static PyObject *configure_publication(PyObject *module, PyObject *args) {
+    (void)module;
+    PyObject *publication, *receiver, *forwarded, *copy_step;
+    Py_ssize_t limit;
+    if (!PyArg_ParseTuple(args, "O!O!O!nO", &PyType_Type, &publication, &PyType_Type, &receiver,
+                          &PyType_Type, &forwarded, &limit, &copy_step))
+        return NULL;
+    if (((PyTypeObject *)forwarded)->tp_new == NULL) {
+        PyErr_SetString(PyExc_TypeError, "ForwardedPacket must be a class of its own");
+        return NULL;
+    }
+    Py_XSETREF(publication_type, Py_NewRef(publication));
+    Py_XSETREF(forwarding_receiver_type, Py_NewRef(receiver));
+    Py_XSETREF(forwarded_type, Py_NewRef(forwarded));
+    Py_XSETREF(copy_step_module, Py_NewRef(copy_step));
+    fan_out_limit = limit;
+    Py_RETURN_NONE;
+}
+
 /* The handler's step after SRTP: `plain` from a known source, within budget. */
 static PyObject *deliver_plain(PyObject *state, PyObject *plain, PyObject *arrival,
-                               PyObject *ssrc) {
+                               PyObject *ssrc, double wall, double monotonic) {
     PyObject *ids = get(state, RECEIVE_IDS);
     if (ids == NULL)
         return NULL;
@@ -1175,7 +1651,7 @@ static PyObject *deliver_plain(PyObject *state, PyObject *plain, PyObject *arriv
     } else {
         Py_INCREF(receiver);
         PyObject *call[3] = {receiver, packet, arrival};
-        int delivered = truth_of(call_state(state, RECEIVE_DELIVER, call, 3));
+        int delivered = deliver_to(state, receiver, packet, arrival, wall, monotonic);
         result = delivered < 0 ? NULL
                  : delivered   ? Py_NewRef(Py_None)
                                : call_state(state, RECEIVE_DELIVER_LATER, call, 3);
@@ -1221,7 +1697,8 @@ static PyObject *receive_datagram(PyObject *state, PyObject *data) {
     if (is_none || handle == 0)
         return python_handles(state, data);
 
-    long long arrival_ms = (long long)(clock_seconds(CLOCK_REALTIME) * 1000) + NTP_TO_UNIX_MS;
+    double wall = clock_seconds(CLOCK_REALTIME), monotonic = clock_seconds(CLOCK_MONOTONIC);
+    long long arrival_ms = (long long)(wall * 1000) + NTP_TO_UNIX_MS;
     memcpy(receive_buffer, bytes, (size_t)size);
     int length = (int)size;
     if (srtp_unprotect((void *)(uintptr_t)handle, receive_buffer, &length) != srtp_ok)
@@ -1250,14 +1727,14 @@ static PyObject *receive_datagram(PyObject *state, PyObject *data) {
             if (slots[BUDGET_AT].type == NULL || Py_TYPE(budget) != slots[BUDGET_AT].type) {
                 usual = 0;
             } else {
-                usual = budget_takes(budget, length, clock_seconds(CLOCK_MONOTONIC));
+                usual = budget_takes(budget, length, monotonic);
                 if (usual < 0)
                     goto done;
             }
         }
     }
     if (usual) {
-        result = deliver_plain(state, plain, arrival, ssrc);
+        result = deliver_plain(state, plain, arrival, ssrc, wall, monotonic);
     } else {
         /* A new source, a budget used up or a packet too short: Python's steps. */
         PyObject *call[2] = {plain, arrival};
@@ -1440,7 +1917,7 @@ static PyObject *configure(PyObject *module, PyObject *args) {
 }
 
 /* set_classes(subscription=..., munger=..., picture_ids=..., route=...,
- * writer=..., send_state=..., receive=..., budget=...): the classes whose objects' attributes are read
+ * writer=..., send_state=..., receive=..., budget=..., forwarded=...): the classes whose objects' attributes are read
  * in place (a group not given, or an attribute that is not a plain slot, goes
  * through getattr), and subscription.Subscription, whose copies are made here. */
 static PyObject *set_classes(PyObject *module, PyObject *args, PyObject *keywords) {
@@ -1526,7 +2003,7 @@ static PyMethodDef methods[] = {
      "configure(srtp_protect_address, srtp_ok, dtls_connected, srtp_error)"},
     {"set_classes", (PyCFunction)(void (*)(void))set_classes, METH_VARARGS | METH_KEYWORDS,
      "set_classes(subscription=, munger=, picture_ids=, route=, writer=, send_state=, receive=,"
-     " budget=)"},
+     " budget=, forwarded=)"},
     {"in_place", in_place, METH_NOARGS, "which attributes are read in place"},
     {"pack_address", pack_address, METH_VARARGS, "pack_address(host, port) -> sockaddr bytes"},
     {"configure_receive", configure_receive, METH_VARARGS,
@@ -1535,6 +2012,11 @@ static PyMethodDef methods[] = {
      "parse_rtp(data, ids) -> RtpPacket: rtp_parse.parse_rtp, compiled."},
     {"budget_step", budget_step, METH_VARARGS,
      "budget_step(budget, size, now): IncomingBudget.allows for what it allows."},
+    {"configure_publication", configure_publication, METH_VARARGS,
+     "configure_publication(Publication, ForwardingReceiver, ForwardedPacket, fan_out_limit,"
+     " copy_step)"},
+    {"publication_step", publication_step, METH_VARARGS,
+     "publication_step(publication, packet, arrival_time_ms, wall, monotonic) -> bool"},
     {"configure_mux", configure_mux, METH_VARARGS,
      "configure_mux(MuxedProtocol, direct_handler_attribute, harmful_size)"},
     {"mux_configured", mux_configured, METH_NOARGS, "whether configure_mux() was called"},
@@ -1563,6 +2045,10 @@ PyMODINIT_FUNC PyInit__copy_step(void) {
     if (component_one == NULL && (component_one = PyLong_FromLong(1)) == NULL)
         return NULL;
     if (empty_tuple == NULL && (empty_tuple = PyTuple_New(0)) == NULL)
+        return NULL;
+    if (estimator_keywords == NULL &&
+        (estimator_keywords = PyTuple_Pack(4, name_abs_send_time, name_arrival_time_ms,
+                                           name_payload_size, name_ssrc)) == NULL)
         return NULL;
     PyObject *module = PyModule_Create(&module_definition);
     if (module == NULL)

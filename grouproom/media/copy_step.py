@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -148,22 +149,29 @@ def register(
     receive: type,
     budget: type,
     muxed_protocol: type,
+    publication: type,
+    forwarded: type,
+    forwarding_receiver: type,
 ) -> None:
     """The classes the compiled steps work with (endpoints.py names them): it
     makes the copies of `subscription` objects only (any other object in a
     publication's list, a subclass too, gets its own forward()), takes from the
     budget of `budget` objects only (others: Python's steps), hands SRTP from
-    the media socket straight to `muxed_protocol` connections only, and reads
-    the attributes of these classes' objects at their place (they have
-    __slots__)."""
+    the media socket straight to `muxed_protocol` connections only, takes a
+    packet for `publication` objects (of a `forwarding_receiver`) making
+    `forwarded` objects, and reads the attributes of these classes' objects at
+    their place (they have __slots__)."""
     global mux_handler
-    try:
-        from grouproom.media import _copy_step  # type: ignore[attr-defined]
-    except ImportError:
-        return
+    _copy_step, _ = load_compiled()
+    if _copy_step is None:
+        return  # not built, or built from another source: Python's steps
+    from grouproom.media import fan_out
     from grouproom.media.hooks import DIRECT_RTP_HANDLER, SRTP_BUFFER_BYTES
 
     _copy_step.configure_mux(muxed_protocol, DIRECT_RTP_HANDLER, SRTP_BUFFER_BYTES)
+    _copy_step.configure_publication(
+        publication, forwarding_receiver, forwarded, fan_out.LIMIT, sys.modules[__name__]
+    )
     mux_handler = mux_handler_for(forward_copies)
     _copy_step.set_classes(
         subscription=subscription,
@@ -174,6 +182,7 @@ def register(
         send_state=send_state,
         receive=receive,
         budget=budget,
+        forwarded=forwarded,
     )
 
 

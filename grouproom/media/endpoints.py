@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
 from aioice.ice import StunProtocol
 from aiortc import RTCRtpReceiver, RTCRtpSender
@@ -47,6 +47,7 @@ from grouproom.media.datagram_send import DatagramSender, datagram_sender
 from grouproom.media.hooks import UNUSED_RECEIVER_PARTS
 from grouproom.media.incoming_budget import IncomingBudget
 from grouproom.media.munger import Munger, PictureIdMunger
+from grouproom.media.publication import ForwardedPacket, Publication
 from grouproom.media.round_trip import RoundTrip
 from grouproom.media.rtp_header import RtpHeaderWriter, UnsupportedHeader
 from grouproom.media.srtp_direct import protector
@@ -56,9 +57,6 @@ from grouproom.media.udp_mux import MuxedProtocol
 # The ICE protocols that send with a plain datagram transport (a socket of the
 # connection's own, or the shared media socket); a TURN allocation does not.
 PLAIN_UDP_PROTOCOLS = (StunProtocol, MuxedProtocol)
-
-if TYPE_CHECKING:
-    from grouproom.media.publication import Publication
 
 logger = logging.getLogger(__name__)
 
@@ -505,4 +503,7 @@ copy_step.register(
     receive=direct_receive.DirectReceiveState,
     budget=IncomingBudget,
     muxed_protocol=MuxedProtocol,
+    publication=Publication,
+    forwarded=ForwardedPacket,
+    forwarding_receiver=ForwardingReceiver,
 )

@@ -135,7 +135,9 @@ class Publication:
 
     def on_rtp(self, packet: RtpPacket, arrival_time_ms: int) -> None:
         """One packet from the publisher: synchronous, called from the datagram
-        callback (direct_receive) for each packet."""
+        callback (direct_receive) for each packet. With the compiled steps
+        (copy_step.py), the usual case is done in C (`_copy_step.c`, the
+        publication step), which hands this method every other packet."""
         codec = self.codecs.get(packet.payload_type)
         if codec is None:
             return
