@@ -25,10 +25,10 @@ before the DTLS handshake has made the SRTP session.
 
 With the compiled steps (copy_step.py), an RTP datagram's usual case (a source
 already known, within budget, an SSRC and payload type the router has
-registered) is handled in C (`_copy_step.c`, the receive step) over the same
-state, `DirectReceiveState`; everything else it hands to the Python functions
-here, which stay the reference. In a 12-member grid that took the Python work
-per incoming datagram from about 40 to about 30 µs (docs/media.md).
+registered) is handled in C (`_copy_step.c`: the receive step, then the
+publication step for a ForwardingReceiver's publication) over the same state,
+`DirectReceiveState`; everything else it hands to the Python functions here,
+which stay the reference (docs/media.md, "The compiled receive step").
 """
 
 from __future__ import annotations
