@@ -4,8 +4,10 @@
 each subscription through `Subscription.forward` (the munger, the PictureID, the
 header, SRTP and the send), reading and writing the same attributes; every other
 case it hands to the Python code, which stays the reference. It also holds the
-receive step, direct_receive's handler for an RTP datagram (`receive_handler`),
-made the same way. It is built when
+receive side, made the same way: the media socket's step (`mux_handler`),
+direct_receive's handler for an RTP datagram (`receive_handler`) and the
+publication's step that handler calls (docs/media.md, "The compiled receive
+step"). It is built when
 grouproom is installed with a C compiler at hand (setup.py; optional), and used
 unless `GROUPROOM_COPY_STEP=python` (`use`, at start-up; until then, and in
 tests and benchmarks, "auto"). A module built from another version of the source
