@@ -31,6 +31,7 @@ from pylibsrtp import Session
 from pylibsrtp import _binding as srtp_binding
 
 from grouproom.media.contract import COPY_STEPS
+from grouproom.media.srtp_direct import handle_of
 
 if TYPE_CHECKING:
     from grouproom.media.publication import ForwardedPacket
@@ -204,5 +205,4 @@ def route_handles(
         fd = -1
     host, port = address[0], address[1]
     sockaddr = _copy_step.pack_address(host, port) if isinstance(host, str) else b""
-    handle = int(srtp_binding.ffi.cast("uintptr_t", session._srtp[0]))
-    return fd, sockaddr, handle
+    return fd, sockaddr, handle_of(session)

@@ -43,13 +43,12 @@ import pylibsrtp
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtp import RtcpPacket, RtpPacket, is_rtcp
-from pylibsrtp import _binding as srtp_binding
 
 from grouproom.media import copy_step
 from grouproom.media.hooks import DIRECT_RTP_HANDLER as HANDLER_ATTRIBUTE
 from grouproom.media.incoming_budget import IncomingBudget
 from grouproom.media.rtp_parse import negotiated_ids, parse_rtp
-from grouproom.media.srtp_direct import unprotect
+from grouproom.media.srtp_direct import handle_of, unprotect
 
 logger = logging.getLogger(__name__)
 
@@ -230,7 +229,7 @@ def install(
         except (pylibsrtp.Error, ValueError):
             return True  # dropped, as aiortc drops it (a replay, a forgery)
         if state.session is not srtp:
-            state.srtp_handle = srtp_handle(srtp)
+            state.srtp_handle = handle_of(srtp)
             state.session = srtp
         return after_unprotect(data, arrival_time_ms)
 
@@ -255,11 +254,6 @@ def install(
     extension_ids = state.ids
     compiled = copy_step.receive_handler
     setattr(connection, HANDLER_ATTRIBUTE, handle if compiled is None else compiled(state))
-
-
-def srtp_handle(session: pylibsrtp.Session) -> int:
-    """libsrtp's handle of `session` (the compiled step calls libsrtp with it)."""
-    return int(srtp_binding.ffi.cast("uintptr_t", session._srtp[0]))
 
 
 def uninstall(dtls: RTCDtlsTransport) -> None:
