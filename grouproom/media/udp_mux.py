@@ -207,6 +207,13 @@ class SharedSocket(asyncio.DatagramProtocol):
         # asyncio's own datagram transport does not inherit DatagramTransport.
         self.transport = cast(asyncio.DatagramTransport, transport)
         self.reads_one_at_a_time = isinstance(transport, _SELECTOR_DATAGRAM_TRANSPORT)
+        # Whatever reaches this socket goes to aioice's protocols: the guard
+        # against datagrams that would end a connection goes with it. The server
+        # opens its media port at start-up, before any forwarder (which installed
+        # the guard before): its socket then kept the Python step.
+        from grouproom.media.hooks import install_datagram_guard
+
+        install_datagram_guard()
         compiled = copy_step.mux_handler
         if compiled is not None and not self.reads_one_at_a_time and _guard_installed():
             # SRTP from a learnt address straight to its connection's direct

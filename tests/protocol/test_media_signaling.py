@@ -4,16 +4,20 @@ which receive slot carries whom."""
 from __future__ import annotations
 
 import asyncio
+import types
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import aioice.ice
 import av
 import pytest
+import uvloop
 from aiohttp.test_utils import TestClient
 from aiortc.sdp import SessionDescription
 
-from grouproom.app import create_app, switchboard_key
+from grouproom.app import create_app, media_ports_key, switchboard_key
+from grouproom.media import hooks, udp_mux
 from grouproom.settings import Settings
 from tests.media.test_connection_quality import lose_audio_on_the_way_down
 from tests.protocol.conftest import AiohttpClient, Connect, Member
@@ -22,6 +26,32 @@ from tests.protocol.signaling_client import SignalingClient
 
 MakeRtc = Callable[[int], RtcClient]
 CONNECT_TIMEOUT = 15.0
+
+
+async def test_the_media_port_opened_at_start_up_has_the_guard_and_the_compiled_step(
+    aiohttp_client: AiohttpClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server opens its media port at start-up, before any room's forwarder
+    (which installs the datagram guard) exists. The socket still gets the guard
+    and, on uvloop, the compiled step: it kept Python's step when the guard came
+    only with the first forwarder."""
+    # As in a fresh server process: no forwarder has installed the guard yet.
+    monkeypatch.setattr(
+        aioice.ice.StunProtocol, "datagram_received", hooks._original_datagram_received
+    )
+    app = create_app(settings)
+    await aiohttp_client(app)
+    shared = [
+        socket
+        for mux in udp_mux._muxes.values()
+        for socket in mux.shared.values()
+        if socket.address[1] in app[media_ports_key]
+    ]
+    assert shared
+    assert aioice.ice.StunProtocol.datagram_received is hooks._guarded_datagram_received
+    on_uvloop = isinstance(asyncio.get_running_loop(), uvloop.Loop)
+    for socket in shared:
+        assert isinstance(socket.datagram_received, types.BuiltinFunctionType) == on_uvloop
 
 
 async def test_an_offer_gets_a_valid_answer_and_media_connects(member: Any) -> None:
