@@ -135,6 +135,10 @@ def use(setting: str) -> str:
     """Forward with what `setting` chooses (GROUPROOM_COPY_STEP); a line saying
     which, for the start-up banner. CopyStepUnavailable for "compiled" without it."""
     global forward_copies, description, receive_handler, mux_handler
+    # The steps work on the forwarder's classes, which endpoints registers when
+    # imported; the server opens its media socket before any room would import it.
+    import grouproom.media.endpoints  # noqa: F401
+
     forward_copies, description = choose(setting)
     receive_handler = receive_handler_for(forward_copies)
     mux_handler = mux_handler_for(forward_copies)

@@ -215,10 +215,13 @@ class SharedSocket(asyncio.DatagramProtocol):
 
         install_datagram_guard()
         compiled = copy_step.mux_handler
+        step = "Python's"
         if compiled is not None and not self.reads_one_at_a_time and _guard_installed():
             # SRTP from a learnt address straight to its connection's direct
             # handler, in C (copy_step.py); what it does not take, _route takes.
             setattr(self, "datagram_received", compiled(self))  # noqa: B010
+            step = "the compiled"
+        logger.info("media socket %s port %d: SRTP through %s step", *self.address, step)
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         self._route(data, addr)

@@ -159,6 +159,27 @@ async def test_the_media_port_is_printed_and_a_taken_one_stops_the_start(
         await asyncio.wait_for(server.wait(), 15)
 
 
+async def test_the_servers_media_socket_takes_srtp_through_the_compiled_step(
+    tmp_path: Path,
+) -> None:
+    """The server opens its media port at start-up, before any room's forwarder
+    exists: on its default event loop (uvloop) the socket still takes SRTP through
+    the compiled step (it kept Python's when the forwarder's classes were
+    registered, and the datagram guard installed, only by the first room)."""
+    server = await start_server(tmp_path, "--port", str(free_port()))
+    try:
+        assert server.stdout is not None
+        banner = await read_until(server.stdout, "copies of each packet")
+        assert "copies of each packet: compiled" in banner
+    finally:
+        server.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(server.wait(), 15)
+    assert server.stderr is not None
+    log = (await server.stderr.read()).decode()
+    assert "SRTP through the compiled step" in log
+    assert "SRTP through Python's step" not in log
+
+
 async def read_until(stream: asyncio.StreamReader, marker: str, seconds: float = 30) -> str:
     text = ""
     async with asyncio.timeout(seconds):
