@@ -21,7 +21,15 @@ setup(
             "grouproom.media._copy_step",
             [SOURCE],
             define_macros=[("COPY_STEP_SOURCE_HASH", f'"{SOURCE_HASH}"')],
-            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+            # No fused multiply-add: the bitrate estimator's floats as Python computes them.
+            extra_compile_args=[
+                "-O2",
+                "-Wall",
+                "-Wextra",
+                "-Wno-unused-parameter",
+                "-ffp-contract=off",
+            ],
+            libraries=["m"],  # nearbyint (the bitrate estimator's round())
             optional=True,
         )
     ]

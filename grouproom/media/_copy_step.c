@@ -9,8 +9,10 @@
  * the common case and must give the same bytes (tests/media/test_copy_step.py).
  *
  * The receive step below does the same for direct_receive.py's handler of an
- * RTP datagram (unprotect, source, budget, parse, route, deliver), and the mux
- * step for the media socket's datagram up to that handler.
+ * RTP datagram (unprotect, source, budget, parse, route, deliver), the
+ * publication step for Publication.on_rtp and the bitrate estimator's step for
+ * each packet, and the mux step for the media socket's datagram up to that
+ * handler.
  *
  * All state stays in the Python objects: the steps read and write the same
  * attributes the Python code does, so either may handle any packet.
@@ -21,6 +23,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <string.h>
@@ -193,7 +196,14 @@ static inline int set(PyObject *object, int slot, PyObject *value) {
     X(forward_copies) X(subscriptions) X(codecs) X(_statistics) X(media_ssrc)                   \
     X(_vp8_payload_types) X(is_video) X(enabled) X(_nack) X(buffer) X(_fan_out) X(_estimator)   \
     X(highest) X(put) X(_keyframe_start) X(publication) X(on_rtp) X(arrival_time_ms)            \
-    X(payload_size)
+    X(payload_size) X(incoming_bitrate) X(incoming_bitrate_initialized) X(_origin_ms)             \
+    X(_window_size) X(_origin_index) X(_counts) X(_values) X(_total_count) X(_total_value)        \
+    X(reset) X(inter_arrival) X(current_group) X(previous_group) X(first_timestamp)              \
+    X(last_timestamp) X(arrival_time) X(size) X(timestamp_to_ms) X(group_length) X(ssrcs)         \
+    X(last_update_ms) X(_feedback_interval_ms) X(detector) X(hypothesis) X(after_grouping)       \
+    X(estimator) X(_history) X(popleft) X(avg_noise) X(var_noise) X(_num_of_deltas) X(E)          \
+    X(process_noise) X(_offset) X(previous_offset) X(slope) X(threshold) X(k_up) X(k_down)        \
+    X(overuse_time) X(overuse_counter) X(overuse_time_threshold)
 #define DECLARE(name) static PyObject *name_##name = NULL;
 NAMES(DECLARE)
 #undef DECLARE
@@ -1172,7 +1182,7 @@ static PyObject *registered_receiver(PyObject *state, PyObject *ssrc, PyObject *
  * For a packet of the publication's current source, with statistics already
  * started, a payload, and for video the next sequence number after the highest
  * (no gap: nothing to ask for), a VP8 payload and the fan-out queue in place:
- * aiortc's receive statistics, the bitrate estimator (its Python `add`), the
+ * aiortc's receive statistics, the bitrate estimator (its step below), the
  * NACK window's highest number, the keyframe check, the ForwardedPacket, the
  * ring, and the fan-out queue (video) or the copies (audio). All of it is
  * checked before anything is written: any other packet goes to the Python
@@ -1292,6 +1302,702 @@ static int add_to_statistics(PyObject *stats, long long seq, long long timestamp
     return 1;
 }
 
+/* -- The bitrate estimator's step for each packet -----------------------------
+ *
+ * bandwidth.LeanBitrateEstimator.add for a LeanBitrateEstimator: its
+ * count_and_group (the packet counted in the incoming rate's buckets and in its
+ * group of send times) and update_due, on the same Python state; only when a
+ * group ended or the rate control is due does it call the Python
+ * after_grouping (about once a frame). Python's arithmetic is kept: ints are
+ * Python ints (a modulo never negative), round() of a float goes to even. Any
+ * other estimator gets its own `add`. */
+
+static PyObject *estimator_type = NULL;       /* bandwidth.LeanBitrateEstimator */
+static PyObject *timestamp_group_type = NULL; /* aiortc.rate.TimestampGroup */
+static PyObject *overusing = NULL;            /* aiortc.rate.BandwidthUsage.OVERUSING */
+static long long burst_delta_threshold_ms = 0;
+static PyObject *zero = NULL;
+
+/* An int attribute that must not be None. */
+static int required_long_long(PyObject *object, PyObject *name, long long *result) {
+    int is_none = 0;
+    if (long_long_attribute(object, name, result, &is_none) < 0)
+        return -1;
+    if (is_none) {
+        PyErr_Format(PyExc_TypeError, "%U is None", name);
+        return -1;
+    }
+    return 0;
+}
+
+/* Python's a % b for b > 0. */
+static long long python_modulo(long long a, long long b) {
+    long long result = a % b;
+    return result < 0 ? result + b : result;
+}
+
+/* A list attribute of the counter, a new reference, `size` long. */
+static PyObject *bucket_list(PyObject *counter, PyObject *name, long long size) {
+    PyObject *list = PyObject_GetAttr(counter, name);
+    if (list != NULL && (!PyList_CheckExact(list) || PyList_GET_SIZE(list) != size)) {
+        Py_DECREF(list);
+        PyErr_Format(PyExc_TypeError, "%U is not a list of the window's size", name);
+        return NULL;
+    }
+    return list;
+}
+
+/* Empty the buckets [begin, stop) of `list`, adding up what they held. */
+static int empty_buckets(PyObject *list, long long begin, long long stop, long long *sum) {
+    for (Py_ssize_t index = (Py_ssize_t)begin; index < (Py_ssize_t)stop; index++) {
+        PyObject *item = PyList_GET_ITEM(list, index);
+        long long value = PyLong_AsLongLong(item);
+        if (value == -1 && PyErr_Occurred())
+            return -1;
+        *sum += value;
+        PyList_SET_ITEM(list, index, Py_NewRef(zero));
+        Py_DECREF(item);
+    }
+    return 0;
+}
+
+/* LeanRateCounter._erase_old(now_ms), for a counter whose origin is `origin_ms`. */
+static int erase_old(PyObject *counter, long long now_ms, long long window, long long origin_ms) {
+    long long leaving = now_ms - window + 1 - origin_ms;
+    if (leaving <= 0)
+        return 0;
+    long long start, total_count, total_value, counted = 0, valued = 0;
+    if (required_long_long(counter, name__origin_index, &start) < 0 ||
+        required_long_long(counter, name__total_count, &total_count) < 0 ||
+        required_long_long(counter, name__total_value, &total_value) < 0)
+        return -1;
+    PyObject *counts = bucket_list(counter, name__counts, window);
+    PyObject *values = counts ? bucket_list(counter, name__values, window) : NULL;
+    int result = -1;
+    if (values == NULL)
+        goto done;
+    if (leaving >= window) {
+        if (empty_buckets(counts, 0, window, &counted) < 0 ||
+            empty_buckets(values, 0, window, &valued) < 0)
+            goto done;
+        total_count = 0;
+        total_value = 0;
+    } else {
+        long long end = start + leaving;
+        long long spans[2][2] = {{start, end < window ? end : window}, {0, end - window}};
+        for (int span = 0; span < 2; span++) {
+            if (spans[span][1] > spans[span][0] &&
+                (empty_buckets(counts, spans[span][0], spans[span][1], &counted) < 0 ||
+                 empty_buckets(values, spans[span][0], spans[span][1], &valued) < 0))
+                goto done;
+        }
+        total_count -= counted;
+        total_value -= valued;
+    }
+    if (set_long_long(counter, name__total_count, total_count) < 0 ||
+        set_long_long(counter, name__total_value, total_value) < 0 ||
+        set_long_long(counter, name__origin_index, python_modulo(start + leaving, window)) < 0 ||
+        set_long_long(counter, name__origin_ms, origin_ms + leaving) < 0)
+        goto done;
+    result = 0;
+done:
+    Py_XDECREF(counts);
+    Py_XDECREF(values);
+    return result;
+}
+
+/* list[index] += amount, for a list of ints. */
+static int add_to_item(PyObject *list, Py_ssize_t index, long long amount) {
+    PyObject *item = PyList_GET_ITEM(list, index);
+    long long value = PyLong_AsLongLong(item);
+    if (value == -1 && PyErr_Occurred())
+        return -1;
+    PyObject *sum = PyLong_FromLongLong(value + amount);
+    if (sum == NULL)
+        return -1;
+    PyList_SET_ITEM(list, index, sum);
+    Py_DECREF(item);
+    return 0;
+}
+
+/* count_and_group's incoming rate. */
+static int count_packet(PyObject *estimator, long long arrival, long long size) {
+    PyObject *counter = PyObject_GetAttr(estimator, name_incoming_bitrate);
+    if (counter == NULL)
+        return -1;
+    int result = -1;
+    PyObject *counts = NULL, *values = NULL;
+    long long origin = 0, window, total_count, total_value, origin_index;
+    int no_origin = 0;
+    if (long_long_attribute(counter, name__origin_ms, &origin, &no_origin) < 0 ||
+        required_long_long(counter, name__window_size, &window) < 0)
+        goto done;
+    if (window <= 0) {
+        PyErr_SetString(PyExc_ValueError, "the rate's window is empty");
+        goto done;
+    }
+    int has_rate = 0;
+    if (!no_origin) {
+        if (arrival - window + 1 > origin) {
+            if (erase_old(counter, arrival, window, origin) < 0)
+                goto done;
+            origin = arrival - window + 1;
+        }
+        if (required_long_long(counter, name__total_count, &total_count) < 0)
+            goto done;
+        has_rate = total_count > 0 && arrival > origin;
+    }
+    if (has_rate) {
+        if (PyObject_SetAttr(estimator, name_incoming_bitrate_initialized, Py_True) < 0)
+            goto done;
+    } else {
+        int was = truth_of(PyObject_GetAttr(estimator, name_incoming_bitrate_initialized));
+        if (was < 0)
+            goto done;
+        if (was) {
+            PyObject *reset = PyObject_CallMethodNoArgs(counter, name_reset);
+            if (reset == NULL)
+                goto done;
+            Py_DECREF(reset);
+            if (PyObject_SetAttr(estimator, name_incoming_bitrate_initialized, Py_False) < 0)
+                goto done;
+            no_origin = 1;
+        }
+    }
+    if (no_origin) {
+        origin = arrival;
+        if (set_long_long(counter, name__origin_ms, origin) < 0)
+            goto done;
+    }
+    if (required_long_long(counter, name__origin_index, &origin_index) < 0 ||
+        required_long_long(counter, name__total_count, &total_count) < 0 ||
+        required_long_long(counter, name__total_value, &total_value) < 0)
+        goto done;
+    Py_ssize_t index = (Py_ssize_t)python_modulo(origin_index + arrival - origin, window);
+    counts = bucket_list(counter, name__counts, window);
+    values = counts ? bucket_list(counter, name__values, window) : NULL;
+    if (values == NULL || add_to_item(counts, index, 1) < 0 ||
+        add_to_item(values, index, size) < 0 ||
+        set_long_long(counter, name__total_count, total_count + 1) < 0 ||
+        set_long_long(counter, name__total_value, total_value + size) < 0)
+        goto done;
+    result = 0;
+done:
+    Py_XDECREF(counts);
+    Py_XDECREF(values);
+    Py_DECREF(counter);
+    return result;
+}
+
+/* A new TimestampGroup(timestamp), made the inter-arrival's current group. */
+static PyObject *new_group(PyObject *arrival, long long timestamp) {
+    PyObject *stamp = PyLong_FromLongLong(timestamp);
+    if (stamp == NULL)
+        return NULL;
+    PyObject *group = PyObject_CallOneArg(timestamp_group_type, stamp);
+    Py_DECREF(stamp);
+    if (group != NULL && PyObject_SetAttr(arrival, name_current_group, group) < 0)
+        Py_CLEAR(group);
+    return group;
+}
+
+/* count_and_group's groups: the deltas (a new tuple) or None (a new reference). */
+static PyObject *group_packet(PyObject *estimator, long long arrival_ms, long long timestamp,
+                              long long size) {
+    PyObject *arrival = PyObject_GetAttr(estimator, name_inter_arrival);
+    if (arrival == NULL)
+        return NULL;
+    PyObject *deltas = Py_NewRef(Py_None);
+    PyObject *previous = NULL;
+    PyObject *group = PyObject_GetAttr(arrival, name_current_group);
+    if (group == NULL)
+        goto fail;
+    if (group == Py_None) {
+        Py_SETREF(group, new_group(arrival, timestamp));
+        if (group == NULL)
+            goto fail;
+    } else {
+        long long first, last, arrived;
+        if (required_long_long(group, name_first_timestamp, &first) < 0 ||
+            required_long_long(group, name_last_timestamp, &last) < 0 ||
+            required_long_long(group, name_arrival_time, &arrived) < 0)
+            goto fail;
+        long long since_first = (timestamp - first) & 0xFFFFFFFFLL;
+        long long since_last = (timestamp - last) & 0xFFFFFFFFLL;
+        if (since_first >= 0x80000000LL) {
+            Py_CLEAR(group); /* out of order: counted in no group */
+        } else {
+            PyObject *to_ms = PyObject_GetAttr(arrival, name_timestamp_to_ms);
+            double factor = to_ms ? PyFloat_AsDouble(to_ms) : -1.0;
+            Py_XDECREF(to_ms);
+            long long group_length;
+            if ((factor == -1.0 && PyErr_Occurred()) ||
+                required_long_long(arrival, name_group_length, &group_length) < 0)
+                goto fail;
+            /* round(): to the nearest, a half to even (the default rounding mode). */
+            long long since_last_ms = (long long)nearbyint(factor * (double)since_last);
+            long long arrived_after = arrival_ms - arrived;
+            int in_burst = since_last_ms == 0 || (arrived_after - since_last_ms < 0 &&
+                                                  arrived_after <= burst_delta_threshold_ms);
+            if (!in_burst && since_first > group_length) {
+                previous = PyObject_GetAttr(arrival, name_previous_group);
+                if (previous == NULL)
+                    goto fail;
+                if (previous != Py_None) {
+                    long long previous_last, previous_arrived, group_size, previous_size;
+                    if (required_long_long(previous, name_last_timestamp, &previous_last) < 0 ||
+                        required_long_long(previous, name_arrival_time, &previous_arrived) < 0 ||
+                        required_long_long(group, name_size, &group_size) < 0 ||
+                        required_long_long(previous, name_size, &previous_size) < 0)
+                        goto fail;
+                    Py_SETREF(deltas, Py_BuildValue("(LLL)", (last - previous_last) & 0xFFFFFFFFLL,
+                                                    arrived - previous_arrived,
+                                                    group_size - previous_size));
+                    if (deltas == NULL)
+                        goto fail;
+                }
+                if (PyObject_SetAttr(arrival, name_previous_group, group) < 0)
+                    goto fail;
+                Py_SETREF(group, new_group(arrival, timestamp));
+                if (group == NULL)
+                    goto fail;
+            } else if (0 < since_last && since_last < 0x80000000LL) {
+                if (set_long_long(group, name_last_timestamp, timestamp) < 0)
+                    goto fail;
+            }
+        }
+    }
+    if (group != NULL) {
+        long long group_size;
+        if (required_long_long(group, name_size, &group_size) < 0 ||
+            set_long_long(group, name_size, group_size + size) < 0 ||
+            set_long_long(group, name_arrival_time, arrival_ms) < 0)
+            goto fail;
+    }
+    Py_XDECREF(group);
+    Py_XDECREF(previous);
+    Py_DECREF(arrival);
+    return deltas;
+fail:
+    Py_XDECREF(group);
+    Py_XDECREF(previous);
+    Py_DECREF(arrival);
+    Py_XDECREF(deltas);
+    return NULL;
+}
+
+/* The filter's step when a group of packets ended (about once a frame): the
+ * overuse estimator's Kalman filter (bandwidth.LeanOveruseEstimator.update) and
+ * aiortc's OveruseDetector.detect, for exactly those two classes, with
+ * Python's float arithmetic in the same order (no fused multiply-add: setup.py
+ * builds with -ffp-contract=off; pow and sqrt are libm's, as Python's). Values
+ * Python writes as ints (a variance of 1, an overuse time of 0, a threshold
+ * at its bounds) are written as ints. */
+
+static PyObject *lean_overuse_estimator_type = NULL; /* bandwidth.LeanOveruseEstimator */
+static PyObject *overuse_detector_type = NULL;       /* aiortc.rate.OveruseDetector */
+static PyObject *normal_usage = NULL, *underusing = NULL;
+static double timestamp_to_ms = 0.0;
+static long long delta_counter_max = 0, frame_period_history = 0, min_num_deltas = 0,
+                 max_adapt_offset_ms = 0;
+
+static int double_attribute(PyObject *object, PyObject *name, double *result) {
+    PyObject *value = PyObject_GetAttr(object, name);
+    if (value == NULL)
+        return -1;
+    *result = PyFloat_AsDouble(value);
+    Py_DECREF(value);
+    return *result == -1.0 && PyErr_Occurred() ? -1 : 0;
+}
+
+static int set_double(PyObject *object, PyObject *name, double value) {
+    return set_new(object, name, PyFloat_FromDouble(value));
+}
+
+/* A list of two floats' items. */
+static int two_floats(PyObject *list, double *first, double *second) {
+    if (!PyList_CheckExact(list) || PyList_GET_SIZE(list) != 2) {
+        PyErr_SetString(PyExc_TypeError, "expected a list of two floats");
+        return -1;
+    }
+    *first = PyFloat_AsDouble(PyList_GET_ITEM(list, 0));
+    *second = PyFloat_AsDouble(PyList_GET_ITEM(list, 1));
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+static int set_two_floats(PyObject *list, double first, double second) {
+    PyObject *a = PyFloat_FromDouble(first);
+    PyObject *b = a ? PyFloat_FromDouble(second) : NULL;
+    if (b == NULL) {
+        Py_XDECREF(a);
+        return -1;
+    }
+    PyList_SetItem(list, 0, a); /* steals, and releases the old item */
+    PyList_SetItem(list, 1, b);
+    return 0;
+}
+
+/* LeanOveruseEstimator.update_min_frame_period(ts_delta) on its deque. */
+static int min_frame_period(PyObject *estimator, double ts_delta, double *result) {
+    PyObject *history = PyObject_GetAttr(estimator, name__history);
+    if (history == NULL)
+        return -1;
+    int failed = -1;
+    Py_ssize_t length = PyObject_Size(history);
+    if (length < 0)
+        goto done;
+    if (length >= frame_period_history) {
+        PyObject *gone = PyObject_CallMethodNoArgs(history, name_popleft);
+        if (gone == NULL)
+            goto done;
+        Py_DECREF(gone);
+    }
+    /* min(history, default=ts_delta): the first of the smallest. */
+    int empty = 1;
+    double smallest = ts_delta;
+    PyObject *iterator = PyObject_GetIter(history);
+    if (iterator == NULL)
+        goto done;
+    PyObject *item;
+    while ((item = PyIter_Next(iterator)) != NULL) {
+        double value = PyFloat_AsDouble(item);
+        Py_DECREF(item);
+        if (value == -1.0 && PyErr_Occurred())
+            break;
+        if (empty || value < smallest)
+            smallest = value;
+        empty = 0;
+    }
+    Py_DECREF(iterator);
+    if (PyErr_Occurred())
+        goto done;
+    PyObject *appended = PyFloat_FromDouble(ts_delta);
+    if (appended == NULL)
+        goto done;
+    PyObject *done_append = PyObject_CallMethodOneArg(history, name_append, appended);
+    Py_DECREF(appended);
+    if (done_append == NULL)
+        goto done;
+    Py_DECREF(done_append);
+    *result = ts_delta < smallest ? ts_delta : smallest;
+    failed = 0;
+done:
+    Py_DECREF(history);
+    return failed;
+}
+
+/* OveruseEstimator.update_noise_estimate(residual, ts_delta). */
+static int update_noise(PyObject *estimator, double residual, double ts_delta,
+                        long long num_of_deltas) {
+    double alpha = num_of_deltas > 10 * 30 ? 0.002 : 0.01;
+    double avg_noise, var_noise;
+    if (double_attribute(estimator, name_avg_noise, &avg_noise) < 0 ||
+        double_attribute(estimator, name_var_noise, &var_noise) < 0)
+        return -1;
+    double beta = pow(1 - alpha, ts_delta * 30.0 / 1000.0);
+    avg_noise = beta * avg_noise + (1 - beta) * residual;
+    var_noise = beta * var_noise + (1 - beta) * pow(fabs(avg_noise - residual), 2.0);
+    if (set_double(estimator, name_avg_noise, avg_noise) < 0)
+        return -1;
+    if (var_noise < 1)
+        return set_new(estimator, name_var_noise, PyLong_FromLong(1));
+    return set_double(estimator, name_var_noise, var_noise);
+}
+
+/* LeanOveruseEstimator.update; its new offset and count of deltas. */
+static int kalman_step(PyObject *estimator, long long time_delta_ms, double ts_delta_ms,
+                       long long size_delta_int, PyObject *hypothesis, double *offset_out,
+                       long long *num_out) {
+    double period;
+    if (min_frame_period(estimator, ts_delta_ms, &period) < 0)
+        return -1;
+    double t_ts_delta = (double)time_delta_ms - ts_delta_ms;
+    long long num;
+    if (required_long_long(estimator, name__num_of_deltas, &num) < 0)
+        return -1;
+    num = num + 1 < delta_counter_max ? num + 1 : delta_counter_max;
+    if (set_long_long(estimator, name__num_of_deltas, num) < 0)
+        return -1;
+    PyObject *covariance = PyObject_GetAttr(estimator, name_E);
+    if (covariance == NULL)
+        return -1;
+    int failed = -1;
+    PyObject *noise_list = NULL;
+    if (!PyList_CheckExact(covariance) || PyList_GET_SIZE(covariance) != 2) {
+        PyErr_SetString(PyExc_TypeError, "E is not a 2x2 list");
+        goto done;
+    }
+    PyObject *row0 = PyList_GET_ITEM(covariance, 0), *row1 = PyList_GET_ITEM(covariance, 1);
+    double r00, r01, r10, r11, noise0, noise1, offset, previous_offset, slope, var_noise;
+    noise_list = PyObject_GetAttr(estimator, name_process_noise);
+    if (noise_list == NULL || two_floats(row0, &r00, &r01) < 0 ||
+        two_floats(row1, &r10, &r11) < 0 || two_floats(noise_list, &noise0, &noise1) < 0 ||
+        double_attribute(estimator, name__offset, &offset) < 0 ||
+        double_attribute(estimator, name_previous_offset, &previous_offset) < 0 ||
+        double_attribute(estimator, name_slope, &slope) < 0)
+        goto done;
+    double size_delta = (double)size_delta_int;
+    double e00 = r00 + noise0, e01 = r01, e10 = r10, e11 = r11 + noise1;
+    if ((hypothesis == overusing && offset < previous_offset) ||
+        (hypothesis == underusing && offset > previous_offset))
+        e11 += 10 * noise1;
+    double eh0 = e00 * size_delta + e01;
+    double eh1 = e10 * size_delta + e11;
+    double residual = t_ts_delta - slope * size_delta - offset;
+    if (hypothesis == normal_usage) {
+        if (double_attribute(estimator, name_var_noise, &var_noise) < 0)
+            goto done;
+        double max_residual = 3.0 * sqrt(var_noise);
+        if (update_noise(estimator,
+                         fabs(residual) < max_residual ? residual
+                         : residual < 0                ? -max_residual
+                                                       : max_residual,
+                         period, num) < 0)
+            goto done;
+    }
+    if (double_attribute(estimator, name_var_noise, &var_noise) < 0)
+        goto done;
+    double denominator = var_noise + size_delta * eh0 + eh1;
+    double k0 = eh0 / denominator;
+    double k1 = eh1 / denominator;
+    double ikh00 = 1.0 - k0 * size_delta;
+    double ikh10 = -k1 * size_delta;
+    double ikh11 = 1.0 - k1;
+    if (set_two_floats(row0, e00 * ikh00 + e10 * -k0, e01 * ikh00 + e11 * -k0) < 0 ||
+        set_two_floats(row1, e00 * ikh10 + e10 * ikh11, e01 * ikh10 + e11 * ikh11) < 0 ||
+        set_double(estimator, name_previous_offset, offset) < 0 ||
+        set_double(estimator, name_slope, slope + k0 * residual) < 0 ||
+        set_double(estimator, name__offset, offset + k1 * residual) < 0)
+        goto done;
+    *offset_out = offset + k1 * residual;
+    *num_out = num;
+    failed = 0;
+done:
+    Py_XDECREF(noise_list);
+    Py_DECREF(covariance);
+    return failed;
+}
+
+/* OveruseDetector.update_threshold(modified_offset, now_ms). */
+static int update_threshold(PyObject *detector, double modified, long long now_ms) {
+    long long last_update;
+    int never = 0;
+    double threshold, k_up, k_down;
+    if (long_long_attribute(detector, name_last_update_ms, &last_update, &never) < 0 ||
+        double_attribute(detector, name_threshold, &threshold) < 0)
+        return -1;
+    if (never)
+        last_update = now_ms;
+    if (fabs(modified) > threshold + (double)max_adapt_offset_ms)
+        return set_long_long(detector, name_last_update_ms, now_ms);
+    if (double_attribute(detector, name_k_up, &k_up) < 0 ||
+        double_attribute(detector, name_k_down, &k_down) < 0)
+        return -1;
+    double k = fabs(modified) < threshold ? k_down : k_up;
+    long long time_delta_ms = now_ms - last_update < 100 ? now_ms - last_update : 100;
+    threshold += k * (fabs(modified) - threshold) * (double)time_delta_ms;
+    /* max(6, min(threshold, 600)): an int where a bound is taken. */
+    PyObject *bounded = threshold > 600.0 ? PyLong_FromLong(600)
+                        : threshold > 6.0 ? PyFloat_FromDouble(threshold)
+                                          : PyLong_FromLong(6);
+    if (set_new(detector, name_threshold, bounded) < 0)
+        return -1;
+    return set_long_long(detector, name_last_update_ms, now_ms);
+}
+
+/* OveruseDetector.detect(offset, timestamp_delta_ms, num_of_deltas, now_ms). */
+static int detect(PyObject *detector, double offset, double ts_delta, long long num,
+                  long long now_ms) {
+    if (num < 2)
+        return 0;
+    double threshold, previous_offset;
+    if (double_attribute(detector, name_threshold, &threshold) < 0 ||
+        double_attribute(detector, name_previous_offset, &previous_offset) < 0)
+        return -1;
+    double modified = (double)(num < min_num_deltas ? num : min_num_deltas) * offset;
+    if (modified > threshold) {
+        PyObject *time = PyObject_GetAttr(detector, name_overuse_time);
+        if (time == NULL)
+            return -1;
+        double overuse_time;
+        if (time == Py_None) {
+            overuse_time = ts_delta / 2;
+        } else {
+            overuse_time = PyFloat_AsDouble(time);
+            overuse_time += ts_delta;
+        }
+        Py_DECREF(time);
+        long long counter;
+        double time_threshold;
+        if (PyErr_Occurred() || required_long_long(detector, name_overuse_counter, &counter) < 0 ||
+            double_attribute(detector, name_overuse_time_threshold, &time_threshold) < 0)
+            return -1;
+        counter += 1;
+        if (overuse_time > time_threshold && counter > 1 && offset >= previous_offset) {
+            if (set_long_long(detector, name_overuse_counter, 0) < 0 ||
+                set_long_long(detector, name_overuse_time, 0) < 0 ||
+                PyObject_SetAttr(detector, name_hypothesis, overusing) < 0)
+                return -1;
+        } else if (set_long_long(detector, name_overuse_counter, counter) < 0 ||
+                   set_double(detector, name_overuse_time, overuse_time) < 0) {
+            return -1;
+        }
+    } else {
+        if (set_long_long(detector, name_overuse_counter, 0) < 0 ||
+            PyObject_SetAttr(detector, name_overuse_time, Py_None) < 0 ||
+            PyObject_SetAttr(detector, name_hypothesis,
+                             modified < -threshold ? underusing : normal_usage) < 0)
+            return -1;
+    }
+    if (set_double(detector, name_previous_offset, offset) < 0)
+        return -1;
+    return update_threshold(detector, modified, now_ms);
+}
+
+/* after_grouping's filter step for these classes: 1 done, 0 not these classes. */
+static int filter_step(PyObject *estimator, PyObject *deltas, long long arrival) {
+    PyObject *overuse = PyObject_GetAttr(estimator, name_estimator);
+    PyObject *detector = overuse ? PyObject_GetAttr(estimator, name_detector) : NULL;
+    int result = -1;
+    if (detector == NULL)
+        goto done;
+    if (Py_TYPE(overuse) != (PyTypeObject *)lean_overuse_estimator_type ||
+        Py_TYPE(detector) != (PyTypeObject *)overuse_detector_type || !PyTuple_Check(deltas) ||
+        PyTuple_GET_SIZE(deltas) != 3) {
+        result = 0;
+        goto done;
+    }
+    long long timestamp_delta = PyLong_AsLongLong(PyTuple_GET_ITEM(deltas, 0));
+    long long time_delta = PyLong_AsLongLong(PyTuple_GET_ITEM(deltas, 1));
+    long long size_delta = PyLong_AsLongLong(PyTuple_GET_ITEM(deltas, 2));
+    if (PyErr_Occurred())
+        goto done;
+    double ts_delta_ms = (double)timestamp_delta * timestamp_to_ms;
+    PyObject *hypothesis = PyObject_GetAttr(detector, name_hypothesis);
+    if (hypothesis == NULL)
+        goto done;
+    double offset = 0.0;
+    long long num = 0;
+    int stepped = kalman_step(overuse, time_delta, ts_delta_ms, size_delta, hypothesis, &offset, &num);
+    Py_DECREF(hypothesis);
+    if (stepped < 0 || detect(detector, offset, ts_delta_ms, num, arrival) < 0)
+        goto done;
+    result = 1;
+done:
+    Py_XDECREF(overuse);
+    Py_XDECREF(detector);
+    return result;
+}
+
+/* LeanBitrateEstimator.update_due. */
+static int update_due(PyObject *estimator, long long arrival) {
+    long long last_update, interval;
+    int never = 0;
+    if (long_long_attribute(estimator, name_last_update_ms, &last_update, &never) < 0)
+        return -1;
+    if (never)
+        return 1;
+    if (required_long_long(estimator, name__feedback_interval_ms, &interval) < 0)
+        return -1;
+    if (arrival - last_update > interval)
+        return 1;
+    PyObject *detector = PyObject_GetAttr(estimator, name_detector);
+    if (detector == NULL)
+        return -1;
+    PyObject *hypothesis = PyObject_GetAttr(detector, name_hypothesis);
+    Py_DECREF(detector);
+    if (hypothesis == NULL)
+        return -1;
+    int due = PyObject_RichCompareBool(hypothesis, overusing, Py_EQ);
+    Py_DECREF(hypothesis);
+    return due;
+}
+
+/* LeanBitrateEstimator.add(arrival_time_ms, abs_send_time, payload_size, ssrc). */
+static PyObject *estimator_step(PyObject *estimator, PyObject *arrival_object,
+                                PyObject *abs_send_time_object, PyObject *size_object,
+                                PyObject *ssrc) {
+    long long arrival = PyLong_AsLongLong(arrival_object);
+    long long abs_send_time = PyLong_AsLongLong(abs_send_time_object);
+    long long size = PyLong_AsLongLong(size_object);
+    if (PyErr_Occurred())
+        return NULL;
+    if (abs_send_time < 0 || abs_send_time > 0xFFFFFF) {
+        PyErr_SetString(PyExc_ValueError, "abs_send_time is a 24-bit value");
+        return NULL;
+    }
+    PyObject *ssrcs = PyObject_GetAttr(estimator, name_ssrcs);
+    if (ssrcs == NULL)
+        return NULL;
+    int stored = PyObject_SetItem(ssrcs, ssrc, arrival_object);
+    Py_DECREF(ssrcs);
+    if (stored < 0 || count_packet(estimator, arrival, size) < 0)
+        return NULL;
+    PyObject *deltas = group_packet(estimator, arrival, abs_send_time << 8, size);
+    if (deltas == NULL)
+        return NULL;
+    if (deltas != Py_None) {
+        int filtered = filter_step(estimator, deltas, arrival);
+        if (filtered <= 0) { /* an error, or other classes: Python's whole step */
+            PyObject *estimate = filtered < 0 ? NULL
+                                              : PyObject_CallMethodObjArgs(estimator,
+                                                                           name_after_grouping, deltas,
+                                                                           arrival_object, NULL);
+            Py_DECREF(deltas);
+            return estimate;
+        }
+    }
+    Py_DECREF(deltas);
+    int due = update_due(estimator, arrival);
+    if (due <= 0)
+        return due < 0 ? NULL : Py_NewRef(Py_None);
+    /* The rate control's step (every half second): Python's. */
+    return PyObject_CallMethodObjArgs(estimator, name_after_grouping, Py_None, arrival_object, NULL);
+}
+
+/* estimator_add(estimator, arrival_time_ms, abs_send_time, payload_size, ssrc):
+ * the step as the publication step takes it (for tests); another class's `add`. */
+static PyObject *estimator_add(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError,
+                        "estimator_add(estimator, arrival_time_ms, abs_send_time, payload_size, ssrc)");
+        return NULL;
+    }
+    if (estimator_type == NULL || Py_TYPE(args[0]) != (PyTypeObject *)estimator_type) {
+        PyObject *add = PyObject_GetAttr(args[0], name_add);
+        if (add == NULL)
+            return NULL;
+        PyObject *call[4] = {args[2], args[1], args[3], args[4]};
+        PyObject *estimate = PyObject_Vectorcall(add, call, 0, estimator_keywords);
+        Py_DECREF(add);
+        return estimate;
+    }
+    return estimator_step(args[0], args[1], args[2], args[3], args[4]);
+}
+
+static PyObject *configure_estimator(PyObject *module, PyObject *args) {
+    (void)module;
+    PyObject *estimator, *lean_overuse, *detector, *group, *normal, *over, *under;
+    long long burst;
+    double to_ms;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!OOOLdLLLL", &PyType_Type, &estimator, &PyType_Type,
+                          &lean_overuse, &PyType_Type, &detector, &PyType_Type, &group, &normal,
+                          &over, &under, &burst, &to_ms, &delta_counter_max, &frame_period_history,
+                          &min_num_deltas, &max_adapt_offset_ms))
+        return NULL;
+    Py_XSETREF(estimator_type, Py_NewRef(estimator));
+    Py_XSETREF(lean_overuse_estimator_type, Py_NewRef(lean_overuse));
+    Py_XSETREF(overuse_detector_type, Py_NewRef(detector));
+    Py_XSETREF(timestamp_group_type, Py_NewRef(group));
+    Py_XSETREF(normal_usage, Py_NewRef(normal));
+    Py_XSETREF(overusing, Py_NewRef(over));
+    Py_XSETREF(underusing, Py_NewRef(under));
+    burst_delta_threshold_ms = burst;
+    timestamp_to_ms = to_ms;
+    Py_RETURN_NONE;
+}
+
 /* Publication._video_bookkeeping's estimator step: the packet's send time and
  * size to the estimator, and an estimate it gives to the bandwidth. */
 static int estimate_bitrate(PyObject *publication, PyObject *packet, Step *step,
@@ -1305,13 +2011,8 @@ static int estimate_bitrate(PyObject *publication, PyObject *packet, Step *step,
     PyObject *size = PyLong_FromSsize_t(PyBytes_GET_SIZE(step->payload) + (is_none ? 0 : padding));
     if (size == NULL)
         return -1;
-    PyObject *add = PyObject_GetAttr(step->estimator, name_add);
-    PyObject *estimate = NULL;
-    if (add != NULL) {
-        PyObject *call[4] = {step->abs_send_time, arrival, size, step->ssrc};
-        estimate = PyObject_Vectorcall(add, call, 0, estimator_keywords);
-        Py_DECREF(add);
-    }
+    PyObject *call[5] = {step->estimator, arrival, step->abs_send_time, size, step->ssrc};
+    PyObject *estimate = estimator_add(NULL, call, 5);
     Py_DECREF(size);
     if (estimate == NULL)
         return -1;
@@ -2020,6 +2721,13 @@ static PyMethodDef methods[] = {
     {"configure_mux", configure_mux, METH_VARARGS,
      "configure_mux(MuxedProtocol, direct_handler_attribute, harmful_size)"},
     {"mux_configured", mux_configured, METH_NOARGS, "whether configure_mux() was called"},
+    {"estimator_add", (PyCFunction)(void (*)(void))estimator_add, METH_FASTCALL,
+     "estimator_add(estimator, arrival_time_ms, abs_send_time, payload_size, ssrc): "
+     "LeanBitrateEstimator.add, compiled."},
+    {"configure_estimator", configure_estimator, METH_VARARGS,
+     "configure_estimator(LeanBitrateEstimator, LeanOveruseEstimator, OveruseDetector, "
+     "TimestampGroup, NORMAL, OVERUSING, UNDERUSING, BURST_DELTA_THRESHOLD_MS, TIMESTAMP_TO_MS, "
+     "DELTA_COUNTER_MAX, MIN_FRAME_PERIOD_HISTORY_LENGTH, MIN_NUM_DELTAS, MAX_ADAPT_OFFSET_MS)"},
     {"mux_handler", mux_handler, METH_O,
      "mux_handler(shared): SharedSocket.datagram_received for it, compiled."},
     {"receive_handler", receive_handler, METH_O,
@@ -2045,6 +2753,8 @@ PyMODINIT_FUNC PyInit__copy_step(void) {
     if (component_one == NULL && (component_one = PyLong_FromLong(1)) == NULL)
         return NULL;
     if (empty_tuple == NULL && (empty_tuple = PyTuple_New(0)) == NULL)
+        return NULL;
+    if (zero == NULL && (zero = PyLong_FromLong(0)) == NULL)
         return NULL;
     if (estimator_keywords == NULL &&
         (estimator_keywords = PyTuple_Pack(4, name_abs_send_time, name_arrival_time_ms,

@@ -288,7 +288,12 @@ class LeanBitrateEstimator(RemoteBitrateEstimator):
     is one function on the same state (the counter's buckets, the filter's two
     timestamp groups); the per-group and per-update steps stay aiortc's. Same
     state, same estimates (tests/unit/test_media_logic.py compares them with
-    aiortc's, packet by packet)."""
+    aiortc's, packet by packet).
+
+    The compiled publication step repeats `add` on the same state (its
+    `estimator_add` in _copy_step.c): count_and_group and update_due, and the
+    filter's step of after_grouping; it calls after_grouping only for the rate
+    control's step. The same tests take both."""
 
     incoming_bitrate: LeanRateCounter
 
@@ -302,6 +307,17 @@ class LeanBitrateEstimator(RemoteBitrateEstimator):
     def add(
         self, arrival_time_ms: int, abs_send_time: int, payload_size: int, ssrc: int
     ) -> tuple[int, list[int]] | None:
+        deltas = self.count_and_group(arrival_time_ms, abs_send_time, payload_size, ssrc)
+        if deltas is None and not self.update_due(arrival_time_ms):
+            return None
+        return self.after_grouping(deltas, arrival_time_ms)
+
+    def count_and_group(
+        self, arrival_time_ms: int, abs_send_time: int, payload_size: int, ssrc: int
+    ) -> tuple[int, int, int] | None:
+        """The step for every packet: counted in the incoming rate and in its group
+        of send times; the deltas between the last two groups when it began a
+        new one (the compiled publication step repeats this, _copy_step.c)."""
         timestamp = abs_send_time << 8
         self.ssrcs[ssrc] = arrival_time_ms
 
@@ -369,7 +385,21 @@ class LeanBitrateEstimator(RemoteBitrateEstimator):
         if group is not None:
             group.size += payload_size
             group.arrival_time = arrival_time_ms
+        return deltas
 
+    def update_due(self, arrival_time_ms: int) -> bool:
+        """Whether the rate control updates at this packet."""
+        last_update_ms = self.last_update_ms
+        return (
+            last_update_ms is None
+            or arrival_time_ms - last_update_ms > self._feedback_interval_ms
+            or self.detector.hypothesis == BandwidthUsage.OVERUSING
+        )
+
+    def after_grouping(
+        self, deltas: tuple[int, int, int] | None, arrival_time_ms: int
+    ) -> tuple[int, list[int]] | None:
+        """The filter's step when a group ended, then the rate control's when due."""
         detector = self.detector
         if deltas is not None:
             timestamp_delta_ms = deltas[0] * TIMESTAMP_TO_MS
@@ -381,12 +411,8 @@ class LeanBitrateEstimator(RemoteBitrateEstimator):
                 estimator.offset(), timestamp_delta_ms, estimator.num_of_deltas(), arrival_time_ms
             )
 
-        last_update_ms = self.last_update_ms
-        if (
-            last_update_ms is None
-            or arrival_time_ms - last_update_ms > self._feedback_interval_ms
-            or detector.state() == BandwidthUsage.OVERUSING
-        ):
+        if self.update_due(arrival_time_ms):
+            counter = self.incoming_bitrate
             target_bitrate = self.rate_control.update(
                 detector.state(), counter.rate(arrival_time_ms), arrival_time_ms
             )

@@ -24,12 +24,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from aiortc import rate as aiortc_rate
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtp import HeaderExtensions, RtpPacket
 from pylibsrtp import Error as SrtpError
 from pylibsrtp import Session
 from pylibsrtp import _binding as srtp_binding
 
+from grouproom.media.bandwidth import LeanBitrateEstimator, LeanOveruseEstimator
 from grouproom.media.contract import COPY_STEPS
 from grouproom.media.srtp_direct import handle_of
 
@@ -81,6 +83,21 @@ def load_compiled() -> tuple[ModuleType | None, str]:
         addresses.append(int(ffi.cast("uintptr_t", function)))
     _copy_step.configure(addresses[0], int(lib.srtp_err_status_ok), DtlsState.CONNECTED, SrtpError)
     _copy_step.configure_receive(addresses[1], RtpPacket, HeaderExtensions)
+    _copy_step.configure_estimator(
+        LeanBitrateEstimator,
+        LeanOveruseEstimator,
+        aiortc_rate.OveruseDetector,
+        aiortc_rate.TimestampGroup,
+        aiortc_rate.BandwidthUsage.NORMAL,
+        aiortc_rate.BandwidthUsage.OVERUSING,
+        aiortc_rate.BandwidthUsage.UNDERUSING,
+        aiortc_rate.BURST_DELTA_THRESHOLD_MS,
+        aiortc_rate.TIMESTAMP_TO_MS,
+        aiortc_rate.DELTA_COUNTER_MAX,
+        aiortc_rate.MIN_FRAME_PERIOD_HISTORY_LENGTH,
+        aiortc_rate.MIN_NUM_DELTAS,
+        aiortc_rate.MAX_ADAPT_OFFSET_MS,
+    )
     return _copy_step, "compiled"
 
 

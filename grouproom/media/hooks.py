@@ -232,7 +232,8 @@ def verify_static_hooks() -> None:
             aiortc_rate.InterArrival.compute_deltas, "self.previous_group = self.current_group"
         )
         and _source_contains(aiortc_rate.OveruseEstimator.update, "self.E[1][1] += 10 *")
-        and _source_contains(aiortc_rate.AimdRateControl.feedback_interval, "return 500"),
+        and _source_contains(aiortc_rate.AimdRateControl.feedback_interval, "return 500")
+        and _source_contains(aiortc_rate.OveruseDetector.state, "return self.hypothesis"),
         "aiortc RemoteBitrateEstimator.add: rate counter, InterArrival groups, Kalman filter",
     )
     for name in ("pack_remb_fci", "unpack_remb_fci", "RtcpSrPacket", "RtcpRrPacket"):

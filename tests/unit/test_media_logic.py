@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import pytest
 from aiortc.rate import BandwidthUsage, RateCounter, RemoteBitrateEstimator
@@ -398,10 +399,27 @@ def assert_same_estimator_state(
     assert (ours.last_update_ms, ours.ssrcs) == (theirs.last_update_ms, theirs.ssrcs)
 
 
-def test_lean_bitrate_estimator_gives_aiortcs_estimates() -> None:
+EstimatorAdd = Callable[[LeanBitrateEstimator, int, int, int, int], "tuple[int, list[int]] | None"]
+# The two ways a LeanBitrateEstimator takes a packet: its Python `add`, and the
+# compiled publication step's (_copy_step.estimator_add).
+ESTIMATOR_STEPS = ("python", "compiled")
+
+
+def estimator_add(step: str) -> EstimatorAdd:
+    if step == "python":
+        return LeanBitrateEstimator.add
+    module, why = copy_step.load_compiled()
+    assert module is not None, f"the compiled step is {why}"
+    compiled: EstimatorAdd = module.estimator_add
+    return compiled
+
+
+@pytest.mark.parametrize("step", ESTIMATOR_STEPS)
+def test_lean_bitrate_estimator_gives_aiortcs_estimates(step: str) -> None:
     """The same packets (a 500 kbit/s stream whose path turns congested, then
     recovers, and pauses twice) give the same estimates, step by step, as
     aiortc's own."""
+    add = estimator_add(step)
     generator = random.Random(7)
     theirs = RemoteBitrateEstimator()
     ours = LeanBitrateEstimator()
@@ -415,24 +433,23 @@ def test_lean_bitrate_estimator_gives_aiortcs_estimates() -> None:
         congested = 2000 <= number < 3500
         arrival_ms = max(arrival_ms, send_ms) + generator.uniform(0, 6.0 if congested else 1.0)
         abs_send_time = int(send_ms * (1 << 18) / 1000) & 0xFFFFFF
-        arguments = {
-            "abs_send_time": abs_send_time,
-            "arrival_time_ms": int(arrival_ms),
-            "payload_size": generator.randint(200, 1200),
-            "ssrc": 1234,
-        }
-        expected = theirs.add(**arguments)
-        assert ours.add(**arguments) == expected
+        size = generator.randint(200, 1200)
+        expected = theirs.add(int(arrival_ms), abs_send_time, size, 1234)
+        assert add(ours, int(arrival_ms), abs_send_time, size, 1234) == expected
         assert_same_estimator_state(ours, theirs)
         estimates += expected is not None
     assert estimates > 10
     assert ours.estimator.num_of_deltas() == theirs.estimator.num_of_deltas() > 300
 
 
-def test_the_lean_bitrate_estimator_follows_aiortcs_through_overuse_and_recovery() -> None:
+@pytest.mark.parametrize("step", ESTIMATOR_STEPS)
+def test_the_lean_bitrate_estimator_follows_aiortcs_through_overuse_and_recovery(
+    step: str,
+) -> None:
     """A queue that builds up on the path (each frame arrives later than the one
     before), then drains: aiortc's detector sees overuse, then underuse, and the
     lean estimator's filter takes the same steps through both."""
+    add = estimator_add(step)
     theirs = RemoteBitrateEstimator()
     ours = LeanBitrateEstimator()
     seen = set()
@@ -447,16 +464,18 @@ def test_the_lean_bitrate_estimator_follows_aiortcs_through_overuse_and_recovery
             arrival_ms = int(3_000_000_000 + send_ms + queue_ms + packet * 0.4)
             abs_send_time = int(send_ms * (1 << 18) / 1000) & 0xFFFFFF
             expected = theirs.add(arrival_ms, abs_send_time, 1100, 1111)
-            assert ours.add(arrival_ms, abs_send_time, 1100, 1111) == expected
+            assert add(ours, arrival_ms, abs_send_time, 1100, 1111) == expected
             assert_same_estimator_state(ours, theirs)
             seen.add(theirs.detector.state())
     assert seen == set(BandwidthUsage)
 
 
-def test_the_lean_bitrate_estimator_follows_aiortc_on_a_paced_stream() -> None:
+@pytest.mark.parametrize("step", ESTIMATOR_STEPS)
+def test_the_lean_bitrate_estimator_follows_aiortc_on_a_paced_stream(step: str) -> None:
     """A browser's pacer sends a frame's packets under a millisecond apart: each
     gap in send time is rounded to whole milliseconds (to even at a half) to
     decide whether the packet is in the burst, and a frame is grouped by it."""
+    add = estimator_add(step)
     generator = random.Random(11)
     theirs = RemoteBitrateEstimator()
     ours = LeanBitrateEstimator()
@@ -467,9 +486,34 @@ def test_the_lean_bitrate_estimator_follows_aiortc_on_a_paced_stream() -> None:
         arrival_ms += generator.choice((0, 1, 1, 1, 2))
         abs_send_time = int(send_ms * (1 << 18) / 1000) & 0xFFFFFF
         expected = theirs.add(arrival_ms, abs_send_time, 1000, 3333)
-        assert ours.add(arrival_ms, abs_send_time, 1000, 3333) == expected
+        assert add(ours, arrival_ms, abs_send_time, 1000, 3333) == expected
         assert_same_estimator_state(ours, theirs)
     assert ours.estimator.num_of_deltas() > 100
+
+
+@pytest.mark.parametrize("step", ESTIMATOR_STEPS)
+def test_the_lean_bitrate_estimator_follows_aiortc_at_a_low_frame_rate(step: str) -> None:
+    """A camera on a weak line at 6 frames a second, whose queue on the path
+    grows and drains: more than 100 ms between groups, where the detector's
+    threshold adapts for at most 100 ms at a time."""
+    add = estimator_add(step)
+    generator = random.Random(5)
+    theirs = RemoteBitrateEstimator()
+    ours = LeanBitrateEstimator()
+    queue_ms = 0.0
+    for frame in range(300):
+        send_ms = 2000.0 + frame * 166.7
+        if 100 <= frame < 140:
+            queue_ms += generator.uniform(0.0, 3.0)
+        elif 140 <= frame < 180:
+            queue_ms = max(0.0, queue_ms - generator.uniform(0.0, 3.0))
+        for packet in range(generator.randint(1, 3)):
+            arrival_ms = int(3_000_000_000 + send_ms + queue_ms + packet * 0.7)
+            abs_send_time = int(send_ms * (1 << 18) / 1000) & 0xFFFFFF
+            expected = theirs.add(arrival_ms, abs_send_time, 900, 4444)
+            assert add(ours, arrival_ms, abs_send_time, 900, 4444) == expected
+            assert_same_estimator_state(ours, theirs)
+    assert ours.estimator.num_of_deltas() > 250
 
 
 @settings(max_examples=200, deadline=None)
@@ -499,12 +543,14 @@ def test_the_lean_bitrate_estimator_follows_aiortc_on_a_paced_stream() -> None:
         max_size=300,
     ),
 )
+@pytest.mark.parametrize("step", ESTIMATOR_STEPS)
 def test_the_lean_bitrate_estimator_keeps_aiortcs_state_on_any_trace(
-    start_send_ms: float, steps: list[tuple[float, float, int, int]]
+    step: str, start_send_ms: float, steps: list[tuple[float, float, int, int]]
 ) -> None:
     """Bursts, congestion, pauses, reordering, a clock set back, the 24-bit send
     time wrapping (every 64 s) and a second SSRC: the lean estimator answers and
     holds its state exactly as aiortc's does, packet by packet."""
+    add = estimator_add(step)
     theirs = RemoteBitrateEstimator()
     ours = LeanBitrateEstimator()
     send_ms = start_send_ms
@@ -514,7 +560,7 @@ def test_the_lean_bitrate_estimator_keeps_aiortcs_state_on_any_trace(
         arrival_ms = int(arrival_base + send_ms + queueing)
         abs_send_time = int(send_ms * (1 << 18) / 1000) & 0xFFFFFF
         expected = theirs.add(arrival_ms, abs_send_time, size, ssrc)
-        assert ours.add(arrival_ms, abs_send_time, size, ssrc) == expected
+        assert add(ours, arrival_ms, abs_send_time, size, ssrc) == expected
         assert_same_estimator_state(ours, theirs)
 
 
