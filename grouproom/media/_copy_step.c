@@ -1816,17 +1816,17 @@ static int detect(PyObject *detector, double offset, double ts_delta, long long 
         return -1;
     double modified = (double)(num < min_num_deltas ? num : min_num_deltas) * offset;
     if (modified > threshold) {
-        PyObject *time = PyObject_GetAttr(detector, name_overuse_time);
-        if (time == NULL)
+        PyObject *so_far = PyObject_GetAttr(detector, name_overuse_time);
+        if (so_far == NULL)
             return -1;
         double overuse_time;
-        if (time == Py_None) {
+        if (so_far == Py_None) {
             overuse_time = ts_delta / 2;
         } else {
-            overuse_time = PyFloat_AsDouble(time);
+            overuse_time = PyFloat_AsDouble(so_far);
             overuse_time += ts_delta;
         }
-        Py_DECREF(time);
+        Py_DECREF(so_far);
         long long counter;
         double time_threshold;
         if (PyErr_Occurred() || required_long_long(detector, name_overuse_counter, &counter) < 0 ||
