@@ -1686,22 +1686,24 @@ done:
     return failed;
 }
 
-/* OveruseEstimator.update_noise_estimate(residual, ts_delta). */
+/* OveruseEstimator.update_noise_estimate(residual, ts_delta), from the variance
+ * *var_noise, which it sets to the new one. */
 static int update_noise(PyObject *estimator, double residual, double ts_delta,
-                        long long num_of_deltas) {
+                        long long num_of_deltas, double *var_noise) {
     double alpha = num_of_deltas > 10 * 30 ? 0.002 : 0.01;
-    double avg_noise, var_noise;
-    if (double_attribute(estimator, name_avg_noise, &avg_noise) < 0 ||
-        double_attribute(estimator, name_var_noise, &var_noise) < 0)
+    double avg_noise;
+    if (double_attribute(estimator, name_avg_noise, &avg_noise) < 0)
         return -1;
     double beta = pow(1 - alpha, ts_delta * 30.0 / 1000.0);
     avg_noise = beta * avg_noise + (1 - beta) * residual;
-    var_noise = beta * var_noise + (1 - beta) * pow(fabs(avg_noise - residual), 2.0);
+    *var_noise = beta * *var_noise + (1 - beta) * pow(fabs(avg_noise - residual), 2.0);
     if (set_double(estimator, name_avg_noise, avg_noise) < 0)
         return -1;
-    if (var_noise < 1)
+    if (*var_noise < 1) {
+        *var_noise = 1;
         return set_new(estimator, name_var_noise, PyLong_FromLong(1));
-    return set_double(estimator, name_var_noise, var_noise);
+    }
+    return set_double(estimator, name_var_noise, *var_noise);
 }
 
 /* LeanOveruseEstimator.update; its new offset and count of deltas. */
@@ -1734,7 +1736,8 @@ static int kalman_step(PyObject *estimator, long long time_delta_ms, double ts_d
         two_floats(row1, &r10, &r11) < 0 || two_floats(noise_list, &noise0, &noise1) < 0 ||
         double_attribute(estimator, name__offset, &offset) < 0 ||
         double_attribute(estimator, name_previous_offset, &previous_offset) < 0 ||
-        double_attribute(estimator, name_slope, &slope) < 0)
+        double_attribute(estimator, name_slope, &slope) < 0 ||
+        double_attribute(estimator, name_var_noise, &var_noise) < 0)
         goto done;
     double size_delta = (double)size_delta_int;
     double e00 = r00 + noise0, e01 = r01, e10 = r10, e11 = r11 + noise1;
@@ -1745,18 +1748,14 @@ static int kalman_step(PyObject *estimator, long long time_delta_ms, double ts_d
     double eh1 = e10 * size_delta + e11;
     double residual = t_ts_delta - slope * size_delta - offset;
     if (hypothesis == normal_usage) {
-        if (double_attribute(estimator, name_var_noise, &var_noise) < 0)
-            goto done;
         double max_residual = 3.0 * sqrt(var_noise);
         if (update_noise(estimator,
                          fabs(residual) < max_residual ? residual
                          : residual < 0                ? -max_residual
                                                        : max_residual,
-                         period, num) < 0)
+                         period, num, &var_noise) < 0)
             goto done;
     }
-    if (double_attribute(estimator, name_var_noise, &var_noise) < 0)
-        goto done;
     double denominator = var_noise + size_delta * eh0 + eh1;
     double k0 = eh0 / denominator;
     double k1 = eh1 / denominator;
