@@ -414,6 +414,24 @@ def estimator_add(step: str) -> EstimatorAdd:
     return compiled
 
 
+def take_packet(
+    add: EstimatorAdd,
+    ours: LeanBitrateEstimator,
+    theirs: RemoteBitrateEstimator,
+    arrival_ms: int,
+    send_ms: float,
+    size: int,
+    ssrc: int,
+) -> tuple[int, list[int]] | None:
+    """A packet sent at `send_ms` (its 24-bit abs-send-time) to both estimators:
+    the same answer and the same state after it. Returns aiortc's answer."""
+    abs_send_time = int(send_ms * (1 << 18) / 1000) & 0xFFFFFF
+    expected = theirs.add(arrival_ms, abs_send_time, size, ssrc)
+    assert add(ours, arrival_ms, abs_send_time, size, ssrc) == expected
+    assert_same_estimator_state(ours, theirs)
+    return expected
+
+
 @pytest.mark.parametrize("step", ESTIMATOR_STEPS)
 def test_lean_bitrate_estimator_gives_aiortcs_estimates(step: str) -> None:
     """The same packets (a 500 kbit/s stream whose path turns congested, then
@@ -432,11 +450,8 @@ def test_lean_bitrate_estimator_gives_aiortcs_estimates(step: str) -> None:
             send_ms += 1500.0  # a camera paused for longer than the rate's window
         congested = 2000 <= number < 3500
         arrival_ms = max(arrival_ms, send_ms) + generator.uniform(0, 6.0 if congested else 1.0)
-        abs_send_time = int(send_ms * (1 << 18) / 1000) & 0xFFFFFF
         size = generator.randint(200, 1200)
-        expected = theirs.add(int(arrival_ms), abs_send_time, size, 1234)
-        assert add(ours, int(arrival_ms), abs_send_time, size, 1234) == expected
-        assert_same_estimator_state(ours, theirs)
+        expected = take_packet(add, ours, theirs, int(arrival_ms), send_ms, size, 1234)
         estimates += expected is not None
     assert estimates > 10
     assert ours.estimator.num_of_deltas() == theirs.estimator.num_of_deltas() > 300
@@ -462,10 +477,7 @@ def test_the_lean_bitrate_estimator_follows_aiortcs_through_overuse_and_recovery
             queue_ms = max(0.0, queue_ms - 4.0)  # and drains
         for packet in range(3):
             arrival_ms = int(3_000_000_000 + send_ms + queue_ms + packet * 0.4)
-            abs_send_time = int(send_ms * (1 << 18) / 1000) & 0xFFFFFF
-            expected = theirs.add(arrival_ms, abs_send_time, 1100, 1111)
-            assert add(ours, arrival_ms, abs_send_time, 1100, 1111) == expected
-            assert_same_estimator_state(ours, theirs)
+            take_packet(add, ours, theirs, arrival_ms, send_ms, 1100, 1111)
             seen.add(theirs.detector.state())
     assert seen == set(BandwidthUsage)
 
@@ -484,10 +496,7 @@ def test_the_lean_bitrate_estimator_follows_aiortc_on_a_paced_stream(step: str) 
     for _ in range(4000):
         send_ms += generator.choice((0.5, 0.6, 0.75, 1.0, 1.25, 1.5, 2.5))
         arrival_ms += generator.choice((0, 1, 1, 1, 2))
-        abs_send_time = int(send_ms * (1 << 18) / 1000) & 0xFFFFFF
-        expected = theirs.add(arrival_ms, abs_send_time, 1000, 3333)
-        assert add(ours, arrival_ms, abs_send_time, 1000, 3333) == expected
-        assert_same_estimator_state(ours, theirs)
+        take_packet(add, ours, theirs, arrival_ms, send_ms, 1000, 3333)
     assert ours.estimator.num_of_deltas() > 100
 
 
@@ -509,10 +518,7 @@ def test_the_lean_bitrate_estimator_follows_aiortc_at_a_low_frame_rate(step: str
             queue_ms = max(0.0, queue_ms - generator.uniform(0.0, 3.0))
         for packet in range(generator.randint(1, 3)):
             arrival_ms = int(3_000_000_000 + send_ms + queue_ms + packet * 0.7)
-            abs_send_time = int(send_ms * (1 << 18) / 1000) & 0xFFFFFF
-            expected = theirs.add(arrival_ms, abs_send_time, 900, 4444)
-            assert add(ours, arrival_ms, abs_send_time, 900, 4444) == expected
-            assert_same_estimator_state(ours, theirs)
+            take_packet(add, ours, theirs, arrival_ms, send_ms, 900, 4444)
     assert ours.estimator.num_of_deltas() > 250
 
 
@@ -558,10 +564,7 @@ def test_the_lean_bitrate_estimator_keeps_aiortcs_state_on_any_trace(
     for send_gap, queueing, size, ssrc in steps:
         send_ms += send_gap
         arrival_ms = int(arrival_base + send_ms + queueing)
-        abs_send_time = int(send_ms * (1 << 18) / 1000) & 0xFFFFFF
-        expected = theirs.add(arrival_ms, abs_send_time, size, ssrc)
-        assert add(ours, arrival_ms, abs_send_time, size, ssrc) == expected
-        assert_same_estimator_state(ours, theirs)
+        take_packet(add, ours, theirs, arrival_ms, send_ms, size, ssrc)
 
 
 @settings(max_examples=300, deadline=None)
